@@ -1,0 +1,196 @@
+#include "model/cpu/attention.h"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "model/cpu/vector_math.h"
+
+namespace headlab::cpu {
+
+namespace {
+
+// Where one head's q, k or v vectors sit in qkv (or dqkv) for batch b: row t starts at
+// base + t * stride.
+struct HeadRows {
+  int64_t stride;
+  int64_t q, k, v;  // offsets of the head's q, k, v at t = 0
+};
+
+HeadRows head_rows(int64_t b, int64_t h, int64_t T, int64_t H, int64_t dh) {
+  const int64_t stride = 3 * H * dh;
+  const int64_t base = b * T * stride;
+  return {stride, base + h * dh, base + (H + h) * dh, base + (2 * H + h) * dh};
+}
+
+// dst[d * T + t] = src[offset + t * stride + d]: one head's vectors as [dh, T], so that loops over
+// positions (the long dimension) run over contiguous memory.
+void gather_transposed(float* dst, const float* src, int64_t offset, int64_t stride, int64_t T, int64_t dh) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* row = src + offset + t * stride;
+    for (int64_t d = 0; d < dh; ++d) dst[d * T + t] = row[d];
+  }
+}
+
+// p[0..n) = softmax(s[0..n)) in place, stable: the row max is subtracted first.
+void softmax_inplace(float* p, int64_t n) {
+  float max = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : max)
+  for (int64_t k = 0; k < n; ++k) max = std::max(max, p[k]);
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t k = 0; k < n; ++k) {
+    p[k] = exp_simd(p[k] - max);
+    sum += p[k];
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) p[k] *= inv;
+}
+
+}  // namespace
+
+void attention_pattern_forward(float* pattern, float* scores, const float* qkv, int64_t B, int64_t T, int64_t H,
+                               int64_t dh, float scale) {
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+#pragma omp parallel
+  {
+    std::vector<float> kt(dh * T);  // this thread's keys of one head, [dh, T]
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t h = 0; h < H; ++h) {
+        const HeadRows rows = head_rows(b, h, T, H, dh);
+        gather_transposed(kt.data(), qkv, rows.k, rows.stride, T, dh);
+        for (int64_t q = 0; q < T; ++q) {
+          const float* qv = qkv + rows.q + q * rows.stride;
+          float* p = pattern + ((b * H + h) * T + q) * T;
+          const int64_t n = q + 1;  // keys k <= q
+          std::fill(p, p + n, 0.0f);
+          for (int64_t d = 0; d < dh; ++d) {
+            const float qd = qv[d];
+            const float* kd = kt.data() + d * T;
+#pragma omp simd
+            for (int64_t k = 0; k < n; ++k) p[k] += qd * kd[k];
+          }
+#pragma omp simd
+          for (int64_t k = 0; k < n; ++k) p[k] *= scale;
+          if (scores) {
+            float* s = scores + ((b * H + h) * T + q) * T;
+            std::copy(p, p + n, s);
+            std::fill(s + n, s + T, minus_inf);
+          }
+          softmax_inplace(p, n);
+          std::fill(p + n, p + T, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+void attention_pattern_backward(float* dqkv, float* dpattern, const float* pattern, const float* qkv, int64_t B,
+                                int64_t T, int64_t H, int64_t dh, float scale) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < H; ++h) {
+      const HeadRows rows = head_rows(b, h, T, H, dh);
+      // dscores = pattern * (dpattern - Σ_k pattern dpattern) * scale, in place over dpattern.
+      for (int64_t q = 0; q < T; ++q) {
+        const float* p = pattern + ((b * H + h) * T + q) * T;
+        float* ds = dpattern + ((b * H + h) * T + q) * T;
+        const int64_t n = q + 1;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t k = 0; k < n; ++k) dot += p[k] * ds[k];
+#pragma omp simd
+        for (int64_t k = 0; k < n; ++k) ds[k] = p[k] * (ds[k] - dot) * scale;
+        std::fill(ds + n, ds + T, 0.0f);
+      }
+      const float* ds_head = dpattern + (b * H + h) * T * T;
+      // dq_q = Σ_{k<=q} dscores[q,k] k_k
+      for (int64_t q = 0; q < T; ++q) {
+        float* dq = dqkv + rows.q + q * rows.stride;
+        std::fill(dq, dq + dh, 0.0f);
+        for (int64_t k = 0; k <= q; ++k) {
+          const float g = ds_head[q * T + k];
+          const float* kv = qkv + rows.k + k * rows.stride;
+#pragma omp simd
+          for (int64_t d = 0; d < dh; ++d) dq[d] += g * kv[d];
+        }
+      }
+      // dk_k = Σ_{q>=k} dscores[q,k] q_q
+      for (int64_t k = 0; k < T; ++k) {
+        float* dk = dqkv + rows.k + k * rows.stride;
+        std::fill(dk, dk + dh, 0.0f);
+        for (int64_t q = k; q < T; ++q) {
+          const float g = ds_head[q * T + k];
+          const float* qv = qkv + rows.q + q * rows.stride;
+#pragma omp simd
+          for (int64_t d = 0; d < dh; ++d) dk[d] += g * qv[d];
+        }
+      }
+    }
+  }
+}
+
+void attention_values_forward(float* z, const float* pattern, const float* qkv, int64_t B, int64_t T, int64_t H,
+                              int64_t dh) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < H; ++h) {
+      const HeadRows rows = head_rows(b, h, T, H, dh);
+      for (int64_t q = 0; q < T; ++q) {
+        const float* p = pattern + ((b * H + h) * T + q) * T;
+        float* zq = z + ((b * T + q) * H + h) * dh;
+        std::fill(zq, zq + dh, 0.0f);
+        for (int64_t k = 0; k <= q; ++k) {
+          const float pk = p[k];
+          const float* vk = qkv + rows.v + k * rows.stride;
+#pragma omp simd
+          for (int64_t d = 0; d < dh; ++d) zq[d] += pk * vk[d];
+        }
+      }
+    }
+  }
+}
+
+void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern, const float* qkv,
+                               int64_t B, int64_t T, int64_t H, int64_t dh) {
+#pragma omp parallel
+  {
+    std::vector<float> vt(dh * T);  // this thread's values of one head, [dh, T]
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t h = 0; h < H; ++h) {
+        const HeadRows rows = head_rows(b, h, T, H, dh);
+        gather_transposed(vt.data(), qkv, rows.v, rows.stride, T, dh);
+        // dpattern[q,k] = dz_q · v_k for k <= q
+        for (int64_t q = 0; q < T; ++q) {
+          const float* g = dz + ((b * T + q) * H + h) * dh;
+          float* dp = dpattern + ((b * H + h) * T + q) * T;
+          const int64_t n = q + 1;
+          std::fill(dp, dp + T, 0.0f);
+          for (int64_t d = 0; d < dh; ++d) {
+            const float gd = g[d];
+            const float* vd = vt.data() + d * T;
+#pragma omp simd
+            for (int64_t k = 0; k < n; ++k) dp[k] += gd * vd[k];
+          }
+        }
+        // dv_k = Σ_{q>=k} pattern[q,k] dz_q
+        const float* p_head = pattern + (b * H + h) * T * T;
+        for (int64_t k = 0; k < T; ++k) {
+          float* dv = dqkv + rows.v + k * rows.stride;
+          std::fill(dv, dv + dh, 0.0f);
+          for (int64_t q = k; q < T; ++q) {
+            const float pk = p_head[q * T + k];
+            const float* g = dz + ((b * T + q) * H + h) * dh;
+#pragma omp simd
+            for (int64_t d = 0; d < dh; ++d) dv[d] += pk * g[d];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace headlab::cpu

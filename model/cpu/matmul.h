@@ -1,0 +1,62 @@
+// Matrix products through oneDNN matmul primitives, created once per shape and cached; and the
+// bias gradient that goes with them.
+#pragma once
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+
+#include "model/backend.h"
+
+namespace headlab::cpu {
+
+// How the B operand is stored for a cached primitive. `plain` is the caller's row-major array.
+// `blocked` is reserved for weights reordered once (when they change) into the layout oneDNN
+// picks for memory format `any`, which doubles f32 throughput; the key carries it so both kinds
+// of primitive can live in one cache.
+enum class WeightsLayout { plain, blocked };
+
+struct MatmulKey {
+  int64_t M, N, K;
+  Transpose ta, tb;
+  Accumulate acc;
+  bool has_bias;
+  WeightsLayout weights_layout;
+  int threads;  // OpenMP threads at creation: oneDNN sizes its work split by it
+  bool operator==(const MatmulKey& o) const;
+};
+
+struct MatmulKeyHash {
+  size_t operator()(const MatmulKey& k) const;
+};
+
+// One CPU engine, one stream, and the primitives built on them. Not thread-safe: one caller.
+class MatmulPrimitives {
+ public:
+  MatmulPrimitives();
+
+  // C[M,N] (=|+=) op(A)[M,K] · op(B)[K,N] (+ bias[N] over rows; nullptr for none).
+  // A is stored [M,K] ([K,M] when ta), B [K,N] ([N,K] when tb).
+  void matmul_forward(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N, int64_t K,
+                      Transpose ta, Transpose tb, Accumulate acc);
+
+  size_t cached_primitives() const { return cache_.size(); }
+
+ private:
+  // A primitive with its memory objects; each call only swaps the data handles.
+  struct Entry {
+    dnnl::matmul primitive;
+    dnnl::memory src, weights, bias, dst;
+  };
+  Entry& entry_for(const MatmulKey& key);
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::unordered_map<MatmulKey, Entry, MatmulKeyHash> cache_;
+};
+
+// The backward of the bias term: dbias[N] += Σ_rows dout[M,N]. Deterministic (column_blocks.h).
+void bias_backward(float* dbias, const float* dout, int64_t M, int64_t N);
+
+}  // namespace headlab::cpu

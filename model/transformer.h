@@ -1,0 +1,75 @@
+// The transformer: parameters in one arena, a hand-written forward that keeps what backward
+// needs, and a hand-written backward, layer by layer (llm.c style), on any Backend.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/backend.h"
+#include "model/config.h"
+#include "model/hooks.h"
+#include "model/params.h"
+
+namespace headlab {
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& cfg, Backend& backend);
+  ~Transformer();
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamTable& table() const { return table_; }
+  Backend& backend() { return be_; }
+
+  // GPT-2 initialisation: every matrix and embedding ~ N(0, 0.02), output projections (W_O,
+  // W_out) scaled by 1/sqrt(2 n_layers), biases 0, norm weights 1. Deterministic in seed.
+  void init_gpt2(uint64_t seed);
+
+  // Parameters and gradients: arena-sized arrays in the backend's memory.
+  float* params() { return params_; }
+  float* grads() { return grads_; }
+  std::vector<float> params_to_host() const;
+  void params_from_host(const std::vector<float>& host);
+  std::vector<float> grads_to_host() const;
+  void zero_grads();
+
+  // Forward on tokens [B, T] (host, int32, every id < d_vocab, T <= n_ctx; InputError otherwise).
+  // Keeps the activations backward needs. Logits [B, T, d_vocab] stay in backend memory.
+  void forward(const int32_t* tokens, int B, int T, HookSet* hooks = nullptr);
+  // forward, then the mean cross-entropy over targets >= 0 (targets [B, T] host; -1 = ignored).
+  // Returns the mean loss (NaN when no target counts).
+  float forward_loss(const int32_t* tokens, const int32_t* targets, int B, int T, HookSet* hooks = nullptr);
+  // Per-position losses of the last forward_loss, [B, T] on the host (0 where ignored).
+  std::vector<float> losses_to_host() const;
+  // Backward of the last forward_loss: gradients ADD into grads(). `dlogits_scale` multiplies
+  // the loss gradient (1 for the mean loss; 1/k for k accumulation steps).
+  void backward(HookSet* hooks = nullptr, float dlogits_scale = 1.0f);
+  // Backward from a caller-given gradient of the logits [B, T, d_vocab] (backend memory) — for
+  // metrics other than the loss (logit difference, KL ...).
+  void backward_from_logits(const float* dlogits, HookSet* hooks = nullptr);
+
+  const float* logits() const;  // [B, T, d_vocab] of the last forward
+  std::vector<float> logits_to_host() const;
+  int batch() const { return B_; }
+  int seq_len() const { return T_; }
+
+  // Opaque outside the model's own .cpp files (defined in transformer_activations.h).
+  struct Activations;
+
+ private:
+  void ensure_activations(int B, int T);
+  void backward_impl(HookSet* hooks);
+
+  ModelConfig cfg_;
+  ParamTable table_;
+  Backend& be_;
+  float* params_ = nullptr;
+  float* grads_ = nullptr;
+  std::unique_ptr<Activations> acts_;
+  int B_ = 0, T_ = 0;
+  int64_t n_valid_targets_ = 0;
+};
+
+}  // namespace headlab

@@ -1,0 +1,84 @@
+// Private to the transformer's .cpp files: the activations one forward keeps for backward.
+#pragma once
+#include <algorithm>
+#include <vector>
+
+#include "model/transformer.h"
+
+namespace headlab {
+
+// Everything forward keeps for backward, plus scratch, sized for one (B, T). Backend memory.
+struct Transformer::Activations {
+  struct Block {
+    float* ln1_out = nullptr;  // [BT, D] (null when normalization_type = none: ln1_out is resid_pre)
+    float* ln1_mean = nullptr; // [BT]
+    float* ln1_rstd = nullptr; // [BT]
+    float* qkv = nullptr;      // [B, T, 3, H, dh] after rotary
+    float* pattern = nullptr;  // [B, H, T, T]
+    float* z = nullptr;        // [B, T, H, dh]
+    float* resid_mid = nullptr;  // [BT, D] (MLP models)
+    float* ln2_out = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
+    float* mlp_pre = nullptr;   // [BT, M]
+    float* mlp_post = nullptr;  // [BT, M]
+  };
+  Backend& be;
+  std::vector<void*> owned;
+  int B = 0, T = 0;
+  int32_t* tokens = nullptr;   // [BT]
+  int32_t* targets = nullptr;  // [BT]
+  std::vector<float*> resid;   // L+1 × [BT, D]; resid[l] = resid_pre of block l, resid[L] = final
+  std::vector<Block> blocks;
+  float* lnf_out = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;
+  float* logits = nullptr;  // [BT, V]; turned into dlogits in place by backward
+  float* lse = nullptr;     // [BT]
+  float* losses = nullptr;  // [BT]
+  float* dloss = nullptr;   // [BT]
+  float* ones = nullptr;    // [max(BT, D)] of 1: a broadcasting operand for matmul
+  float* zeros = nullptr;   // [D] of 0
+  // scratch
+  float* out_D = nullptr;     // [BT, D]: attention / MLP output before the residual add
+  float* dresid = nullptr;    // [BT, D]
+  float* dtmp = nullptr;      // [BT, D]
+  float* dnorm = nullptr;     // [BT, D]
+  float* dqkv = nullptr;      // [BT, 3 H dh]
+  float* dpattern = nullptr;  // [B, H, T, T]
+  float* dz = nullptr;        // [BT, H dh]
+  float* dmlp_a = nullptr;    // [BT, M]
+  float* dmlp_b = nullptr;    // [BT, M]
+  // hook scratch, grown on demand
+  float* hook_buf = nullptr;
+  int64_t hook_buf_size = 0;
+  float* hook_buf2 = nullptr;
+  int64_t hook_buf2_size = 0;
+
+  explicit Activations(Backend& b) : be(b) {}
+  ~Activations() {
+    for (void* p : owned) be.free_bytes(p);
+  }
+  float* f(int64_t n) {
+    void* p = be.alloc_bytes(size_t(std::max<int64_t>(n, 1)) * sizeof(float));
+    owned.push_back(p);
+    return static_cast<float*>(p);
+  }
+  int32_t* i32(int64_t n) {
+    void* p = be.alloc_bytes(size_t(std::max<int64_t>(n, 1)) * sizeof(int32_t));
+    owned.push_back(p);
+    return static_cast<int32_t*>(p);
+  }
+  float* scratch(float*& buf, int64_t& size, int64_t n) {
+    if (size < n) {
+      if (buf) be.free_bytes(buf);
+      buf = static_cast<float*>(be.alloc_bytes(size_t(n) * sizeof(float)));
+      size = n;
+    }
+    return buf;
+  }
+  void free_scratch() {
+    if (hook_buf) be.free_bytes(hook_buf);
+    if (hook_buf2) be.free_bytes(hook_buf2);
+    hook_buf = hook_buf2 = nullptr;
+    hook_buf_size = hook_buf2_size = 0;
+  }
+};
+
+}  // namespace headlab

@@ -1,0 +1,459 @@
+// The forward and backward passes, layer by layer: each layer's forward and backward side by side.
+// Hooks: at each point the HookSet asks for, the activation is handed over in TransformerLens'
+// shape; points whose internal layout differs (q/k/v inside the fused qkv, per-head results,
+// norm scales) are formed only then.
+#include <cmath>
+#include <string>
+
+#include "model/errors.h"
+#include "model/transformer.h"
+#include "model/transformer_activations.h"
+
+namespace headlab {
+namespace {
+
+// Hook points whose modifications the forward does not propagate, or whose gradient backward
+// does not form, in this version. Asking for them is an input error, not a silent no-op.
+bool forward_modifiable_or_cacheable(HookSite s) {
+  return s != HookSite::q_input && s != HookSite::k_input && s != HookSite::v_input;
+}
+bool backward_supported(HookSite s) {
+  switch (s) {
+    case HookSite::embed:
+    case HookSite::pos_embed:
+    case HookSite::resid_pre:
+    case HookSite::attn_q:
+    case HookSite::attn_k:
+    case HookSite::attn_v:
+    case HookSite::attn_pattern:
+    case HookSite::attn_z:
+    case HookSite::attn_result:
+    case HookSite::attn_out:
+    case HookSite::resid_mid:
+    case HookSite::mlp_pre:
+    case HookSite::mlp_post:
+    case HookSite::mlp_out:
+    case HookSite::resid_post: return true;
+    default: return false;
+  }
+}
+
+class Pass {
+ public:
+  Pass(const ModelConfig& c, const ParamTable& t, Backend& be, Transformer::Activations& A, float* params,
+       float* grads, HookSet* hooks)
+      : c_(c), off_(t.offsets()), be_(be), A_(A), params_(params), grads_(grads),
+        hooks_(hooks && !hooks->empty() ? hooks : nullptr), B_(A.B), T_(A.T), BT_(int64_t(A.B) * A.T) {}
+
+  // ---- hooks ----------------------------------------------------------------------------------
+  bool wants(int layer, HookSite s) const { return hooks_ && hooks_->wants_forward({layer, s}); }
+  bool wants_grad(int layer, HookSite s) const { return hooks_ && hooks_->wants_backward({layer, s}); }
+  void hook(int layer, HookSite s, float* data) {
+    if (!wants(layer, s)) return;
+    ActivationView v{data, hook_shape({layer, s}, c_, B_, T_)};
+    hooks_->run_forward({layer, s}, v, be_);
+  }
+  void hook_grad(int layer, HookSite s, float* data) {
+    if (!wants_grad(layer, s)) return;
+    ActivationView v{data, hook_shape({layer, s}, c_, B_, T_)};
+    hooks_->run_backward({layer, s}, v, be_);
+  }
+  // A hook on a strided slice (q, k or v inside qkv): gather, run, scatter back.
+  void hook_strided(int layer, HookSite s, float* base, int64_t stride, int64_t width, bool grad) {
+    if (!(grad ? wants_grad(layer, s) : wants(layer, s))) return;
+    float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * width);
+    be_.copy_rows(tmp, width, base, stride, BT_, width);
+    ActivationView v{tmp, hook_shape({layer, s}, c_, B_, T_)};
+    if (grad)
+      hooks_->run_backward({layer, s}, v, be_);
+    else
+      hooks_->run_forward({layer, s}, v, be_);
+    be_.copy_rows(base, stride, tmp, width, BT_, width);
+  }
+  // ln*.hook_scale [B, T, 1] = 1 / rstd and ln*.hook_normalized (cache only: see README).
+  void hook_norm(int layer, HookSite scale_site, HookSite normalized_site, const float* inp, const float* rstd) {
+    const int64_t D = c_.d_model;
+    if (wants(layer, scale_site)) {
+      std::vector<float> host(static_cast<size_t>(BT_));
+      be_.copy_to_host(host.data(), rstd, host.size() * sizeof(float));
+      for (float& x : host) x = 1.0f / x;
+      float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_);
+      be_.copy_from_host(tmp, host.data(), host.size() * sizeof(float));
+      hook(layer, scale_site, tmp);
+    }
+    if (wants(layer, normalized_site)) {
+      float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * D);
+      float* mean = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_);
+      if (c_.normalization_type == Normalization::LN)
+        be_.layernorm_forward(tmp, mean, mean, inp, A_.ones, A_.zeros, BT_, D, c_.eps);
+      else
+        be_.rmsnorm_forward(tmp, mean, inp, A_.ones, BT_, D, c_.eps);
+      hook(layer, normalized_site, tmp);
+    }
+  }
+
+  float* P(int64_t off) const { return off < 0 ? nullptr : params_ + off; }
+  float* G(int64_t off) const { return off < 0 ? nullptr : grads_ + off; }
+
+  // ---- normalisation --------------------------------------------------------------------------
+  // Returns the normalised input (inp itself when the model has no norms).
+  const float* norm_forward(float* out, float* mean, float* rstd, const float* inp, int64_t w, int64_t b) {
+    switch (c_.normalization_type) {
+      case Normalization::LN: be_.layernorm_forward(out, mean, rstd, inp, P(w), P(b), BT_, c_.d_model, c_.eps); return out;
+      case Normalization::RMS: be_.rmsnorm_forward(out, rstd, inp, P(w), BT_, c_.d_model, c_.eps); return out;
+      case Normalization::none: return inp;
+    }
+    return inp;
+  }
+  // dresid += d(norm input) from dout.
+  void norm_backward_add(float* dresid, const float* dout, const float* inp, const float* mean, const float* rstd,
+                         int64_t w, int64_t b) {
+    const int64_t D = c_.d_model;
+    switch (c_.normalization_type) {
+      case Normalization::LN:
+        be_.layernorm_backward(A_.dtmp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D);
+        be_.add_inplace(dresid, A_.dtmp, BT_ * D);
+        break;
+      case Normalization::RMS:
+        be_.rmsnorm_backward(A_.dtmp, G(w), dout, inp, P(w), rstd, BT_, D);
+        be_.add_inplace(dresid, A_.dtmp, BT_ * D);
+        break;
+      case Normalization::none: be_.add_inplace(dresid, dout, BT_ * D); break;
+    }
+  }
+
+  // ---- embeddings -----------------------------------------------------------------------------
+  void embed_forward() {
+    const int64_t D = c_.d_model;
+    float* x = A_.resid[0];  // [BT, D]
+    be_.embedding_forward(x, A_.tokens, P(off_.W_E), BT_, D);
+    hook(-1, HookSite::embed, x);
+    if (off_.W_pos >= 0) {
+      be_.pos_embedding_forward(A_.out_D, P(off_.W_pos), B_, T_, D);
+      hook(-1, HookSite::pos_embed, A_.out_D);
+      be_.add_inplace(x, A_.out_D, BT_ * D);
+    }
+  }
+  void embed_backward(float* dx) {  // dx [BT, D] = d resid_pre of block 0
+    const int64_t D = c_.d_model;
+    if (off_.W_pos >= 0) {
+      if (wants_grad(-1, HookSite::pos_embed)) {
+        be_.copy(A_.dtmp, dx, size_t(BT_ * D) * sizeof(float));
+        hook_grad(-1, HookSite::pos_embed, A_.dtmp);
+        be_.pos_embedding_backward(G(off_.W_pos), A_.dtmp, B_, T_, D);
+      } else {
+        be_.pos_embedding_backward(G(off_.W_pos), dx, B_, T_, D);
+      }
+    }
+    hook_grad(-1, HookSite::embed, dx);
+    be_.embedding_backward(G(off_.W_E), dx, A_.tokens, BT_, D);
+  }
+
+  // ---- attention ------------------------------------------------------------------------------
+  void attention_forward(int l, float* out) {  // out [BT, D] = attention output incl. b_O
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
+    float* resid_pre = A_.resid[size_t(l)];
+    const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
+    if (c_.normalization_type != Normalization::none)
+      hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_rstd);
+    be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+    hook_strided(l, HookSite::attn_q, b.qkv, 3 * Hd, Hd, false);
+    hook_strided(l, HookSite::attn_k, b.qkv + Hd, 3 * Hd, Hd, false);
+    hook_strided(l, HookSite::attn_v, b.qkv + 2 * Hd, 3 * Hd, Hd, false);
+    if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
+      be_.rotary_forward(b.qkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+      be_.rotary_forward(b.qkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+    }
+    const float scale = 1.0f / std::sqrt(float(dh));
+    float* scores = nullptr;
+    if (wants(l, HookSite::attn_scores))
+      scores = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, int64_t(B_) * H * T_ * T_);
+    be_.attention_pattern_forward(b.pattern, scores, b.qkv, B_, T_, H, dh, scale);
+    if (scores) hook(l, HookSite::attn_scores, scores);
+    hook(l, HookSite::attn_pattern, b.pattern);
+    be_.attention_values_forward(b.z, b.pattern, b.qkv, B_, T_, H, dh);
+    hook(l, HookSite::attn_z, b.z);
+    if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
+      per_head_output_forward(l, out);
+    } else {
+      be_.matmul(out, b.z, P(o.W_O), P(o.b_O), BT_, D, Hd, Transpose::no, Transpose::no, Accumulate::overwrite);
+    }
+    hook(l, HookSite::attn_out, out);
+  }
+
+  // hook_result [B, T, H, D]: each head's z_h · W_O[h]; out = Σ_h result_h + b_O.
+  void per_head_output_forward(int l, float* out) {
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
+    float* result = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
+    float* z_h = A_.dz;                                                        // [BT, dh] scratch
+    for (int64_t hh = 0; hh < H; ++hh) {
+      be_.copy_rows(z_h, dh, b.z + hh * dh, H * dh, BT_, dh);
+      be_.matmul(A_.dtmp, z_h, P(o.W_O) + hh * dh * D, nullptr, BT_, D, dh, Transpose::no, Transpose::no,
+                 Accumulate::overwrite);
+      be_.copy_rows(result + hh * D, H * D, A_.dtmp, D, BT_, D);
+    }
+    hook(l, HookSite::attn_result, result);
+    // out = ones[BT, 1] · b_O[1, D], then + each head's (possibly hooked) result.
+    be_.matmul(out, A_.ones, P(o.b_O), nullptr, BT_, D, 1, Transpose::no, Transpose::no, Accumulate::overwrite);
+    for (int64_t hh = 0; hh < H; ++hh) {
+      be_.copy_rows(A_.dtmp, D, result + hh * D, H * D, BT_, D);
+      be_.add_inplace(out, A_.dtmp, BT_ * D);
+    }
+  }
+
+  // dout [BT, D] = d attention output. dresid += d resid_pre through this attention.
+  void attention_backward(int l, const float* dout, float* dresid) {
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
+    be_.bias_backward(G(o.b_O), dout, BT_, D);
+    if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
+      per_head_output_backward(l, dout);
+    } else {
+      be_.matmul(G(o.W_O), b.z, dout, nullptr, Hd, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+      be_.matmul(A_.dz, dout, P(o.W_O), nullptr, BT_, Hd, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
+    }
+    hook_grad(l, HookSite::attn_z, A_.dz);
+    be_.attention_values_backward(A_.dpattern, A_.dqkv, A_.dz, b.pattern, b.qkv, B_, T_, H, dh);
+    hook_grad(l, HookSite::attn_pattern, A_.dpattern);
+    const float scale = 1.0f / std::sqrt(float(dh));
+    be_.attention_pattern_backward(A_.dqkv, A_.dpattern, b.pattern, b.qkv, B_, T_, H, dh, scale);
+    if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
+      be_.rotary_backward(A_.dqkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+      be_.rotary_backward(A_.dqkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+    }
+    hook_strided(l, HookSite::attn_q, A_.dqkv, 3 * Hd, Hd, true);
+    hook_strided(l, HookSite::attn_k, A_.dqkv + Hd, 3 * Hd, Hd, true);
+    hook_strided(l, HookSite::attn_v, A_.dqkv + 2 * Hd, 3 * Hd, Hd, true);
+    const float* h = b.ln1_out ? b.ln1_out : A_.resid[size_t(l)];
+    be_.matmul(G(o.W_qkv), h, A_.dqkv, nullptr, D, 3 * Hd, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, 3 * Hd);
+    be_.matmul(A_.dnorm, A_.dqkv, P(o.W_qkv), nullptr, BT_, D, 3 * Hd, Transpose::no, Transpose::yes,
+               Accumulate::overwrite);
+    norm_backward_add(dresid, A_.dnorm, A_.resid[size_t(l)], b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
+  }
+
+  void per_head_output_backward(int l, const float* dout) {
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
+    float* dresult = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
+    for (int64_t hh = 0; hh < H; ++hh) be_.copy_rows(dresult + hh * D, H * D, dout, D, BT_, D);
+    hook_grad(l, HookSite::attn_result, dresult);
+    float* z_h = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * dh);
+    for (int64_t hh = 0; hh < H; ++hh) {
+      be_.copy_rows(A_.dtmp, D, dresult + hh * D, H * D, BT_, D);  // dresult_h [BT, D]
+      be_.copy_rows(z_h, dh, b.z + hh * dh, H * dh, BT_, dh);
+      be_.matmul(G(o.W_O) + hh * dh * D, z_h, A_.dtmp, nullptr, dh, D, BT_, Transpose::yes, Transpose::no,
+                 Accumulate::add);
+      be_.matmul(z_h, A_.dtmp, P(o.W_O) + hh * dh * D, nullptr, BT_, dh, D, Transpose::no, Transpose::yes,
+                 Accumulate::overwrite);
+      be_.copy_rows(A_.dz + hh * dh, H * dh, z_h, dh, BT_, dh);
+    }
+  }
+
+  // ---- MLP ------------------------------------------------------------------------------------
+  void mlp_forward(int l, float* out) {  // out [BT, D]
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    const int64_t D = c_.d_model, M = c_.d_mlp;
+    const float* h = norm_forward(b.ln2_out, b.ln2_mean, b.ln2_rstd, b.resid_mid, o.ln2_w, o.ln2_b);
+    if (c_.normalization_type != Normalization::none)
+      hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, b.resid_mid, b.ln2_rstd);
+    be_.matmul(b.mlp_pre, h, P(o.W_in), P(o.b_in), BT_, M, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+    hook(l, HookSite::mlp_pre, b.mlp_pre);
+    be_.activation_forward(b.mlp_post, b.mlp_pre, BT_ * M, c_.act_fn);
+    hook(l, HookSite::mlp_post, b.mlp_post);
+    be_.matmul(out, b.mlp_post, P(o.W_out), P(o.b_out), BT_, D, M, Transpose::no, Transpose::no,
+               Accumulate::overwrite);
+    hook(l, HookSite::mlp_out, out);
+  }
+  void mlp_backward(int l, const float* dout, float* dresid_mid) {  // dresid_mid += d through the MLP
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    const int64_t D = c_.d_model, M = c_.d_mlp;
+    be_.matmul(G(o.W_out), b.mlp_post, dout, nullptr, M, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    be_.bias_backward(G(o.b_out), dout, BT_, D);
+    be_.matmul(A_.dmlp_a, dout, P(o.W_out), nullptr, BT_, M, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
+    hook_grad(l, HookSite::mlp_post, A_.dmlp_a);
+    be_.activation_backward(A_.dmlp_b, A_.dmlp_a, b.mlp_pre, BT_ * M, c_.act_fn);
+    hook_grad(l, HookSite::mlp_pre, A_.dmlp_b);
+    const float* h = b.ln2_out ? b.ln2_out : b.resid_mid;
+    be_.matmul(G(o.W_in), h, A_.dmlp_b, nullptr, D, M, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    be_.bias_backward(G(o.b_in), A_.dmlp_b, BT_, M);
+    be_.matmul(A_.dnorm, A_.dmlp_b, P(o.W_in), nullptr, BT_, D, M, Transpose::no, Transpose::yes,
+               Accumulate::overwrite);
+    norm_backward_add(dresid_mid, A_.dnorm, b.resid_mid, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
+  }
+
+  // ---- block ----------------------------------------------------------------------------------
+  void block_forward(int l) {
+    const int64_t D = c_.d_model;
+    auto& b = A_.blocks[size_t(l)];
+    float* resid_pre = A_.resid[size_t(l)];
+    float* resid_post = A_.resid[size_t(l) + 1];
+    hook(l, HookSite::resid_pre, resid_pre);
+    attention_forward(l, A_.out_D);
+    if (c_.attn_only) {
+      be_.add(resid_post, resid_pre, A_.out_D, BT_ * D);
+    } else {
+      be_.add(b.resid_mid, resid_pre, A_.out_D, BT_ * D);
+      hook(l, HookSite::resid_mid, b.resid_mid);
+      mlp_forward(l, A_.out_D);
+      be_.add(resid_post, b.resid_mid, A_.out_D, BT_ * D);
+    }
+    hook(l, HookSite::resid_post, resid_post);
+  }
+  // dresid [BT, D]: on entry d resid_post, on exit d resid_pre.
+  void block_backward(int l, float* dresid) {
+    hook_grad(l, HookSite::resid_post, dresid);
+    // Each branch gets its own copy of the incoming gradient, so a gradient hook on mlp_out or
+    // attn_out changes only that branch, as in TransformerLens.
+    if (!c_.attn_only) {
+      copy_D(A_.out_D, dresid);
+      hook_grad(l, HookSite::mlp_out, A_.out_D);
+      mlp_backward(l, A_.out_D, dresid);
+      hook_grad(l, HookSite::resid_mid, dresid);
+    }
+    copy_D(A_.out_D, dresid);
+    hook_grad(l, HookSite::attn_out, A_.out_D);
+    attention_backward(l, A_.out_D, dresid);
+    hook_grad(l, HookSite::resid_pre, dresid);
+  }
+  void copy_D(float* dst, const float* src) { be_.copy(dst, src, size_t(BT_ * c_.d_model) * sizeof(float)); }
+
+  // ---- unembed --------------------------------------------------------------------------------
+  void unembed_forward() {
+    const int64_t D = c_.d_model, V = c_.d_vocab;
+    float* x = A_.resid[size_t(c_.n_layers)];
+    const float* h = norm_forward(A_.lnf_out, A_.lnf_mean, A_.lnf_rstd, x, off_.lnf_w, off_.lnf_b);
+    if (c_.normalization_type != Normalization::none)
+      hook_norm(-1, HookSite::lnf_scale, HookSite::lnf_normalized, x, A_.lnf_rstd);
+    if (off_.W_U >= 0)
+      be_.matmul(A_.logits, h, P(off_.W_U), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::no,
+                 Accumulate::overwrite);
+    else  // tied: W_U = W_E^T
+      be_.matmul(A_.logits, h, P(off_.W_E), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::yes,
+                 Accumulate::overwrite);
+  }
+  // dlogits [BT, V] → A_.dresid = d final residual.
+  void unembed_backward(const float* dlogits) {
+    const int64_t D = c_.d_model, V = c_.d_vocab;
+    float* x = A_.resid[size_t(c_.n_layers)];
+    const float* h = A_.lnf_out ? A_.lnf_out : x;
+    be_.bias_backward(G(off_.b_U), dlogits, BT_, V);
+    if (off_.W_U >= 0) {
+      be_.matmul(G(off_.W_U), h, dlogits, nullptr, D, V, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+      be_.matmul(A_.dnorm, dlogits, P(off_.W_U), nullptr, BT_, D, V, Transpose::no, Transpose::yes,
+                 Accumulate::overwrite);
+    } else {
+      be_.matmul(G(off_.W_E), dlogits, h, nullptr, V, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+      be_.matmul(A_.dnorm, dlogits, P(off_.W_E), nullptr, BT_, D, V, Transpose::no, Transpose::no,
+                 Accumulate::overwrite);
+    }
+    be_.fill_zero(A_.dresid, size_t(BT_ * D) * sizeof(float));
+    norm_backward_add(A_.dresid, A_.dnorm, x, A_.lnf_mean, A_.lnf_rstd, off_.lnf_w, off_.lnf_b);
+  }
+
+  void forward() {
+    embed_forward();
+    for (int l = 0; l < c_.n_layers; ++l) block_forward(l);
+    unembed_forward();
+  }
+  void backward(const float* dlogits) {
+    unembed_backward(dlogits);
+    for (int l = c_.n_layers - 1; l >= 0; --l) block_backward(l, A_.dresid);
+    embed_backward(A_.dresid);
+  }
+
+ private:
+  const ModelConfig& c_;
+  const ModelOffsets& off_;
+  Backend& be_;
+  Transformer::Activations& A_;
+  float* params_;
+  float* grads_;
+  HookSet* hooks_;
+  int B_, T_;
+  int64_t BT_;
+};
+
+void check_hooks_supported(const HookSet* hooks, const ModelConfig& cfg, bool backward) {
+  if (!hooks || hooks->empty()) return;
+  for (const HookPoint& p : all_hook_points(cfg)) {
+    if (!forward_modifiable_or_cacheable(p.site) && (hooks->wants_forward(p) || hooks->wants_backward(p)))
+      throw InputError("hook " + hook_name(p),
+                       "split q/k/v inputs are not supported yet (hook the residual stream or hook_q/k/v instead)");
+    if (backward && hooks->wants_backward(p) && !backward_supported(p.site))
+      throw InputError("hook " + hook_name(p), "gradient capture is not supported at this point");
+  }
+}
+
+}  // namespace
+
+void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
+  if (B < 1) throw InputError("tokens", "expected at least one sequence");
+  if (T < 1 || T > cfg_.n_ctx)
+    throw InputError("tokens", "sequence length " + std::to_string(T) + " is outside [1, n_ctx = " +
+                                   std::to_string(cfg_.n_ctx) + "]");
+  const int64_t BT = int64_t(B) * T;
+  for (int64_t i = 0; i < BT; ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg_.d_vocab)
+      throw InputError("tokens", "token id " + std::to_string(tokens[i]) + " at [" + std::to_string(i / T) + ", " +
+                                     std::to_string(i % T) + "] is outside [0, d_vocab = " +
+                                     std::to_string(cfg_.d_vocab) + ")");
+  check_hooks_supported(hooks, cfg_, false);
+  ensure_activations(B, T);
+  B_ = B;
+  T_ = T;
+  n_valid_targets_ = 0;
+  be_.copy_from_host(acts_->tokens, tokens, size_t(BT) * sizeof(int32_t));
+  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward();
+}
+
+float Transformer::forward_loss(const int32_t* tokens, const int32_t* targets, int B, int T, HookSet* hooks) {
+  forward(tokens, B, T, hooks);
+  const int64_t BT = int64_t(B) * T;
+  int64_t valid = 0;
+  for (int64_t i = 0; i < BT; ++i) {
+    if (targets[i] >= cfg_.d_vocab || targets[i] < -1)
+      throw InputError("targets", "target id " + std::to_string(targets[i]) + " is outside [-1, d_vocab)");
+    valid += targets[i] >= 0;
+  }
+  be_.copy_from_host(acts_->targets, targets, size_t(BT) * sizeof(int32_t));
+  be_.cross_entropy_forward(acts_->losses, acts_->lse, acts_->logits, acts_->targets, BT, cfg_.d_vocab);
+  n_valid_targets_ = valid;
+  std::vector<float> losses = losses_to_host();
+  double sum = 0;  // in a fixed order: the same mean every run
+  for (float x : losses) sum += x;
+  return valid > 0 ? float(sum / double(valid)) : std::nanf("");
+}
+
+void Transformer::backward(HookSet* hooks, float dlogits_scale) {
+  if (!acts_ || n_valid_targets_ == 0) throw InternalError("backward without a forward_loss that counted a target");
+  check_hooks_supported(hooks, cfg_, true);
+  const int64_t BT = int64_t(B_) * T_;
+  std::vector<int32_t> targets(static_cast<size_t>(BT));
+  be_.copy_to_host(targets.data(), acts_->targets, targets.size() * sizeof(int32_t));
+  std::vector<float> dloss(static_cast<size_t>(BT));
+  const float d = dlogits_scale / float(n_valid_targets_);
+  for (int64_t i = 0; i < BT; ++i) dloss[size_t(i)] = targets[size_t(i)] >= 0 ? d : 0.0f;
+  be_.copy_from_host(acts_->dloss, dloss.data(), dloss.size() * sizeof(float));
+  // In place: the logits become dlogits.
+  be_.cross_entropy_backward(acts_->logits, acts_->logits, acts_->lse, acts_->targets, acts_->dloss, BT,
+                             cfg_.d_vocab);
+  n_valid_targets_ = 0;  // the logits are gone: a second backward needs a new forward
+  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits);
+}
+
+void Transformer::backward_from_logits(const float* dlogits, HookSet* hooks) {
+  if (!acts_) throw InternalError("backward_from_logits before any forward");
+  check_hooks_supported(hooks, cfg_, true);
+  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(dlogits);
+}
+
+}  // namespace headlab

@@ -1,0 +1,214 @@
+// Hook points: the exact ordered names per model kind, parsing, caching shapes, and that hooks
+// see and change what they should.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "model/backend.h"
+#include "model/errors.h"
+#include "model/hooks.h"
+#include "model/transformer.h"
+#include "tests/model/model_test_util.h"
+
+namespace headlab {
+namespace {
+
+std::vector<std::string> names_of(const ModelConfig& c) {
+  std::vector<std::string> out;
+  for (HookPoint p : all_hook_points(c)) out.push_back(hook_name(p));
+  return out;
+}
+
+TEST(ModelHooksTest, Gpt2StyleNamesInForwardOrder) {
+  ModelConfig c = testing::tiny_config();
+  c.n_layers = 1;
+  const std::vector<std::string> expected = {
+      "hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre", "blocks.0.ln1.hook_scale",
+      "blocks.0.ln1.hook_normalized", "blocks.0.hook_q_input", "blocks.0.hook_k_input", "blocks.0.hook_v_input",
+      "blocks.0.attn.hook_q", "blocks.0.attn.hook_k", "blocks.0.attn.hook_v", "blocks.0.attn.hook_attn_scores",
+      "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.attn.hook_result", "blocks.0.hook_attn_out",
+      "blocks.0.hook_resid_mid", "blocks.0.ln2.hook_scale", "blocks.0.ln2.hook_normalized", "blocks.0.mlp.hook_pre",
+      "blocks.0.mlp.hook_post", "blocks.0.hook_mlp_out", "blocks.0.hook_resid_post", "ln_final.hook_scale",
+      "ln_final.hook_normalized"};
+  EXPECT_EQ(names_of(c), expected);
+}
+
+TEST(ModelHooksTest, AttentionOnlyNoNormRotaryNamesInForwardOrder) {
+  ModelConfig c = testing::tiny_config();
+  c.n_layers = 1;
+  c.attn_only = true;
+  c.normalization_type = Normalization::none;
+  c.positional_embedding_type = PositionalEmbedding::rotary;
+  const std::vector<std::string> expected = {
+      "hook_embed", "blocks.0.hook_resid_pre", "blocks.0.hook_q_input", "blocks.0.hook_k_input",
+      "blocks.0.hook_v_input", "blocks.0.attn.hook_q", "blocks.0.attn.hook_k", "blocks.0.attn.hook_v",
+      "blocks.0.attn.hook_attn_scores", "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z",
+      "blocks.0.attn.hook_result", "blocks.0.hook_attn_out", "blocks.0.hook_resid_post"};
+  EXPECT_EQ(names_of(c), expected);
+}
+
+TEST(ModelHooksTest, AttentionOnlyWithLayerNormKeepsNormPoints) {
+  ModelConfig c = testing::tiny_config();
+  c.attn_only = true;
+  auto names = names_of(c);
+  EXPECT_NE(std::find(names.begin(), names.end(), "blocks.1.ln1.hook_scale"), names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "blocks.1.ln2.hook_scale"), names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "blocks.1.hook_resid_mid"), names.end());
+  EXPECT_EQ(names.back(), "ln_final.hook_normalized");
+}
+
+TEST(ModelHooksTest, ParseRoundTripsEveryName) {
+  for (const auto& v : testing::all_variants())
+    for (HookPoint p : all_hook_points(v.cfg)) EXPECT_EQ(parse_hook_name(hook_name(p), v.cfg), p) << hook_name(p);
+}
+
+TEST(ModelHooksTest, ParseRejectsWhatTheModelLacks) {
+  ModelConfig c = testing::tiny_config();
+  c.attn_only = true;
+  EXPECT_THROW(parse_hook_name("blocks.2.hook_resid_pre", c), InputError);  // 2 layers
+  EXPECT_THROW(parse_hook_name("blocks.0.mlp.hook_post", c), InputError);   // attention-only
+  EXPECT_THROW(parse_hook_name("blocks.x.hook_resid_pre", c), InputError);
+  EXPECT_THROW(parse_hook_name("hook_resid_pre", c), InputError);
+  EXPECT_THROW(parse_hook_name("blocks.0.attn.hook_patern", c), InputError);
+  try {
+    parse_hook_name("blocks.7.attn.hook_z", c);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks.7.attn.hook_z"), std::string::npos) << e.what();
+  }
+}
+
+struct RunFixture {
+  ModelConfig cfg = testing::tiny_config();
+  std::unique_ptr<Backend> be = make_cpu_backend(1);
+  std::unique_ptr<Transformer> model;
+  int B = 2, T = 6;
+  std::vector<int32_t> tokens;
+  RunFixture() {
+    model = std::make_unique<Transformer>(cfg, *be);
+    model->init_gpt2(5);
+    tokens = testing::random_tokens(B * T, cfg.d_vocab, 9);
+  }
+};
+
+TEST(ModelHooksTest, CacheHasTransformerLensShapesAndPatternRowsSumToOne) {
+  RunFixture f;
+  HookSet hooks;
+  for (HookPoint p : all_hook_points(f.cfg))
+    if (p.site != HookSite::q_input && p.site != HookSite::k_input && p.site != HookSite::v_input) hooks.cache(p);
+  f.model->forward(f.tokens.data(), f.B, f.T, &hooks);
+  for (HookPoint p : all_hook_points(f.cfg)) {
+    if (p.site == HookSite::q_input || p.site == HookSite::k_input || p.site == HookSite::v_input) continue;
+    const HostTensor& t = hooks.cached(hook_name(p));
+    EXPECT_EQ(t.shape, hook_shape(p, f.cfg, f.B, f.T)) << hook_name(p);
+    EXPECT_EQ(int64_t(t.data.size()), t.numel());
+  }
+  const HostTensor& pat = hooks.cached("blocks.1.attn.hook_pattern");
+  for (int64_t row = 0; row < f.B * f.cfg.n_heads * f.T; ++row) {
+    double s = 0;
+    for (int k = 0; k < f.T; ++k) s += pat.data[size_t(row * f.T + k)];
+    EXPECT_NEAR(s, 1.0, 1e-5);
+  }
+  // resid_post of layer 0 is resid_pre of layer 1; attn_out + resid_pre = resid_mid.
+  EXPECT_EQ(hooks.cached("blocks.0.hook_resid_post").data, hooks.cached("blocks.1.hook_resid_pre").data);
+  const auto& pre = hooks.cached("blocks.0.hook_resid_pre").data;
+  const auto& out = hooks.cached("blocks.0.hook_attn_out").data;
+  const auto& mid = hooks.cached("blocks.0.hook_resid_mid").data;
+  for (size_t i = 0; i < pre.size(); ++i) EXPECT_FLOAT_EQ(mid[i], pre[i] + out[i]);
+  // hook_result summed over heads plus b_O is hook_attn_out.
+  const auto& res = hooks.cached("blocks.0.attn.hook_result").data;
+  const int64_t H = f.cfg.n_heads, D = f.cfg.d_model;
+  std::vector<float> params = f.model->params_to_host();
+  const float* b_O = params.data() + f.model->table().offsets().blocks[0].b_O;
+  for (int64_t bt = 0; bt < f.B * f.T; ++bt)
+    for (int64_t d = 0; d < D; ++d) {
+      double s = b_O[d];
+      for (int64_t h = 0; h < H; ++h) s += res[size_t((bt * H + h) * D + d)];
+      EXPECT_NEAR(s, out[size_t(bt * D + d)], 1e-5);
+    }
+}
+
+TEST(ModelHooksTest, EmptyHookSetAndCacheHooksLeaveLogitsUnchanged) {
+  RunFixture f;
+  f.model->forward(f.tokens.data(), f.B, f.T);
+  const auto plain = f.model->logits_to_host();
+  HookSet empty;
+  f.model->forward(f.tokens.data(), f.B, f.T, &empty);
+  EXPECT_EQ(f.model->logits_to_host(), plain);
+  HookSet cache;
+  cache.cache({0, HookSite::attn_result});  // forces the per-head output path
+  cache.cache({1, HookSite::attn_pattern});
+  f.model->forward(f.tokens.data(), f.B, f.T, &cache);
+  const auto cached = f.model->logits_to_host();
+  for (size_t i = 0; i < plain.size(); ++i) EXPECT_NEAR(cached[i], plain[i], 1e-5);
+}
+
+TEST(ModelHooksTest, ZeroingOneHeadsPatternChangesOnlyLaterPositionsOfThatPath) {
+  RunFixture f;
+  f.model->forward(f.tokens.data(), f.B, f.T);
+  const auto clean = f.model->logits_to_host();
+  // Zero head 1's z at position 3 in layer 1: logits at positions < 3 cannot change, 3 must.
+  HookSet hooks;
+  hooks.add_forward({1, HookSite::attn_z}, [&](HookPoint, ActivationView& v, Backend&) {
+    const int64_t H = v.shape[2], dh = v.shape[3];
+    for (int b = 0; b < f.B; ++b)
+      for (int64_t e = 0; e < dh; ++e) v.data[((b * f.T + 3) * H + 1) * dh + e] = 0.0f;
+  });
+  f.model->forward(f.tokens.data(), f.B, f.T, &hooks);
+  const auto patched = f.model->logits_to_host();
+  const int64_t V = f.cfg.d_vocab;
+  for (int b = 0; b < f.B; ++b)
+    for (int t = 0; t < f.T; ++t) {
+      double diff = 0;
+      for (int64_t v = 0; v < V; ++v) diff += std::fabs(patched[size_t((b * f.T + t) * V + v)] - clean[size_t((b * f.T + t) * V + v)]);
+      if (t == 3)
+        EXPECT_GT(diff, 1e-6) << "b=" << b;
+      else
+        EXPECT_EQ(diff, 0.0) << "b=" << b << " t=" << t;  // layer-1 z at one position feeds only that position
+    }
+}
+
+TEST(ModelHooksTest, CapturedGradientMatchesFiniteDifference) {
+  RunFixture f;
+  auto targets = testing::next_token_targets(f.tokens, f.B, f.T);
+  HookSet grad_hooks;
+  grad_hooks.cache_gradient({1, HookSite::resid_mid});
+  grad_hooks.cache_gradient({0, HookSite::attn_pattern});
+  f.model->zero_grads();
+  f.model->forward_loss(f.tokens.data(), targets.data(), f.B, f.T);
+  f.model->backward(&grad_hooks);
+  const HostTensor& g = grad_hooks.cached_gradients().at("blocks.1.hook_resid_mid");
+  const HostTensor& gp = grad_hooks.cached_gradients().at("blocks.0.attn.hook_pattern");
+  auto loss_with = [&](HookPoint p, int64_t index, float delta) {
+    HookSet h;
+    h.add_forward(p, [&](HookPoint, ActivationView& v, Backend&) { v.data[index] += delta; });
+    return double(f.model->forward_loss(f.tokens.data(), targets.data(), f.B, f.T, &h));
+  };
+  for (int64_t index : {3, 17, 40, 61}) {
+    const float h = 1e-2f;
+    double fd = (loss_with({1, HookSite::resid_mid}, index, h) - loss_with({1, HookSite::resid_mid}, index, -h)) / (2 * h);
+    EXPECT_NEAR(g.data[size_t(index)], fd, 0.03 * std::fabs(fd) + 2e-5) << "resid_mid " << index;
+  }
+  // pattern [B, H, T, T]: a lower-triangle cell (q=4, k=2) of head 2, batch 1
+  const int64_t cell = ((1 * f.cfg.n_heads + 2) * f.T + 4) * f.T + 2;
+  const float h = 1e-2f;
+  double fd = (loss_with({0, HookSite::attn_pattern}, cell, h) - loss_with({0, HookSite::attn_pattern}, cell, -h)) / (2 * h);
+  EXPECT_NEAR(gp.data[size_t(cell)], fd, 0.03 * std::fabs(fd) + 2e-5);
+}
+
+TEST(ModelHooksTest, BadTokensAndLengthsAreInputErrors) {
+  RunFixture f;
+  std::vector<int32_t> bad = f.tokens;
+  bad[5] = f.cfg.d_vocab;
+  EXPECT_THROW(f.model->forward(bad.data(), f.B, f.T), InputError);
+  bad[5] = -1;
+  EXPECT_THROW(f.model->forward(bad.data(), f.B, f.T), InputError);
+  std::vector<int32_t> long_seq(size_t(f.cfg.n_ctx + 1), 1);
+  EXPECT_THROW(f.model->forward(long_seq.data(), 1, f.cfg.n_ctx + 1), InputError);
+  HookSet split;
+  split.cache({0, HookSite::q_input});
+  EXPECT_THROW(f.model->forward(f.tokens.data(), f.B, f.T, &split), InputError);
+}
+
+}  // namespace
+}  // namespace headlab
