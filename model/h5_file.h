@@ -92,9 +92,9 @@ class Group {
   void write(const std::string& name, const std::vector<T>& data, const DatasetOptions& opt = {}) {
     write_raw(name, DTypeOf<T>::value, data.data(), {int64_t(data.size())}, opt);
   }
-  // A dataset to fill by rows (write_rows), for arrays too big to hold at once.
+  // A dataset to fill by rows (create_dataset + write_rows), for arrays too big to hold at once.
   template <class T>
-  void create(const std::string& name, const Shape& shape, const DatasetOptions& opt = {}) {
+  void create_dataset(const std::string& name, const Shape& shape, const DatasetOptions& opt = {}) {
     create_raw(name, DTypeOf<T>::value, shape, opt);
   }
   // Rows [first_row, first_row + n_rows) along dimension 0; `data` holds n_rows full rows.

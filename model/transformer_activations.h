@@ -50,6 +50,15 @@ struct Transformer::Activations {
   int64_t hook_buf_size = 0;
   float* hook_buf2 = nullptr;
   int64_t hook_buf2_size = 0;
+  // Split q/k/v inputs (only when a hook asks for hook_{q,k,v}_input of a block): per block, per
+  // which (q, k, v) and head, the head's own input [BT, D], its normalised input [BT, D] and the
+  // norm's statistics [BT]. Allocated on first use, kept with the activations.
+  struct SplitInputs {
+    std::vector<float*> x, ln_out, mean, rstd;  // index (which * H + h)
+    float* dw = nullptr;  // [D, dh] scratch for one slice's weight gradient
+    float* gw = nullptr;  // [D, dh] scratch
+  };
+  std::vector<SplitInputs> split;  // per block; empty vectors until used
 
   explicit Activations(Backend& b) : be(b) {}
   ~Activations() {

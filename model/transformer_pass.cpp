@@ -14,11 +14,11 @@ namespace {
 
 // Hook points whose modifications the forward does not propagate, or whose gradient backward
 // does not form, in this version. Asking for them is an input error, not a silent no-op.
-bool forward_modifiable_or_cacheable(HookSite s) {
-  return s != HookSite::q_input && s != HookSite::k_input && s != HookSite::v_input;
-}
 bool backward_supported(HookSite s) {
   switch (s) {
+    case HookSite::q_input:
+    case HookSite::k_input:
+    case HookSite::v_input:
     case HookSite::embed:
     case HookSite::pos_embed:
     case HookSite::resid_pre:
@@ -122,6 +122,17 @@ class Pass {
     }
   }
 
+  // dinp = d(norm input) from dout (overwritten); parameter gradients accumulate.
+  void norm_backward_into(float* dinp, const float* dout, const float* inp, const float* mean, const float* rstd,
+                          int64_t w, int64_t b) {
+    const int64_t D = c_.d_model;
+    switch (c_.normalization_type) {
+      case Normalization::LN: be_.layernorm_backward(dinp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D); break;
+      case Normalization::RMS: be_.rmsnorm_backward(dinp, G(w), dout, inp, P(w), rstd, BT_, D); break;
+      case Normalization::none: be_.copy(dinp, dout, size_t(BT_ * D) * sizeof(float)); break;
+    }
+  }
+
   // ---- embeddings -----------------------------------------------------------------------------
   void embed_forward() {
     const int64_t D = c_.d_model;
@@ -155,10 +166,15 @@ class Pass {
     auto& b = A_.blocks[size_t(l)];
     const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
     float* resid_pre = A_.resid[size_t(l)];
-    const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
-    if (c_.normalization_type != Normalization::none)
-      hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_rstd);
-    be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+    if (split_inputs(l)) {
+      split_qkv_forward(l);
+    } else {
+      const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
+      if (c_.normalization_type != Normalization::none)
+        hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_rstd);
+      be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no,
+                 Accumulate::overwrite);
+    }
     hook_strided(l, HookSite::attn_q, b.qkv, 3 * Hd, Hd, false);
     hook_strided(l, HookSite::attn_k, b.qkv + Hd, 3 * Hd, Hd, false);
     hook_strided(l, HookSite::attn_v, b.qkv + 2 * Hd, 3 * Hd, Hd, false);
@@ -229,12 +245,104 @@ class Pass {
     hook_strided(l, HookSite::attn_q, A_.dqkv, 3 * Hd, Hd, true);
     hook_strided(l, HookSite::attn_k, A_.dqkv + Hd, 3 * Hd, Hd, true);
     hook_strided(l, HookSite::attn_v, A_.dqkv + 2 * Hd, 3 * Hd, Hd, true);
+    if (split_inputs(l)) {
+      split_qkv_backward(l, dresid);
+      return;
+    }
     const float* h = b.ln1_out ? b.ln1_out : A_.resid[size_t(l)];
     be_.matmul(G(o.W_qkv), h, A_.dqkv, nullptr, D, 3 * Hd, BT_, Transpose::yes, Transpose::no, Accumulate::add);
     be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, 3 * Hd);
     be_.matmul(A_.dnorm, A_.dqkv, P(o.W_qkv), nullptr, BT_, D, 3 * Hd, Transpose::no, Transpose::yes,
                Accumulate::overwrite);
     norm_backward_add(dresid, A_.dnorm, A_.resid[size_t(l)], b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
+  }
+
+  // ---- split q/k/v inputs (TransformerLens' use_split_qkv_input) -----------------------------
+  // Each head reads its own copy of resid_pre (hook_{q,k,v}_input [B, T, H, D]), normalises it and
+  // multiplies by its own slice of W_qkv. Formed only when a hook asks, in forward or backward.
+  bool split_inputs(int l) const {
+    for (HookSite s : {HookSite::q_input, HookSite::k_input, HookSite::v_input})
+      if (wants(l, s) || wants_grad(l, s)) return true;
+    return false;
+  }
+  static HookSite input_site(int which) {
+    return which == 0 ? HookSite::q_input : which == 1 ? HookSite::k_input : HookSite::v_input;
+  }
+  Transformer::Activations::SplitInputs& split_buffers(int l) {
+    if (A_.split.size() < size_t(c_.n_layers)) A_.split.resize(size_t(c_.n_layers));
+    auto& s = A_.split[size_t(l)];
+    if (s.x.empty()) {
+      const int64_t n = 3 * c_.n_heads;
+      const bool norm = c_.normalization_type != Normalization::none;
+      for (int64_t i = 0; i < n; ++i) {
+        s.x.push_back(A_.f(BT_ * c_.d_model));
+        s.ln_out.push_back(norm ? A_.f(BT_ * c_.d_model) : nullptr);
+        s.mean.push_back(norm ? A_.f(BT_) : nullptr);
+        s.rstd.push_back(norm ? A_.f(BT_) : nullptr);
+      }
+      s.dw = A_.f(c_.d_model * c_.d_head);
+      s.gw = A_.f(c_.d_model * c_.d_head);
+    }
+    return s;
+  }
+  // W_qkv's slice for (which, head) gathered contiguous: [D, dh].
+  float* weight_slice(int l, int which, int64_t h) {
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
+    float* w = A_.scratch(A_.hook_buf, A_.hook_buf_size, D * dh);
+    be_.copy_rows(w, dh, P(off_.blocks[size_t(l)].W_qkv) + (which * H + h) * dh, 3 * H * dh, D, dh);
+    return w;
+  }
+  void split_qkv_forward(int l) {
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& b = A_.blocks[size_t(l)];
+    auto& s = split_buffers(l);
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
+    float* all = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
+    float* out_h = A_.dz;                                                    // [BT, dh] scratch
+    for (int which = 0; which < 3; ++which) {
+      for (int64_t h = 0; h < H; ++h) be_.copy_rows(all + h * D, H * D, A_.resid[size_t(l)], D, BT_, D);
+      hook(l, input_site(which), all);
+      for (int64_t h = 0; h < H; ++h) {
+        const size_t i = size_t(which * H + h);
+        be_.copy_rows(s.x[i], D, all + h * D, H * D, BT_, D);
+        const float* ln = norm_forward(s.ln_out[i], s.mean[i], s.rstd[i], s.x[i], o.ln1_w, o.ln1_b);
+        be_.matmul(out_h, ln, weight_slice(l, which, h), P(o.b_qkv) + (which * H + h) * dh, BT_, dh, D,
+                   Transpose::no, Transpose::no, Accumulate::overwrite);
+        be_.copy_rows(b.qkv + (which * H + h) * dh, 3 * H * dh, out_h, dh, BT_, dh);
+      }
+    }
+  }
+  void split_qkv_backward(int l, float* dresid) {
+    const BlockOffsets& o = off_.blocks[size_t(l)];
+    auto& s = split_buffers(l);
+    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, row = 3 * H * dh;
+    float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
+    float* dslice = A_.dz;                                                     // [BT, dh]
+    float* dw = s.dw;                                                          // [D, dh]
+    float* gw = s.gw;                                                          // [D, dh]
+    for (int which = 0; which < 3; ++which) {
+      for (int64_t h = 0; h < H; ++h) {
+        const size_t i = size_t(which * H + h);
+        const int64_t col = (which * H + h) * dh;
+        be_.copy_rows(dslice, dh, A_.dqkv + col, row, BT_, dh);
+        const float* ln = s.ln_out[i] ? s.ln_out[i] : s.x[i];
+        // dW slice: computed contiguous, added into the strided gradient.
+        be_.matmul(dw, ln, dslice, nullptr, D, dh, BT_, Transpose::yes, Transpose::no, Accumulate::overwrite);
+        be_.copy_rows(gw, dh, G(o.W_qkv) + col, row, D, dh);
+        be_.add_inplace(gw, dw, D * dh);
+        be_.copy_rows(G(o.W_qkv) + col, row, gw, dh, D, dh);
+        be_.bias_backward(G(o.b_qkv) + col, dslice, BT_, dh);
+        be_.matmul(A_.dnorm, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
+                   Accumulate::overwrite);
+        norm_backward_into(A_.dtmp, A_.dnorm, s.x[i], s.mean[i], s.rstd[i], o.ln1_w, o.ln1_b);
+        be_.copy_rows(dall + h * D, H * D, A_.dtmp, D, BT_, D);
+      }
+      hook_grad(l, input_site(which), dall);
+      for (int64_t h = 0; h < H; ++h) {
+        be_.copy_rows(A_.dtmp, D, dall + h * D, H * D, BT_, D);
+        be_.add_inplace(dresid, A_.dtmp, BT_ * D);
+      }
+    }
   }
 
   void per_head_output_backward(int l, const float* dout) {
@@ -385,9 +493,6 @@ class Pass {
 void check_hooks_supported(const HookSet* hooks, const ModelConfig& cfg, bool backward) {
   if (!hooks || hooks->empty()) return;
   for (const HookPoint& p : all_hook_points(cfg)) {
-    if (!forward_modifiable_or_cacheable(p.site) && (hooks->wants_forward(p) || hooks->wants_backward(p)))
-      throw InputError("hook " + hook_name(p),
-                       "split q/k/v inputs are not supported yet (hook the residual stream or hook_q/k/v instead)");
     if (backward && hooks->wants_backward(p) && !backward_supported(p.site))
       throw InputError("hook " + hook_name(p), "gradient capture is not supported at this point");
   }

@@ -15,6 +15,9 @@ packages=(
   libopenmpi-dev openmpi-bin
   nlohmann-json3-dev libfmt-dev
   npm
+  # the reference tests (TransformerLens math in PyTorch) and the benchmarks' baseline; OpenBLAS so
+  # that PyTorch's CPU path is not 20-50x slower than it should be
+  python3 python3-numpy python3-h5py python3-torch libopenblas0-openmp
 )
 missing=()
 for p in "${packages[@]}"; do

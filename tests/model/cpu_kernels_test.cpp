@@ -164,6 +164,8 @@ TEST(CpuActivationTest, BackwardMatchesFiniteDifferences) {
   for (ActFn fn : kActivations) {
     SCOPED_TRACE(to_string(fn));
     std::vector<float> inp = random_floats(203, 31, -4.0f, 4.0f);
+    for (float& x : inp)
+      if (std::abs(x) < 0.01f) x = 0.01f;  // keep differences off relu's kink at 0
     const std::vector<float> w = random_floats(inp.size(), 32);
     std::vector<float> out(inp.size());
     auto loss = [&] {
@@ -172,7 +174,7 @@ TEST(CpuActivationTest, BackwardMatchesFiniteDifferences) {
     };
     std::vector<float> dinp(inp.size());
     be->activation_backward(dinp.data(), w.data(), inp.data(), inp.size(), fn);
-    EXPECT_TRUE(gradient_matches(dinp, numeric_gradient(inp, loss)));
+    EXPECT_TRUE(gradient_matches(dinp, numeric_gradient(inp, loss, 1e-3f)));
   }
 }
 
