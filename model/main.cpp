@@ -58,7 +58,8 @@ int cmd_init(int argc, char** argv) {
     std::cout << opts;
     return 0;
   }
-  if (!config_path.empty()) {
+  if (vm.count("config")) {  // bound variables are only set by notify(): read it from the map
+    config_path = vm["config"].as<std::string>();
     std::ifstream in(config_path);
     if (!in) throw InputError("--config " + config_path, "cannot open the file");
     po::store(po::parse_config_file(in, opts, /*allow_unregistered=*/false), vm);
@@ -171,8 +172,8 @@ int cmd_run(int argc, char** argv) {
   const int64_t V = ck.config.d_vocab;
   h5::DatasetOptions chunked;
   chunked.chunk_rows = 1;
-  root.create<float>("logits", {B, T, V}, chunked);
-  for (HookPoint p : points) root.create<float>("cache/" + hook_name(p), hook_shape(p, ck.config, B, T), chunked);
+  root.create_dataset<float>("logits", {B, T, V}, chunked);
+  for (HookPoint p : points) root.create_dataset<float>("cache/" + hook_name(p), hook_shape(p, ck.config, B, T), chunked);
   for (int64_t first = 0; first < B; first += batch_size) {
     const int n = int(std::min<int64_t>(batch_size, B - first));
     HookSet hooks;
