@@ -42,7 +42,8 @@ void write_config(h5::Group& g, const ModelConfig& c) {
 
 int int_field(const h5::Group& g, const char* name) {
   const int64_t v = g.attr_int(name);
-  if (v < INT_MIN || v > INT_MAX) throw InputError(g.attr_where(name), "expected a 32-bit integer; found " + std::to_string(v));
+  if (v < INT_MIN || v > INT_MAX)
+    throw InputError(g.attr_where(name), "expected a 32-bit integer; found " + std::to_string(v));
   return int(v);
 }
 
@@ -93,8 +94,9 @@ void check_alias(const h5::Group& g, const ParamInfo& p, const std::vector<float
   const std::vector<float> stored = g.read<float>(p.name, p.shape);
   for (int64_t i = 0; i < p.numel(); ++i)
     if (std::memcmp(&stored[size_t(i)], &arena[size_t(p.arena_offset(i))], sizeof(float)) != 0)
-      throw InputError(g.where(p.name), "expected a copy of embed.W_E transposed (tie_embeddings = 1); it differs at flat index " +
-                                            std::to_string(i));
+      throw InputError(g.where(p.name),
+                       "expected a copy of embed.W_E transposed (tie_embeddings = 1); it differs at flat index " +
+                           std::to_string(i));
 }
 
 std::vector<float> read_params(const h5::File& f, const ParamTable& table) {
@@ -114,7 +116,8 @@ std::vector<float> read_params(const h5::File& f, const ParamTable& table) {
     if (p.alias && g.exists(p.name)) check_alias(g, p, arena);
   for (const std::string& name : g.children())
     if (!table.find(name))
-      throw InputError(g.where(name), "expected only the parameters of the model /config describes; this is not one of them");
+      throw InputError(g.where(name),
+                       "expected only the parameters of the model /config describes; this is not one of them");
   return arena;
 }
 

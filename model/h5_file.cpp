@@ -62,14 +62,22 @@ void check(herr_t status, const std::string& what) {
 
 hid_t memory_type(DType t) {
   switch (t) {
-    case DType::f32: return H5T_NATIVE_FLOAT;
-    case DType::f64: return H5T_NATIVE_DOUBLE;
-    case DType::i32: return H5T_NATIVE_INT32;
-    case DType::i64: return H5T_NATIVE_INT64;
-    case DType::u8: return H5T_NATIVE_UINT8;
-    case DType::u16: return H5T_NATIVE_UINT16;
-    case DType::u32: return H5T_NATIVE_UINT32;
-    case DType::u64: return H5T_NATIVE_UINT64;
+    case DType::f32:
+      return H5T_NATIVE_FLOAT;
+    case DType::f64:
+      return H5T_NATIVE_DOUBLE;
+    case DType::i32:
+      return H5T_NATIVE_INT32;
+    case DType::i64:
+      return H5T_NATIVE_INT64;
+    case DType::u8:
+      return H5T_NATIVE_UINT8;
+    case DType::u16:
+      return H5T_NATIVE_UINT16;
+    case DType::u32:
+      return H5T_NATIVE_UINT32;
+    case DType::u64:
+      return H5T_NATIVE_UINT64;
   }
   throw InternalError("h5: unknown DType");
 }
@@ -77,14 +85,22 @@ hid_t memory_type(DType t) {
 // Little-endian on disk whatever the machine, as numpy and h5py default to.
 hid_t disk_type(DType t) {
   switch (t) {
-    case DType::f32: return H5T_IEEE_F32LE;
-    case DType::f64: return H5T_IEEE_F64LE;
-    case DType::i32: return H5T_STD_I32LE;
-    case DType::i64: return H5T_STD_I64LE;
-    case DType::u8: return H5T_STD_U8LE;
-    case DType::u16: return H5T_STD_U16LE;
-    case DType::u32: return H5T_STD_U32LE;
-    case DType::u64: return H5T_STD_U64LE;
+    case DType::f32:
+      return H5T_IEEE_F32LE;
+    case DType::f64:
+      return H5T_IEEE_F64LE;
+    case DType::i32:
+      return H5T_STD_I32LE;
+    case DType::i64:
+      return H5T_STD_I64LE;
+    case DType::u8:
+      return H5T_STD_U8LE;
+    case DType::u16:
+      return H5T_STD_U16LE;
+    case DType::u32:
+      return H5T_STD_U32LE;
+    case DType::u64:
+      return H5T_STD_U64LE;
   }
   throw InternalError("h5: unknown DType");
 }
@@ -95,12 +111,18 @@ std::string describe_type(hid_t type) {
   const H5T_class_t cls = H5Tget_class(type);
   const std::string bits = std::to_string(8 * H5Tget_size(type));
   switch (cls) {
-    case H5T_INTEGER: return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + bits;
-    case H5T_FLOAT: return "float" + bits;
-    case H5T_STRING: return "a string";
-    case H5T_ENUM: return "an enum";
-    case H5T_COMPOUND: return "a compound type";
-    default: return "a non-numeric type";
+    case H5T_INTEGER:
+      return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + bits;
+    case H5T_FLOAT:
+      return "float" + bits;
+    case H5T_STRING:
+      return "a string";
+    case H5T_ENUM:
+      return "an enum";
+    case H5T_COMPOUND:
+      return "a compound type";
+    default:
+      return "a non-numeric type";
   }
 }
 
@@ -116,7 +138,9 @@ H5T_conv_ret_t on_conversion_exception(H5T_conv_except_t kind, hid_t, hid_t, voi
 struct Transfer {
   bool overflow = false;
   Id plist{H5Pcreate(H5P_DATASET_XFER), H5Pclose, "h5: H5Pcreate(dataset transfer) failed"};
-  Transfer() { check(H5Pset_type_conv_cb(plist, on_conversion_exception, &overflow), "h5: H5Pset_type_conv_cb failed"); }
+  Transfer() {
+    check(H5Pset_type_conv_cb(plist, on_conversion_exception, &overflow), "h5: H5Pset_type_conv_cb failed");
+  }
 };
 
 // True when every component of `name` exists and the last resolves to an object.
@@ -209,21 +233,24 @@ std::string read_text(hid_t file_type, hid_t space, const std::string& where, Re
   if (variable > 0) {
     Id mem(text_type(H5Tget_cset(file_type)), H5Tclose, where + ": making a string type failed");
     char* text = nullptr;
-    if (read(hid_t(mem), static_cast<void*>(&text)) < 0) throw InputError(where, "expected readable text (damaged file?)");
+    if (read(hid_t(mem), static_cast<void*>(&text)) < 0)
+      throw InputError(where, "expected readable text (damaged file?)");
     std::string out = text ? text : "";
     H5Dvlen_reclaim(mem, space, H5P_DEFAULT, &text);
     return out;
   }
   Id mem(H5Tcopy(file_type), H5Tclose, where + ": H5Tcopy failed");
   std::string buf(H5Tget_size(file_type), '\0');
-  if (read(hid_t(mem), static_cast<void*>(buf.data())) < 0) throw InputError(where, "expected readable text (damaged file?)");
+  if (read(hid_t(mem), static_cast<void*>(buf.data())) < 0)
+    throw InputError(where, "expected readable text (damaged file?)");
   buf.resize(std::min(buf.size(), buf.find('\0')));
   if (H5Tget_strpad(file_type) == H5T_STR_SPACEPAD) buf.erase(buf.find_last_not_of(' ') + 1);
   return buf;
 }
 
 std::string join(const std::string& dir, const std::string& name) {
-  if (!name.empty() && name[0] == '/') return name;
+  if (name.empty()) return dir;
+  if (name[0] == '/') return name;
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
 
@@ -243,14 +270,22 @@ int64_t numel(const Shape& shape) {
 
 std::string to_string(DType t) {
   switch (t) {
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-    case DType::i32: return "int32";
-    case DType::i64: return "int64";
-    case DType::u8: return "uint8";
-    case DType::u16: return "uint16";
-    case DType::u32: return "uint32";
-    case DType::u64: return "uint64";
+    case DType::f32:
+      return "float32";
+    case DType::f64:
+      return "float64";
+    case DType::i32:
+      return "int32";
+    case DType::i64:
+      return "int64";
+    case DType::u8:
+      return "uint8";
+    case DType::u16:
+      return "uint16";
+    case DType::u32:
+      return "uint32";
+    case DType::u64:
+      return "uint64";
   }
   return "?";
 }
@@ -345,7 +380,8 @@ void Group::write_raw(const std::string& name, DType mem, const void* data, cons
   Id d(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose, where(name) + ": cannot reopen the new dataset");
   Transfer xfer;
   if (H5Dwrite(d, memory_type(mem), H5S_ALL, H5S_ALL, xfer.plist, data) < 0)
-    throw InternalError(where(name) + (xfer.overflow ? ": a value does not fit the stored type" : ": writing failed (disk full?)"));
+    throw InternalError(where(name) +
+                        (xfer.overflow ? ": a value does not fit the stored type" : ": writing failed (disk full?)"));
 }
 
 void Group::rows_raw(const std::string& name, DType mem, int64_t first_row, int64_t n_rows, void* data,
@@ -372,7 +408,8 @@ void Group::rows_raw(const std::string& name, DType mem, int64_t first_row, int6
   Transfer xfer;
   if (write) {
     if (H5Dwrite(d, memory_type(mem), mem_space, file_space, xfer.plist, data) < 0)
-      throw InternalError(at + (xfer.overflow ? ": a value does not fit the stored type" : ": writing failed (disk full?)"));
+      throw InternalError(at +
+                          (xfer.overflow ? ": a value does not fit the stored type" : ": writing failed (disk full?)"));
   } else if (H5Dread(d, memory_type(mem), mem_space, file_space, xfer.plist, data) < 0) {
     throw InputError(at, xfer.overflow ? "expected values that fit " + to_string(mem) + "; one does not"
                                        : "expected readable data (damaged or truncated file?)");
@@ -590,7 +627,8 @@ File File::create(const std::string& path) {
 File File::open(const std::string& path, Access access) {
   quiet();
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw InputError(path, std::string("expected an HDF5 file: ") + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0)
+    throw InputError(path, std::string("expected an HDF5 file: ") + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError(path, "expected an HDF5 file; found a directory");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path, "expected an HDF5 file; this is not one");
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path + ": H5Pcreate(file access) failed");
@@ -598,7 +636,8 @@ File File::open(const std::string& path, Access access) {
   check(H5Pset_file_locking(fapl, true, true), path + ": H5Pset_file_locking failed");
 #endif
   hid_t f = H5Fopen(path.c_str(), access == Access::read_only ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl);
-  if (f < 0) throw InputError(path, "expected an HDF5 file that can be opened (damaged, read-only, or locked by a writer?)");
+  if (f < 0)
+    throw InputError(path, "expected an HDF5 file that can be opened (damaged, read-only, or locked by a writer?)");
   return File(std::make_shared<Object>(f, H5Fclose), path, "/");
 }
 
@@ -652,11 +691,13 @@ int64_t check_format(const Group& g, const std::string& expected, int64_t max_ve
   if (!g.has_attr("format"))
     throw InputError(g.attr_where("format"), "expected '" + expected + "'; there is none (not a headlab file?)");
   const std::string format = g.attr_string("format");
-  if (format != expected) throw InputError(g.attr_where("format"), "expected '" + expected + "'; found '" + format + "'");
+  if (format != expected)
+    throw InputError(g.attr_where("format"), "expected '" + expected + "'; found '" + format + "'");
   const int64_t version = g.attr_int("format_version");
   if (version < 1 || version > max_version)
     throw InputError(g.attr_where("format_version"), "expected 1 to " + std::to_string(max_version) +
-                                                         " (what this headlab reads); found " + std::to_string(version));
+                                                         " (what this headlab reads); found " +
+                                                         std::to_string(version));
   return version;
 }
 

@@ -42,15 +42,40 @@ int64_t numel(const Shape& shape);
 enum class DType { f32, f64, i32, i64, u8, u16, u32, u64 };
 std::string to_string(DType t);  // "float32", "uint16" ...
 
-template <class T> struct DTypeOf;
-template <> struct DTypeOf<float> { static constexpr DType value = DType::f32; };
-template <> struct DTypeOf<double> { static constexpr DType value = DType::f64; };
-template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32; };
-template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64; };
-template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
-template <> struct DTypeOf<uint16_t> { static constexpr DType value = DType::u16; };
-template <> struct DTypeOf<uint32_t> { static constexpr DType value = DType::u32; };
-template <> struct DTypeOf<uint64_t> { static constexpr DType value = DType::u64; };
+template <class T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::f32;
+};
+template <>
+struct DTypeOf<double> {
+  static constexpr DType value = DType::f64;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::i32;
+};
+template <>
+struct DTypeOf<int64_t> {
+  static constexpr DType value = DType::i64;
+};
+template <>
+struct DTypeOf<uint8_t> {
+  static constexpr DType value = DType::u8;
+};
+template <>
+struct DTypeOf<uint16_t> {
+  static constexpr DType value = DType::u16;
+};
+template <>
+struct DTypeOf<uint32_t> {
+  static constexpr DType value = DType::u32;
+};
+template <>
+struct DTypeOf<uint64_t> {
+  static constexpr DType value = DType::u64;
+};
 
 // How a new dataset is laid out on disk. The default: contiguous, the memory's element type.
 struct DatasetOptions {
@@ -58,8 +83,8 @@ struct DatasetOptions {
   // needed for compression and for reading rows of a large array cheaply. Empty arrays are
   // always stored contiguous.
   int64_t chunk_rows = 0;
-  int deflate = 0;                  // 1..9: shuffle + gzip at this level (needs chunk_rows > 0)
-  std::optional<DType> stored_as;   // the file's element type, when it differs from memory's
+  int deflate = 0;                 // 1..9: shuffle + gzip at this level (needs chunk_rows > 0)
+  std::optional<DType> stored_as;  // the file's element type, when it differs from memory's
 };
 
 struct Object;  // one open HDF5 id, closed when the last Group sharing it goes
@@ -69,7 +94,7 @@ class Group {
  public:
   const std::string& file_path() const { return file_; }
   const std::string& path() const { return path_; }  // "/" or "/params" ...
-  // "<file>: /params/embed.W_E" — the `what` of an InputError about child `name`.
+  // "<file>: /params/embed.W_E" — the `what` of an InputError about child `name` ("" = this group).
   std::string where(const std::string& name) const;
   // "<file>: /config attribute n_layers" — the `what` of an InputError about attribute `name`.
   std::string attr_where(const std::string& name) const;
@@ -78,10 +103,10 @@ class Group {
   bool exists(const std::string& name) const;  // any object at this path
   bool is_dataset(const std::string& name) const;
   bool is_group(const std::string& name) const;
-  std::vector<std::string> children() const;     // names of the links in this group, sorted
-  Group group(const std::string& name) const;    // InputError when missing or not a group
-  Group create_group(const std::string& name);   // InternalError when it exists
-  void remove(const std::string& name);          // unlink (the file does not shrink)
+  std::vector<std::string> children() const;    // names of the links in this group, sorted
+  Group group(const std::string& name) const;   // InputError when missing or not a group
+  Group create_group(const std::string& name);  // InternalError when it exists
+  void remove(const std::string& name);         // unlink (the file does not shrink)
 
   // ---- numeric datasets. Writing replaces a dataset of the same name.
   template <class T>
@@ -153,7 +178,7 @@ class Group {
   void set_attr(const std::string& name, double value);
   // Each throws InputError (attr_where) when missing or of another kind.
   std::string attr_string(const std::string& name) const;
-  int64_t attr_int(const std::string& name) const;  // any integer type that fits int64
+  int64_t attr_int(const std::string& name) const;   // any integer type that fits int64
   double attr_float(const std::string& name) const;  // any float or integer type
   bool attr_bool(const std::string& name) const;     // an integer 0 or 1
 

@@ -30,8 +30,8 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("headlab_io_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + std::to_string(::getpid()));
+    dir_ = fs::temp_directory_path() / ("headlab_io_" + std::string(info->test_suite_name()) + "_" + info->name() +
+                                        "_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -49,7 +49,8 @@ void expect_input_error(F f, const std::vector<std::string>& parts) {
     f();
     ADD_FAILURE() << "expected an InputError";
   } catch (const InputError& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
+    for (const auto& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
   }
 }
 
@@ -186,7 +187,11 @@ TEST(ModelH5FileTest, ShapeAndPresenceErrorsNameFileAndDataset) {
   }
   const h5::File f = h5::File::open(path);
   const h5::Group g = f.group("g");
-  expect_input_error([&] { g.read<float>("x", Shape{3, 2}); }, {path + ": /g/x", "expected shape [3, 2]; found [2, 3]"});
+  expect_input_error(
+      [&] {
+        g.read<float>("x", Shape{3, 2});
+      },
+      {path + ": /g/x", "expected shape [3, 2]; found [2, 3]"});
   expect_input_error([&] { g.read<float>("x", Shape{-1}); }, {path + ": /g/x", "[*]"});
   expect_input_error([&] { g.read<float>("y"); }, {path + ": /g/y", "expected a dataset"});
   expect_input_error([&] { f.read<float>("g"); }, {path + ": /g", "found a group"});
@@ -267,7 +272,8 @@ TEST(ModelH5FileTest, OpenRejectsMissingAndNonHdf5Files) {
   std::ofstream(text) << "not an HDF5 file\n";
   expect_input_error([&] { h5::File::open(text); }, {text, "not"});
   expect_input_error([&] { h5::File::open(tmp.path("absent.h5")); }, {tmp.path("absent.h5"), "No such file"});
-  expect_input_error([&] { h5::File::create(tmp.path("no/such/dir/x.h5")); }, {tmp.path("no/such/dir/x.h5"), "cannot create"});
+  expect_input_error([&] { h5::File::create(tmp.path("no/such/dir/x.h5")); },
+                     {tmp.path("no/such/dir/x.h5"), "cannot create"});
 }
 
 TEST(ModelH5FileTest, AtomicFileLeavesNothingWhenTheWriterThrows) {
@@ -320,7 +326,8 @@ TEST(ModelH5FileTest, CheckFormatNamesTheAttribute) {
   EXPECT_EQ(h5::check_format(f, "headlab.tokens", 2), 2);
   expect_input_error([&] { h5::check_format(f, "headlab.checkpoint", 1); },
                      {path + ": / attribute format", "'headlab.checkpoint'", "'headlab.tokens'"});
-  expect_input_error([&] { h5::check_format(f, "headlab.tokens", 1); }, {path + ": / attribute format_version", "found 2"});
+  expect_input_error([&] { h5::check_format(f, "headlab.tokens", 1); },
+                     {path + ": / attribute format_version", "found 2"});
 }
 
 // ==================================================================== checkpoints
@@ -564,7 +571,8 @@ struct DamagedCheckpoint {
 TEST(ModelCheckpointTest, MissingParamNamesFileAndDataset) {
   DamagedCheckpoint ck;
   ck.open().group("params").remove("blocks.1.attn.W_K");
-  expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /params/blocks.1.attn.W_K", "expected a dataset"});
+  expect_input_error([&] { read_checkpoint(ck.path); },
+                     {ck.path + ": /params/blocks.1.attn.W_K", "expected a dataset"});
 }
 
 TEST(ModelCheckpointTest, MisshapenParamNamesFileAndDataset) {
@@ -627,9 +635,11 @@ TEST(ModelCheckpointTest, WrongFormatAttributeNamesIt) {
 TEST(ModelCheckpointTest, ConfigFieldsAreCheckedOneByOne) {
   DamagedCheckpoint ck;
   ck.open().group("config").remove_attr("d_head");
-  expect_input_error([&] { read_checkpoint_config(ck.path); }, {ck.path + ": /config attribute d_head", "expected an attribute"});
+  expect_input_error([&] { read_checkpoint_config(ck.path); },
+                     {ck.path + ": /config attribute d_head", "expected an attribute"});
   ck.open().group("config").set_attr("d_head", "eight");
-  expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /config attribute d_head", "expected an integer"});
+  expect_input_error([&] { read_checkpoint(ck.path); },
+                     {ck.path + ": /config attribute d_head", "expected an integer"});
   ck.open().group("config").set_attr("d_head", int64_t(1) << 40);
   expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /config attribute d_head", "32-bit"});
   ck.open().group("config").set_attr("d_head", 8);
@@ -646,8 +656,9 @@ TEST(ModelCheckpointTest, ConfigFieldsAreCheckedOneByOne) {
 TEST(ModelCheckpointTest, OptimizerArraysMustBeArenaSized) {
   DamagedCheckpoint ck;
   ck.open().group("optimizer").write("v", std::vector<float>(10));
-  expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /optimizer/v", "expected shape [" +
-                                                             std::to_string(ParamTable(small_config()).arena_size()) + "]"});
+  expect_input_error(
+      [&] { read_checkpoint(ck.path); },
+      {ck.path + ": /optimizer/v", "expected shape [" + std::to_string(ParamTable(small_config()).arena_size()) + "]"});
   ck.open().remove("optimizer");
   expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /optimizer", "expected a group"});
 }
