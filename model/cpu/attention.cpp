@@ -32,6 +32,52 @@ void gather_transposed(float* dst, const float* src, int64_t offset, int64_t str
   }
 }
 
+// out[k] = Σ_d x[d] yt[d * T + k] for k < n: one vector against n others stored as [dh, T]. Four
+// d at a time, so each pass over out does four multiply-adds per load and store of out.
+void dot_rows_transposed(float* __restrict out, const float* x, const float* yt, int64_t n, int64_t T, int64_t dh) {
+  std::fill(out, out + n, 0.0f);
+  int64_t d = 0;
+  for (; d + 4 <= dh; d += 4) {
+    const float x0 = x[d], x1 = x[d + 1], x2 = x[d + 2], x3 = x[d + 3];
+    const float *y0 = yt + d * T, *y1 = y0 + T, *y2 = y1 + T, *y3 = y2 + T;
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) out[k] += x0 * y0[k] + x1 * y1[k] + x2 * y2[k] + x3 * y3[k];
+  }
+  for (; d < dh; ++d) {
+    const float xd = x[d];
+    const float* yd = yt + d * T;
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) out[k] += xd * yd[k];
+  }
+}
+
+// out[0..dh) = Σ_{i<count} w[i * w_stride] · rows[i * row_stride + 0..dh): the weighted sum of
+// `count` head vectors. Whole 32-float chunks use a fixed-size accumulator that stays in
+// registers across the sum; a ragged tail (dh not a multiple of 32) takes the plain loop.
+void weighted_row_sum(float* __restrict out, const float* w, int64_t w_stride, const float* rows, int64_t row_stride,
+                      int64_t count, int64_t dh) {
+  constexpr int64_t kChunk = 32;
+  int64_t c = 0;
+  for (; c + kChunk <= dh; c += kChunk) {
+    float acc[kChunk] = {};
+    for (int64_t i = 0; i < count; ++i) {
+      const float wi = w[i * w_stride];
+      const float* r = rows + i * row_stride + c;
+#pragma omp simd
+      for (int64_t j = 0; j < kChunk; ++j) acc[j] += wi * r[j];
+    }
+    std::copy(acc, acc + kChunk, out + c);
+  }
+  if (c == dh) return;
+  std::fill(out + c, out + dh, 0.0f);
+  for (int64_t i = 0; i < count; ++i) {
+    const float wi = w[i * w_stride];
+    const float* r = rows + i * row_stride;
+#pragma omp simd
+    for (int64_t j = c; j < dh; ++j) out[j] += wi * r[j];
+  }
+}
+
 // p[0..n) = softmax(s[0..n)) in place, stable: the row max is subtracted first.
 void softmax_inplace(float* p, int64_t n) {
   float max = -std::numeric_limits<float>::infinity();
@@ -65,13 +111,7 @@ void attention_pattern_forward(float* pattern, float* scores, const float* qkv, 
           const float* qv = qkv + rows.q + q * rows.stride;
           float* p = pattern + ((b * H + h) * T + q) * T;
           const int64_t n = q + 1;  // keys k <= q
-          std::fill(p, p + n, 0.0f);
-          for (int64_t d = 0; d < dh; ++d) {
-            const float qd = qv[d];
-            const float* kd = kt.data() + d * T;
-#pragma omp simd
-            for (int64_t k = 0; k < n; ++k) p[k] += qd * kd[k];
-          }
+          dot_rows_transposed(p, qv, kt.data(), n, T, dh);
 #pragma omp simd
           for (int64_t k = 0; k < n; ++k) p[k] *= scale;
           if (scores) {
@@ -107,27 +147,12 @@ void attention_pattern_backward(float* dqkv, float* dpattern, const float* patte
       }
       const float* ds_head = dpattern + (b * H + h) * T * T;
       // dq_q = Σ_{k<=q} dscores[q,k] k_k
-      for (int64_t q = 0; q < T; ++q) {
-        float* dq = dqkv + rows.q + q * rows.stride;
-        std::fill(dq, dq + dh, 0.0f);
-        for (int64_t k = 0; k <= q; ++k) {
-          const float g = ds_head[q * T + k];
-          const float* kv = qkv + rows.k + k * rows.stride;
-#pragma omp simd
-          for (int64_t d = 0; d < dh; ++d) dq[d] += g * kv[d];
-        }
-      }
+      for (int64_t q = 0; q < T; ++q)
+        weighted_row_sum(dqkv + rows.q + q * rows.stride, ds_head + q * T, 1, qkv + rows.k, rows.stride, q + 1, dh);
       // dk_k = Σ_{q>=k} dscores[q,k] q_q
-      for (int64_t k = 0; k < T; ++k) {
-        float* dk = dqkv + rows.k + k * rows.stride;
-        std::fill(dk, dk + dh, 0.0f);
-        for (int64_t q = k; q < T; ++q) {
-          const float g = ds_head[q * T + k];
-          const float* qv = qkv + rows.q + q * rows.stride;
-#pragma omp simd
-          for (int64_t d = 0; d < dh; ++d) dk[d] += g * qv[d];
-        }
-      }
+      for (int64_t k = 0; k < T; ++k)
+        weighted_row_sum(dqkv + rows.k + k * rows.stride, ds_head + k * T + k, T, qkv + rows.q + k * rows.stride,
+                         rows.stride, T - k, dh);
     }
   }
 }
@@ -138,17 +163,9 @@ void attention_values_forward(float* z, const float* pattern, const float* qkv, 
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < H; ++h) {
       const HeadRows rows = head_rows(b, h, T, H, dh);
-      for (int64_t q = 0; q < T; ++q) {
-        const float* p = pattern + ((b * H + h) * T + q) * T;
-        float* zq = z + ((b * T + q) * H + h) * dh;
-        std::fill(zq, zq + dh, 0.0f);
-        for (int64_t k = 0; k <= q; ++k) {
-          const float pk = p[k];
-          const float* vk = qkv + rows.v + k * rows.stride;
-#pragma omp simd
-          for (int64_t d = 0; d < dh; ++d) zq[d] += pk * vk[d];
-        }
-      }
+      for (int64_t q = 0; q < T; ++q)
+        weighted_row_sum(z + ((b * T + q) * H + h) * dh, pattern + ((b * H + h) * T + q) * T, 1, qkv + rows.v,
+                         rows.stride, q + 1, dh);
     }
   }
 }
@@ -168,26 +185,14 @@ void attention_values_backward(float* dpattern, float* dqkv, const float* dz, co
           const float* g = dz + ((b * T + q) * H + h) * dh;
           float* dp = dpattern + ((b * H + h) * T + q) * T;
           const int64_t n = q + 1;
-          std::fill(dp, dp + T, 0.0f);
-          for (int64_t d = 0; d < dh; ++d) {
-            const float gd = g[d];
-            const float* vd = vt.data() + d * T;
-#pragma omp simd
-            for (int64_t k = 0; k < n; ++k) dp[k] += gd * vd[k];
-          }
+          dot_rows_transposed(dp, g, vt.data(), n, T, dh);
+          std::fill(dp + n, dp + T, 0.0f);
         }
         // dv_k = Σ_{q>=k} pattern[q,k] dz_q
         const float* p_head = pattern + (b * H + h) * T * T;
-        for (int64_t k = 0; k < T; ++k) {
-          float* dv = dqkv + rows.v + k * rows.stride;
-          std::fill(dv, dv + dh, 0.0f);
-          for (int64_t q = k; q < T; ++q) {
-            const float pk = p_head[q * T + k];
-            const float* g = dz + ((b * T + q) * H + h) * dh;
-#pragma omp simd
-            for (int64_t d = 0; d < dh; ++d) dv[d] += pk * g[d];
-          }
-        }
+        for (int64_t k = 0; k < T; ++k)
+          weighted_row_sum(dqkv + rows.v + k * rows.stride, p_head + k * T + k, T, dz + ((b * T + k) * H + h) * dh,
+                           H * dh, T - k, dh);
       }
     }
   }

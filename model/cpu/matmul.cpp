@@ -62,6 +62,7 @@ MatmulPrimitives::Entry& MatmulPrimitives::entry_for(const MatmulKey& key) {
   const dnnl::matmul::primitive_desc pd(desc, attr, engine_);
 
   Entry entry;
+  entry.pd = pd;
   entry.primitive = dnnl::matmul(pd);
   entry.src = memory(pd.src_desc(), engine_, DNNL_MEMORY_NONE);
   entry.weights = memory(pd.weights_desc(), engine_, DNNL_MEMORY_NONE);

@@ -44,8 +44,10 @@ class MatmulPrimitives {
   size_t cached_primitives() const { return cache_.size(); }
 
  private:
-  // A primitive with its memory objects; each call only swaps the data handles.
+  // A primitive with its memory objects; each call only swaps the data handles. The primitive
+  // descriptor stays so that blocked weights can be reordered to its weights_desc().
   struct Entry {
+    dnnl::matmul::primitive_desc pd;
     dnnl::matmul primitive;
     dnnl::memory src, weights, bias, dst;
   };

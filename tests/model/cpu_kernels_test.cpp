@@ -51,12 +51,13 @@ TEST(CpuLayerNormTest, ForwardMatchesReference) {
 TEST(CpuLayerNormTest, BackwardMatchesFiniteDifferences) {
   const NormCase s;
   auto be = make_cpu_backend(2);
+  auto fd = make_cpu_backend(1);  // the thousands of small calls of finite differences
   std::vector<float> inp = random_floats(s.N * s.C, 4, -2.0f, 2.0f);
   std::vector<float> weight = random_floats(s.C, 5), bias = random_floats(s.C, 6);
   const std::vector<float> w = random_floats(s.N * s.C, 7);  // dout
   std::vector<float> out(s.N * s.C), mean(s.N), rstd(s.N);
   auto loss = [&] {
-    be->layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), s.N, s.C,
+    fd->layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), s.N, s.C,
                           s.eps);
     return weighted_sum(out, w);
   };
@@ -111,11 +112,12 @@ TEST(CpuRmsNormTest, ForwardMatchesReference) {
 TEST(CpuRmsNormTest, BackwardMatchesFiniteDifferences) {
   const NormCase s;
   auto be = make_cpu_backend(2);
+  auto fd = make_cpu_backend(1);  // the thousands of small calls of finite differences
   std::vector<float> inp = random_floats(s.N * s.C, 22, -2.0f, 2.0f), weight = random_floats(s.C, 23);
   const std::vector<float> w = random_floats(s.N * s.C, 24);
   std::vector<float> out(s.N * s.C), rstd(s.N);
   auto loss = [&] {
-    be->rmsnorm_forward(out.data(), rstd.data(), inp.data(), weight.data(), s.N, s.C, s.eps);
+    fd->rmsnorm_forward(out.data(), rstd.data(), inp.data(), weight.data(), s.N, s.C, s.eps);
     return weighted_sum(out, w);
   };
   loss();
@@ -161,6 +163,7 @@ TEST(CpuActivationTest, ForwardMatchesReference) {
 
 TEST(CpuActivationTest, BackwardMatchesFiniteDifferences) {
   auto be = make_cpu_backend(2);
+  auto fd = make_cpu_backend(1);  // the thousands of small calls of finite differences
   for (ActFn fn : kActivations) {
     SCOPED_TRACE(to_string(fn));
     std::vector<float> inp = random_floats(203, 31, -4.0f, 4.0f);
@@ -169,7 +172,7 @@ TEST(CpuActivationTest, BackwardMatchesFiniteDifferences) {
     const std::vector<float> w = random_floats(inp.size(), 32);
     std::vector<float> out(inp.size());
     auto loss = [&] {
-      be->activation_forward(out.data(), inp.data(), inp.size(), fn);
+      fd->activation_forward(out.data(), inp.data(), inp.size(), fn);
       return weighted_sum(out, w);
     };
     std::vector<float> dinp(inp.size());
@@ -265,12 +268,13 @@ TEST(CpuRotaryTest, ForwardMatchesReferenceAndLeavesValuesAlone) {
 TEST(CpuRotaryTest, BackwardIsInverseAndMatchesFiniteDifferences) {
   const RotaryCase s;
   auto be = make_cpu_backend(2);
+  auto fd = make_cpu_backend(1);  // the thousands of small calls of finite differences
   std::vector<float> x = random_floats(s.size(), 51);
   const std::vector<float> w = random_floats(s.size(), 52);
   std::vector<float> y;
   auto loss = [&] {
     y = x;
-    be->rotary_forward(y.data(), s.B, s.T, 2 * s.H, s.dh, s.stride(), s.base);
+    fd->rotary_forward(y.data(), s.B, s.T, 2 * s.H, s.dh, s.stride(), s.base);
     return weighted_sum(y, w);
   };
   std::vector<float> dx = w;
@@ -319,11 +323,12 @@ TEST(CpuCrossEntropyTest, ForwardMatchesReferenceWithLargeLogitsAndIgnoredRows) 
 TEST(CpuCrossEntropyTest, BackwardMatchesFiniteDifferences) {
   const CrossEntropyCase s;
   auto be = make_cpu_backend(2);
+  auto fd = make_cpu_backend(1);  // the thousands of small calls of finite differences
   std::vector<float> logits = random_floats(s.N * s.V, 61, -3.0f, 3.0f);
   const std::vector<float> dloss = random_floats(s.N, 62, 0.5f, 2.0f);  // [N]
   std::vector<float> losses(s.N), lse(s.N);
   auto loss = [&] {
-    be->cross_entropy_forward(losses.data(), lse.data(), logits.data(), s.targets.data(), s.N, s.V);
+    fd->cross_entropy_forward(losses.data(), lse.data(), logits.data(), s.targets.data(), s.N, s.V);
     return weighted_sum(losses, dloss);
   };
   loss();
