@@ -1,0 +1,76 @@
+#include "data/dataset_annotations.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "model/errors.h"
+#include "model/h5_file.h"
+
+namespace headlab {
+namespace {
+
+// The attributes headlab-data writes (the h5 wrapper reads attributes by name, not by listing them).
+const char* const kKnownAttributes[] = {"task",        "task_options", "templates",      "names",
+                                        "order_names", "knowledge_base", "attribute_names", "sequence_names",
+                                        "label_names", "split",        "documents",      "tag_mapping",
+                                        "sources",     "corrupted_start"};
+
+void add_annotations(const std::string& path, const DatasetAnnotations& a) {
+  h5::File file = h5::File::open(path, h5::Access::read_write);
+  for (const auto& [name, value] : a.attributes) file.set_attr(name, value);
+  if (!a.label_names.empty()) file.set_attr("label_names", nlohmann::json(a.label_names).dump());
+  for (const auto& [name, values] : a.task_arrays) file.write<int32_t>("task/" + name, values);
+  file.close();
+}
+
+// Say what is wrong with the destination itself before writing temporary files beside it.
+void check_destination(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw InputError(path, "is a directory, not a file name");
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw InputError(path, "the directory " + dir + " does not exist");
+}
+
+}  // namespace
+
+void write_annotated_dataset(const std::string& path, const TokenDataset& dataset, const DatasetAnnotations& annotations) {
+  check_destination(path);
+  const std::string part = path + ".part";
+  write_token_dataset(part, dataset);
+  try {
+    add_annotations(part, annotations);
+  } catch (...) {
+    std::remove(part.c_str());
+    throw;
+  }
+  if (std::rename(part.c_str(), path.c_str()) != 0) {
+    std::remove(part.c_str());
+    throw InputError(path, "cannot rename the finished file into place");
+  }
+}
+
+DatasetAnnotations read_dataset_annotations(const std::string& path) {
+  const h5::File file = h5::File::open(path);
+  DatasetAnnotations a;
+  for (const char* name : kKnownAttributes)
+    if (file.has_attr(name)) a.attributes[name] = file.attr_string(name);
+  auto it = a.attributes.find("label_names");
+  if (it != a.attributes.end()) {
+    try {
+      a.label_names = nlohmann::json::parse(it->second).get<std::map<std::string, std::vector<std::string>>>();
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(file.attr_where("label_names"), std::string("expected a JSON object of name lists: ") + e.what());
+    }
+  }
+  if (file.is_group("task")) {
+    const h5::Group task = file.group("task");
+    for (const std::string& name : task.children()) a.task_arrays[name] = task.read<int32_t>(name, h5::Shape{-1});
+  }
+  return a;
+}
+
+}  // namespace headlab

@@ -1,0 +1,93 @@
+#include "data/tasks.h"
+
+#include <nlohmann/json.hpp>
+
+#include "data/word_tokenizer.h"
+#include "model/errors.h"
+
+namespace headlab {
+namespace {
+
+using MakeTask = TaskDataset (*)(const TaskOptions&, const Tokenizer&);
+using TaskWords = std::vector<std::string> (*)();
+
+struct TaskEntry {
+  TaskInfo info;
+  MakeTask make;
+  TaskWords words;
+};
+
+const std::vector<TaskEntry>& registry() {
+  static const std::vector<TaskEntry> entries = {
+      {{"induction", "BOS, a random sequence, the sequence again; corrupted: second half fresh tokens"},
+       make_induction_task, induction_words},
+      {{"ioi", "indirect object identification, ABBA and BABA; corrupted: ABC (S2 replaced by a third name)"},
+       make_ioi_task, ioi_words},
+      {{"successor", "numbers, weekdays, months, letters in order; corrupted: the same items shuffled"},
+       make_successor_task, successor_words},
+      {{"greater_than", "'The war lasted from the year 1732 to the year 17'; corrupted: start year XX01"},
+       make_greater_than_task, greater_than_words},
+      {{"facts", "a synthetic knowledge base as sentences; held-out question forms (--split test)"},
+       make_facts_task, facts_words},
+      {{"retrieval", "key: value pairs, then a key; answer its value; corrupted: another key queried"},
+       make_retrieval_task, retrieval_words},
+  };
+  return entries;
+}
+
+const TaskEntry& find_task(const std::string& name) {
+  std::string known;
+  for (const TaskEntry& e : registry()) {
+    if (e.info.name == name) return e;
+    known += (known.empty() ? "" : ", ") + e.info.name;
+  }
+  throw InputError("task", "unknown task '" + name + "' (expected one of " + known + ")");
+}
+
+}  // namespace
+
+const std::vector<TaskInfo>& task_list() {
+  static const std::vector<TaskInfo> list = [] {
+    std::vector<TaskInfo> l;
+    for (const TaskEntry& e : registry()) l.push_back(e.info);
+    return l;
+  }();
+  return list;
+}
+
+std::unique_ptr<Tokenizer> default_task_tokenizer(const std::string& name) {
+  return std::make_unique<WordTokenizer>(WordTokenizer::from_texts(find_task(name).words()));
+}
+
+TaskDataset make_task(const TaskOptions& options, const Tokenizer& tokenizer) {
+  const TaskEntry& entry = find_task(options.name);
+  if (options.n <= 0) throw InputError("--n", "the number of rows must be positive, got " + std::to_string(options.n));
+  if (options.n > 10'000'000) throw InputError("--n", "at most 10,000,000 rows, got " + std::to_string(options.n));
+  TaskDataset task = entry.make(options, tokenizer);
+  task.data.validate("task " + options.name);
+  return task;
+}
+
+std::string task_source(const TaskOptions& options) {
+  return "headlab-data task " + options.name + " --n " + std::to_string(options.n) + " --seed " +
+         std::to_string(options.seed);
+}
+
+DatasetAnnotations task_annotations(const TaskOptions& options, const Tokenizer& tokenizer,
+                                    std::vector<std::string> role_names) {
+  DatasetAnnotations a;
+  a.attributes["task"] = options.name;
+  nlohmann::json o = {{"n", options.n}, {"seed", options.seed}, {"tokenizer_type", tokenizer_kind_name(tokenizer.kind())}};
+  if (options.name == "induction" || options.name == "successor") o["length"] = options.length;
+  if (options.name == "retrieval") o["pairs"] = options.pairs;
+  if (options.name == "facts") {
+    o["split"] = options.split;
+    o["subjects"] = options.subjects;
+    o["kb_seed"] = options.kb_seed;
+  }
+  a.attributes["task_options"] = o.dump();
+  a.label_names["role"] = std::move(role_names);
+  return a;
+}
+
+}  // namespace headlab

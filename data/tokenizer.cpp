@@ -1,0 +1,149 @@
+#include "data/tokenizer.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/bpe_tokenizer.h"
+#include "data/char_tokenizer.h"
+#include "data/word_tokenizer.h"
+#include "model/errors.h"
+
+namespace headlab {
+
+const char* const kSpecialTokenNames[3] = {"<|bos|>", "<|eos|>", "<|pad|>"};
+
+const char* tokenizer_kind_name(TokenizerKind kind) {
+  switch (kind) {
+    case TokenizerKind::bpe: return "bpe";
+    case TokenizerKind::character: return "char";
+    case TokenizerKind::word: return "word";
+  }
+  return "?";
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, SpecialTokenText specials) const {
+  std::string text;
+  for (int32_t id : ids) {
+    if (specials == SpecialTokenText::skip && is_special(id)) continue;
+    text += token_bytes(id);
+  }
+  return text;
+}
+
+std::string to_hex(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string hex(bytes.size() * 2, '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    hex[2 * i] = digits[(unsigned char)bytes[i] >> 4];
+    hex[2 * i + 1] = digits[(unsigned char)bytes[i] & 15];
+  }
+  return hex;
+}
+
+std::string from_hex(std::string_view hex, const std::string& what) {
+  auto nibble = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw InputError(what, std::string("'") + c + "' is not a hex digit");
+  };
+  if (hex.size() % 2) throw InputError(what, "hex text of odd length " + std::to_string(hex.size()));
+  std::string bytes(hex.size() / 2, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = char(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+  return bytes;
+}
+
+namespace {
+
+std::unique_ptr<Tokenizer> build_from_json(const nlohmann::json& j, const std::string& what) {
+  if (!j.is_object() || j.value("format", "") != "headlab.tokenizer")
+    throw InputError(what, "not a headlab tokenizer (format is not \"headlab.tokenizer\")");
+  if (j.value("format_version", -1) != 1)
+    throw InputError(what, "format_version " + j.value("format_version", nlohmann::json(nullptr)).dump() +
+                               " is not supported (expected 1)");
+  const std::string type = j.at("type").get<std::string>();
+  if (type == "bpe") {
+    std::vector<BpeMerge> merges;
+    for (const auto& m : j.at("merges")) {
+      if (!m.is_array() || m.size() != 2) throw InputError(what, "each merge must be a pair [left, right]");
+      merges.push_back({m[0].get<int32_t>(), m[1].get<int32_t>()});
+    }
+    return std::make_unique<BpeTokenizer>(std::move(merges), what);
+  }
+  if (type == "char") return std::make_unique<CharTokenizer>(from_hex(j.at("alphabet").get<std::string>(), what), what);
+  if (type == "word") return std::make_unique<WordTokenizer>(j.at("words").get<std::vector<std::string>>(), what);
+  throw InputError(what, "unknown tokenizer type '" + type + "' (expected bpe, char or word)");
+}
+
+// The redundant fields must agree with the tokenizer the essential ones built: a file edited by hand
+// or cut short is caught here rather than producing wrong text later.
+void check_consistent(const Tokenizer& t, const nlohmann::json& j, const std::string& what) {
+  const int64_t recorded = j.at("vocab_size").get<int64_t>();
+  if (recorded != t.vocab_size())
+    throw InputError(what, "vocab_size says " + std::to_string(recorded) + " but the tokenizer has " +
+                               std::to_string(t.vocab_size()) + " tokens");
+  const SpecialTokenIds s = t.special();
+  const auto& sj = j.at("special_tokens");
+  if (sj.at("bos").get<int32_t>() != s.bos || sj.at("eos").get<int32_t>() != s.eos ||
+      sj.at("pad").get<int32_t>() != s.pad)
+    throw InputError(what, "special_tokens must be the last three ids, bos, eos, pad");
+  if (!j.contains("token_bytes")) return;
+  const auto& bytes = j.at("token_bytes");
+  if (int64_t(bytes.size()) != t.vocab_size())
+    throw InputError(what, "token_bytes has " + std::to_string(bytes.size()) + " entries, expected " +
+                               std::to_string(t.vocab_size()));
+  for (int32_t id = 0; id < t.vocab_size(); ++id)
+    if (from_hex(bytes[id].get<std::string>(), what) != t.token_bytes(id))
+      throw InputError(what, "token_bytes of id " + std::to_string(id) + " disagrees with the tokenizer");
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> tokenizer_from_json(const std::string& json_text, const std::string& what) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(what, std::string("not a headlab tokenizer (not valid JSON: ") + e.what() + ")");
+  }
+  try {
+    std::unique_ptr<Tokenizer> t = build_from_json(j, what);
+    check_consistent(*t, j, what);
+    return t;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(what, std::string("malformed tokenizer: ") + e.what());
+  }
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return tokenizer_from_json(text.str(), path);
+}
+
+void save_tokenizer(const Tokenizer& tokenizer, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
+    out << tokenizer.to_json() << '\n';
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw InputError(path, "cannot write (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw InputError(path, std::string("cannot rename into place: ") + std::strerror(err));
+  }
+}
+
+}  // namespace headlab
