@@ -1,0 +1,213 @@
+#include "train/batcher.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "data/repeat_task.h"
+#include "model/errors.h"
+
+namespace headlab {
+
+uint64_t SplitMix64::next() {
+  uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t SplitMix64::below(uint64_t bound) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+  uint64_t draw = next();
+  while (draw >= limit) draw = next();
+  return draw % bound;
+}
+
+uint64_t mix_seed(uint64_t seed, uint64_t stream) {
+  SplitMix64 a(seed), b(stream ^ 0x6a09e667f3bcc909ULL);
+  return a.next() ^ (b.next() * 0x9e3779b97f4a7c15ULL);
+}
+
+namespace {
+
+enum SourceTag : uint64_t { kStream = 1, kSequences = 2, kRepeat = 3 };
+
+void expect_state(const BatcherState& s, SourceTag tag, size_t rng_words, size_t position_words,
+                  const std::string& what) {
+  static const char* names[] = {"", "a stream dataset", "a sequences dataset", "builtin:repeat"};
+  if (s.position.empty() || s.position[0] < kStream || s.position[0] > kRepeat)
+    throw InputError(what, "the saved data position is not one headlab-train wrote");
+  if (s.position[0] != tag)
+    throw InputError(what, std::string("the run was saved reading ") + names[s.position[0]] + ", but the data now is " +
+                               names[tag]);
+  if (s.rng.size() != rng_words || s.position.size() != position_words)
+    throw InputError(what, "the saved data position or RNG state has the wrong length");
+}
+
+// Row r of a [n, len] array -> tokens and targets [T = len - 1] at row b of the batch.
+void row_to_example(const int32_t* row, const uint8_t* mask, int64_t len, int b, Batch& out) {
+  const int64_t T = len - 1;
+  int32_t* tok = out.tokens.data() + b * T;
+  int32_t* tgt = out.targets.data() + b * T;
+  for (int64_t t = 0; t < T; ++t) {
+    tok[t] = row[t];
+    const bool counts = !mask || mask[t + 1] != 0;
+    tgt[t] = counts ? row[t + 1] : -1;
+    out.n_targets += counts;
+  }
+}
+
+void reset(Batch& b, int B, int T) {
+  b.B = B;
+  b.T = T;
+  b.tokens.assign(size_t(B) * T, 0);
+  b.targets.assign(size_t(B) * T, -1);
+  b.n_targets = 0;
+}
+
+class StreamBatcher : public Batcher {
+ public:
+  StreamBatcher(std::shared_ptr<const TokenDataset> ds, int B, int n_ctx, uint64_t seed)
+      : ds_(std::move(ds)), B_(B), T_(n_ctx), rng_(seed) {
+    if (ds_->n_tokens() < int64_t(n_ctx) + 1)
+      throw InternalError("stream batcher: fewer than n_ctx + 1 tokens (the caller checks this)");
+  }
+  const Batch& next() override {
+    reset(batch_, B_, T_);
+    const uint64_t n_starts = uint64_t(ds_->n_tokens() - T_);  // window [o, o + T] inclusive
+    for (int b = 0; b < B_; ++b) {
+      const int64_t o = int64_t(rng_.below(n_starts));
+      row_to_example(ds_->tokens.data() + o, nullptr, T_ + 1, b, batch_);
+      ++drawn_;
+    }
+    return batch_;
+  }
+  int seq_len() const override { return T_; }
+  BatcherState state() const override {
+    return {{rng_.state()}, {kStream, uint64_t(ds_->n_tokens()), drawn_}};
+  }
+  void restore(const BatcherState& s, const std::string& what) override {
+    expect_state(s, kStream, 1, 3, what);
+    if (s.position[1] != uint64_t(ds_->n_tokens()))
+      throw InputError(what, "the run was saved on a stream of " + std::to_string(s.position[1]) +
+                                 " tokens, but --data has " + std::to_string(ds_->n_tokens()));
+    rng_ = SplitMix64(s.rng[0]);
+    drawn_ = s.position[2];
+  }
+
+ private:
+  std::shared_ptr<const TokenDataset> ds_;
+  int B_, T_;
+  SplitMix64 rng_;
+  uint64_t drawn_ = 0;  // windows so far (for the record; the RNG state alone fixes what follows)
+  Batch batch_;
+};
+
+class SequencesBatcher : public Batcher {
+ public:
+  SequencesBatcher(std::shared_ptr<const TokenDataset> ds, int B, uint64_t seed)
+      : ds_(std::move(ds)), B_(B), seed_(seed) {
+    if (ds_->seq_len < 2 || ds_->n_seq < 1) throw InternalError("sequences batcher: empty rows (the caller checks this)");
+    shuffle_for(0);
+  }
+  const Batch& next() override {
+    reset(batch_, B_, seq_len());
+    const uint8_t* mask = ds_->loss_mask.empty() ? nullptr : ds_->loss_mask.data();
+    const int64_t L = ds_->seq_len;
+    for (int b = 0; b < B_; ++b) {
+      if (cursor_ == uint64_t(ds_->n_seq)) shuffle_for(epoch_ + 1);
+      const int64_t r = order_[cursor_++];
+      row_to_example(ds_->tokens.data() + r * L, mask ? mask + r * L : nullptr, L, b, batch_);
+    }
+    return batch_;
+  }
+  int seq_len() const override { return int(ds_->seq_len - 1); }
+  BatcherState state() const override { return {{seed_}, {kSequences, uint64_t(ds_->n_seq), epoch_, cursor_}}; }
+  void restore(const BatcherState& s, const std::string& what) override {
+    expect_state(s, kSequences, 1, 4, what);
+    if (s.position[1] != uint64_t(ds_->n_seq) || s.position[3] > s.position[1])
+      throw InputError(what, "the run was saved on a dataset of " + std::to_string(s.position[1]) +
+                                 " sequences, but --data has " + std::to_string(ds_->n_seq));
+    seed_ = s.rng[0];
+    shuffle_for(s.position[2]);
+    cursor_ = s.position[3];
+  }
+
+ private:
+  // The order of epoch e is a function of (seed, e) only, so restoring needs no history.
+  void shuffle_for(uint64_t epoch) {
+    epoch_ = epoch;
+    cursor_ = 0;
+    order_.resize(size_t(ds_->n_seq));
+    std::iota(order_.begin(), order_.end(), int64_t(0));
+    SplitMix64 rng(mix_seed(seed_, epoch));
+    for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
+  }
+  std::shared_ptr<const TokenDataset> ds_;
+  int B_;
+  uint64_t seed_, epoch_ = 0, cursor_ = 0;
+  std::vector<int64_t> order_;
+  Batch batch_;
+};
+
+// Row i of batch k: n ~ uniform[min_half, half], then [BOS, noise x 2(half - n), r_1..r_n, r_1..r_n]
+// (the r part from make_repeat_dataset, noise uniform over the vocabulary without BOS). Varying n
+// means no single positional offset finds the earlier copy; the noise keeps every row the same
+// length with every target real.
+class RepeatBatcher : public Batcher {
+ public:
+  RepeatBatcher(int B, int64_t half_len, int64_t min_half_len, int d_vocab, uint64_t seed)
+      : B_(B), half_(half_len), min_half_(min_half_len), d_vocab_(d_vocab), seed_(seed) {
+    if (min_half_ < 1 || min_half_ > half_) throw InternalError("repeat batcher: min_half_len outside [1, half_len]");
+  }
+  const Batch& next() override {
+    const int64_t L = 1 + 2 * half_;
+    reset(batch_, B_, seq_len());
+    row_.resize(size_t(L));
+    SplitMix64 rng(mix_seed(seed_, drawn_++));
+    for (int b = 0; b < B_; ++b) {
+      const int64_t n = min_half_ + int64_t(rng.below(uint64_t(half_ - min_half_ + 1)));
+      const TokenDataset rep = make_repeat_dataset(1, n, d_vocab_, rng.next(), kBos);
+      const int64_t noise = L - rep.seq_len;
+      row_[0] = kBos;
+      for (int64_t t = 1; t <= noise; ++t) row_[size_t(t)] = int32_t(1 + rng.below(uint64_t(d_vocab_ - 1)));
+      std::copy(rep.tokens.begin() + 1, rep.tokens.end(), row_.begin() + 1 + noise);
+      row_to_example(row_.data(), nullptr, L, b, batch_);
+    }
+    return batch_;
+  }
+  int seq_len() const override { return int(2 * half_); }
+  BatcherState state() const override { return {{seed_}, {kRepeat, uint64_t(half_), uint64_t(min_half_), drawn_}}; }
+  void restore(const BatcherState& s, const std::string& what) override {
+    expect_state(s, kRepeat, 1, 4, what);
+    if (s.position[1] != uint64_t(half_) || s.position[2] != uint64_t(min_half_))
+      throw InputError(what, "the run was saved with repeat half lengths " + std::to_string(s.position[2]) + " to " +
+                                 std::to_string(s.position[1]) + ", not " + std::to_string(min_half_) + " to " +
+                                 std::to_string(half_));
+    seed_ = s.rng[0];
+    drawn_ = s.position[3];
+  }
+
+ private:
+  static constexpr int32_t kBos = 0;
+  int B_;
+  int64_t half_, min_half_;
+  int d_vocab_;
+  uint64_t seed_, drawn_ = 0;  // batches so far
+  std::vector<int32_t> row_;   // [1 + 2 half]
+  Batch batch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset> ds, int batch_size, int n_ctx,
+                                              uint64_t seed) {
+  if (ds->kind == DatasetKind::stream) return std::make_unique<StreamBatcher>(std::move(ds), batch_size, n_ctx, seed);
+  return std::make_unique<SequencesBatcher>(std::move(ds), batch_size, seed);
+}
+
+std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,
+                                            uint64_t seed) {
+  return std::make_unique<RepeatBatcher>(batch_size, half_len, min_half_len, d_vocab, seed);
+}
+
+}  // namespace headlab

@@ -1,0 +1,226 @@
+// headlab-train: train a transformer on a token dataset or the built-in repeat task.
+// Options on the command line or in an INI file (--config): [model] keys are ModelConfig's field
+// names (--model.<field> on the command line), [train] keys the training options (batch-size or
+// batch_size). The command line wins over the file; with --resume, the checkpoint's own options
+// are the base and only options given now override them.
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/command_main.h"
+#include "circuits/head_tracker.h"
+#include "cli/model_options.h"
+#include "train/progress.h"
+#include "train/session.h"
+#include "train/trainer.h"
+
+namespace po = boost::program_options;
+using namespace headlab;
+
+namespace {
+
+const char* kUsage =
+    "usage: headlab-train --data FILE.h5|builtin:repeat --out DIR [options]\n"
+    "       headlab-train --resume DIR/checkpoints/step_NNNNNN.h5 [--steps N] [options]\n"
+    "Trains a transformer; writes DIR/metrics.jsonl, DIR/checkpoints/step_NNNNNN.h5 and DIR/final.h5.\n"
+    "builtin:repeat generates rows (BOS, r_1..r_n, r_1..r_n) from the seed, n = --repeat-half-len; with\n"
+    "--repeat-min-half-len below it, n varies from row to row and shorter rows start with random noise.\n";
+
+std::string dflt(const std::string& s) { return " (default " + s + ")"; }
+template <class T>
+std::string dflt(T x) {
+  std::ostringstream os;
+  os << x;
+  return dflt(os.str());
+}
+
+// Training options have no Boost default, so vm.count(name) means "given" (see apply_given).
+po::options_description training_options() {
+  const TrainOptions d;
+  po::options_description o("training options ([train] section of --config)");
+  o.add_options()
+      ("data", po::value<std::string>(), "token dataset (.h5: stream or sequences) or builtin:repeat")
+      ("val-data", po::value<std::string>(), "validation dataset or builtin:repeat (default: builtin:repeat's "
+                                              "own fresh sequences; none for a file)")
+      ("repeat-half-len", po::value<int64_t>(),
+       ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())
+      ("repeat-min-half-len", po::value<int64_t>(),
+       "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
+       "--repeat-half-len, every row the same length)")
+      ("init", po::value<std::string>(), "start from this checkpoint's weights (new optimizer, step 0)")
+      ("resume", po::value<std::string>(), "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)")
+      ("out", po::value<std::string>(), "output directory")
+      ("steps", po::value<int64_t>(), ("total optimizer steps" + dflt(d.steps)).c_str())
+      ("stop-at", po::value<int64_t>(), "stop after this step (checkpoint written; resume later)")
+      ("batch-size", po::value<int64_t>(), ("sequences per micro-batch" + dflt(d.batch_size)).c_str())
+      ("grad-accum", po::value<int64_t>(), ("micro-batches per step" + dflt(d.grad_accum)).c_str())
+      ("optimizer", po::value<std::string>(), "adamw | sgd (default adamw)")
+      ("lr", po::value<float>(), ("peak learning rate" + dflt(d.lr)).c_str())
+      ("beta1", po::value<float>(), ("AdamW beta1" + dflt(d.beta1)).c_str())
+      ("beta2", po::value<float>(), ("AdamW beta2" + dflt(d.beta2)).c_str())
+      ("eps", po::value<float>(), ("AdamW epsilon" + dflt(d.eps)).c_str())
+      ("weight-decay", po::value<float>(), ("decoupled weight decay, matrices only" + dflt(d.weight_decay)).c_str())
+      ("grad-clip", po::value<float>(), ("max global gradient norm, 0 = off" + dflt(d.grad_clip)).c_str())
+      ("warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())
+      ("schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")
+      ("min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())
+      ("seed", po::value<uint64_t>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())
+      ("threads", po::value<int>(), "CPU threads (default 0 = every core)")
+      ("device", po::value<std::string>(), "cpu | cuda (default cpu)")
+      ("log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())
+      ("eval-every", po::value<int64_t>(), "steps between validation losses (default 0: start and end only)")
+      ("eval-batches", po::value<int64_t>(), ("validation batches per evaluation" + dflt(d.eval_batches)).c_str())
+      ("checkpoint-every", po::value<int64_t>(), "steps between checkpoints (default 0: none but final.h5)")
+      ("checkpoint-schedule", po::value<std::string>(),
+       "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)")
+      ("checkpoints-per-octave", po::value<int>(), ("log schedule density" + dflt(d.checkpoints_per_octave)).c_str());
+  return o;
+}
+
+template <class T>
+void take(const po::variables_map& vm, const char* name, T& field) {
+  if (vm.count(name)) field = vm[name].as<T>();
+}
+
+// The options given (command line or file) over `o`.
+void apply_given(const po::variables_map& vm, TrainOptions& o) {
+  take(vm, "data", o.data);
+  take(vm, "val-data", o.val_data);
+  take(vm, "repeat-half-len", o.repeat_half_len);
+  take(vm, "repeat-min-half-len", o.repeat_min_half_len);
+  take(vm, "init", o.init);
+  take(vm, "resume", o.resume);
+  take(vm, "out", o.out);
+  take(vm, "steps", o.steps);
+  take(vm, "stop-at", o.stop_at);
+  take(vm, "batch-size", o.batch_size);
+  take(vm, "grad-accum", o.grad_accum);
+  if (vm.count("optimizer")) o.optimizer = parse_optimizer(vm["optimizer"].as<std::string>());
+  take(vm, "lr", o.lr);
+  take(vm, "beta1", o.beta1);
+  take(vm, "beta2", o.beta2);
+  take(vm, "eps", o.eps);
+  take(vm, "weight-decay", o.weight_decay);
+  take(vm, "grad-clip", o.grad_clip);
+  take(vm, "warmup", o.warmup);
+  if (vm.count("schedule")) o.schedule = parse_lr_shape(vm["schedule"].as<std::string>());
+  take(vm, "min-lr", o.min_lr);
+  take(vm, "seed", o.seed);
+  take(vm, "threads", o.threads);
+  take(vm, "device", o.device);
+  take(vm, "log-every", o.log_every);
+  take(vm, "eval-every", o.eval_every);
+  take(vm, "eval-batches", o.eval_batches);
+  take(vm, "checkpoint-every", o.checkpoint_every);
+  if (vm.count("checkpoint-schedule"))
+    o.checkpoint_schedule = parse_checkpoint_spacing(vm["checkpoint-schedule"].as<std::string>());
+  take(vm, "checkpoints-per-octave", o.checkpoints_per_octave);
+}
+
+bool given(const po::variables_map& vm, const char* name) { return vm.count(name) && !vm[name].defaulted(); }
+
+ModelRequest model_request(const po::variables_map& vm, const cli::ModelOptionValues& mv,
+                           const po::options_description& model_desc) {
+  ModelRequest r;
+  for (const auto& opt : model_desc.options()) r.any_given = r.any_given || given(vm, opt->long_name().c_str());
+  r.n_ctx_given = given(vm, "model.n_ctx");
+  r.d_vocab_given = given(vm, "model.d_vocab");
+  r.config = cli::model_config_from(mv);
+  return r;
+}
+
+// Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
+// [train] keys (and keys before any section) are the command line's names, in either spelling.
+po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {
+  std::ifstream in(path);
+  if (!in) throw InputError("--config", "cannot open " + path);
+  po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+  for (po::option& opt : parsed.options) {
+    if (!opt.unregistered) continue;
+    std::string key = opt.string_key;
+    if (key.rfind("train.", 0) == 0) key = key.substr(6);
+    std::replace(key.begin(), key.end(), '_', '-');
+    if (key == "config" || key.find('.') != std::string::npos || !desc.find_nothrow(key, false))
+      throw InputError("--config " + path, "unknown option '" + opt.string_key + "'");
+    opt.string_key = key;
+    opt.unregistered = false;
+  }
+  return parsed;
+}
+
+int train_main(int argc, char** argv) {
+  cli::ModelOptionValues mv;
+  po::options_description general("general");
+  general.add_options()("help", "this help")("config", po::value<std::string>(), "INI file: [model] and [train] sections");
+  po::options_description model_desc(
+      "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
+      "come from the data)");
+  cli::add_model_options(model_desc, mv);
+  // Head formation (issue 4): the command plugs circuits' tracker in as an observer.
+  std::string track_heads;
+  int64_t track_every = 100;
+  po::options_description tracking("head formation (read the file with headlab-circuits formation --track FILE.h5)");
+  tracking.add_options()
+      ("track-heads", po::value(&track_heads), "score every head on a fixed repeated-token probe during training; "
+                                               "write the history to FILE.h5")
+      ("track-every", po::value(&track_every)->default_value(track_every), "steps between head scores");
+  po::options_description all;
+  all.add(general).add(training_options()).add(model_desc).add(tracking);
+
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << all << "\n";
+    return 0;
+  }
+  if (vm.count("config")) po::store(parse_config_file(vm["config"].as<std::string>(), all), vm);
+  po::notify(vm);
+
+  TrainOptions o = vm.count("resume") ? resumed_options(vm["resume"].as<std::string>()) : TrainOptions{};
+  apply_given(vm, o);
+  o.model = model_request(vm, mv, model_desc);
+  if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
+
+  TrainSession session = open_session(o);
+  const ModelConfig& c = session.model->config();
+  const std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
+  std::printf("headlab-train: %lld parameters (%d layers, d_model %d, %d heads, n_ctx %d, d_vocab %d) on %s; %s\n",
+              (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
+              session.backend->name().c_str(), start.c_str());
+  std::fflush(stdout);
+  Trainer trainer(session);
+  ProgressReporter progress(stdout, isatty(fileno(stdout)) != 0);
+  trainer.add_observer(&progress);
+  std::unique_ptr<HeadTracker> tracker;
+  if (!track_heads.empty()) {
+    HeadTrackerOptions t;
+    t.path = track_heads;
+    t.every = track_every;
+    tracker = std::make_unique<HeadTracker>(c, session.tokenizer_json, t, session.step);
+    trainer.add_observer(tracker.get());
+  }
+  const TrainResult result = trainer.run();
+  progress.finish();
+  if (result.finished)
+    std::printf("done: %lld steps, final loss %.4f; wrote %s/final.h5\n", (long long)result.step,
+                result.losses.empty() ? std::nanf("") : result.losses.back(), o.out.c_str());
+  else
+    std::printf("stopped at step %lld; resume with --resume %s\n", (long long)result.step,
+                session.last_checkpoint.c_str());
+  if (tracker)
+    std::printf("head scores at %zu steps in %s (headlab-circuits formation --track %s)\n",
+                tracker->track().points.size(), track_heads.c_str(), track_heads.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::run_command("headlab-train", [&] { return train_main(argc, argv); });
+}

@@ -1,0 +1,158 @@
+#include "train/options.h"
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "model/errors.h"
+
+namespace headlab {
+namespace {
+
+void require(bool ok, const char* option, const std::string& why) {
+  if (!ok) throw InputError(option, why);
+}
+std::string num(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+void positive_int(int64_t x, const char* option) {
+  require(x >= 1, option, "expected a positive integer, got " + std::to_string(x));
+}
+void non_negative_int(int64_t x, const char* option) {
+  require(x >= 0, option, "expected an integer >= 0, got " + std::to_string(x));
+}
+
+}  // namespace
+
+void TrainOptions::validate() const {
+  require(!data.empty(), "--data", "is required: a token dataset (.h5) or builtin:repeat");
+  require(init.empty() || resume.empty(), "--init", "cannot be combined with --resume (a resumed run has its weights)");
+  positive_int(steps, "--steps");
+  require(stop_at >= 0 && stop_at <= steps, "--stop-at",
+          "expected a step in [0, --steps = " + std::to_string(steps) + "], got " + std::to_string(stop_at));
+  positive_int(batch_size, "--batch-size");
+  positive_int(grad_accum, "--grad-accum");
+  require(std::isfinite(lr) && lr > 0, "--lr", "expected a positive number, got " + num(lr));
+  require(beta1 >= 0 && beta1 < 1, "--beta1", "expected a number in [0, 1), got " + num(beta1));
+  require(beta2 >= 0 && beta2 < 1, "--beta2", "expected a number in [0, 1), got " + num(beta2));
+  require(std::isfinite(eps) && eps > 0, "--eps", "expected a positive number, got " + num(eps));
+  require(std::isfinite(weight_decay) && weight_decay >= 0, "--weight-decay",
+          "expected a number >= 0, got " + num(weight_decay));
+  require(std::isfinite(grad_clip) && grad_clip >= 0, "--grad-clip",
+          "expected a number >= 0 (0 = no clipping), got " + num(grad_clip));
+  non_negative_int(warmup, "--warmup");
+  require(std::isfinite(min_lr) && min_lr >= 0 && min_lr <= lr, "--min-lr",
+          "expected a number in [0, --lr = " + num(lr) + "], got " + num(min_lr));
+  require(threads >= 0, "--threads", "expected an integer >= 0 (0 = every core), got " + std::to_string(threads));
+  require(device == "cpu" || device == "cuda", "--device", "expected cpu or cuda, got '" + device + "'");
+  positive_int(log_every, "--log-every");
+  non_negative_int(eval_every, "--eval-every");
+  positive_int(eval_batches, "--eval-batches");
+  non_negative_int(checkpoint_every, "--checkpoint-every");
+  require(checkpoints_per_octave >= 1 && checkpoints_per_octave <= 64, "--checkpoints-per-octave",
+          "expected an integer in [1, 64], got " + std::to_string(checkpoints_per_octave));
+  positive_int(repeat_half_len, "--repeat-half-len");
+  require(repeat_min_half_len >= 0 && repeat_min_half_len <= repeat_half_len, "--repeat-min-half-len",
+          "expected an integer in [0, --repeat-half-len = " + std::to_string(repeat_half_len) + "] (0 = equal to it), got " +
+              std::to_string(repeat_min_half_len));
+}
+
+std::string to_string(OptimizerKind k) { return k == OptimizerKind::adamw ? "adamw" : "sgd"; }
+std::string to_string(LrShape s) { return s == LrShape::constant ? "constant" : "cosine"; }
+std::string to_string(CheckpointSpacing s) { return s == CheckpointSpacing::every ? "every" : "log"; }
+
+OptimizerKind parse_optimizer(const std::string& s, const std::string& option) {
+  if (s == "adamw") return OptimizerKind::adamw;
+  if (s == "sgd") return OptimizerKind::sgd;
+  throw InputError(option, "expected adamw or sgd, got '" + s + "'");
+}
+LrShape parse_lr_shape(const std::string& s, const std::string& option) {
+  if (s == "constant") return LrShape::constant;
+  if (s == "cosine") return LrShape::cosine;
+  throw InputError(option, "expected constant or cosine, got '" + s + "'");
+}
+CheckpointSpacing parse_checkpoint_spacing(const std::string& s, const std::string& option) {
+  if (s == "every") return CheckpointSpacing::every;
+  if (s == "log") return CheckpointSpacing::log;
+  throw InputError(option, "expected every or log, got '" + s + "'");
+}
+
+std::string options_to_json(const TrainOptions& o) {
+  nlohmann::json j = {
+      {"data", o.data},
+      {"val_data", o.val_data},
+      {"out", o.out},
+      {"repeat_half_len", o.repeat_half_len},
+      {"repeat_min_half_len", o.repeat_min_half_len},
+      {"steps", o.steps},
+      {"batch_size", o.batch_size},
+      {"grad_accum", o.grad_accum},
+      {"optimizer", to_string(o.optimizer)},
+      {"lr", o.lr},
+      {"beta1", o.beta1},
+      {"beta2", o.beta2},
+      {"eps", o.eps},
+      {"weight_decay", o.weight_decay},
+      {"grad_clip", o.grad_clip},
+      {"warmup", o.warmup},
+      {"schedule", to_string(o.schedule)},
+      {"min_lr", o.min_lr},
+      {"seed", o.seed},
+      {"threads", o.threads},
+      {"device", o.device},
+      {"log_every", o.log_every},
+      {"eval_every", o.eval_every},
+      {"eval_batches", o.eval_batches},
+      {"checkpoint_every", o.checkpoint_every},
+      {"checkpoint_schedule", to_string(o.checkpoint_schedule)},
+      {"checkpoints_per_octave", o.checkpoints_per_octave},
+  };
+  return j.dump();
+}
+
+TrainOptions options_from_json(const std::string& text, const TrainOptions& base, const std::string& what) {
+  TrainOptions o = base;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) throw InputError(what, "expected a JSON object of training options");
+    auto get = [&](const char* key, auto& field) {
+      if (j.contains(key)) j.at(key).get_to(field);
+    };
+    get("data", o.data);
+    get("val_data", o.val_data);
+    get("out", o.out);
+    get("repeat_half_len", o.repeat_half_len);
+    get("repeat_min_half_len", o.repeat_min_half_len);
+    get("steps", o.steps);
+    get("batch_size", o.batch_size);
+    get("grad_accum", o.grad_accum);
+    get("lr", o.lr);
+    get("beta1", o.beta1);
+    get("beta2", o.beta2);
+    get("eps", o.eps);
+    get("weight_decay", o.weight_decay);
+    get("grad_clip", o.grad_clip);
+    get("warmup", o.warmup);
+    get("min_lr", o.min_lr);
+    get("seed", o.seed);
+    get("threads", o.threads);
+    get("device", o.device);
+    get("log_every", o.log_every);
+    get("eval_every", o.eval_every);
+    get("eval_batches", o.eval_batches);
+    get("checkpoint_every", o.checkpoint_every);
+    get("checkpoints_per_octave", o.checkpoints_per_octave);
+    if (j.contains("optimizer")) o.optimizer = parse_optimizer(j.at("optimizer").get<std::string>(), what + " optimizer");
+    if (j.contains("schedule")) o.schedule = parse_lr_shape(j.at("schedule").get<std::string>(), what + " schedule");
+    if (j.contains("checkpoint_schedule"))
+      o.checkpoint_schedule =
+          parse_checkpoint_spacing(j.at("checkpoint_schedule").get<std::string>(), what + " checkpoint_schedule");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(what, std::string("malformed training options: ") + e.what());
+  }
+  return o;
+}
+
+}  // namespace headlab

@@ -1,0 +1,96 @@
+// TrainOptions: every setting of a training run, as a plain struct (the command fills it from
+// Boost.Program_options; tests fill it directly). validate() checks each value and throws one
+// InputError naming the option (`--lr`, `--model.n_ctx` ...) and what was expected.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace headlab {
+
+enum class OptimizerKind { adamw, sgd };
+enum class LrShape { constant, cosine };
+// every: a checkpoint each `checkpoint_every` steps. log: log-spaced steps (dense early, where
+// heads form), `checkpoints_per_octave` per doubling, plus multiples of `checkpoint_every` if > 0.
+enum class CheckpointSpacing { every, log };
+
+// The data source that needs no file: repeated random sequences (BOS, r_1..r_n, r_1..r_n),
+// generated batch by batch from the seed (data/repeat_task.h).
+constexpr const char* kBuiltinRepeat = "builtin:repeat";
+
+// The model to build when neither --init nor --resume supplies one. Fields not given take values
+// from the data: d_vocab = the dataset's d_vocab; n_ctx = seq_len - 1 for a sequences dataset,
+// 2 * repeat_half_len for builtin:repeat (a stream keeps ModelConfig's default).
+struct ModelRequest {
+  ModelConfig config;
+  bool any_given = false;  // some [model] key was set (an error with --init / --resume)
+  bool n_ctx_given = false;
+  bool d_vocab_given = false;
+};
+
+struct TrainOptions {
+  // ---- what to train on and where it goes
+  std::string data;      // token dataset (.h5) or builtin:repeat
+  std::string val_data;  // token dataset or builtin:repeat; empty: builtin:repeat validates on fresh
+                         // sequences of its own, a file dataset is not validated
+  std::string init;      // start from this checkpoint's weights (fresh optimizer, step 0)
+  std::string resume;    // continue this checkpoint's run exactly
+  std::string out;       // DIR: metrics.jsonl, checkpoints/step_NNNNNN.h5, final.h5; empty = none
+  ModelRequest model;
+  // builtin:repeat: each row repeats n random tokens, n uniform in [min, half_len] (see batcher.h).
+  // min 0 = half_len: every row is (BOS, r_1..r_n, r_1..r_n), the task as defined.
+  int64_t repeat_half_len = 32;
+  int64_t repeat_min_half_len = 0;
+
+  // ---- length and batches
+  int64_t steps = 1000;  // total optimizer steps of the run (the LR schedule's horizon)
+  int64_t stop_at = 0;   // > 0: stop after this step (a checkpoint is written there) to resume later
+  int64_t batch_size = 16;
+  int64_t grad_accum = 1;
+
+  // ---- optimizer and schedule
+  OptimizerKind optimizer = OptimizerKind::adamw;
+  float lr = 1e-3f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // PyTorch's AdamW defaults
+  float weight_decay = 0.01f;                       // matrices only
+  float grad_clip = 1.0f;                           // max global grad norm; 0 = off
+  int64_t warmup = 0;
+  LrShape schedule = LrShape::constant;
+  float min_lr = 0.0f;  // where cosine ends
+
+  // ---- machine
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = every core
+  std::string device = "cpu";
+
+  // ---- logging, evaluation, checkpoints
+  int64_t log_every = 10;
+  int64_t eval_every = 0;  // 0: evaluate only at the start and at the last step
+  int64_t eval_batches = 4;
+  int64_t checkpoint_every = 0;
+  CheckpointSpacing checkpoint_schedule = CheckpointSpacing::every;
+  int checkpoints_per_octave = 4;
+
+  bool uses_builtin_repeat() const { return data == kBuiltinRepeat; }
+  int64_t repeat_min_half() const { return repeat_min_half_len > 0 ? repeat_min_half_len : repeat_half_len; }
+  // Throws InputError("--<option>", why) for the first bad value.
+  void validate() const;
+};
+
+std::string to_string(OptimizerKind k);
+std::string to_string(LrShape s);
+std::string to_string(CheckpointSpacing s);
+// InputError(option, ...) on an unknown name.
+OptimizerKind parse_optimizer(const std::string& s, const std::string& option = "--optimizer");
+LrShape parse_lr_shape(const std::string& s, const std::string& option = "--schedule");
+CheckpointSpacing parse_checkpoint_spacing(const std::string& s, const std::string& option = "--checkpoint-schedule");
+
+// The training settings as JSON text (stored in checkpoints so --resume can continue with them).
+// The model request, init, resume and stop_at are left out: a resumed run's model is the
+// checkpoint's, and it must not stop again at the same step.
+std::string options_to_json(const TrainOptions& o);
+// Fills the fields present in `json` over `base`; InputError(what, ...) when it is malformed.
+TrainOptions options_from_json(const std::string& json, const TrainOptions& base, const std::string& what);
+
+}  // namespace headlab

@@ -1,0 +1,158 @@
+#include "train/session.h"
+
+#include <sys/stat.h>
+
+#include <optional>
+
+#include "model/checkpoint.h"
+#include "model/errors.h"
+#include "model/h5_file.h"
+
+namespace headlab {
+namespace {
+
+constexpr uint64_t kDataStream = 1, kValStream = 2;  // mix_seed streams of the run's seed
+
+std::shared_ptr<const TokenDataset> load_dataset(const std::string& path, const std::string& option) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
+  return std::make_shared<const TokenDataset>(read_token_dataset(path));
+}
+
+// The dataset must fit the model: ids within its vocabulary, rows within its context.
+void check_fits(const TokenDataset& ds, const ModelConfig& c, const std::string& what) {
+  if (ds.d_vocab > c.d_vocab)
+    throw InputError(what, "the dataset's d_vocab " + std::to_string(ds.d_vocab) + " exceeds the model's d_vocab " +
+                               std::to_string(c.d_vocab));
+  if (ds.kind == DatasetKind::stream) {
+    if (ds.n_tokens() < int64_t(c.n_ctx) + 1)
+      throw InputError(what, "a stream of " + std::to_string(ds.n_tokens()) + " tokens is shorter than n_ctx + 1 = " +
+                                 std::to_string(c.n_ctx + 1));
+    return;
+  }
+  if (ds.n_seq < 1 || ds.seq_len < 2)
+    throw InputError(what, "expected sequences of at least 2 tokens, got [" + std::to_string(ds.n_seq) + ", " +
+                               std::to_string(ds.seq_len) + "]");
+  if (ds.seq_len > int64_t(c.n_ctx) + 1)
+    throw InputError(what, "sequences of " + std::to_string(ds.seq_len) + " tokens are longer than n_ctx + 1 = " +
+                               std::to_string(c.n_ctx + 1) + " (inputs are seq_len - 1 tokens)");
+}
+
+void check_repeat_fits(const TrainOptions& o, const ModelConfig& c) {
+  if (2 * o.repeat_half_len > c.n_ctx)
+    throw InputError("--repeat-half-len", "sequences of 1 + 2 * " + std::to_string(o.repeat_half_len) +
+                                              " tokens need n_ctx >= " + std::to_string(2 * o.repeat_half_len) +
+                                              ", the model has n_ctx = " + std::to_string(c.n_ctx));
+  if (c.d_vocab < 3) throw InputError("--model.d_vocab", "builtin:repeat needs d_vocab >= 3");
+}
+
+// The checkpoint a run starts from (--resume, else --init), checked; none for a fresh run.
+std::optional<Checkpoint> load_start(const TrainOptions& o) {
+  const std::string& path = o.resume.empty() ? o.init : o.resume;
+  if (path.empty()) return std::nullopt;
+  const std::string option = o.resume.empty() ? "--init" : "--resume";
+  if (o.model.any_given)
+    throw InputError("--model.*", "the model comes from the checkpoint given to " + option + "; leave out the model options");
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
+  Checkpoint ck = read_checkpoint(path);
+  if (!o.resume.empty() && !ck.train)
+    throw InputError(option + " " + path, "has no training state (/train); use --init to start from its weights");
+  return ck;
+}
+
+void restore_run(TrainSession& s, const TrainState& st, const std::string& what) {
+  const TrainOptions& o = s.options;
+  if (st.optimizer_name != to_string(o.optimizer))
+    throw InputError("--optimizer", "the run in " + what + " was trained with " + st.optimizer_name + ", not " +
+                                        to_string(o.optimizer));
+  s.optimizer->state_from_host(st.m, st.v, what);
+  s.train_batches->restore({st.rng_state, st.data_position}, what);
+  if (st.step >= o.steps)
+    throw InputError("--steps", "the run in " + what + " already reached step " + std::to_string(st.step) +
+                                    "; give a larger --steps to continue it");
+  s.step = st.step;
+  s.tokens_seen = st.tokens_seen;
+}
+
+}  // namespace
+
+ModelConfig resolve_model(const TrainOptions& o, const TokenDataset* data) {
+  ModelConfig c = o.model.config;
+  if (!o.model.d_vocab_given && data) c.d_vocab = int(data->d_vocab);
+  if (!o.model.n_ctx_given) {
+    if (o.uses_builtin_repeat())
+      c.n_ctx = int(2 * o.repeat_half_len);
+    else if (data && data->kind == DatasetKind::sequences)
+      c.n_ctx = int(data->seq_len - 1);
+  }
+  c.validate();
+  return c;
+}
+
+TrainSession open_session(const TrainOptions& options) {
+  options.validate();
+  TrainSession s;
+  s.options = options;
+  const TrainOptions& o = s.options;
+
+  std::shared_ptr<const TokenDataset> data;
+  if (!o.uses_builtin_repeat()) data = load_dataset(o.data, "--data");
+  if (!o.val_data.empty() && o.val_data != kBuiltinRepeat) s.val_dataset_ = load_dataset(o.val_data, "--val-data");
+  s.val_repeat_ = o.val_data == kBuiltinRepeat || (o.val_data.empty() && o.uses_builtin_repeat());
+
+  const std::optional<Checkpoint> start = load_start(o);
+  const ModelConfig config = start ? start->config : resolve_model(o, data.get());
+  if (data) check_fits(*data, config, "--data " + o.data);
+  if (s.val_dataset_) check_fits(*s.val_dataset_, config, "--val-data " + o.val_data);
+  if (o.uses_builtin_repeat() || s.val_repeat_) check_repeat_fits(o, config);
+
+  s.backend = make_backend(parse_device(o.device), o.threads);
+  s.model = std::make_unique<Transformer>(config, *s.backend);
+  if (start)
+    s.model->params_from_host(start->params);
+  else
+    s.model->init_gpt2(o.seed);
+  s.optimizer = std::make_unique<Optimizer>(OptimizerSettings::from(o), s.model->table(), *s.backend);
+  const uint64_t data_seed = mix_seed(o.seed, kDataStream);
+  s.train_batches = o.uses_builtin_repeat()
+                        ? make_repeat_batcher(int(o.batch_size), o.repeat_half_len, o.repeat_min_half(), config.d_vocab,
+                                              data_seed)
+                        : make_dataset_batcher(data, int(o.batch_size), config.n_ctx, data_seed);
+  if (data) s.tokenizer_json = data->tokenizer_json;
+  if (start && s.tokenizer_json.empty()) s.tokenizer_json = start->tokenizer_json;
+  if (!o.resume.empty()) {
+    restore_run(s, *start->train, "--resume " + o.resume);
+    s.last_checkpoint = o.resume;
+  }
+  return s;
+}
+
+std::unique_ptr<Batcher> TrainSession::make_val_batcher() const {
+  const uint64_t seed = mix_seed(options.seed, kValStream);
+  const ModelConfig& c = model->config();
+  if (val_dataset_) return make_dataset_batcher(val_dataset_, int(options.batch_size), c.n_ctx, seed);
+  if (val_repeat_)
+    return make_repeat_batcher(int(options.batch_size), options.repeat_half_len, options.repeat_min_half(), c.d_vocab,
+                               seed);
+  return nullptr;
+}
+
+TrainOptions resumed_options(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError("--resume", "no such file: " + path);
+  std::string json;
+  {
+    const h5::File f = h5::File::open(path);
+    if (!f.exists("train"))
+      throw InputError("--resume " + path, "has no training state (/train); use --init to start from its weights");
+    json = f.group("train").attr_string("options_json");
+  }
+  TrainOptions o = options_from_json(json, TrainOptions{}, path + ": /train attribute options_json");
+  o.resume = path;
+  o.init.clear();
+  o.stop_at = 0;
+  return o;
+}
+
+}  // namespace headlab

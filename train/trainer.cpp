@@ -1,0 +1,180 @@
+#include "train/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "model/checkpoint.h"
+#include "train/metrics_log.h"
+
+namespace headlab {
+namespace {
+
+std::string describe(double x) { return std::isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf"); }
+
+void make_directory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError("--out " + dir, "cannot create the directory: " + ec.message());
+}
+
+}  // namespace
+
+TrainingDiverged::TrainingDiverged(int64_t step_, const std::string& quantity, double value,
+                                   const std::string& last_checkpoint_)
+    : InputError("step " + std::to_string(step_),
+                 quantity + " = " + describe(value) + "; training stopped (" +
+                     (last_checkpoint_.empty() ? "no checkpoint was written"
+                                               : "last good checkpoint: " + last_checkpoint_) +
+                     "); try a lower --lr or --grad-clip"),
+      step(step_),
+      last_checkpoint(last_checkpoint_) {}
+
+Trainer::Trainer(TrainSession& session)
+    : s_(session), o_(session.options), lr_(session.options), checkpoints_(session.options) {
+  if (!o_.out.empty()) {
+    make_directory(o_.out + "/checkpoints");
+    metrics_ = std::make_unique<MetricsLog>(o_.out + "/metrics.jsonl", s_.step);
+    observers_.push_back(metrics_.get());
+  }
+}
+
+Trainer::~Trainer() = default;
+
+TrainResult Trainer::run() {
+  TrainResult result;
+  Transformer& model = *s_.model;
+  const int64_t last = last_step();
+  run_start_ = Clock::now();
+  if (s_.step == 0) notify(nullptr, evaluate());
+  while (s_.step < last) {
+    const int64_t step = s_.step + 1;
+    const Clock::time_point started = Clock::now();
+    model.zero_grads();
+    const float loss = accumulate_gradients(step);  // next batch, forward, backward (x grad_accum)
+    const double norm = global_grad_norm(model.backend(), model.grads(), model.table().arena_size());
+    if (!std::isfinite(norm)) diverged(step, "gradient norm", norm);
+    const float lr = lr_.at(step);
+    s_.optimizer->update(model.params(), model.grads(), step, lr, clip_factor(norm, o_.grad_clip));
+    s_.step = step;
+    step_seconds_ += std::chrono::duration<double>(Clock::now() - started).count();
+    const bool eval_point = eval_due(step);
+    StepRecord record = make_record(step, loss, lr, norm, eval_point);
+    if (eval_point) record.val_loss = evaluate();
+    notify(&record, record.val_loss);
+    result.losses.push_back(loss);
+    if (record.val_loss) result.final_val_loss = record.val_loss;
+    if (!o_.out.empty() && (checkpoints_.due(step) || step == o_.stop_at)) save_checkpoint(step_checkpoint_path(step));
+  }
+  result.step = s_.step;
+  result.finished = s_.step == o_.steps;
+  if (result.finished && !o_.out.empty()) save_checkpoint(o_.out + "/final.h5");
+  return result;
+}
+
+float Trainer::accumulate_gradients(int64_t step) {
+  Transformer& model = *s_.model;
+  double sum = 0;
+  int64_t counted = 0;
+  for (int64_t k = 0; k < o_.grad_accum; ++k) {
+    const Batch& b = s_.train_batches->next();
+    s_.tokens_seen += int64_t(b.B) * b.T;
+    window_tokens_ += int64_t(b.B) * b.T;
+    if (b.n_targets == 0) continue;  // every target masked: nothing to learn from this micro-batch
+    const float loss = model.forward_loss(b.tokens.data(), b.targets.data(), b.B, b.T);
+    if (!std::isfinite(loss)) diverged(step, "loss", loss);
+    model.backward(nullptr, 1.0f / float(o_.grad_accum));  // the mean over micro-batches
+    sum += loss;
+    ++counted;
+  }
+  return counted > 0 ? float(sum / double(counted)) : std::nanf("");
+}
+
+StepRecord Trainer::make_record(int64_t step, float loss, float lr, double grad_norm, bool eval_point) {
+  ++steps_this_run_;
+  StepRecord r;
+  r.step = step;
+  r.total_steps = o_.steps;
+  r.loss = loss;
+  r.lr = lr;
+  r.grad_norm = grad_norm;
+  r.tokens_seen = s_.tokens_seen;
+  r.elapsed_s = std::chrono::duration<double>(Clock::now() - run_start_).count();
+  const int64_t last = last_step();
+  r.eta_s = step_seconds_ / double(steps_this_run_) * double(last - step);
+  const double window = step_seconds_ - window_seconds_;
+  r.tokens_per_s = window > 0 ? double(window_tokens_) / window : 0.0;
+  r.log = step == 1 || step % o_.log_every == 0 || step == last || eval_point;
+  if (r.log) {  // the next log point measures from here
+    window_seconds_ = step_seconds_;
+    window_tokens_ = 0;
+  }
+  return r;
+}
+
+// record = nullptr: the evaluation of the initial model (step 0).
+void Trainer::notify(const StepRecord* record, std::optional<float> val_loss) {
+  Transformer& model = *s_.model;
+  if (record)
+    for (TrainObserver* obs : observers_) obs->on_step(*record, model);
+  if (eval_due(record ? record->step : 0))
+    for (TrainObserver* obs : observers_) obs->on_eval(record ? record->step : 0, val_loss, model);
+}
+
+int64_t Trainer::last_step() const { return o_.stop_at > 0 ? o_.stop_at : o_.steps; }
+
+bool Trainer::eval_due(int64_t step) const {
+  return step == 0 || step == o_.steps || (o_.eval_every > 0 && step % o_.eval_every == 0);
+}
+
+std::optional<float> Trainer::evaluate() {
+  std::unique_ptr<Batcher> batches = s_.make_val_batcher();
+  if (!batches) return std::nullopt;
+  double sum = 0;
+  int64_t count = 0;
+  for (int64_t i = 0; i < o_.eval_batches; ++i) {
+    const Batch& b = batches->next();
+    if (b.n_targets == 0) continue;
+    const float loss = s_.model->forward_loss(b.tokens.data(), b.targets.data(), b.B, b.T);
+    sum += double(loss) * double(b.n_targets);  // weighted: the mean over every counted target
+    count += b.n_targets;
+  }
+  if (count == 0) return std::nullopt;
+  return float(sum / double(count));
+}
+
+void Trainer::save_checkpoint(const std::string& path) {
+  Transformer& model = *s_.model;
+  Checkpoint ck;
+  ck.config = model.config();
+  ck.params = model.params_to_host();
+  for (float p : ck.params)  // never replace a good checkpoint with broken weights
+    if (!std::isfinite(p)) diverged(s_.step, "a weight after the update", p);
+  TrainState st;
+  st.step = s_.step;
+  st.tokens_seen = s_.tokens_seen;
+  const BatcherState data = s_.train_batches->state();
+  st.rng_state = data.rng;
+  st.data_position = data.position;
+  st.options_json = options_to_json(o_);
+  st.optimizer_name = s_.optimizer->name();
+  st.m = s_.optimizer->m_to_host();
+  st.v = s_.optimizer->v_to_host();
+  ck.train = std::move(st);
+  ck.tokenizer_json = s_.tokenizer_json;
+  write_checkpoint(path, ck);
+  s_.last_checkpoint = path;
+  for (TrainObserver* obs : observers_) obs->on_checkpoint(s_.step, path);
+}
+
+void Trainer::diverged(int64_t step, const std::string& quantity, double value) {
+  throw TrainingDiverged(step, quantity, value, s_.last_checkpoint);
+}
+
+std::string Trainer::step_checkpoint_path(int64_t step) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "/checkpoints/step_%06lld.h5", static_cast<long long>(step));
+  return o_.out.empty() ? std::string() : o_.out + name;
+}
+
+}  // namespace headlab
