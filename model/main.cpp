@@ -10,6 +10,7 @@
 
 #include "cli/command_main.h"
 #include "cli/model_options.h"
+#include "data/tokenizer.h"  // the command (not the library) plugs in data/ to print text
 #include "model/checkpoint.h"
 #include "model/h5_file.h"
 #include "model/hooks.h"
@@ -27,7 +28,8 @@ const char* kUsage =
     "  info    CKPT.h5                                   config and parameter counts\n"
     "  run     --checkpoint CKPT --tokens FILE.h5 [--hooks NAME,...] --out OUT.h5\n"
     "          forward on /tokens [batch, pos]; writes /logits and /cache/<hook name>\n"
-    "  sample  --checkpoint CKPT --prompt-tokens \"1 2 3\" --max-new N [--temperature T] [--seed S]\n"
+    "  sample  --checkpoint CKPT (--prompt TEXT | --prompt-tokens \"1 2 3\") --max-new N [--temperature T] [--seed S]\n"
+    "          continues the prompt; prints the text when the checkpoint carries its tokenizer\n"
     "Run headlab-model <command> --help for the options of one command.\n";
 
 po::variables_map parse(int argc, char** argv, const po::options_description& opts,
@@ -215,13 +217,14 @@ std::vector<int32_t> parse_token_list(const std::string& s) {
 }
 
 int cmd_sample(int argc, char** argv) {
-  std::string ckpt_path, prompt, device;
+  std::string ckpt_path, prompt, prompt_text, device;
   int max_new = 0, threads = 0;
   float temperature = 1.0f;
   uint64_t seed = 0;
   po::options_description opts("headlab-model sample");
   opts.add_options()("help", "this help")("checkpoint", po::value<std::string>(&ckpt_path), "checkpoint")(
       "prompt-tokens", po::value<std::string>(&prompt), "token ids, space or comma separated")(
+      "prompt", po::value<std::string>(&prompt_text), "text, encoded with the checkpoint's tokenizer")(
       "max-new", po::value<int>(&max_new)->default_value(20), "tokens to generate")(
       "temperature", po::value<float>(&temperature)->default_value(1.0f), "0 = greedy")(
       "seed", po::value<uint64_t>(&seed)->default_value(0), "sampling seed")(
@@ -233,11 +236,22 @@ int cmd_sample(int argc, char** argv) {
     std::cout << opts;
     return 0;
   }
-  for (const char* r : {"checkpoint", "prompt-tokens"}) cli::require_option(vm, r);
+  cli::require_option(vm, "checkpoint");
+  if (vm.count("prompt") == vm.count("prompt-tokens"))
+    throw InputError("--prompt / --prompt-tokens", "expected exactly one of them");
   if (max_new < 0) throw InputError("--max-new", "expected a non-negative integer");
   if (!(temperature >= 0.0f) || !std::isfinite(temperature)) throw InputError("--temperature", "expected a number >= 0");
   Checkpoint ck = read_checkpoint(ckpt_path);
-  std::vector<int32_t> seq = parse_token_list(prompt);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!ck.tokenizer_json.empty()) tokenizer = tokenizer_from_json(ck.tokenizer_json, ckpt_path + ": /tokenizer");
+  std::vector<int32_t> seq;
+  if (vm.count("prompt")) {
+    if (!tokenizer) throw InputError("--prompt", "the checkpoint has no tokenizer; give --prompt-tokens instead");
+    seq.push_back(tokenizer->special().bos);  // documents start with <|bos|> in headlab's datasets
+    for (int32_t id : tokenizer->encode(prompt_text)) seq.push_back(id);
+  } else {
+    seq = parse_token_list(prompt);
+  }
   if (seq.empty()) throw InputError("--prompt-tokens", "expected at least one token id");
   auto be = backend_from(device, threads);
   Transformer model(ck.config, *be);
@@ -275,6 +289,8 @@ int cmd_sample(int argc, char** argv) {
   }
   for (size_t i = 0; i < seq.size(); ++i) std::printf(i ? " %d" : "%d", seq[i]);
   std::printf("\n");
+  if (tokenizer && tokenizer->vocab_size() == ck.config.d_vocab)
+    std::printf("%s\n", tokenizer->decode(seq, SpecialTokenText::skip).c_str());
   return 0;
 }
 

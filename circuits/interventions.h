@@ -1,0 +1,75 @@
+// Interventions: HookFn builders on top of model/hooks.h. Each returns a function a HookSet runs
+// at one hook point during forward; it edits the activation in place (replace with values from
+// another run, ablate, add a direction), on any backend.
+//
+//   HookSet hooks;
+//   hooks.add_forward({1, HookSite::attn_z}, replace_from(corrupted_z, Selection::heads_at({3})));
+//   model.forward(clean_tokens, B, T, &hooks);
+//
+// Which part of an activation is touched is a Selection of positions and heads. Positions are
+// the second axis of [batch, pos, ...] points and the query axis of [batch, head, q_pos, k_pos]
+// ones (hook_pattern, hook_attn_scores); heads are the head axis where a point has one.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/hooks.h"
+#include "model/transformer.h"
+
+namespace headlab {
+
+struct Selection {
+  std::vector<int> positions;  // empty = every position
+  std::vector<int> heads;      // empty = every head (must be empty where the point has no head axis)
+
+  static Selection all() { return {}; }
+  static Selection at_positions(std::vector<int> p) { return {std::move(p), {}}; }
+  static Selection heads_at(std::vector<int> h) { return {{}, std::move(h)}; }
+};
+
+// How a hook point's axes map onto (batch, position, head, width): the activation is
+// [batch][pos][head][width] or, for patterns, [batch][head][pos][width].
+struct ActivationLayout {
+  int64_t batch = 0, positions = 0, heads = 1, width = 0;
+  bool head_major = false;  // [batch, head, pos, width] (hook_pattern, hook_attn_scores)
+  int64_t offset(int64_t b, int64_t p, int64_t h) const {
+    return head_major ? ((b * heads + h) * positions + p) * width : ((b * positions + p) * heads + h) * width;
+  }
+};
+bool site_has_heads(HookSite site);
+// InternalError when the shape does not fit the site.
+ActivationLayout activation_layout(HookSite site, const std::vector<int64_t>& shape);
+
+// Replace the selected part with the same part of `source` (a cache of another run at this point).
+// The source's shape must equal the activation's, or have batch 1 (broadcast over the batch, as for
+// a mean); otherwise the hook throws InputError naming the point.
+HookFn replace_from(std::shared_ptr<const HostTensor> source, Selection sel = {});
+// Set the selected part to 0.
+HookFn zero_ablation(Selection sel = {});
+// Replace with a mean over a reference set ([1, ...], from mean_activation): replace_from.
+HookFn mean_ablation(std::shared_ptr<const HostTensor> mean, Selection sel = {});
+// Replace with the activation of other inputs (a cache of a run on them): replace_from.
+HookFn resample_ablation(std::shared_ptr<const HostTensor> other_run, Selection sel = {});
+// Add coefficient * direction at the selected positions (and heads). `direction` is one position's
+// slice (everything after [batch, pos]: d_model floats for the residual stream, n_heads * d_head
+// for hook_z ...). Not for pattern points (InputError when the hook runs).
+HookFn add_direction(std::vector<float> direction, float coefficient, Selection sel = {});
+
+// A forward on tokens [B, T] that caches the given points; returns the caches by hook name.
+std::map<std::string, HostTensor> run_with_cache(Transformer& model, const int32_t* tokens, int B, int T,
+                                                 const std::vector<HookPoint>& points);
+// The cache of `point` as a shared tensor (moved out of the map). InternalError when absent.
+std::shared_ptr<const HostTensor> take_cached(std::map<std::string, HostTensor>& cache, HookPoint point);
+
+// The mean activation at each point over n sequences of T tokens (tokens [n, T]), position by
+// position: shape [1, ...] (hook_shape with batch 1), for mean ablation. One pass, batches of
+// batch_size. InputError when n < 1.
+std::map<HookPoint, std::shared_ptr<const HostTensor>> mean_activations(Transformer& model,
+                                                                        const std::vector<HookPoint>& points,
+                                                                        const int32_t* tokens, int64_t n, int T,
+                                                                        int batch_size);
+
+}  // namespace headlab

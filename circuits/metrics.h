@@ -1,0 +1,40 @@
+// Task metrics on a batch's logits at each sequence's answer position (DESIGN.md "Circuits"):
+//   logit_diff  logit(answer) - logit(wrong_answer)
+//   prob        softmax probability of the answer
+//   kl          KL(reference || this run) of the next-token distributions, the reference being the
+//               clean run (0 on the clean run itself)
+// Batched: one call scores every sequence of a [B, T, V] logits array.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/hooks.h"
+#include "model/transformer.h"
+
+namespace headlab {
+
+enum class MetricKind { logit_diff, prob, kl };
+MetricKind parse_metric(const std::string& text, const std::string& what = "--metric");  // InputError
+std::string to_string(MetricKind m);
+std::string metric_description(MetricKind m);  // one line for reports
+
+struct MetricTargets {
+  int B = 0, T = 0, V = 0;
+  const int32_t* answer = nullptr;            // [B]
+  const int32_t* wrong_answer = nullptr;      // [B]; needed by logit_diff
+  const int32_t* answer_pos = nullptr;        // [B]
+  const float* reference_logprobs = nullptr;  // [B, V] log-softmax at answer_pos; needed by kl
+};
+
+// The metric of each sequence of logits [B, T, V]. InternalError when an input the metric needs is missing.
+std::vector<double> metric_per_sequence(MetricKind kind, const float* logits, const MetricTargets& t);
+double metric_sum(MetricKind kind, const float* logits, const MetricTargets& t);
+// log-softmax of logits [B, T, V] at each sequence's answer position: [B, V].
+std::vector<float> answer_logprobs(const float* logits, int B, int T, int V, const int32_t* answer_pos);
+
+// The last forward's logits [B, T, V] readable on the host: the model's own buffer on the CPU
+// backend, else a copy in `buffer`.
+const float* host_logits(Transformer& model, std::vector<float>& buffer);
+
+}  // namespace headlab

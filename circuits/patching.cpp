@@ -1,0 +1,211 @@
+#include "circuits/patching.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "circuits/interventions.h"
+#include "model/errors.h"
+
+namespace headlab {
+namespace {
+
+struct SweepName {
+  const char* name;
+  HookSite site;
+  bool by_head, by_position;
+};
+constexpr SweepName kSweeps[] = {
+    {"resid_pre", HookSite::resid_pre, false, true},     {"resid_mid", HookSite::resid_mid, false, true},
+    {"resid_post", HookSite::resid_post, false, true},   {"attn_out", HookSite::attn_out, false, true},
+    {"mlp_out", HookSite::mlp_out, false, true},         {"z", HookSite::attn_z, true, false},
+    {"q", HookSite::attn_q, true, false},                {"k", HookSite::attn_k, true, false},
+    {"v", HookSite::attn_v, true, false},                {"pattern", HookSite::attn_pattern, true, false},
+    {"z_pos", HookSite::attn_z, true, true},             {"q_pos", HookSite::attn_q, true, true},
+    {"k_pos", HookSite::attn_k, true, true},             {"v_pos", HookSite::attn_v, true, true},
+    {"pattern_pos", HookSite::attn_pattern, true, true},
+};
+
+// The per-layer caches of one run at every site the sweeps patch.
+using RunCache = std::map<HookPoint, std::shared_ptr<const HostTensor>>;
+
+RunCache cache_run(Transformer& model, const int32_t* tokens, int B, int T, const std::vector<HookPoint>& points) {
+  auto cache = run_with_cache(model, tokens, B, T, points);
+  RunCache out;
+  for (HookPoint p : points) out[p] = take_cached(cache, p);
+  return out;
+}
+
+// Accumulates one sweep's metric sums over batches.
+struct SweepSums {
+  const PatchSweep* sweep;
+  PatchDirection direction;
+  std::vector<double> sums;
+};
+
+// One sweep on one batch: a patched forward per element, adding each metric sum into `sums`.
+// Patching a position after every answer position cannot change the answer logits (causal
+// attention), so those elements take the unpatched run's value without a forward.
+void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const int32_t* run_tokens,
+                 const RunCache& source, double unpatched_sum, MetricKind metric, const float* clean_logprobs,
+                 std::vector<double>& sums, int64_t& forwards) {
+  const ModelConfig& c = model.config();
+  const int H = sweep.by_head ? c.n_heads : 1, P = sweep.by_position ? batch.T : 1;
+  const int last_answer = *std::max_element(batch.answer_pos, batch.answer_pos + batch.B);
+  size_t i = 0;
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int h = 0; h < H; ++h)
+      for (int p = 0; p < P; ++p, ++i) {
+        if (sweep.by_position && p > last_answer) {
+          sums[i] += unpatched_sum;
+          continue;
+        }
+        Selection sel;
+        if (sweep.by_head) sel.heads = {h};
+        if (sweep.by_position) sel.positions = {p};
+        const HookPoint point{l, sweep.site};
+        HookSet hooks;
+        hooks.add_forward(point, replace_from(source.at(point), sel));
+        sums[i] += run_metric_sum(model, metric, run_tokens, batch, clean_logprobs, &hooks);
+        ++forwards;
+      }
+}
+
+}  // namespace
+
+std::string to_string(PatchDirection d) { return d == PatchDirection::denoising ? "denoising" : "noising"; }
+
+std::vector<PatchDirection> parse_patch_directions(const std::string& text, const std::string& what) {
+  if (text == "both") return {PatchDirection::denoising, PatchDirection::noising};
+  std::vector<PatchDirection> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    PatchDirection d;
+    if (item == "denoising")
+      d = PatchDirection::denoising;
+    else if (item == "noising")
+      d = PatchDirection::noising;
+    else
+      throw InputError(what, "expected denoising, noising or both, got '" + item + "'");
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+    start = comma + 1;
+  }
+  return out;
+}
+
+PatchSweep parse_patch_sweep(const std::string& name, const ModelConfig& cfg) {
+  for (const SweepName& s : kSweeps) {
+    if (name != s.name) continue;
+    // The site must exist in this model (mlp_out in an attention-only model does not).
+    const HookPoint probe{0, s.site};
+    bool exists = false;
+    for (HookPoint p : all_hook_points(cfg)) exists = exists || p == probe;
+    if (!exists) throw InputError("--sweeps", "sweep '" + name + "' patches " + hook_name(probe) + ", which this model lacks");
+    return {s.name, s.site, s.by_head, s.by_position};
+  }
+  std::string known;
+  for (const SweepName& s : kSweeps) known += std::string(known.empty() ? "" : ", ") + s.name;
+  throw InputError("--sweeps", "unknown sweep '" + name + "'; expected one of " + known);
+}
+
+std::vector<PatchSweep> parse_patch_sweeps(const std::string& list, const ModelConfig& cfg) {
+  std::vector<PatchSweep> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    if (!item.empty()) {
+      PatchSweep s = parse_patch_sweep(item, cfg);
+      for (const PatchSweep& o : out)
+        if (o.name == s.name) throw InputError("--sweeps", "sweep '" + s.name + "' is listed twice");
+      out.push_back(s);
+    }
+    start = comma + 1;
+  }
+  if (out.empty()) throw InputError("--sweeps", "expected at least one sweep (e.g. resid_pre,attn_out,z)");
+  return out;
+}
+
+std::vector<int64_t> sweep_shape(const PatchSweep& s, const ModelConfig& cfg, int T) {
+  std::vector<int64_t> shape = {cfg.n_layers};
+  if (s.by_head) shape.push_back(cfg.n_heads);
+  if (s.by_position) shape.push_back(T);
+  return shape;
+}
+
+double normalise_patched(double m, double clean, double corrupted) {
+  const double span = clean - corrupted;
+  if (span == 0 || !std::isfinite(span)) return std::nan("");
+  return (m - corrupted) / span;
+}
+
+PatchReport run_patching(Transformer& model, const TaskData& task, const std::vector<PatchSweep>& sweeps,
+                         const PatchOptions& opt) {
+  if (!task.has_pairs())
+    throw InputError(task.what + ": /corrupted", "patching needs clean/corrupted pairs; the dataset has none");
+  const ModelConfig& c = model.config();
+  check_task_fits_model(task, c);
+  std::vector<HookPoint> points;  // every (layer, site) a sweep patches
+  {
+    std::set<HookPoint> unique;
+    for (const PatchSweep& s : sweeps)
+      for (int l = 0; l < c.n_layers; ++l) unique.insert({l, s.site});
+    points.assign(unique.begin(), unique.end());
+  }
+  std::vector<SweepSums> all;
+  for (PatchDirection d : opt.directions)
+    for (const PatchSweep& s : sweeps) {
+      int64_t n = 1;
+      for (int64_t x : sweep_shape(s, c, task.T)) n *= x;
+      all.push_back({&s, d, std::vector<double>(size_t(n), 0.0)});
+    }
+
+  PatchReport report;
+  report.metric = opt.metric;
+  report.n_rows = task.n;
+  report.T = task.T;
+  double clean_sum = 0, corrupted_sum = 0;
+  const auto batches = task_batches(task, opt.batch_size);
+  for (size_t bi = 0; bi < batches.size(); ++bi) {
+    const TaskBatch& b = batches[bi];
+    const RunCache clean = cache_run(model, b.clean, b.B, b.T, points);
+    std::vector<float> buffer;
+    const float* logits = host_logits(model, buffer);
+    const std::vector<float> clean_logprobs = answer_logprobs(logits, b.B, b.T, c.d_vocab, b.answer_pos);
+    const double clean_b = metric_sum(opt.metric, logits, b.metric_targets(c.d_vocab, clean_logprobs.data()));
+    const RunCache corrupted = cache_run(model, b.corrupted, b.B, b.T, points);
+    const double corrupted_b =
+        metric_sum(opt.metric, host_logits(model, buffer), b.metric_targets(c.d_vocab, clean_logprobs.data()));
+    report.forwards += 2;
+    clean_sum += clean_b;
+    corrupted_sum += corrupted_b;
+    for (SweepSums& s : all) {
+      const bool denoise = s.direction == PatchDirection::denoising;
+      sweep_batch(model, b, *s.sweep, denoise ? b.corrupted : b.clean, denoise ? clean : corrupted,
+                  denoise ? corrupted_b : clean_b, opt.metric, clean_logprobs.data(), s.sums, report.forwards);
+    }
+    if (opt.progress)
+      opt.progress("batch " + std::to_string(bi + 1) + "/" + std::to_string(batches.size()) + " done (" +
+                   std::to_string(report.forwards) + " forwards so far)");
+  }
+  report.clean = clean_sum / double(task.n);
+  report.corrupted = corrupted_sum / double(task.n);
+  for (SweepSums& s : all) {
+    PatchResult r;
+    r.sweep = *s.sweep;
+    r.direction = s.direction;
+    r.shape = sweep_shape(*s.sweep, c, task.T);
+    for (double sum : s.sums) {
+      r.metric.push_back(sum / double(task.n));
+      r.normalised.push_back(normalise_patched(r.metric.back(), report.clean, report.corrupted));
+    }
+    report.results.push_back(std::move(r));
+  }
+  return report;
+}
+
+}  // namespace headlab

@@ -1,0 +1,126 @@
+#include "circuits/task_data.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/errors.h"
+
+namespace headlab {
+
+TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricKind metric, PairsNeeded pairs,
+                        int64_t max_rows) {
+  if (ds.kind != DatasetKind::sequences)
+    throw InputError(what, "expected a task dataset of sequences [n_seq, seq_len], got a token stream");
+  if (ds.n_seq < 1 || ds.seq_len < 1) throw InputError(what + ": /tokens", "expected at least one row");
+  if (pairs == PairsNeeded::yes && !ds.has_pairs())
+    throw InputError(what + ": /corrupted",
+                     "this method needs clean/corrupted pairs, and the dataset has no /corrupted rows");
+  if (metric != MetricKind::kl && ds.answer.empty())
+    throw InputError(what + ": /answer", "metric " + to_string(metric) + " needs answer tokens; the dataset has none");
+  if (metric == MetricKind::logit_diff && ds.wrong_answer.empty())
+    throw InputError(what + ": /wrong_answer",
+                     "metric logit_diff needs wrong-answer tokens; the dataset has none (try --metric prob)");
+  if (ds.seq_len > INT32_MAX) throw InputError(what + ": /tokens", "rows are too long");
+  TaskData t;
+  t.what = what;
+  t.n = max_rows > 0 ? std::min(max_rows, ds.n_seq) : ds.n_seq;
+  const int64_t S = ds.seq_len;  // the file's row length
+  if (!ds.answer_pos.empty())
+    t.answer_pos.assign(ds.answer_pos.begin(), ds.answer_pos.begin() + t.n);
+  else
+    t.answer_pos.assign(size_t(t.n), int32_t(S - 1));
+  // Rows end at the last answer position: what follows (the answer token itself, padding) cannot
+  // change the logits there, and dropping it lets rows of n_ctx + 1 tokens (a training row with its
+  // answer) run on a model of context n_ctx.
+  t.T = *std::max_element(t.answer_pos.begin(), t.answer_pos.end()) + 1;
+  auto columns = [&](const std::vector<int32_t>& v) {
+    std::vector<int32_t> out(size_t(t.n) * size_t(t.T));
+    for (int64_t r = 0; r < t.n; ++r) std::copy_n(v.begin() + r * S, t.T, out.begin() + r * t.T);
+    return out;
+  };
+  t.clean = columns(ds.tokens);
+  if (ds.has_pairs()) t.corrupted = columns(ds.corrupted);
+  if (!ds.answer.empty()) t.answer.assign(ds.answer.begin(), ds.answer.begin() + t.n);
+  if (!ds.wrong_answer.empty()) t.wrong_answer.assign(ds.wrong_answer.begin(), ds.wrong_answer.begin() + t.n);
+  // Next-token targets from the whole row (so the last kept position predicts the answer), with
+  // the trainer's loss_mask convention: a 1 at position p counts the prediction of token p.
+  t.targets.assign(size_t(t.n) * size_t(t.T), -1);
+  for (int64_t r = 0; r < t.n; ++r)
+    for (int64_t p = 0; p < t.T && p + 1 < S; ++p) {
+      const size_t next = size_t(r * S + p + 1);
+      if (ds.loss_mask.empty() || ds.loss_mask[next]) t.targets[size_t(r * t.T + p)] = ds.tokens[next];
+    }
+  return t;
+}
+
+void check_task_fits_model(const TaskData& task, const ModelConfig& cfg) {
+  if (task.T > cfg.n_ctx)
+    throw InputError(task.what, "rows have " + std::to_string(task.T) + " tokens; the model's context is n_ctx = " +
+                                    std::to_string(cfg.n_ctx));
+  auto check = [&](const std::vector<int32_t>& ids, const char* name) {
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] < 0 || ids[i] >= cfg.d_vocab)
+        throw InputError(task.what + ": " + name, "token id " + std::to_string(ids[i]) + " at flat index " +
+                                                      std::to_string(i) + " is outside the model's vocabulary [0, " +
+                                                      std::to_string(cfg.d_vocab) + ")");
+  };
+  check(task.clean, "/tokens");
+  check(task.corrupted, "/corrupted");
+  check(task.answer, "/answer");
+  check(task.wrong_answer, "/wrong_answer");
+}
+
+MetricTargets TaskBatch::metric_targets(int V, const float* reference_logprobs) const {
+  MetricTargets m;
+  m.B = B;
+  m.T = T;
+  m.V = V;
+  m.answer = answer;
+  m.wrong_answer = wrong_answer;
+  m.answer_pos = answer_pos;
+  m.reference_logprobs = reference_logprobs;
+  return m;
+}
+
+std::vector<TaskBatch> task_batches(const TaskData& t, int batch_size) {
+  if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
+  std::vector<TaskBatch> out;
+  auto at = [](const std::vector<int32_t>& v, int64_t off) { return v.empty() ? nullptr : v.data() + off; };
+  for (int64_t first = 0; first < t.n; first += batch_size) {
+    TaskBatch b;
+    b.first = first;
+    b.B = int(std::min<int64_t>(batch_size, t.n - first));
+    b.T = t.T;
+    b.clean = at(t.clean, first * t.T);
+    b.corrupted = at(t.corrupted, first * t.T);
+    b.answer = at(t.answer, first);
+    b.wrong_answer = at(t.wrong_answer, first);
+    b.answer_pos = at(t.answer_pos, first);
+    b.targets = at(t.targets, first * t.T);
+    out.push_back(b);
+  }
+  return out;
+}
+
+double run_metric_sum(Transformer& model, MetricKind kind, const int32_t* tokens, const TaskBatch& batch,
+                      const float* reference_logprobs, HookSet* hooks) {
+  model.forward(tokens, batch.B, batch.T, hooks);
+  std::vector<float> buffer;
+  const float* logits = host_logits(model, buffer);
+  return metric_sum(kind, logits, batch.metric_targets(model.config().d_vocab, reference_logprobs));
+}
+
+double LossSum::mean() const { return count > 0 ? sum / double(count) : std::nan(""); }
+
+LossSum run_loss_sum(Transformer& model, const TaskBatch& batch, HookSet* hooks) {
+  LossSum s;
+  for (int64_t i = 0; i < int64_t(batch.B) * batch.T; ++i) s.count += batch.targets[i] >= 0;
+  if (s.count == 0) {
+    model.forward(batch.clean, batch.B, batch.T, hooks);
+    return s;
+  }
+  s.sum = double(model.forward_loss(batch.clean, batch.targets, batch.B, batch.T, hooks)) * double(s.count);
+  return s;
+}
+
+}  // namespace headlab
