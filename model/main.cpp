@@ -64,7 +64,16 @@ int cmd_init(int argc, char** argv) {
     config_path = vm["config"].as<std::string>();
     std::ifstream in(config_path);
     if (!in) throw InputError("--config " + config_path, "cannot open the file");
-    po::store(po::parse_config_file(in, opts, /*allow_unregistered=*/false), vm);
+    // Other sections ([train] ...) belong to other commands; an unknown key in [model] is an error.
+    try {
+      po::parsed_options parsed = po::parse_config_file(in, opts, /*allow_unregistered=*/true);
+      for (const std::string& key : po::collect_unrecognized(parsed.options, po::include_positional))
+        if (key.rfind("model.", 0) == 0)
+          throw InputError("--config " + config_path, "unknown key '" + key.substr(6) + "' in [model]");
+      po::store(parsed, vm);
+    } catch (const po::error& e) {
+      throw InputError("--config " + config_path, e.what());
+    }
   }
   po::notify(vm);
   cli::require_option(vm, "out");
