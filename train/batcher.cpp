@@ -1,6 +1,7 @@
 #include "train/batcher.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "data/repeat_task.h"
@@ -29,12 +30,12 @@ uint64_t mix_seed(uint64_t seed, uint64_t stream) {
 
 namespace {
 
-enum SourceTag : uint64_t { kStream = 1, kSequences = 2, kRepeat = 3 };
+enum SourceTag : uint64_t { kStream = 1, kSequences = 2, kRepeat = 3, kInduction = 4 };
 
 void expect_state(const BatcherState& s, SourceTag tag, size_t rng_words, size_t position_words,
                   const std::string& what) {
-  static const char* names[] = {"", "a stream dataset", "a sequences dataset", "builtin:repeat"};
-  if (s.position.empty() || s.position[0] < kStream || s.position[0] > kRepeat)
+  static const char* names[] = {"", "a stream dataset", "a sequences dataset", "builtin:repeat", "builtin:induction"};
+  if (s.position.empty() || s.position[0] < kStream || s.position[0] > kInduction)
     throw InputError(what, "the saved data position is not one headlab-train wrote");
   if (s.position[0] != tag)
     throw InputError(what, std::string("the run was saved reading ") + names[s.position[0]] + ", but the data now is " +
@@ -197,6 +198,49 @@ class RepeatBatcher : public Batcher {
   Batch batch_;
 };
 
+// Batch k: B rows of make_induction_dataset seeded by mix_seed(seed, k); a function of (seed, k)
+// only, so the state is the seed and the batch count.
+class InductionBatcher : public Batcher {
+ public:
+  InductionBatcher(int B, const InductionTaskSpec& spec, int d_vocab, uint64_t seed)
+      : B_(B), spec_(spec), d_vocab_(d_vocab), seed_(seed) {
+    if (spec_.seq_len < 2) throw InternalError("induction batcher: rows shorter than 2 tokens");
+  }
+  const Batch& next() override {
+    reset(batch_, B_, seq_len());
+    const TokenDataset rows = make_induction_dataset(B_, spec_, d_vocab_, mix_seed(seed_, drawn_++), kBos);
+    for (int b = 0; b < B_; ++b) row_to_example(rows.tokens.data() + b * spec_.seq_len, nullptr, spec_.seq_len, b, batch_);
+    return batch_;
+  }
+  int seq_len() const override { return int(spec_.seq_len - 1); }
+  BatcherState state() const override {
+    return {{seed_},
+            {kInduction, uint64_t(spec_.seq_len), uint64_t(spec_.min_span), uint64_t(spec_.max_span), prob_bits(), drawn_}};
+  }
+  void restore(const BatcherState& s, const std::string& what) override {
+    expect_state(s, kInduction, 1, 6, what);
+    if (s.position[1] != uint64_t(spec_.seq_len) || s.position[2] != uint64_t(spec_.min_span) ||
+        s.position[3] != uint64_t(spec_.max_span) || s.position[4] != prob_bits())
+      throw InputError(what, "the run was saved with other builtin:induction settings (row length, copy "
+                             "probability or span lengths) than the ones given now");
+    seed_ = s.rng[0];
+    drawn_ = s.position[5];
+  }
+
+ private:
+  uint64_t prob_bits() const {
+    uint64_t bits;
+    std::memcpy(&bits, &spec_.copy_prob, sizeof bits);
+    return bits;
+  }
+  static constexpr int32_t kBos = 0;
+  int B_;
+  InductionTaskSpec spec_;
+  int d_vocab_;
+  uint64_t seed_, drawn_ = 0;  // batches so far
+  Batch batch_;
+};
+
 }  // namespace
 
 std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset> ds, int batch_size, int n_ctx,
@@ -208,6 +252,19 @@ std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset
 std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,
                                             uint64_t seed) {
   return std::make_unique<RepeatBatcher>(batch_size, half_len, min_half_len, d_vocab, seed);
+}
+
+std::unique_ptr<Batcher> make_induction_batcher(int batch_size, const InductionTaskSpec& spec, int d_vocab,
+                                               uint64_t seed) {
+  return std::make_unique<InductionBatcher>(batch_size, spec, d_vocab, seed);
+}
+
+std::unique_ptr<Batcher> make_builtin_batcher(const TrainOptions& o, const std::string& name, int batch_size,
+                                             int d_vocab, uint64_t seed) {
+  if (name == kBuiltinRepeat)
+    return make_repeat_batcher(batch_size, o.repeat_half_len, o.repeat_min_half(), d_vocab, seed);
+  if (name == kBuiltinInduction) return make_induction_batcher(batch_size, o.induction_spec(), d_vocab, seed);
+  throw InternalError("make_builtin_batcher: '" + name + "' is not a built-in data source");
 }
 
 }  // namespace headlab

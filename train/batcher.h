@@ -14,12 +14,17 @@
 //    With min_half_len = half_len (the default) it is exactly make_repeat_dataset's (BOS, r_1..r_n,
 //    r_1..r_n) — which a model can also solve by attending a fixed distance back from learned
 //    positions, without an induction circuit; a range of n takes that shortcut away.
+//  - builtin:induction: each batch is B fresh rows of make_induction_dataset (data/induction_task.h)
+//    seeded by (seed, batch index): random tokens in which spans recur at random distances, so only
+//    an induction circuit predicts them. T = seq_len - 1; every target counts.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "data/induction_task.h"
 #include "data/token_dataset.h"
+#include "train/options.h"
 
 namespace headlab {
 
@@ -53,6 +58,14 @@ std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset
 // 1 <= min_half_len <= half_len.
 std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,
                                             uint64_t seed);
+
+// spec.seq_len >= 2, the rest as make_induction_dataset checks.
+std::unique_ptr<Batcher> make_induction_batcher(int batch_size, const InductionTaskSpec& spec, int d_vocab,
+                                               uint64_t seed);
+// The batcher of built-in source `name` (builtin:repeat or builtin:induction, with its settings from
+// `o`); InternalError for another name (the caller checks is_builtin_data).
+std::unique_ptr<Batcher> make_builtin_batcher(const TrainOptions& o, const std::string& name, int batch_size,
+                                             int d_vocab, uint64_t seed);
 
 // SplitMix64: a whole random stream in one 64-bit word of state, so saving it is trivial.
 class SplitMix64 {

@@ -26,8 +26,14 @@ void non_negative_int(int64_t x, const char* option) {
 
 }  // namespace
 
+bool is_builtin_data(const std::string& name) { return name == kBuiltinRepeat || name == kBuiltinInduction; }
+
+int64_t TrainOptions::builtin_seq_len(const std::string& name) const {
+  return name == kBuiltinInduction ? induction_seq_len : 2 * repeat_half_len;
+}
+
 void TrainOptions::validate() const {
-  require(!data.empty(), "--data", "is required: a token dataset (.h5) or builtin:repeat");
+  require(!data.empty(), "--data", "is required: a token dataset (.h5), builtin:repeat or builtin:induction");
   require(init.empty() || resume.empty(), "--init", "cannot be combined with --resume (a resumed run has its weights)");
   positive_int(steps, "--steps");
   require(stop_at >= 0 && stop_at <= steps, "--stop-at",
@@ -57,6 +63,14 @@ void TrainOptions::validate() const {
   require(repeat_min_half_len >= 0 && repeat_min_half_len <= repeat_half_len, "--repeat-min-half-len",
           "expected an integer in [0, --repeat-half-len = " + std::to_string(repeat_half_len) + "] (0 = equal to it), got " +
               std::to_string(repeat_min_half_len));
+  require(induction_seq_len >= 1 && induction_seq_len <= (int64_t(1) << 30), "--induction-seq-len",
+          "expected a positive integer, got " + std::to_string(induction_seq_len));
+  require(induction_copy_prob >= 0 && induction_copy_prob <= 1, "--induction-copy-prob",
+          "expected a probability in [0, 1], got " + num(induction_copy_prob));
+  positive_int(induction_min_span, "--induction-min-span");
+  require(induction_max_span >= induction_min_span, "--induction-max-span",
+          "expected an integer >= --induction-min-span = " + std::to_string(induction_min_span) + ", got " +
+              std::to_string(induction_max_span));
 }
 
 std::string to_string(OptimizerKind k) { return k == OptimizerKind::adamw ? "adamw" : "sgd"; }
@@ -86,6 +100,10 @@ std::string options_to_json(const TrainOptions& o) {
       {"out", o.out},
       {"repeat_half_len", o.repeat_half_len},
       {"repeat_min_half_len", o.repeat_min_half_len},
+      {"induction_seq_len", o.induction_seq_len},
+      {"induction_copy_prob", o.induction_copy_prob},
+      {"induction_min_span", o.induction_min_span},
+      {"induction_max_span", o.induction_max_span},
       {"steps", o.steps},
       {"batch_size", o.batch_size},
       {"grad_accum", o.grad_accum},
@@ -125,6 +143,10 @@ TrainOptions options_from_json(const std::string& text, const TrainOptions& base
     get("out", o.out);
     get("repeat_half_len", o.repeat_half_len);
     get("repeat_min_half_len", o.repeat_min_half_len);
+    get("induction_seq_len", o.induction_seq_len);
+    get("induction_copy_prob", o.induction_copy_prob);
+    get("induction_min_span", o.induction_min_span);
+    get("induction_max_span", o.induction_max_span);
     get("steps", o.steps);
     get("batch_size", o.batch_size);
     get("grad_accum", o.grad_accum);

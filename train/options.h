@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "data/induction_task.h"
 #include "model/config.h"
 
 namespace headlab {
@@ -15,13 +16,17 @@ enum class LrShape { constant, cosine };
 // heads form), `checkpoints_per_octave` per doubling, plus multiples of `checkpoint_every` if > 0.
 enum class CheckpointSpacing { every, log };
 
-// The data source that needs no file: repeated random sequences (BOS, r_1..r_n, r_1..r_n),
-// generated batch by batch from the seed (data/repeat_task.h).
+// The data sources that need no file, generated batch by batch from the seed: repeated random
+// sequences (BOS, r_1..r_n, r_1..r_n) (data/repeat_task.h), and random tokens in which spans recur
+// at random distances (data/induction_task.h), the task on which an induction circuit forms.
 constexpr const char* kBuiltinRepeat = "builtin:repeat";
+constexpr const char* kBuiltinInduction = "builtin:induction";
+bool is_builtin_data(const std::string& name);
 
 // The model to build when neither --init nor --resume supplies one. Fields not given take values
 // from the data: d_vocab = the dataset's d_vocab; n_ctx = seq_len - 1 for a sequences dataset,
-// 2 * repeat_half_len for builtin:repeat (a stream keeps ModelConfig's default).
+// 2 * repeat_half_len for builtin:repeat, induction_seq_len for builtin:induction (a stream keeps
+// ModelConfig's default).
 struct ModelRequest {
   ModelConfig config;
   bool any_given = false;  // some [model] key was set (an error with --init / --resume)
@@ -31,8 +36,8 @@ struct ModelRequest {
 
 struct TrainOptions {
   // ---- what to train on and where it goes
-  std::string data;      // token dataset (.h5) or builtin:repeat
-  std::string val_data;  // token dataset or builtin:repeat; empty: builtin:repeat validates on fresh
+  std::string data;      // token dataset (.h5), builtin:repeat or builtin:induction
+  std::string val_data;  // token dataset or a builtin; empty: a builtin validates on fresh
                          // sequences of its own, a file dataset is not validated
   std::string init;      // start from this checkpoint's weights (fresh optimizer, step 0)
   std::string resume;    // continue this checkpoint's run exactly
@@ -42,6 +47,13 @@ struct TrainOptions {
   // min 0 = half_len: every row is (BOS, r_1..r_n, r_1..r_n), the task as defined.
   int64_t repeat_half_len = 32;
   int64_t repeat_min_half_len = 0;
+  // builtin:induction (data/induction_task.h): rows of BOS + induction_seq_len tokens (the model
+  // reads induction_seq_len of them); at each position not inside a copy a copy of an earlier span
+  // starts with probability induction_copy_prob, its length uniform in [min_span, max_span].
+  int64_t induction_seq_len = 64;
+  double induction_copy_prob = 0.2;
+  int64_t induction_min_span = 4;
+  int64_t induction_max_span = 16;
 
   // ---- length and batches
   int64_t steps = 1000;  // total optimizer steps of the run (the LR schedule's horizon)
@@ -73,6 +85,12 @@ struct TrainOptions {
   int checkpoints_per_octave = 4;
 
   bool uses_builtin_repeat() const { return data == kBuiltinRepeat; }
+  bool uses_builtin() const { return is_builtin_data(data); }
+  // Input tokens per row (T) of built-in source `name` (is_builtin_data(name)).
+  int64_t builtin_seq_len(const std::string& name) const;
+  InductionTaskSpec induction_spec() const {
+    return {induction_seq_len + 1, induction_copy_prob, induction_min_span, induction_max_span};
+  }
   int64_t repeat_min_half() const { return repeat_min_half_len > 0 ? repeat_min_half_len : repeat_half_len; }
   // Throws InputError("--<option>", why) for the first bad value.
   void validate() const;

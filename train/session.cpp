@@ -38,12 +38,17 @@ void check_fits(const TokenDataset& ds, const ModelConfig& c, const std::string&
                                std::to_string(c.n_ctx + 1) + " (inputs are seq_len - 1 tokens)");
 }
 
-void check_repeat_fits(const TrainOptions& o, const ModelConfig& c) {
-  if (2 * o.repeat_half_len > c.n_ctx)
+// Built-in source `name` must fit the model too.
+void check_builtin_fits(const TrainOptions& o, const std::string& name, const ModelConfig& c) {
+  if (name == kBuiltinRepeat && 2 * o.repeat_half_len > c.n_ctx)
     throw InputError("--repeat-half-len", "sequences of 1 + 2 * " + std::to_string(o.repeat_half_len) +
                                               " tokens need n_ctx >= " + std::to_string(2 * o.repeat_half_len) +
                                               ", the model has n_ctx = " + std::to_string(c.n_ctx));
-  if (c.d_vocab < 3) throw InputError("--model.d_vocab", "builtin:repeat needs d_vocab >= 3");
+  if (name == kBuiltinInduction && o.induction_seq_len > c.n_ctx)
+    throw InputError("--induction-seq-len", "rows of 1 + " + std::to_string(o.induction_seq_len) +
+                                                " tokens need n_ctx >= " + std::to_string(o.induction_seq_len) +
+                                                ", the model has n_ctx = " + std::to_string(c.n_ctx));
+  if (c.d_vocab < 3) throw InputError("--model.d_vocab", name + " needs d_vocab >= 3");
 }
 
 // The checkpoint a run starts from (--resume, else --init), checked; none for a fresh run.
@@ -81,8 +86,8 @@ ModelConfig resolve_model(const TrainOptions& o, const TokenDataset* data) {
   ModelConfig c = o.model.config;
   if (!o.model.d_vocab_given && data) c.d_vocab = int(data->d_vocab);
   if (!o.model.n_ctx_given) {
-    if (o.uses_builtin_repeat())
-      c.n_ctx = int(2 * o.repeat_half_len);
+    if (o.uses_builtin())
+      c.n_ctx = int(o.builtin_seq_len(o.data));
     else if (data && data->kind == DatasetKind::sequences)
       c.n_ctx = int(data->seq_len - 1);
   }
@@ -97,15 +102,16 @@ TrainSession open_session(const TrainOptions& options) {
   const TrainOptions& o = s.options;
 
   std::shared_ptr<const TokenDataset> data;
-  if (!o.uses_builtin_repeat()) data = load_dataset(o.data, "--data");
-  if (!o.val_data.empty() && o.val_data != kBuiltinRepeat) s.val_dataset_ = load_dataset(o.val_data, "--val-data");
-  s.val_repeat_ = o.val_data == kBuiltinRepeat || (o.val_data.empty() && o.uses_builtin_repeat());
+  if (!o.uses_builtin()) data = load_dataset(o.data, "--data");
+  if (!o.val_data.empty() && !is_builtin_data(o.val_data)) s.val_dataset_ = load_dataset(o.val_data, "--val-data");
+  s.val_repeat_ = is_builtin_data(o.val_data) || (o.val_data.empty() && o.uses_builtin());
 
   const std::optional<Checkpoint> start = load_start(o);
   const ModelConfig config = start ? start->config : resolve_model(o, data.get());
   if (data) check_fits(*data, config, "--data " + o.data);
   if (s.val_dataset_) check_fits(*s.val_dataset_, config, "--val-data " + o.val_data);
-  if (o.uses_builtin_repeat() || s.val_repeat_) check_repeat_fits(o, config);
+  if (o.uses_builtin()) check_builtin_fits(o, o.data, config);
+  if (s.val_repeat_) check_builtin_fits(o, o.val_data.empty() ? o.data : o.val_data, config);
 
   s.backend = make_backend(parse_device(o.device), o.threads);
   s.model = std::make_unique<Transformer>(config, *s.backend);
@@ -115,10 +121,8 @@ TrainSession open_session(const TrainOptions& options) {
     s.model->init_gpt2(o.seed);
   s.optimizer = std::make_unique<Optimizer>(OptimizerSettings::from(o), s.model->table(), *s.backend);
   const uint64_t data_seed = mix_seed(o.seed, kDataStream);
-  s.train_batches = o.uses_builtin_repeat()
-                        ? make_repeat_batcher(int(o.batch_size), o.repeat_half_len, o.repeat_min_half(), config.d_vocab,
-                                              data_seed)
-                        : make_dataset_batcher(data, int(o.batch_size), config.n_ctx, data_seed);
+  s.train_batches = o.uses_builtin() ? make_builtin_batcher(o, o.data, int(o.batch_size), config.d_vocab, data_seed)
+                                     : make_dataset_batcher(data, int(o.batch_size), config.n_ctx, data_seed);
   if (data) s.tokenizer_json = data->tokenizer_json;
   if (start && s.tokenizer_json.empty()) s.tokenizer_json = start->tokenizer_json;
   if (!o.resume.empty()) {
@@ -132,9 +136,9 @@ std::unique_ptr<Batcher> TrainSession::make_val_batcher() const {
   const uint64_t seed = mix_seed(options.seed, kValStream);
   const ModelConfig& c = model->config();
   if (val_dataset_) return make_dataset_batcher(val_dataset_, int(options.batch_size), c.n_ctx, seed);
-  if (val_repeat_)
-    return make_repeat_batcher(int(options.batch_size), options.repeat_half_len, options.repeat_min_half(), c.d_vocab,
-                               seed);
+  if (val_repeat_)  // a built-in source: --val-data's, else --data's own fresh rows
+    return make_builtin_batcher(options, options.val_data.empty() ? options.data : options.val_data,
+                                int(options.batch_size), c.d_vocab, seed);
   return nullptr;
 }
 
