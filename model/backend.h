@@ -107,6 +107,20 @@ class Backend {
   // used as scratch (it is overwritten by dscores).
   virtual void attention_pattern_backward(float* dqkv, float* dpattern, const float* pattern, const float* qkv,
                                           int64_t B, int64_t T, int64_t H, int64_t dh, float scale) = 0;
+  // The forward pair (pattern, then z) and the backward pair (values, then pattern) in one call
+  // each, for when no hook stands between them: a backend may then keep each head's [T, T]
+  // blocks in cache (the CPU backend does). Same results as the pairs; the defaults call them.
+  // attention_backward overwrites all of dqkv; dpattern [B,H,T,T] is scratch it may use.
+  virtual void attention_forward(float* pattern, float* z, const float* qkv, int64_t B, int64_t T, int64_t H,
+                                 int64_t dh, float scale) {
+    attention_pattern_forward(pattern, nullptr, qkv, B, T, H, dh, scale);
+    attention_values_forward(z, pattern, qkv, B, T, H, dh);
+  }
+  virtual void attention_backward(float* dqkv, float* dpattern, const float* dz, const float* pattern,
+                                  const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh, float scale) {
+    attention_values_backward(dpattern, dqkv, dz, pattern, qkv, B, T, H, dh);
+    attention_pattern_backward(dqkv, dpattern, pattern, qkv, B, T, H, dh, scale);
+  }
 
   // ---- loss ---------------------------------------------------------------------------------
   // losses[N] = logsumexp(logits[n]) - logits[n, targets[n]]; lse[N] saved. targets < 0: loss 0.

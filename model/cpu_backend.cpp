@@ -167,6 +167,17 @@ class CpuBackend final : public Backend {
     cpu::attention_pattern_backward(dqkv, dpattern, pattern, qkv, B, T, H, dh, scale);
   }
 
+  void attention_forward(float* pattern, float* z, const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh,
+                         float scale) override {
+    use_threads();
+    cpu::attention_forward(pattern, z, qkv, B, T, H, dh, scale);
+  }
+  void attention_backward(float* dqkv, float* dpattern, const float* dz, const float* pattern, const float* qkv,
+                          int64_t B, int64_t T, int64_t H, int64_t dh, float scale) override {
+    use_threads();
+    cpu::attention_backward(dqkv, dz, pattern, qkv, B, T, H, dh, scale);  // per-thread scratch, not dpattern
+  }
+
   // ---- loss ----
   void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
                              int64_t V) override {

@@ -183,13 +183,17 @@ class Pass {
       be_.rotary_forward(b.qkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
     }
     const float scale = 1.0f / std::sqrt(float(dh));
-    float* scores = nullptr;
-    if (wants(l, HookSite::attn_scores))
-      scores = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, int64_t(B_) * H * T_ * T_);
-    be_.attention_pattern_forward(b.pattern, scores, b.qkv, B_, T_, H, dh, scale);
-    if (scores) hook(l, HookSite::attn_scores, scores);
-    hook(l, HookSite::attn_pattern, b.pattern);
-    be_.attention_values_forward(b.z, b.pattern, b.qkv, B_, T_, H, dh);
+    if (wants(l, HookSite::attn_scores) || wants(l, HookSite::attn_pattern)) {
+      float* scores = nullptr;
+      if (wants(l, HookSite::attn_scores))
+        scores = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, int64_t(B_) * H * T_ * T_);
+      be_.attention_pattern_forward(b.pattern, scores, b.qkv, B_, T_, H, dh, scale);
+      if (scores) hook(l, HookSite::attn_scores, scores);
+      hook(l, HookSite::attn_pattern, b.pattern);
+      be_.attention_values_forward(b.z, b.pattern, b.qkv, B_, T_, H, dh);
+    } else {  // no hook between the two steps: one call, each head's pattern still in cache for z
+      be_.attention_forward(b.pattern, b.z, b.qkv, B_, T_, H, dh, scale);
+    }
     hook(l, HookSite::attn_z, b.z);
     if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
       per_head_output_forward(l, out);
@@ -221,7 +225,8 @@ class Pass {
     }
   }
 
-  // dout [BT, D] = d attention output. dresid += d resid_pre through this attention.
+  // dout [BT, D] = d attention output. dresid += d resid_pre through this attention. dout may
+  // be dresid itself: every read of dout comes before the add.
   void attention_backward(int l, const float* dout, float* dresid) {
     const BlockOffsets& o = off_.blocks[size_t(l)];
     auto& b = A_.blocks[size_t(l)];
@@ -234,10 +239,14 @@ class Pass {
       be_.matmul(A_.dz, dout, P(o.W_O), nullptr, BT_, Hd, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
     }
     hook_grad(l, HookSite::attn_z, A_.dz);
-    be_.attention_values_backward(A_.dpattern, A_.dqkv, A_.dz, b.pattern, b.qkv, B_, T_, H, dh);
-    hook_grad(l, HookSite::attn_pattern, A_.dpattern);
     const float scale = 1.0f / std::sqrt(float(dh));
-    be_.attention_pattern_backward(A_.dqkv, A_.dpattern, b.pattern, b.qkv, B_, T_, H, dh, scale);
+    if (wants_grad(l, HookSite::attn_pattern)) {
+      be_.attention_values_backward(A_.dpattern, A_.dqkv, A_.dz, b.pattern, b.qkv, B_, T_, H, dh);
+      hook_grad(l, HookSite::attn_pattern, A_.dpattern);
+      be_.attention_pattern_backward(A_.dqkv, A_.dpattern, b.pattern, b.qkv, B_, T_, H, dh, scale);
+    } else {
+      be_.attention_backward(A_.dqkv, A_.dpattern, A_.dz, b.pattern, b.qkv, B_, T_, H, dh, scale);
+    }
     if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
       be_.rotary_backward(A_.dqkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
       be_.rotary_backward(A_.dqkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
@@ -380,7 +389,8 @@ class Pass {
                Accumulate::overwrite);
     hook(l, HookSite::mlp_out, out);
   }
-  void mlp_backward(int l, const float* dout, float* dresid_mid) {  // dresid_mid += d through the MLP
+  // dresid_mid += d through the MLP. dout may be dresid_mid itself: it is read before the add.
+  void mlp_backward(int l, const float* dout, float* dresid_mid) {
     const BlockOffsets& o = off_.blocks[size_t(l)];
     auto& b = A_.blocks[size_t(l)];
     const int64_t D = c_.d_model, M = c_.d_mlp;
@@ -419,20 +429,24 @@ class Pass {
   // dresid [BT, D]: on entry d resid_post, on exit d resid_pre.
   void block_backward(int l, float* dresid) {
     hook_grad(l, HookSite::resid_post, dresid);
-    // Each branch gets its own copy of the incoming gradient, so a gradient hook on mlp_out or
-    // attn_out changes only that branch, as in TransformerLens.
+    // A gradient hook on mlp_out or attn_out gets its branch's own copy of the incoming gradient,
+    // so that it changes only that branch, as in TransformerLens. Without one, the branch reads
+    // dresid itself: it reads its dout before it adds into dresid.
     if (!c_.attn_only) {
-      copy_D(A_.out_D, dresid);
-      hook_grad(l, HookSite::mlp_out, A_.out_D);
-      mlp_backward(l, A_.out_D, dresid);
+      const float* dout = branch_gradient(l, HookSite::mlp_out, dresid);
+      mlp_backward(l, dout, dresid);
       hook_grad(l, HookSite::resid_mid, dresid);
     }
-    copy_D(A_.out_D, dresid);
-    hook_grad(l, HookSite::attn_out, A_.out_D);
-    attention_backward(l, A_.out_D, dresid);
+    const float* dout = branch_gradient(l, HookSite::attn_out, dresid);
+    attention_backward(l, dout, dresid);
     hook_grad(l, HookSite::resid_pre, dresid);
   }
-  void copy_D(float* dst, const float* src) { be_.copy(dst, src, size_t(BT_ * c_.d_model) * sizeof(float)); }
+  const float* branch_gradient(int l, HookSite out_site, float* dresid) {
+    if (!wants_grad(l, out_site)) return dresid;
+    be_.copy(A_.out_D, dresid, size_t(BT_ * c_.d_model) * sizeof(float));
+    hook_grad(l, out_site, A_.out_D);
+    return A_.out_D;
+  }
 
   // ---- unembed --------------------------------------------------------------------------------
   void unembed_forward() {
@@ -463,8 +477,7 @@ class Pass {
       be_.matmul(A_.dnorm, dlogits, P(off_.W_E), nullptr, BT_, D, V, Transpose::no, Transpose::no,
                  Accumulate::overwrite);
     }
-    be_.fill_zero(A_.dresid, size_t(BT_ * D) * sizeof(float));
-    norm_backward_add(A_.dresid, A_.dnorm, x, A_.lnf_mean, A_.lnf_rstd, off_.lnf_w, off_.lnf_b);
+    norm_backward_into(A_.dresid, A_.dnorm, x, A_.lnf_mean, A_.lnf_rstd, off_.lnf_w, off_.lnf_b);
   }
 
   void forward() {

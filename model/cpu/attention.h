@@ -3,7 +3,8 @@
 //
 // qkv[B, T, 3, H, dh]: in each (b,t) row of 3*H*dh floats, q of head h at h*dh, k at (H+h)*dh,
 // v at (2H+h)*dh. Work is split over (batch, head) pairs; each pair is one thread's, in order, so
-// every result is deterministic.
+// every result is deterministic. The products inside run on register tiles (register_tile.h)
+// and skip the masked half of each head.
 #pragma once
 #include <cstdint>
 
@@ -24,5 +25,15 @@ void attention_values_forward(float* z, const float* pattern, const float* qkv, 
 // dpattern[B,H,T,T] overwritten (0 for k > q); the v part of dqkv overwritten, q and k untouched.
 void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern, const float* qkv,
                                int64_t B, int64_t T, int64_t H, int64_t dh);
+
+// The two forward steps per head while its pattern is in cache: the same bits as
+// attention_pattern_forward then attention_values_forward.
+void attention_forward(float* pattern, float* z, const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh,
+                       float scale);
+// The two backward steps per head, dpattern and dscores kept in a per-thread [T, T] buffer (in
+// cache) instead of a [B, H, T, T] array: every part of dqkv overwritten, the same bits as
+// attention_values_backward then attention_pattern_backward.
+void attention_backward(float* dqkv, const float* dz, const float* pattern, const float* qkv, int64_t B, int64_t T,
+                        int64_t H, int64_t dh, float scale);
 
 }  // namespace headlab::cpu

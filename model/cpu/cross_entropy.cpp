@@ -20,9 +20,7 @@ void cross_entropy_forward(float* losses, float* lse, const float* logits, const
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
-    float max = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : max)
-    for (int64_t v = 0; v < V; ++v) max = std::max(max, x[v]);
+    const float max = V > 0 ? max_of(x, V) : -std::numeric_limits<float>::infinity();
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t v = 0; v < V; ++v) sum += exp_simd(x[v] - max);

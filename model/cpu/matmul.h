@@ -12,9 +12,11 @@
 namespace headlab::cpu {
 
 // How the B operand is stored for a cached primitive. `plain` is the caller's row-major array.
-// `blocked` is reserved for weights reordered once (when they change) into the layout oneDNN
-// picks for memory format `any`, which doubles f32 throughput; the key carries it so both kinds
-// of primitive can live in one cache.
+// `blocked` is reserved for weights reordered into the layout oneDNN picks for memory format
+// `any`; the key carries it so both kinds of primitive can live in one cache. Not built: on the
+// AVX-512 machine without AMX (Zen 4) that headlab is benchmarked on, brgemm reaches 90-105
+// GFLOP/s per core on plain operands already, and reordering the weights at each use (each is
+// used once per training step) gave no gain over a whole step (small shape: 1.28 vs 1.29 s).
 enum class WeightsLayout { plain, blocked };
 
 struct MatmulKey {
