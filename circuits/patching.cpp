@@ -48,7 +48,9 @@ struct SweepSums {
 // One sweep on one batch: a patched forward per element, adding each metric sum into `sums`.
 // Patching a position after every answer position cannot change the answer logits (causal
 // attention), so those elements take the unpatched run's value without a forward.
-void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const int32_t* run_tokens,
+// Each patched run recomputes only the patched layer and those after it, from the unpatched run's
+// blocks.{l}.hook_resid_pre (`base`): a sweep over L layers costs the suffixes, not L full forwards.
+void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const RunCache& base,
                  const RunCache& source, double unpatched_sum, MetricKind metric, const float* clean_logprobs,
                  std::vector<double>& sums, int64_t& forwards) {
   const ModelConfig& c = model.config();
@@ -68,7 +70,10 @@ void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& s
         const HookPoint point{l, sweep.site};
         HookSet hooks;
         hooks.add_forward(point, replace_from(source.at(point), sel));
-        sums[i] += run_metric_sum(model, metric, run_tokens, batch, clean_logprobs, &hooks);
+        model.forward_from_layer(l, base.at({l, HookSite::resid_pre})->data.data(), &hooks);
+        std::vector<float> buffer;
+        sums[i] += metric_sum(metric, host_logits(model, buffer),
+                              batch.metric_targets(c.d_vocab, clean_logprobs));
         ++forwards;
       }
 }
@@ -154,6 +159,7 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
     std::set<HookPoint> unique;
     for (const PatchSweep& s : sweeps)
       for (int l = 0; l < c.n_layers; ++l) unique.insert({l, s.site});
+    for (int l = 0; l < c.n_layers; ++l) unique.insert({l, HookSite::resid_pre});  // where suffix runs start
     points.assign(unique.begin(), unique.end());
   }
   std::vector<SweepSums> all;
@@ -185,7 +191,7 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
     corrupted_sum += corrupted_b;
     for (SweepSums& s : all) {
       const bool denoise = s.direction == PatchDirection::denoising;
-      sweep_batch(model, b, *s.sweep, denoise ? b.corrupted : b.clean, denoise ? clean : corrupted,
+      sweep_batch(model, b, *s.sweep, denoise ? corrupted : clean, denoise ? clean : corrupted,
                   denoise ? corrupted_b : clean_b, opt.metric, clean_logprobs.data(), s.sums, report.forwards);
     }
     if (opt.progress)

@@ -38,6 +38,12 @@ class Transformer {
   // Forward on tokens [B, T] (host, int32, every id < d_vocab, T <= n_ctx; InputError otherwise).
   // Keeps the activations backward needs. Logits [B, T, d_vocab] stay in backend memory.
   void forward(const int32_t* tokens, int B, int T, HookSet* hooks = nullptr);
+  // Re-runs only blocks `layer`.. and the unembedding, from blocks.{layer}.hook_resid_pre given as
+  // resid_pre [B, T, d_model] (host) for the (B, T) of the last forward: what a sweep that patches
+  // one layer many times needs, at the cost of the suffix alone. Hooks before `layer` do not run.
+  // Earlier blocks' saved activations stay those of the last forward, so only
+  // backward_from_logits may follow, and only when that forward had the same input.
+  void forward_from_layer(int layer, const float* resid_pre, HookSet* hooks = nullptr);
   // forward, then the mean cross-entropy over targets >= 0 (targets [B, T] host; -1 = ignored).
   // Returns the mean loss (NaN when no target counts).
   float forward_loss(const int32_t* tokens, const int32_t* targets, int B, int T, HookSet* hooks = nullptr);

@@ -482,7 +482,10 @@ class Pass {
 
   void forward() {
     embed_forward();
-    for (int l = 0; l < c_.n_layers; ++l) block_forward(l);
+    forward_from(0);
+  }
+  void forward_from(int first_layer) {
+    for (int l = first_layer; l < c_.n_layers; ++l) block_forward(l);
     unembed_forward();
   }
   void backward(const float* dlogits) {
@@ -531,6 +534,16 @@ void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
   n_valid_targets_ = 0;
   be_.copy_from_host(acts_->tokens, tokens, size_t(BT) * sizeof(int32_t));
   Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward();
+}
+
+void Transformer::forward_from_layer(int layer, const float* resid_pre, HookSet* hooks) {
+  if (!acts_) throw InternalError("forward_from_layer before any forward");
+  if (layer < 0 || layer > cfg_.n_layers)
+    throw InputError("layer " + std::to_string(layer), "expected a layer in [0, " + std::to_string(cfg_.n_layers) + "]");
+  check_hooks_supported(hooks, cfg_, false);
+  n_valid_targets_ = 0;
+  be_.copy_from_host(acts_->resid[size_t(layer)], resid_pre, size_t(B_) * T_ * cfg_.d_model * sizeof(float));
+  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward_from(layer);
 }
 
 float Transformer::forward_loss(const int32_t* tokens, const int32_t* targets, int B, int T, HookSet* hooks) {

@@ -281,3 +281,34 @@ TEST(ModelHooksTest, PatchingOneHeadsQueryInputChangesOnlyThatHead) {
 
 }  // namespace
 }  // namespace headlab
+
+namespace headlab {
+namespace {
+
+TEST(ModelHooksTest, ForwardFromLayerEqualsAFullForwardWithTheSameHook) {
+  RunFixture f;
+  auto other = testing::random_tokens(f.B * f.T, f.cfg.d_vocab, 77);
+  HookSet cache;
+  cache.cache({1, HookSite::resid_pre});
+  f.model->forward(f.tokens.data(), f.B, f.T, &cache);
+  const HostTensor resid1 = cache.cached("blocks.1.hook_resid_pre");
+  auto zero_head = [](HookPoint, ActivationView& v, Backend&) {
+    const int64_t H = v.shape[2], dh = v.shape[3];
+    for (int64_t bt = 0; bt < v.shape[0] * v.shape[1]; ++bt)
+      for (int64_t e = 0; e < dh; ++e) v.data[(bt * H + 1) * dh + e] = 0.0f;
+  };
+  HookSet full;
+  full.add_forward({1, HookSite::attn_z}, zero_head);
+  f.model->forward(f.tokens.data(), f.B, f.T, &full);
+  const auto expected = f.model->logits_to_host();
+  // Another input runs in between: the suffix run must not depend on it.
+  f.model->forward(other.data(), f.B, f.T);
+  HookSet suffix;
+  suffix.add_forward({1, HookSite::attn_z}, zero_head);
+  f.model->forward_from_layer(1, resid1.data.data(), &suffix);
+  EXPECT_EQ(f.model->logits_to_host(), expected);
+  EXPECT_THROW(f.model->forward_from_layer(3, resid1.data.data()), InputError);
+}
+
+}  // namespace
+}  // namespace headlab
