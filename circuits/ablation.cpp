@@ -120,9 +120,12 @@ AblationKind parse_ablation_kind(const std::string& s, const std::string& what) 
 
 std::string to_string(AblationKind k) {
   switch (k) {
-    case AblationKind::zero: return "zero";
-    case AblationKind::mean: return "mean";
-    case AblationKind::resample: return "resample";
+    case AblationKind::zero:
+      return "zero";
+    case AblationKind::mean:
+      return "mean";
+    case AblationKind::resample:
+      return "resample";
   }
   return "?";
 }
@@ -134,12 +137,14 @@ AblationReport run_ablation(Transformer& model, const TaskData& task, const Abla
   if (opt.kind != AblationKind::zero) {
     if (ref.T != task.T)
       throw InputError(ref.what, "reference rows have " + std::to_string(ref.T) + " tokens; the task's have " +
-                                     std::to_string(task.T) + " (mean and resample ablation replace position by position)");
+                                     std::to_string(task.T) +
+                                     " (mean and resample ablation replace position by position)");
     check_task_fits_model(ref, c);
   }
   const std::vector<HookPoint> points = ablated_points(c);
   Sources means;
-  if (opt.kind == AblationKind::mean) means = mean_activations(model, points, ref.clean.data(), ref.n, ref.T, opt.batch_size);
+  if (opt.kind == AblationKind::mean)
+    means = mean_activations(model, points, ref.clean.data(), ref.n, ref.T, opt.batch_size);
   std::mt19937_64 rng(opt.seed);
 
   AblationReport r;

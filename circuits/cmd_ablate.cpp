@@ -68,8 +68,8 @@ svg::Picture ablation_picture(const AblationReport& r, const ModelConfig& c) {
   std::vector<svg::Picture> pictures;
   pictures.push_back(heads_heatmap(to_string(r.kind) + " ablation of each head: change in " + to_string(r.metric),
                                    minus(r.head_metric, r.clean_metric), c));
-  pictures.push_back(heads_heatmap(to_string(r.kind) + " ablation of each head: change in loss",
-                                   minus(r.head_loss, r.clean_loss), c));
+  pictures.push_back(
+      heads_heatmap(to_string(r.kind) + " ablation of each head: change in loss", minus(r.head_loss, r.clean_loss), c));
   svg::BarChart layers;
   layers.title = to_string(r.kind) + " ablation of each layer: change in " + to_string(r.metric);
   layers.y_title = "change";
@@ -98,8 +98,8 @@ void print_summary(const AblationReport& r, const ModelConfig& c) {
   std::printf("heads by |metric change|:\n");
   for (size_t k = 0; k < std::min<size_t>(8, order.size()); ++k) {
     const size_t i = order[k];
-    std::printf("  L%zuH%zu  metric %+.4f  loss %+.4f\n", i / size_t(H), i % size_t(H), r.head_metric[i] - r.clean_metric,
-                r.head_loss[i] - r.clean_loss);
+    std::printf("  L%zuH%zu  metric %+.4f  loss %+.4f\n", i / size_t(H), i % size_t(H),
+                r.head_metric[i] - r.clean_metric, r.head_loss[i] - r.clean_loss);
   }
   for (int64_t l = 0; l < L; ++l) {
     std::printf("  L%lld attn  metric %+.4f  loss %+.4f", (long long)l, r.attn_metric[size_t(l)] - r.clean_metric,
@@ -119,14 +119,14 @@ int cmd_ablate(int argc, char** argv) {
   uint64_t seed = 0;
   po::options_description opts("headlab-circuits ablate");
   add_common_options(opts, o);
-  opts.add_options()
-      ("ablation", po::value<std::string>(&kind_arg)->default_value("zero"), "zero | mean | resample")
-      ("reference", po::value<std::string>(&reference_path),
-       "dataset whose rows give the mean / the resampled activations (default: --data's clean rows)")
-      ("seed", po::value<uint64_t>(&seed)->default_value(0), "resample: which reference rows");
-  if (!parse_command_line(argc, argv, opts,
-                          "usage: headlab-circuits ablate --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) "
-                          "[--ablation zero|mean|resample] [options]"))
+  opts.add_options()("ablation", po::value<std::string>(&kind_arg)->default_value("zero"), "zero | mean | resample")(
+      "reference", po::value<std::string>(&reference_path),
+      "dataset whose rows give the mean / the resampled activations (default: --data's clean rows)")(
+      "seed", po::value<uint64_t>(&seed)->default_value(0), "resample: which reference rows");
+  if (!parse_command_line(
+          argc, argv, opts,
+          "usage: headlab-circuits ablate --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) "
+          "[--ablation zero|mean|resample] [options]"))
     return 0;
   check_common_options(o);
   const MetricKind metric = parse_metric(o.metric);

@@ -12,17 +12,17 @@
 namespace headlab::circuits_cli {
 
 void add_common_options(po::options_description& opts, CommonOptions& o) {
-  opts.add_options()
-      ("help", "this help")
-      ("checkpoint", po::value<std::string>(&o.checkpoint), "model checkpoint (.h5)")
-      ("data", po::value<std::string>(&o.data), "task dataset (.h5): /tokens, /corrupted, /answer, /wrong_answer, /answer_pos")
-      ("metric", po::value<std::string>(&o.metric)->default_value(o.metric), "logit_diff | prob | kl")
-      ("out", po::value<std::string>(&o.out), "output prefix: writes PREFIX.h5 and PREFIX*.svg")
-      ("out-dir", po::value<std::string>(&o.out_dir), "output folder (instead of --out): DIR/<command>.h5, .svg")
-      ("batch-size", po::value<int>(&o.batch_size)->default_value(o.batch_size), "rows per forward")
-      ("max-rows", po::value<int64_t>(&o.max_rows)->default_value(0), "use the first N rows only (0 = all)")
-      ("device", po::value<std::string>(&o.device)->default_value(o.device), "cpu | cuda")
-      ("threads", po::value<int>(&o.threads)->default_value(0), "CPU threads (0 = all cores)");
+  opts.add_options()("help", "this help")("checkpoint", po::value<std::string>(&o.checkpoint),
+                                          "model checkpoint (.h5)")(
+      "data", po::value<std::string>(&o.data),
+      "task dataset (.h5): /tokens, /corrupted, /answer, /wrong_answer, /answer_pos")(
+      "metric", po::value<std::string>(&o.metric)->default_value(o.metric), "logit_diff | prob | kl")(
+      "out", po::value<std::string>(&o.out), "output prefix: writes PREFIX.h5 and PREFIX*.svg")(
+      "out-dir", po::value<std::string>(&o.out_dir), "output folder (instead of --out): DIR/<command>.h5, .svg")(
+      "batch-size", po::value<int>(&o.batch_size)->default_value(o.batch_size), "rows per forward")(
+      "max-rows", po::value<int64_t>(&o.max_rows)->default_value(0), "use the first N rows only (0 = all)")(
+      "device", po::value<std::string>(&o.device)->default_value(o.device), "cpu | cuda")(
+      "threads", po::value<int>(&o.threads)->default_value(0), "CPU threads (0 = all cores)");
 }
 
 bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage) {
@@ -86,7 +86,8 @@ namespace {
 
 std::unique_ptr<Tokenizer> tokenizer_of(const LoadedModel& m, const TokenDataset& ds) {
   try {
-    if (!m.checkpoint.tokenizer_json.empty()) return tokenizer_from_json(m.checkpoint.tokenizer_json, "checkpoint /tokenizer");
+    if (!m.checkpoint.tokenizer_json.empty())
+      return tokenizer_from_json(m.checkpoint.tokenizer_json, "checkpoint /tokenizer");
     if (!ds.tokenizer_json.empty()) return tokenizer_from_json(ds.tokenizer_json, "dataset tokenizer");
   } catch (const InputError&) {
     // Labels are a convenience: a tokenizer we cannot read only costs the words on the axes.
@@ -163,7 +164,8 @@ std::vector<float> parse_float_list(const std::string& text, const std::string& 
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != item.size() || !std::isfinite(v)) throw InputError(what, "expected comma-separated numbers, got '" + item + "'");
+    if (used != item.size() || !std::isfinite(v))
+      throw InputError(what, "expected comma-separated numbers, got '" + item + "'");
     out.push_back(v);
   }
   if (out.empty()) throw InputError(what, "expected at least one number");

@@ -22,7 +22,8 @@ const char* kDlaUsage =
 
 svg::Picture parts_chart(const DlaReport& r, const ModelConfig& c) {
   svg::BarChart b;
-  b.title = "direct logit attribution: every part (sum " + std::to_string(r.sum_of_parts() + r.remainder()).substr(0, 7) + ")";
+  b.title = "direct logit attribution: every part (sum " +
+            std::to_string(r.sum_of_parts() + r.remainder()).substr(0, 7) + ")";
   b.y_title = "contribution";
   b.labels.push_back("embed");
   b.values.push_back(r.embed);

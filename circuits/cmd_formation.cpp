@@ -23,12 +23,11 @@ int cmd_formation(int argc, char** argv) {
   std::string track_path, out_dir;
   double threshold = 0.4;
   po::options_description opts("headlab-circuits formation");
-  opts.add_options()
-      ("help", "this help")
-      ("track", po::value(&track_path), "the file headlab-train --track-heads wrote")
-      ("out-dir", po::value(&out_dir), "output directory (default: <track's folder>/formation)")
-      ("threshold", po::value(&threshold)->default_value(threshold),
-       "induction-score level reported as 'first above' (ARENA's induction-head threshold)");
+  opts.add_options()("help", "this help")("track", po::value(&track_path),
+                                          "the file headlab-train --track-heads wrote")(
+      "out-dir", po::value(&out_dir), "output directory (default: <track's folder>/formation)")(
+      "threshold", po::value(&threshold)->default_value(threshold),
+      "induction-score level reported as 'first above' (ARENA's induction-head threshold)");
   if (!parse_command_line(argc, argv, opts, kFormationUsage)) return 0;
   if (track_path.empty()) throw InputError("--track", "is required");
   if (out_dir.empty()) {

@@ -32,29 +32,27 @@ int cmd_heads(int argc, char** argv) {
   HeadsOptions o;
   HeadReportOptions& r = o.report;
   po::options_description opts("headlab-circuits heads");
-  opts.add_options()
-      ("help", "this help")
-      ("checkpoint", po::value(&o.checkpoint), "model checkpoint (.h5)")
-      ("out-dir", po::value(&o.out_dir), "output directory (default: <checkpoint's folder>/heads)")
-      ("seq-len", po::value(&r.half_len)->default_value(0),
-       "n, the repeated length of the probe (BOS + 2n tokens); 0 = min(50, n_ctx / 2)")
-      ("n-seq", po::value(&r.n_seq)->default_value(r.n_seq), "probe sequences")
-      ("seed", po::value(&r.seed)->default_value(r.seed), "seed of the probe's tokens and of the task rows built here")
-      ("batch-size", po::value(&r.probe.batch_size)->default_value(r.probe.batch_size), "sequences per forward")
-      ("exclude-bos", po::bool_switch(&o.exclude_bos), "detect_head: ignore attention to position 0")
-      ("exclude-current-token", po::bool_switch(&o.exclude_current_token),
-       "detect_head: ignore attention from a position to itself")
-      ("error-measure", po::value(&o.error_measure)->default_value(o.error_measure), "detect_head: mul | abs")
-      ("icl-early", po::value(&r.probe.icl_early)->default_value(-1),
-       "ICL score: the early query position (default max(1, n/2))")
-      ("icl-late", po::value(&r.probe.icl_late)->default_value(-1),
-       "ICL score: the late query position (default early + n: the same token, repeated)")
-      ("successor-data", po::value(&r.successor_data),
-       "successor task dataset for the successor score (default: built with the checkpoint's tokenizer)")
-      ("retrieval-data", po::value(&r.retrieval_data),
-       "retrieval task dataset for the retrieval score (default: built with the checkpoint's tokenizer)")
-      ("device", po::value(&r.device)->default_value(r.device), "cpu | cuda: the model's forwards")
-      ("threads", po::value(&r.threads)->default_value(0), "CPU threads (0 = every core)");
+  opts.add_options()("help", "this help")("checkpoint", po::value(&o.checkpoint), "model checkpoint (.h5)")(
+      "out-dir", po::value(&o.out_dir), "output directory (default: <checkpoint's folder>/heads)")(
+      "seq-len", po::value(&r.half_len)->default_value(0),
+      "n, the repeated length of the probe (BOS + 2n tokens); 0 = min(50, n_ctx / 2)")(
+      "n-seq", po::value(&r.n_seq)->default_value(r.n_seq), "probe sequences")(
+      "seed", po::value(&r.seed)->default_value(r.seed), "seed of the probe's tokens and of the task rows built here")(
+      "batch-size", po::value(&r.probe.batch_size)->default_value(r.probe.batch_size), "sequences per forward")(
+      "exclude-bos", po::bool_switch(&o.exclude_bos), "detect_head: ignore attention to position 0")(
+      "exclude-current-token", po::bool_switch(&o.exclude_current_token),
+      "detect_head: ignore attention from a position to itself")(
+      "error-measure", po::value(&o.error_measure)->default_value(o.error_measure), "detect_head: mul | abs")(
+      "icl-early", po::value(&r.probe.icl_early)->default_value(-1),
+      "ICL score: the early query position (default max(1, n/2))")(
+      "icl-late", po::value(&r.probe.icl_late)->default_value(-1),
+      "ICL score: the late query position (default early + n: the same token, repeated)")(
+      "successor-data", po::value(&r.successor_data),
+      "successor task dataset for the successor score (default: built with the checkpoint's tokenizer)")(
+      "retrieval-data", po::value(&r.retrieval_data),
+      "retrieval task dataset for the retrieval score (default: built with the checkpoint's tokenizer)")(
+      "device", po::value(&r.device)->default_value(r.device), "cpu | cuda: the model's forwards")(
+      "threads", po::value(&r.threads)->default_value(0), "CPU threads (0 = every core)");
   if (!parse_command_line(argc, argv, opts, kHeadsUsage)) return 0;
   if (o.checkpoint.empty()) throw InputError("--checkpoint", "is required");
   if (o.error_measure != "mul" && o.error_measure != "abs")
@@ -77,8 +75,10 @@ int cmd_heads(int argc, char** argv) {
   for (const std::string& note : report.notes) std::printf("note: %s\n", note.c_str());
   for (const HeadScoreTable& s : report.scores)
     if (!s.computed) std::printf("not computed: %s: %s\n", s.name.c_str(), s.not_computed.c_str());
-  std::printf("wrote %s/heads.h5, heads.json, heads.txt, heads.html and the heatmaps heads_<score>.svg, "
-              "composition_{q,k,v}.svg\n", o.out_dir.c_str());
+  std::printf(
+      "wrote %s/heads.h5, heads.json, heads.txt, heads.html and the heatmaps heads_<score>.svg, "
+      "composition_{q,k,v}.svg\n",
+      o.out_dir.c_str());
   return 0;
 }
 

@@ -18,7 +18,8 @@ int cmd_logit_lens(int argc, char** argv) {
   po::options_description opts("headlab-circuits logit-lens");
   add_common_options(opts, o);
   if (!parse_command_line(argc, argv, opts,
-                          "usage: headlab-circuits logit-lens --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) [options]\n"
+                          "usage: headlab-circuits logit-lens --checkpoint CKPT --data TASK.h5 (--out PREFIX | "
+                          "--out-dir DIR) [options]\n"
                           "The residual stream after each layer, through ln_final and W_U, at answer_pos."))
     return 0;
   check_common_options(o);

@@ -86,13 +86,14 @@ int cmd_patch(int argc, char** argv) {
   std::string sweeps_arg, direction_arg;
   po::options_description opts("headlab-circuits patch");
   add_common_options(opts, o);
-  opts.add_options()
-      ("sweeps", po::value<std::string>(&sweeps_arg)->default_value("resid_pre,attn_out,mlp_out,z"),
-       "comma-separated: resid_pre resid_mid resid_post attn_out mlp_out (layer x position); z q k v pattern "
-       "(layer x head); z_pos q_pos k_pos v_pos pattern_pos (layer x head x position)")
-      ("direction", po::value<std::string>(&direction_arg)->default_value("denoising"), "denoising | noising | both");
-  if (!parse_command_line(argc, argv, opts,
-                          "usage: headlab-circuits patch --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) [options]"))
+  opts.add_options()(
+      "sweeps", po::value<std::string>(&sweeps_arg)->default_value("resid_pre,attn_out,mlp_out,z"),
+      "comma-separated: resid_pre resid_mid resid_post attn_out mlp_out (layer x position); z q k v pattern "
+      "(layer x head); z_pos q_pos k_pos v_pos pattern_pos (layer x head x position)")(
+      "direction", po::value<std::string>(&direction_arg)->default_value("denoising"), "denoising | noising | both");
+  if (!parse_command_line(
+          argc, argv, opts,
+          "usage: headlab-circuits patch --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) [options]"))
     return 0;
   check_common_options(o);
   const MetricKind metric = parse_metric(o.metric);

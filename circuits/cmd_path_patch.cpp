@@ -41,9 +41,11 @@ svg::Picture picture_of(const PathPatchReport& rep, const PathTarget& target, co
 }
 
 // The ten sender sets with the largest |effect|.
-void print_summary(const PathPatchReport& rep, const PathTarget& target, const std::vector<std::vector<HeadRef>>& sets) {
-  std::printf("metric %s: clean %.4f, corrupted %.4f over %lld rows (%lld forwards)\n", to_string(rep.metric_kind).c_str(),
-              rep.clean, rep.corrupted, (long long)rep.n_rows, (long long)rep.forwards);
+void print_summary(const PathPatchReport& rep, const PathTarget& target,
+                   const std::vector<std::vector<HeadRef>>& sets) {
+  std::printf("metric %s: clean %.4f, corrupted %.4f over %lld rows (%lld forwards)\n",
+              to_string(rep.metric_kind).c_str(), rep.clean, rep.corrupted, (long long)rep.n_rows,
+              (long long)rep.forwards);
   std::printf("senders -> %s: effect = (patched - clean) / (clean - corrupted)\n", describe(target).c_str());
   std::vector<size_t> order;
   for (size_t i = 0; i < sets.size(); ++i)
@@ -65,11 +67,10 @@ int cmd_path_patch(int argc, char** argv) {
   std::string receivers_arg, senders_arg;
   po::options_description opts("headlab-circuits path-patch");
   add_common_options(opts, o);
-  opts.add_options()
-      ("receivers", po::value<std::string>(&receivers_arg),
-       "'logits', or receiver heads and their inputs: L2H1:q,L2H3:kv,L3H0 (no suffix = q, k and v)")
-      ("senders", po::value<std::string>(&senders_arg),
-       "sender heads patched together (L0H1,L1H2); default: every head on its own, a [layer, head] sweep");
+  opts.add_options()("receivers", po::value<std::string>(&receivers_arg),
+                     "'logits', or receiver heads and their inputs: L2H1:q,L2H3:kv,L3H0 (no suffix = q, k and v)")(
+      "senders", po::value<std::string>(&senders_arg),
+      "sender heads patched together (L0H1,L1H2); default: every head on its own, a [layer, head] sweep");
   if (!parse_command_line(argc, argv, opts,
                           "usage: headlab-circuits path-patch --checkpoint CKPT --data TASK.h5 --receivers SPEC "
                           "(--out PREFIX | --out-dir DIR) [options]"))

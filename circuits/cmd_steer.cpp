@@ -1,8 +1,8 @@
 // headlab-circuits steer: directional addition and subtraction at one hook point.
 //
 // The direction is mean(activation | --positive) - mean(activation | --negative) (FILE:corrupted
-// takes a task's corrupted rows), or /direction of an earlier steer output (--direction FILE). It is added times each coefficient at every position
-// while the task (--data) is scored and while continuations of its prompts are sampled.
+// takes a task's corrupted rows), or /direction of an earlier steer output (--direction FILE). It is added times each
+// coefficient at every position while the task (--data) is scored and while continuations of its prompts are sampled.
 // Output PREFIX.h5 (format headlab.steering): /direction (one position's slice), /coefficients,
 // /metric, /loss [C]; root attributes hook, direction_source, direction_norm, unsteered_metric,
 // unsteered_loss; /samples (JSON text: prompts and continuations per coefficient).
@@ -33,8 +33,8 @@ std::vector<float> read_direction(const std::string& path, int64_t expected) {
   h5::check_format(f, "headlab.steering", 1);
   std::vector<float> d = f.read<float>("direction", h5::Shape{-1});
   if (int64_t(d.size()) != expected)
-    throw InputError(path + ": /direction", "has " + std::to_string(d.size()) + " values; --hook needs " +
-                                                std::to_string(expected));
+    throw InputError(path + ": /direction",
+                     "has " + std::to_string(d.size()) + " values; --hook needs " + std::to_string(expected));
   return d;
 }
 
@@ -68,11 +68,13 @@ nlohmann::json sample_continuations(LoadedModel& m, const LoadedTask& t, HookPoi
 // --positive / --negative: a dataset's /tokens rows, or its /corrupted rows with FILE:corrupted.
 TokenDataset prompt_set(const std::string& arg) {
   const std::string suffix = ":corrupted";
-  const bool corrupted = arg.size() > suffix.size() && arg.compare(arg.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const bool corrupted =
+      arg.size() > suffix.size() && arg.compare(arg.size() - suffix.size(), suffix.size(), suffix) == 0;
   const std::string path = corrupted ? arg.substr(0, arg.size() - suffix.size()) : arg;
   TokenDataset ds = read_token_dataset(path);
   if (corrupted) {
-    if (!ds.has_pairs()) throw InputError(path + ": /corrupted", "asked for the corrupted rows, and the dataset has none");
+    if (!ds.has_pairs())
+      throw InputError(path + ": /corrupted", "asked for the corrupted rows, and the dataset has none");
     ds.tokens = ds.corrupted;
   }
   return ds;
@@ -127,21 +129,21 @@ int cmd_steer(int argc, char** argv) {
   SampleOptions s;
   po::options_description opts("headlab-circuits steer");
   add_common_options(opts, o);
-  opts.add_options()
-      ("hook", po::value<std::string>(&hook_arg), "hook point to steer at (e.g. blocks.1.hook_resid_pre)")
-      ("positive", po::value<std::string>(&positive_path),
-       "dataset of prompts on the + side of the direction (FILE, or FILE:corrupted for its /corrupted rows)")
-      ("negative", po::value<std::string>(&negative_path), "dataset of prompts on the - side (FILE or FILE:corrupted)")
-      ("direction", po::value<std::string>(&direction_path), "instead: /direction of an earlier steer output")
-      ("direction-positions", po::value<std::string>(&positions_arg)->default_value("all"),
-       "average the activations over all | last (answer_pos) positions")
-      ("coefficients", po::value<std::string>(&coefs_arg)->default_value("-4,-2,-1,1,2,4"), "comma-separated")
-      ("samples", po::value<int>(&s.count)->default_value(3), "prompts of --data to continue (0 = none)")
-      ("max-new", po::value<int>(&s.max_new)->default_value(10), "tokens per continuation")
-      ("temperature", po::value<float>(&s.temperature)->default_value(0.0f), "0 = greedy")
-      ("seed", po::value<uint64_t>(&s.seed)->default_value(0), "sampling seed")
-      ("sample-coefficients", po::value<std::string>(&sample_coefs_arg),
-       "coefficients to sample at (default: the smallest and largest of --coefficients)");
+  opts.add_options()("hook", po::value<std::string>(&hook_arg),
+                     "hook point to steer at (e.g. blocks.1.hook_resid_pre)")(
+      "positive", po::value<std::string>(&positive_path),
+      "dataset of prompts on the + side of the direction (FILE, or FILE:corrupted for its /corrupted rows)")(
+      "negative", po::value<std::string>(&negative_path), "dataset of prompts on the - side (FILE or FILE:corrupted)")(
+      "direction", po::value<std::string>(&direction_path), "instead: /direction of an earlier steer output")(
+      "direction-positions", po::value<std::string>(&positions_arg)->default_value("all"),
+      "average the activations over all | last (answer_pos) positions")(
+      "coefficients", po::value<std::string>(&coefs_arg)->default_value("-4,-2,-1,1,2,4"), "comma-separated")(
+      "samples", po::value<int>(&s.count)->default_value(3), "prompts of --data to continue (0 = none)")(
+      "max-new", po::value<int>(&s.max_new)->default_value(10), "tokens per continuation")(
+      "temperature", po::value<float>(&s.temperature)->default_value(0.0f), "0 = greedy")(
+      "seed", po::value<uint64_t>(&s.seed)->default_value(0), "sampling seed")(
+      "sample-coefficients", po::value<std::string>(&sample_coefs_arg),
+      "coefficients to sample at (default: the smallest and largest of --coefficients)");
   if (!parse_command_line(argc, argv, opts,
                           "usage: headlab-circuits steer --checkpoint CKPT --data TASK.h5 --hook NAME "
                           "(--positive P.h5 --negative N.h5 | --direction STEER.h5) (--out PREFIX | --out-dir DIR)"))
@@ -151,13 +153,13 @@ int cmd_steer(int argc, char** argv) {
   if (direction_path.empty() == (positive_path.empty() || negative_path.empty()))
     throw InputError("--positive / --negative / --direction", "give --positive and --negative, or --direction");
   if (s.count < 0 || s.max_new < 0) throw InputError("--samples / --max-new", "expected non-negative integers");
-  if (!(s.temperature >= 0) || !std::isfinite(s.temperature)) throw InputError("--temperature", "expected a number >= 0");
+  if (!(s.temperature >= 0) || !std::isfinite(s.temperature))
+    throw InputError("--temperature", "expected a number >= 0");
   const MetricKind metric = parse_metric(o.metric);
   const std::vector<float> coefs = parse_float_list(coefs_arg, "--coefficients");
-  s.coefficients = sample_coefs_arg.empty()
-                       ? std::vector<float>{*std::min_element(coefs.begin(), coefs.end()),
-                                            *std::max_element(coefs.begin(), coefs.end())}
-                       : parse_float_list(sample_coefs_arg, "--sample-coefficients");
+  s.coefficients = sample_coefs_arg.empty() ? std::vector<float>{*std::min_element(coefs.begin(), coefs.end()),
+                                                                 *std::max_element(coefs.begin(), coefs.end())}
+                                            : parse_float_list(sample_coefs_arg, "--sample-coefficients");
   if (s.coefficients.size() == 2 && s.coefficients[0] == s.coefficients[1]) s.coefficients.resize(1);
   const DirectionPositions positions = parse_direction_positions(positions_arg, "--direction-positions");
   LoadedModel m = load_model(o);
@@ -174,8 +176,7 @@ int cmd_steer(int argc, char** argv) {
   const std::vector<float> direction =
       direction_path.empty()
           ? mean_difference_direction(*m.model, point, prompt_set(positive_path), "--positive " + positive_path,
-                                      prompt_set(negative_path), "--negative " + negative_path, positions,
-                                      o.batch_size)
+                                      prompt_set(negative_path), "--negative " + negative_path, positions, o.batch_size)
           : read_direction(direction_path, width);
   const SteeringReport r = evaluate_steering(*m.model, t.task, point, direction, coefs, metric, o.batch_size);
 
@@ -188,13 +189,14 @@ int cmd_steer(int argc, char** argv) {
   const nlohmann::json samples = sample_continuations(m, t, point, direction, s);
 
   const std::string source = direction_path.empty() ? "mean(" + positive_path + ") - mean(" + negative_path +
-                                                         ") over " + positions_arg + " positions"
-                                                   : direction_path;
+                                                          ") over " + positions_arg + " positions"
+                                                    : direction_path;
   write_steering_file(out.h5(), o, m, t.task, hook_arg, source, direction, r, samples);
-  svg::write_svg(out.svg(), svg::stack({against_coefficient("steering at " + hook_arg + ": " + to_string(metric),
-                                                            to_string(metric), coefs, r.metric, r.unsteered_metric),
-                                        against_coefficient("steering at " + hook_arg + ": loss", "loss", coefs,
-                                                            r.loss, r.unsteered_loss)}));
+  svg::write_svg(
+      out.svg(),
+      svg::stack({against_coefficient("steering at " + hook_arg + ": " + to_string(metric), to_string(metric), coefs,
+                                      r.metric, r.unsteered_metric),
+                  against_coefficient("steering at " + hook_arg + ": loss", "loss", coefs, r.loss, r.unsteered_loss)}));
   std::printf("wrote %s and %s\n", out.h5().c_str(), out.svg().c_str());
   return 0;
 }

@@ -141,9 +141,12 @@ HeadCircuits head_circuits(const ModelConfig& cfg, const std::vector<float>& par
 
 const char* to_string(CompositionKind kind) {
   switch (kind) {
-    case CompositionKind::q: return "q";
-    case CompositionKind::k: return "k";
-    case CompositionKind::v: return "v";
+    case CompositionKind::q:
+      return "q";
+    case CompositionKind::k:
+      return "k";
+    case CompositionKind::v:
+      return "v";
   }
   return "?";
 }
@@ -172,7 +175,7 @@ std::vector<double> composition_scores(const HeadCircuits& w, CompositionKind ki
   };
 
   std::vector<double> out(size_t(L * H * L * H), 0.0);
-  std::vector<float> a2(size_t(D * Hd));  // [D, H*dh]: the later layer's reading factors side by side
+  std::vector<float> a2(size_t(D * Hd));   // [D, H*dh]: the later layer's reading factors side by side
   std::vector<float> cs(size_t(Hd * Hd));  // [H*dh, H*dh]: C = B1 A2 for every head pair of two layers
   std::vector<double> left(size_t(dh * dh)), right(size_t(dh * dh));
   for (int l2 = 1; l2 < L; ++l2) {

@@ -131,7 +131,8 @@ DlaReport direct_logit_attribution(Transformer& model, const TaskData& task, int
   const Unembed u(model, arena);
   const int64_t L = c.n_layers, H = c.n_heads, D = c.d_model;
   std::vector<std::vector<float>> b_O(static_cast<size_t>(L));
-  for (int64_t l = 0; l < L; ++l) b_O[size_t(l)] = tl_param(model.table(), arena, "blocks." + std::to_string(l) + ".attn.b_O");
+  for (int64_t l = 0; l < L; ++l)
+    b_O[size_t(l)] = tl_param(model.table(), arena, "blocks." + std::to_string(l) + ".attn.b_O");
   const bool has_pos = c.positional_embedding_type == PositionalEmbedding::standard;
   const bool has_norm = c.normalization_type != Normalization::none;
   std::vector<HookPoint> points = {{-1, HookSite::embed}};

@@ -81,9 +81,15 @@ void balance(Square A) {
       if (c == 0 || r == 0) continue;
       double g = r / radix, f = 1.0;
       const double s = c + r;
-      while (c < g) { f *= radix; c *= radix2; }
+      while (c < g) {
+        f *= radix;
+        c *= radix2;
+      }
       g = r * radix;
-      while (c > g) { f /= radix; c /= radix2; }
+      while (c > g) {
+        f /= radix;
+        c /= radix2;
+      }
       if ((c + r) / f < 0.95 * s) {
         converged = false;
         for (int64_t j = 0; j < A.n; ++j) A(i, j) /= f;

@@ -110,14 +110,15 @@ std::string formation_text(const FormationTrack& t, const FormationAnalysis& a, 
   else
     o << "induction heads do not form: the best head's induction score never rises\n";
   o << "first above " << fixed(a.threshold, 1) << ": "
-    << (a.first_above_threshold >= 0 ? "step " + std::to_string(a.first_above_threshold) : std::string("never")) << "\n";
+    << (a.first_above_threshold >= 0 ? "step " + std::to_string(a.first_above_threshold) : std::string("never"))
+    << "\n";
   o << "final: " << head_label({a.best_layer, a.best_head}) << " with induction score " << fixed(a.final_induction)
     << "\n";
   if (a.loss_drop_step >= 0)
     o << "repeated-half loss drops fastest at step " << a.loss_drop_step << " (-" << fixed(a.loss_drop) << ")\n";
   if (a.icl_drop_step >= 0)
-    o << "in-context-learning score (loss at " << t.icl_late << " - loss at " << t.icl_early << ") drops fastest at step "
-      << a.icl_drop_step << " (-" << fixed(a.icl_drop) << ")\n";
+    o << "in-context-learning score (loss at " << t.icl_late << " - loss at " << t.icl_early
+      << ") drops fastest at step " << a.icl_drop_step << " (-" << fixed(a.icl_drop) << ")\n";
   if (a.loss_bump_step >= 0)
     o << "largest rise of the training loss: +" << fixed(a.loss_bump) << " at step " << a.loss_bump_step
       << " (one batch's loss: small rises are noise)\n";
@@ -170,9 +171,12 @@ void write_formation_report(const FormationTrack& t, const FormationAnalysis& a,
   const std::string formed =
       a.formation_step >= 0 ? " (steepest rise at step " + std::to_string(a.formation_step) + ")" : "";
 
-  svg::LineChart induction{"induction-stripe score" + formed, "training step", "score", x, head_series(t, &ProbeScores::induction_stripe)};
-  svg::LineChart prev{"previous-token score", "training step", "score", x, head_series(t, &ProbeScores::previous_token)};
-  svg::LineChart losses{"losses on the probe, and the in-context-learning score", "training step", "loss (nats)", x, {}};
+  svg::LineChart induction{"induction-stripe score" + formed, "training step", "score", x,
+                           head_series(t, &ProbeScores::induction_stripe)};
+  svg::LineChart prev{"previous-token score", "training step", "score", x,
+                      head_series(t, &ProbeScores::previous_token)};
+  svg::LineChart losses{
+      "losses on the probe, and the in-context-learning score", "training step", "loss (nats)", x, {}};
   losses.series.push_back({"first half", series(t, &ProbeScores::loss_first_half)});
   losses.series.push_back({"repeated half", series(t, &ProbeScores::loss_repeated_half)});
   std::vector<double> train;
@@ -188,12 +192,20 @@ void write_formation_report(const FormationTrack& t, const FormationAnalysis& a,
   j["track"] = source;
   j["n_layers"] = t.n_layers;
   j["n_heads"] = t.n_heads;
-  j["analysis"] = {{"formation_step", a.formation_step}, {"rise_from", a.rise_from}, {"rise_to", a.rise_to},
-                   {"rise", a.rise}, {"threshold", a.threshold}, {"first_above_threshold", a.first_above_threshold},
-                   {"best_head", head_label({a.best_layer, a.best_head})}, {"final_induction", a.final_induction},
-                   {"loss_drop_step", a.loss_drop_step}, {"loss_drop", a.loss_drop},
-                   {"icl_drop_step", a.icl_drop_step}, {"icl_drop", a.icl_drop},
-                   {"loss_bump_step", a.loss_bump_step}, {"loss_bump", a.loss_bump},
+  j["analysis"] = {{"formation_step", a.formation_step},
+                   {"rise_from", a.rise_from},
+                   {"rise_to", a.rise_to},
+                   {"rise", a.rise},
+                   {"threshold", a.threshold},
+                   {"first_above_threshold", a.first_above_threshold},
+                   {"best_head", head_label({a.best_layer, a.best_head})},
+                   {"final_induction", a.final_induction},
+                   {"loss_drop_step", a.loss_drop_step},
+                   {"loss_drop", a.loss_drop},
+                   {"icl_drop_step", a.icl_drop_step},
+                   {"icl_drop", a.icl_drop},
+                   {"loss_bump_step", a.loss_bump_step},
+                   {"loss_bump", a.loss_bump},
                    {"score_loss_gap_points", a.score_loss_gap_points}};
   nlohmann::json curves;
   curves["steps"] = x;

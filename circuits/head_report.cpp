@@ -100,7 +100,8 @@ std::vector<std::string> report_notes(const HeadReport& report) {
     if (role.layer == 0 && role.rule->score == "induction_stripe")
       layer0 += (layer0.empty() ? "" : ", ") + head_label({role.layer, role.head});
   if (!layer0.empty())
-    notes.push_back(layer0 + " score as induction heads in layer 0, where no earlier head can tell them the previous "
+    notes.push_back(layer0 +
+                    " score as induction heads in layer 0, where no earlier head can tell them the previous "
                     "token: most likely positional heads attending n - 1 back (the probe's period, as in a model "
                     "trained on a single repeat length); rerun with another --seq-len to tell the two apart.");
   return notes;
@@ -115,12 +116,15 @@ void check_rows(const TokenDataset& ds, const ModelConfig& cfg, const std::strin
   if (ds.kind != DatasetKind::sequences) throw InputError(what, "expected a sequences dataset (a task), got a stream");
   if (ds.answer.empty()) throw InputError(what, "has no /answer: a task dataset with answers is needed");
   if (ds.seq_len > cfg.n_ctx)
-    throw InputError(what, "rows of " + std::to_string(ds.seq_len) + " tokens exceed the model's n_ctx = " +
-                               std::to_string(cfg.n_ctx));
+    throw InputError(what, "rows of " + std::to_string(ds.seq_len) +
+                               " tokens exceed the model's n_ctx = " + std::to_string(cfg.n_ctx));
   for (int32_t t : ds.tokens)
-    if (t >= cfg.d_vocab) throw InputError(what, "token id " + std::to_string(t) + " is outside the model's d_vocab = " + std::to_string(cfg.d_vocab));
+    if (t >= cfg.d_vocab)
+      throw InputError(
+          what, "token id " + std::to_string(t) + " is outside the model's d_vocab = " + std::to_string(cfg.d_vocab));
   for (int32_t t : ds.answer)
-    if (t < 0 || t >= cfg.d_vocab) throw InputError(what, "answer id " + std::to_string(t) + " is outside the model's vocabulary");
+    if (t < 0 || t >= cfg.d_vocab)
+      throw InputError(what, "answer id " + std::to_string(t) + " is outside the model's vocabulary");
 }
 
 int32_t answer_position(const TokenDataset& ds, int64_t row) {
@@ -152,8 +156,8 @@ TaskSource task_rows(const std::string& task, const std::string& file, const std
   }
   const std::unique_ptr<Tokenizer> tok = tokenizer_from_json(ckpt.tokenizer_json, checkpoint_path + ": /tokenizer");
   // Retrieval rows grow with the number of pairs: the most that fit the context.
-  const std::vector<int64_t> pair_counts = task == "retrieval" ? std::vector<int64_t>{20, 16, 12, 8, 6, 4, 3, 2}
-                                                                : std::vector<int64_t>{0};
+  const std::vector<int64_t> pair_counts =
+      task == "retrieval" ? std::vector<int64_t>{20, 16, 12, 8, 6, 4, 3, 2} : std::vector<int64_t>{0};
   for (int64_t pairs : pair_counts) {
     TaskOptions o;
     o.name = task;
@@ -163,8 +167,8 @@ TaskSource task_rows(const std::string& task, const std::string& file, const std
     try {
       TaskDataset built = make_task(o, *tok);
       if (built.data.seq_len > ckpt.config.n_ctx) {
-        t.why = "the " + task + " task's rows (" + std::to_string(built.data.seq_len) + " tokens) exceed n_ctx = " +
-                std::to_string(ckpt.config.n_ctx);
+        t.why = "the " + task + " task's rows (" + std::to_string(built.data.seq_len) +
+                " tokens) exceed n_ctx = " + std::to_string(ckpt.config.n_ctx);
         continue;
       }
       check_rows(built.data, ckpt.config, task + " task");
@@ -218,11 +222,12 @@ namespace {
 void add_probe_scores(HeadReport& r) {
   const std::string tl = "TransformerLens head_detector (detect_head, " +
                          std::string(r.detect.measure == ErrorMeasure::mul ? "mul" : "abs") + ")";
-  r.scores.push_back(table("previous_token", "prev-token", "attention on the previous position", tl + "; Olsson et al. 2022",
-                           r.probe.previous_token));
+  r.scores.push_back(table("previous_token", "prev-token", "attention on the previous position",
+                           tl + "; Olsson et al. 2022", r.probe.previous_token));
   r.scores.push_back(table("duplicate_token", "duplicate", "attention on earlier copies of the current token",
                            tl + "; Wang et al. 2022", r.probe.duplicate_token));
-  r.scores.push_back(table("induction", "induction", "attention on the token after an earlier copy of the current token",
+  r.scores.push_back(table("induction", "induction",
+                           "attention on the token after an earlier copy of the current token",
                            tl + "; Olsson et al. 2022", r.probe.induction));
   r.scores.push_back(table("induction_stripe", "induction-stripe",
                            "mean attention from each token of the second repeat to the token after its first "
@@ -235,9 +240,11 @@ void add_probe_scores(HeadReport& r) {
 // The successor and retrieval scores, on task rows (or why they are missing).
 void add_task_scores(HeadReport& r, const Checkpoint& ckpt, const std::string& checkpoint_path,
                      const HeadReportOptions& options, const HeadCircuits& w, Transformer& model) {
-  const std::string succ_desc = "share of successor pairs (t, s(t)) whose effective OV circuit on MLP0(W_E t) ranks s(t) "
-                                "first among the task's tokens";
-  const TaskSource succ = task_rows("successor", options.successor_data, "--successor-data", ckpt, checkpoint_path, options.seed);
+  const std::string succ_desc =
+      "share of successor pairs (t, s(t)) whose effective OV circuit on MLP0(W_E t) ranks s(t) "
+      "first among the task's tokens";
+  const TaskSource succ =
+      task_rows("successor", options.successor_data, "--successor-data", ckpt, checkpoint_path, options.seed);
   if (succ.ok) {
     r.successor_source = succ.source;
     r.scores.push_back(table("successor", "successor", succ_desc, "Gould et al. 2023",
@@ -245,17 +252,19 @@ void add_task_scores(HeadReport& r, const Checkpoint& ckpt, const std::string& c
   } else {
     r.scores.push_back(missing("successor", "successor", succ_desc, "Gould et al. 2023", succ.why));
   }
-  const std::string retr_desc = "share of needle tokens the head copy-pastes: its most-attended position holds the "
-                                "token the model emits (on the retrieval task)";
-  const TaskSource retr = task_rows("retrieval", options.retrieval_data, "--retrieval-data", ckpt, checkpoint_path, options.seed);
+  const std::string retr_desc =
+      "share of needle tokens the head copy-pastes: its most-attended position holds the "
+      "token the model emits (on the retrieval task)";
+  const TaskSource retr =
+      task_rows("retrieval", options.retrieval_data, "--retrieval-data", ckpt, checkpoint_path, options.seed);
   if (retr.ok) {
     r.retrieval_source = retr.source;
     std::vector<int32_t> pos(static_cast<size_t>(retr.data.n_seq));
     for (int64_t i = 0; i < retr.data.n_seq; ++i) pos[size_t(i)] = answer_position(retr.data, i);
-    r.scores.push_back(table("retrieval", "retrieval", retr_desc, "Wu et al. 2024",
-                             retrieval_scores_on_rows(model, retr.data.tokens.data(), retr.data.n_seq,
-                                                      retr.data.seq_len, retr.data.answer.data(), pos.data(),
-                                                      options.probe.batch_size)));
+    r.scores.push_back(
+        table("retrieval", "retrieval", retr_desc, "Wu et al. 2024",
+              retrieval_scores_on_rows(model, retr.data.tokens.data(), retr.data.n_seq, retr.data.seq_len,
+                                       retr.data.answer.data(), pos.data(), options.probe.batch_size)));
   } else {
     r.scores.push_back(missing("retrieval", "retrieval", retr_desc, "Wu et al. 2024", retr.why));
   }
@@ -297,7 +306,8 @@ HeadReport compute_head_report(const Checkpoint& ckpt, const std::string& checkp
   add_probe_scores(r);
 
   const HeadCircuits w = head_circuits(c, ckpt.params);
-  r.scores.push_back(table("copying", "copying", "sum(eigenvalues) / sum(|eigenvalues|) of the OV circuit W_E W_V W_O W_U",
+  r.scores.push_back(table("copying", "copying",
+                           "sum(eigenvalues) / sum(|eigenvalues|) of the OV circuit W_E W_V W_O W_U",
                            "Elhage et al. 2021", copying_scores(w, *cpu)));
   add_task_scores(r, ckpt, checkpoint_path, options, w, model);
   r.composition_q = composition_scores(w, CompositionKind::q, *cpu);
@@ -323,7 +333,8 @@ std::vector<Pair> top_pairs(const std::vector<double>& comp, const ModelConfig& 
   for (int l1 = 0; l1 < L; ++l1)
     for (int h1 = 0; h1 < H; ++h1)
       for (int l2 = l1 + 1; l2 < L; ++l2)
-        for (int h2 = 0; h2 < H; ++h2) pairs.push_back({l1, h1, l2, h2, comp[size_t(((l1 * H + h1) * L + l2) * H + h2)]});
+        for (int h2 = 0; h2 < H; ++h2)
+          pairs.push_back({l1, h1, l2, h2, comp[size_t(((l1 * H + h1) * L + l2) * H + h2)]});
   std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.score > b.score; });
   if (pairs.size() > count) pairs.resize(count);
   return pairs;
@@ -331,10 +342,10 @@ std::vector<Pair> top_pairs(const std::vector<double>& comp, const ModelConfig& 
 
 std::string probe_summary(const HeadReport& r) {
   const DetectOptions& d = r.detect;
-  return std::to_string(r.n_seq) + " sequences of BOS + 2 x " + std::to_string(r.half_len) +
-         " random tokens (seed " + std::to_string(r.seed) + "); detect_head " +
-         (d.measure == ErrorMeasure::mul ? "mul" : "abs") + ", exclude_bos " + (d.exclude_bos ? "yes" : "no") +
-         ", exclude_current_token " + (d.exclude_current_token ? "yes" : "no");
+  return std::to_string(r.n_seq) + " sequences of BOS + 2 x " + std::to_string(r.half_len) + " random tokens (seed " +
+         std::to_string(r.seed) + "); detect_head " + (d.measure == ErrorMeasure::mul ? "mul" : "abs") +
+         ", exclude_bos " + (d.exclude_bos ? "yes" : "no") + ", exclude_current_token " +
+         (d.exclude_current_token ? "yes" : "no");
 }
 
 }  // namespace
@@ -344,8 +355,8 @@ std::string head_report_text(const HeadReport& r) {
   std::ostringstream o;
   o << "headlab head report\n";
   o << "checkpoint: " << r.checkpoint << "  (model " << r.model_hash << ")\n";
-  o << "model: " << c.n_layers << " layers x " << c.n_heads << " heads, d_model " << c.d_model << ", d_head " << c.d_head
-    << ", d_vocab " << c.d_vocab << ", n_ctx " << c.n_ctx << (c.attn_only ? ", attention-only" : "")
+  o << "model: " << c.n_layers << " layers x " << c.n_heads << " heads, d_model " << c.d_model << ", d_head "
+    << c.d_head << ", d_vocab " << c.d_vocab << ", n_ctx " << c.n_ctx << (c.attn_only ? ", attention-only" : "")
     << ", norm " << to_string(c.normalization_type) << "\n";
   o << "probe: " << probe_summary(r) << "\n";
   o << "loss on the probe: first half " << fixed(r.probe.loss_first_half, 3) << ", repeated half "
@@ -424,7 +435,8 @@ void write_text_file(const std::string& path, const std::string& text) {
 void make_output_dir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir)) throw InputError(dir, "cannot create the output directory (" + ec.message() + ")");
+  if (ec || !std::filesystem::is_directory(dir))
+    throw InputError(dir, "cannot create the output directory (" + ec.message() + ")");
 }
 
 namespace {
@@ -456,8 +468,12 @@ nlohmann::json composition_json(const std::vector<double>& v, const ModelConfig&
 nlohmann::json thresholds_json() {
   nlohmann::json t = nlohmann::json::array();
   for (const RoleRule& rule : role_rules())
-    t.push_back({{"score", rule.score}, {"threshold", rule.threshold}, {"direction", rule.below ? "below" : "above"},
-                 {"role", rule.role}, {"stage", rule.stage}, {"basis", rule.basis}});
+    t.push_back({{"score", rule.score},
+                 {"threshold", rule.threshold},
+                 {"direction", rule.below ? "below" : "above"},
+                 {"role", rule.role},
+                 {"stage", rule.stage},
+                 {"basis", rule.basis}});
   return t;
 }
 
@@ -470,15 +486,22 @@ nlohmann::json report_json(const HeadReport& r) {
   j["model_hash"] = r.model_hash;
   j["n_layers"] = c.n_layers;
   j["n_heads"] = c.n_heads;
-  j["probe"] = {{"n_seq", r.n_seq}, {"half_len", r.half_len}, {"seed", r.seed},
+  j["probe"] = {{"n_seq", r.n_seq},
+                {"half_len", r.half_len},
+                {"seed", r.seed},
                 {"error_measure", r.detect.measure == ErrorMeasure::mul ? "mul" : "abs"},
-                {"exclude_bos", r.detect.exclude_bos}, {"exclude_current_token", r.detect.exclude_current_token},
-                {"icl_score", r.probe.icl_score}, {"icl_early", r.probe.icl_early}, {"icl_late", r.probe.icl_late},
-                {"loss_first_half", r.probe.loss_first_half}, {"loss_repeated_half", r.probe.loss_repeated_half},
+                {"exclude_bos", r.detect.exclude_bos},
+                {"exclude_current_token", r.detect.exclude_current_token},
+                {"icl_score", r.probe.icl_score},
+                {"icl_early", r.probe.icl_early},
+                {"icl_late", r.probe.icl_late},
+                {"loss_first_half", r.probe.loss_first_half},
+                {"loss_repeated_half", r.probe.loss_repeated_half},
                 {"loss_all", r.probe.loss_all}};
   j["thresholds"] = thresholds_json();
   for (const HeadScoreTable& s : r.scores) {
-    nlohmann::json e = {{"label", s.label}, {"description", s.description}, {"source", s.source}, {"computed", s.computed}};
+    nlohmann::json e = {
+        {"label", s.label}, {"description", s.description}, {"source", s.source}, {"computed", s.computed}};
     if (s.computed)
       e["values"] = per_head_json(s.values, c);
     else
@@ -494,9 +517,15 @@ nlohmann::json report_json(const HeadReport& r) {
   j["notes"] = r.notes;
   j["roles"] = nlohmann::json::array();
   for (const HeadRole& role : r.roles)
-    j["roles"].push_back({{"head", head_label({role.layer, role.head})}, {"layer", role.layer}, {"head_index", role.head},
-                          {"role", role.rule->role}, {"stage", role.rule->stage}, {"score", role.rule->score},
-                          {"value", role.value}, {"threshold", role.rule->threshold}, {"line", role.line}});
+    j["roles"].push_back({{"head", head_label({role.layer, role.head})},
+                          {"layer", role.layer},
+                          {"head_index", role.head},
+                          {"role", role.rule->role},
+                          {"stage", role.rule->stage},
+                          {"score", role.rule->score},
+                          {"value", role.value},
+                          {"threshold", role.rule->threshold},
+                          {"line", role.line}});
   return j;
 }
 
@@ -571,10 +600,10 @@ std::string report_html(const HeadReport& r) {
     << "th{background:#f4f4f4}td.l{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}"
     << "</style></head><body>\n";
   o << "<h1>Head report</h1>\n<p>checkpoint <code>" << esc(r.checkpoint) << "</code> (model " << esc(r.model_hash)
-    << "): " << c.n_layers << " layers &times; " << c.n_heads << " heads, d_model " << c.d_model << ".<br>probe: "
-    << esc(probe_summary(r)) << ".<br>loss on the probe: first half " << fixed(r.probe.loss_first_half, 3)
-    << ", repeated half " << fixed(r.probe.loss_repeated_half, 3) << "; in-context-learning score "
-    << fixed(r.probe.icl_score, 3) << ".</p>\n";
+    << "): " << c.n_layers << " layers &times; " << c.n_heads << " heads, d_model " << c.d_model
+    << ".<br>probe: " << esc(probe_summary(r)) << ".<br>loss on the probe: first half "
+    << fixed(r.probe.loss_first_half, 3) << ", repeated half " << fixed(r.probe.loss_repeated_half, 3)
+    << "; in-context-learning score " << fixed(r.probe.icl_score, 3) << ".</p>\n";
   o << "<table><caption>Roles (stages of Zheng et al. 2024)</caption><tr><th>head</th><th>role</th><th>stage</th>"
     << "<th>score</th><th>value</th><th>threshold</th></tr>\n";
   for (const HeadRole& role : r.roles)
@@ -587,7 +616,8 @@ std::string report_html(const HeadReport& r) {
   for (const std::string& note : r.notes) o << "<p><b>Note:</b> " << esc(note) << "</p>\n";
   o << "<table><caption>Scores</caption><tr><th>head</th>";
   for (const HeadScoreTable& s : r.scores)
-    if (s.computed) o << "<th title=\"" << esc(s.description + " [" + s.source + "]") << "\">" << esc(s.label) << "</th>";
+    if (s.computed)
+      o << "<th title=\"" << esc(s.description + " [" + s.source + "]") << "\">" << esc(s.label) << "</th>";
   o << "</tr>\n";
   for (int l = 0; l < c.n_layers; ++l)
     for (int h = 0; h < c.n_heads; ++h) {

@@ -48,7 +48,7 @@ struct HeadScoreTable {
   std::string description;  // what it measures, on what input
   std::string source;       // the paper or tool it follows
   bool computed = false;
-  std::string not_computed;  // why, when not computed
+  std::string not_computed;    // why, when not computed
   std::vector<double> values;  // [n_layers * n_heads], layer-major
 };
 

@@ -25,9 +25,12 @@ void add_into(std::vector<double>& dst, int64_t offset, const std::vector<double
 
 const char* to_string(HeadPattern kind) {
   switch (kind) {
-    case HeadPattern::previous_token: return "previous_token";
-    case HeadPattern::duplicate_token: return "duplicate_token";
-    case HeadPattern::induction: return "induction";
+    case HeadPattern::previous_token:
+      return "previous_token";
+    case HeadPattern::duplicate_token:
+      return "duplicate_token";
+    case HeadPattern::induction:
+      return "induction";
   }
   return "?";
 }
@@ -78,7 +81,8 @@ std::vector<double> detect_head_scores(const float* pattern, const int32_t* toke
   std::vector<double> out(size_t(H), 0.0);
   for (int64_t b = 0; b < B; ++b) {
     const std::vector<float> P = detection_pattern(kind, tokens + b * T, T);
-    for (int64_t h = 0; h < H; ++h) out[size_t(h)] += attention_similarity(pattern + (b * H + h) * T * T, P.data(), T, opt);
+    for (int64_t h = 0; h < H; ++h)
+      out[size_t(h)] += attention_similarity(pattern + (b * H + h) * T * T, P.data(), T, opt);
   }
   for (double& x : out) x /= double(B);
   return out;
@@ -176,7 +180,7 @@ std::vector<double> retrieval_scores_on_rows(Transformer& model, const int32_t* 
   int64_t counted_total = 0;
   for (int64_t first = 0; first < n; first += batch_size) {
     const int64_t B = std::min<int64_t>(batch_size, n - first);
-    const int32_t* rows = tokens + first * T;  // [B, T]
+    const int32_t* rows = tokens + first * T;                       // [B, T]
     std::vector<std::vector<int32_t>> top(static_cast<size_t>(L));  // per layer [B, H, T]
     std::vector<float> pattern(size_t(B * H * T * T));
     HookSet hooks;
@@ -191,7 +195,8 @@ std::vector<double> retrieval_scores_on_rows(Transformer& model, const int32_t* 
     std::vector<uint8_t> needle(size_t(B * T), 0), decode(size_t(B * T), 0);
     for (int64_t b = 0; b < B; ++b) {
       const int64_t q = answer_pos[first + b];
-      if (q < 0 || q >= T) throw InputError("answer_pos", "row " + std::to_string(first + b) + ": position outside the row");
+      if (q < 0 || q >= T)
+        throw InputError("answer_pos", "row " + std::to_string(first + b) + ": position outside the row");
       const float* row = logits.data() + (b * T + q) * V;
       predicted[size_t(b * T + q)] = int32_t(std::max_element(row, row + V) - row);
       decode[size_t(b * T + q)] = 1;
@@ -233,9 +238,12 @@ std::vector<double> copying_scores(const HeadCircuits& w, Backend& cpu) {
     const std::vector<float> wv = layer_columns(w.W_V, c, l);  // [D, H*dh]
     // W_E W_V [V, H*dh], then W_U (W_E W_V) [D, H*dh], then W_O (...) [H*dh, H*dh]: the diagonal
     // blocks are each head's W_O W_U W_E W_V.
-    cpu.matmul(ev.data(), w.W_E.data(), wv.data(), nullptr, V, Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
-    cpu.matmul(uev.data(), w.W_U.data(), ev.data(), nullptr, D, Hd, V, Transpose::no, Transpose::no, Accumulate::overwrite);
-    cpu.matmul(m.data(), w.o(l, 0), uev.data(), nullptr, Hd, Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+    cpu.matmul(ev.data(), w.W_E.data(), wv.data(), nullptr, V, Hd, D, Transpose::no, Transpose::no,
+               Accumulate::overwrite);
+    cpu.matmul(uev.data(), w.W_U.data(), ev.data(), nullptr, D, Hd, V, Transpose::no, Transpose::no,
+               Accumulate::overwrite);
+    cpu.matmul(m.data(), w.o(l, 0), uev.data(), nullptr, Hd, Hd, D, Transpose::no, Transpose::no,
+               Accumulate::overwrite);
     for (int64_t h = 0; h < H; ++h) {
       std::vector<double> block(size_t(dh * dh));
       for (int64_t i = 0; i < dh; ++i)
@@ -256,9 +264,12 @@ float activation(float x, ActFn fn) {
       const float c = 0.7978845608028654f;  // sqrt(2 / pi)
       return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
     }
-    case ActFn::gelu: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-    case ActFn::relu: return x > 0 ? x : 0.0f;
-    case ActFn::silu: return x / (1.0f + std::exp(-x));
+    case ActFn::gelu:
+      return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+    case ActFn::relu:
+      return x > 0 ? x : 0.0f;
+    case ActFn::silu:
+      return x / (1.0f + std::exp(-x));
   }
   return x;
 }
@@ -363,7 +374,8 @@ std::vector<double> successor_scores(const HeadCircuits& w, const std::vector<fl
 RepeatProbe make_repeat_probe(int64_t n_seq, int64_t half_len, int32_t token_lo, int32_t token_hi, int32_t bos,
                               uint64_t seed) {
   if (n_seq < 1) throw InputError("--n-seq", "expected at least 1 probe sequence, got " + std::to_string(n_seq));
-  if (half_len < 2) throw InputError("--seq-len", "expected a repeated length of at least 2, got " + std::to_string(half_len));
+  if (half_len < 2)
+    throw InputError("--seq-len", "expected a repeated length of at least 2, got " + std::to_string(half_len));
   if (token_hi - token_lo < 2)
     throw InputError("probe tokens", "the model's vocabulary leaves fewer than 2 ordinary tokens to draw from");
   RepeatProbe p;
@@ -424,8 +436,9 @@ ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, con
   out.icl_late = options.icl_late >= 0 ? options.icl_late : out.icl_early + n;
   for (int64_t pos : {out.icl_early, out.icl_late})
     if (pos > 2 * n - 1)
-      throw InputError("ICL positions", "position " + std::to_string(pos) + " has no next token in probe sequences of " +
-                                            std::to_string(R) + " tokens (expected 0.." + std::to_string(2 * n - 1) + ")");
+      throw InputError("ICL positions", "position " + std::to_string(pos) +
+                                            " has no next token in probe sequences of " + std::to_string(R) +
+                                            " tokens (expected 0.." + std::to_string(2 * n - 1) + ")");
 
   ProbeSums s;
   for (auto* v : {&s.prev, &s.dup, &s.ind, &s.stripe, &s.first, &s.retrieval}) v->assign(size_t(L * H), 0.0);
@@ -448,15 +461,17 @@ ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, con
     const int32_t* tokens = input.data();
 
     std::vector<std::vector<int32_t>> top(static_cast<size_t>(L));  // per layer [B, H, T]
-    std::vector<float> pattern(size_t(B * H * T * T));  // [B, H, T, T], one layer at a time
+    std::vector<float> pattern(size_t(B * H * T * T));              // [B, H, T, T], one layer at a time
     HookSet hooks;
     for (int l = 0; l < L; ++l)
       hooks.add_forward({l, HookSite::attn_pattern}, [&, l](HookPoint, ActivationView& v, Backend& be) {
         be.copy_to_host(pattern.data(), v.data, pattern.size() * sizeof(float));
         const float* A = pattern.data();
         const double wgt = double(B);
-        add_into(s.prev, l * H, detect_head_scores(A, tokens, B, H, T, HeadPattern::previous_token, options.detect), wgt);
-        add_into(s.dup, l * H, detect_head_scores(A, tokens, B, H, T, HeadPattern::duplicate_token, options.detect), wgt);
+        add_into(s.prev, l * H, detect_head_scores(A, tokens, B, H, T, HeadPattern::previous_token, options.detect),
+                 wgt);
+        add_into(s.dup, l * H, detect_head_scores(A, tokens, B, H, T, HeadPattern::duplicate_token, options.detect),
+                 wgt);
         add_into(s.ind, l * H, detect_head_scores(A, tokens, B, H, T, HeadPattern::induction, options.detect), wgt);
         add_into(s.stripe, l * H, induction_stripe_scores(A, B, H, T, n), wgt);
         add_into(s.first, l * H, first_token_scores(A, B, H, T), wgt);

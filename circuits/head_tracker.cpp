@@ -16,8 +16,8 @@ struct PerHeadSeries {
   std::vector<double> ProbeScores::*member;
 };
 constexpr PerHeadSeries kPerHead[] = {
-    {"previous_token", &ProbeScores::previous_token},   {"duplicate_token", &ProbeScores::duplicate_token},
-    {"induction", &ProbeScores::induction},             {"induction_stripe", &ProbeScores::induction_stripe},
+    {"previous_token", &ProbeScores::previous_token}, {"duplicate_token", &ProbeScores::duplicate_token},
+    {"induction", &ProbeScores::induction},           {"induction_stripe", &ProbeScores::induction_stripe},
     {"first_token", &ProbeScores::first_token},
 };
 struct ScalarSeries {
@@ -77,7 +77,8 @@ FormationTrack read_formation_track(const std::string& path) {
   FormationTrack t;
   auto positive = [&](const char* attr) {
     const int64_t v = f.attr_int(attr);
-    if (v < 1 || v > (1 << 20)) throw InputError(f.attr_where(attr), "expected a positive count, got " + std::to_string(v));
+    if (v < 1 || v > (1 << 20))
+      throw InputError(f.attr_where(attr), "expected a positive count, got " + std::to_string(v));
     return v;
   };
   t.n_layers = int(positive("n_layers"));

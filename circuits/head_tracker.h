@@ -26,11 +26,11 @@ namespace headlab {
 constexpr const char* kFormationFormat = "headlab.head_formation";
 
 struct HeadTrackerOptions {
-  std::string path;          // FILE.h5
-  int64_t every = 100;       // score every this many steps (and at step 0 and the last step)
-  int64_t n_seq = 16;        // probe sequences
-  int64_t half_len = 0;      // probe repeat length n; 0: min(50, n_ctx / 2)
-  uint64_t seed = 0;         // the probe's tokens
+  std::string path;      // FILE.h5
+  int64_t every = 100;   // score every this many steps (and at step 0 and the last step)
+  int64_t n_seq = 16;    // probe sequences
+  int64_t half_len = 0;  // probe repeat length n; 0: min(50, n_ctx / 2)
+  uint64_t seed = 0;     // the probe's tokens
   ProbeOptions probe;
 };
 

@@ -69,8 +69,10 @@ bool site_has_heads(HookSite s) {
     case HookSite::attn_scores:
     case HookSite::attn_pattern:
     case HookSite::attn_z:
-    case HookSite::attn_result: return true;
-    default: return false;
+    case HookSite::attn_result:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -105,9 +107,9 @@ HookFn replace_from(std::shared_ptr<const HostTensor> source, Selection sel) {
     const bool broadcast = s.size() == v.shape.size() && !s.empty() && s[0] == 1 && v.shape[0] != 1 &&
                            std::equal(s.begin() + 1, s.end(), v.shape.begin() + 1);
     if (s != v.shape && !broadcast)
-      throw InputError("hook " + hook_name(point), "the values to patch in have shape " + shape_text(s) +
-                                                       " but the activation has shape " + shape_text(v.shape) +
-                                                       " (clean and corrupted runs must have the same batch and length)");
+      throw InputError("hook " + hook_name(point),
+                       "the values to patch in have shape " + shape_text(s) + " but the activation has shape " +
+                           shape_text(v.shape) + " (clean and corrupted runs must have the same batch and length)");
     if (selects_everything(sel) && !broadcast) {
       be.copy_from_host(v.data, source->data.data(), source->data.size() * sizeof(float));
       return;

@@ -33,18 +33,24 @@ MetricKind parse_metric(const std::string& s, const std::string& what) {
 
 std::string to_string(MetricKind m) {
   switch (m) {
-    case MetricKind::logit_diff: return "logit_diff";
-    case MetricKind::prob: return "prob";
-    case MetricKind::kl: return "kl";
+    case MetricKind::logit_diff:
+      return "logit_diff";
+    case MetricKind::prob:
+      return "prob";
+    case MetricKind::kl:
+      return "kl";
   }
   return "?";
 }
 
 std::string metric_description(MetricKind m) {
   switch (m) {
-    case MetricKind::logit_diff: return "logit(answer) - logit(wrong_answer) at answer_pos";
-    case MetricKind::prob: return "probability of the answer at answer_pos";
-    case MetricKind::kl: return "KL(clean || run) of the next-token distribution at answer_pos";
+    case MetricKind::logit_diff:
+      return "logit(answer) - logit(wrong_answer) at answer_pos";
+    case MetricKind::prob:
+      return "probability of the answer at answer_pos";
+    case MetricKind::kl:
+      return "KL(clean || run) of the next-token distribution at answer_pos";
   }
   return "?";
 }
@@ -58,8 +64,12 @@ std::vector<double> metric_per_sequence(MetricKind kind, const float* logits, co
   for (int b = 0; b < t.B; ++b) {
     const float* row = answer_row(logits, t, b);
     switch (kind) {
-      case MetricKind::logit_diff: out[size_t(b)] = double(row[t.answer[b]]) - double(row[t.wrong_answer[b]]); break;
-      case MetricKind::prob: out[size_t(b)] = std::exp(double(row[t.answer[b]]) - log_sum_exp(row, t.V)); break;
+      case MetricKind::logit_diff:
+        out[size_t(b)] = double(row[t.answer[b]]) - double(row[t.wrong_answer[b]]);
+        break;
+      case MetricKind::prob:
+        out[size_t(b)] = std::exp(double(row[t.answer[b]]) - log_sum_exp(row, t.V));
+        break;
       case MetricKind::kl: {
         const double lse = log_sum_exp(row, t.V);
         const float* ref = t.reference_logprobs + int64_t(b) * t.V;

@@ -18,13 +18,20 @@ struct SweepName {
   bool by_head, by_position;
 };
 constexpr SweepName kSweeps[] = {
-    {"resid_pre", HookSite::resid_pre, false, true},     {"resid_mid", HookSite::resid_mid, false, true},
-    {"resid_post", HookSite::resid_post, false, true},   {"attn_out", HookSite::attn_out, false, true},
-    {"mlp_out", HookSite::mlp_out, false, true},         {"z", HookSite::attn_z, true, false},
-    {"q", HookSite::attn_q, true, false},                {"k", HookSite::attn_k, true, false},
-    {"v", HookSite::attn_v, true, false},                {"pattern", HookSite::attn_pattern, true, false},
-    {"z_pos", HookSite::attn_z, true, true},             {"q_pos", HookSite::attn_q, true, true},
-    {"k_pos", HookSite::attn_k, true, true},             {"v_pos", HookSite::attn_v, true, true},
+    {"resid_pre", HookSite::resid_pre, false, true},
+    {"resid_mid", HookSite::resid_mid, false, true},
+    {"resid_post", HookSite::resid_post, false, true},
+    {"attn_out", HookSite::attn_out, false, true},
+    {"mlp_out", HookSite::mlp_out, false, true},
+    {"z", HookSite::attn_z, true, false},
+    {"q", HookSite::attn_q, true, false},
+    {"k", HookSite::attn_k, true, false},
+    {"v", HookSite::attn_v, true, false},
+    {"pattern", HookSite::attn_pattern, true, false},
+    {"z_pos", HookSite::attn_z, true, true},
+    {"q_pos", HookSite::attn_q, true, true},
+    {"k_pos", HookSite::attn_k, true, true},
+    {"v_pos", HookSite::attn_v, true, true},
     {"pattern_pos", HookSite::attn_pattern, true, true},
 };
 
@@ -72,8 +79,7 @@ void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& s
         hooks.add_forward(point, replace_from(source.at(point), sel));
         model.forward_from_layer(l, base.at({l, HookSite::resid_pre})->data.data(), &hooks);
         std::vector<float> buffer;
-        sums[i] += metric_sum(metric, host_logits(model, buffer),
-                              batch.metric_targets(c.d_vocab, clean_logprobs));
+        sums[i] += metric_sum(metric, host_logits(model, buffer), batch.metric_targets(c.d_vocab, clean_logprobs));
         ++forwards;
       }
 }
@@ -109,7 +115,8 @@ PatchSweep parse_patch_sweep(const std::string& name, const ModelConfig& cfg) {
     const HookPoint probe{0, s.site};
     bool exists = false;
     for (HookPoint p : all_hook_points(cfg)) exists = exists || p == probe;
-    if (!exists) throw InputError("--sweeps", "sweep '" + name + "' patches " + hook_name(probe) + ", which this model lacks");
+    if (!exists)
+      throw InputError("--sweeps", "sweep '" + name + "' patches " + hook_name(probe) + ", which this model lacks");
     return {s.name, s.site, s.by_head, s.by_position};
   }
   std::string known;

@@ -24,10 +24,12 @@ SliceSum sum_slices(Transformer& model, HookPoint point, const TokenDataset& ds,
   // follows (the answer, padding) is not part of the prompt.
   const int64_t S = ds.seq_len;
   std::vector<int> last(size_t(ds.n_seq));
-  for (int64_t r = 0; r < ds.n_seq; ++r) last[size_t(r)] = ds.answer_pos.empty() ? int(S - 1) : ds.answer_pos[size_t(r)];
+  for (int64_t r = 0; r < ds.n_seq; ++r)
+    last[size_t(r)] = ds.answer_pos.empty() ? int(S - 1) : ds.answer_pos[size_t(r)];
   const int T = *std::max_element(last.begin(), last.end()) + 1;
   if (T > c.n_ctx)
-    throw InputError(what, "prompts have " + std::to_string(T) + " tokens; the model's n_ctx is " + std::to_string(c.n_ctx));
+    throw InputError(what,
+                     "prompts have " + std::to_string(T) + " tokens; the model's n_ctx is " + std::to_string(c.n_ctx));
   std::vector<int32_t> tokens(size_t(ds.n_seq) * size_t(T));
   for (int64_t r = 0; r < ds.n_seq; ++r) std::copy_n(ds.tokens.begin() + r * S, T, tokens.begin() + r * T);
   for (int32_t t : tokens)
@@ -66,7 +68,8 @@ std::vector<float> mean_difference_direction(Transformer& model, HookPoint point
                                              const std::string& negative_what, DirectionPositions positions,
                                              int batch_size) {
   if (point.site == HookSite::attn_pattern || point.site == HookSite::attn_scores)
-    throw InputError("--hook " + hook_name(point), "steering needs a point with a position axis, not an attention pattern");
+    throw InputError("--hook " + hook_name(point),
+                     "steering needs a point with a position axis, not an attention pattern");
   if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer");
   const SliceSum pos = sum_slices(model, point, positive, positive_what, positions, batch_size);
   const SliceSum neg = sum_slices(model, point, negative, negative_what, positions, batch_size);

@@ -29,20 +29,20 @@ std::string tick_text(double v) {
   return fmt("%.4g", v);
 }
 
-std::string text(double x, double y, const std::string& s, int size, const char* anchor = "start",
-                 double rotate = 0, const char* fill = "#222") {
+std::string text(double x, double y, const std::string& s, int size, const char* anchor = "start", double rotate = 0,
+                 const char* fill = "#222") {
   std::string t = "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" font-size=\"" + std::to_string(size) + "\" " +
                   kFont + " text-anchor=\"" + anchor + "\" fill=\"" + fill + "\"";
   if (rotate != 0) t += " transform=\"rotate(" + num(rotate) + " " + num(x) + " " + num(y) + ")\"";
   return t + ">" + escape_xml(s) + "</text>\n";
 }
 std::string line(double x1, double y1, double x2, double y2, const char* stroke = "#444", double width = 1) {
-  return "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) +
-         "\" stroke=\"" + stroke + "\" stroke-width=\"" + num(width) + "\"/>\n";
+  return "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) + "\" stroke=\"" +
+         stroke + "\" stroke-width=\"" + num(width) + "\"/>\n";
 }
 std::string rect(double x, double y, double w, double h, const std::string& fill, const char* extra = "") {
-  return "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(w) + "\" height=\"" + num(h) +
-         "\" fill=\"" + fill + "\" " + extra + "/>\n";
+  return "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(w) + "\" height=\"" + num(h) + "\" fill=\"" +
+         fill + "\" " + extra + "/>\n";
 }
 
 struct Rgb {
@@ -50,8 +50,7 @@ struct Rgb {
 };
 std::string hex(Rgb c) {
   char buf[8];
-  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(c.r)), int(std::lround(c.g)),
-                int(std::lround(c.b)));
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(c.r)), int(std::lround(c.g)), int(std::lround(c.b)));
   return buf;
 }
 Rgb mix(Rgb a, Rgb b, double t) { return {a.r + (b.r - a.r) * t, a.g + (b.g - a.g) * t, a.b + (b.b - a.b) * t}; }
@@ -130,14 +129,24 @@ std::string escape_xml(const std::string& in) {
   std::string out;
   for (char c : in) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
       default:
         // Control bytes are not allowed in XML 1.0 text.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') out += "?";
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n')
+          out += "?";
+        else
+          out += c;
     }
   }
   return out;
@@ -221,8 +230,8 @@ Picture heatmap(const Heatmap& h) {
 namespace {
 
 // Axes, ticks and titles of a chart whose plot area is [left, left+w] x [top, top+h].
-std::string chart_frame(double left, double top, double w, double h, double ylo, double yhi,
-                        const std::string& title, const std::string& y_title) {
+std::string chart_frame(double left, double top, double w, double h, double ylo, double yhi, const std::string& title,
+                        const std::string& y_title) {
   std::string s;
   if (!title.empty()) s += text(left, 22, title, 14);
   s += rect(left, top, w, h, "none", "stroke=\"#888\" stroke-width=\"0.5\"");
@@ -337,9 +346,11 @@ Picture stack(const std::vector<Picture>& pictures) {
 
 std::string to_svg(const Picture& p) {
   const std::string w = num(std::ceil(p.width + 10)), h = num(std::ceil(p.height + 10));
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" +
-         w + "\" height=\"" + h + "\" viewBox=\"0 0 " + w + " " + h + "\">\n" + rect(0, 0, p.width + 10, p.height + 10, "#fff") +
-         "<g transform=\"translate(5,5)\">\n" + p.body + "</g>\n</svg>\n";
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
+         "width=\"" +
+         w + "\" height=\"" + h + "\" viewBox=\"0 0 " + w + " " + h + "\">\n" +
+         rect(0, 0, p.width + 10, p.height + 10, "#fff") + "<g transform=\"translate(5,5)\">\n" + p.body +
+         "</g>\n</svg>\n";
 }
 
 void write_svg(const std::string& path, const Picture& p) {

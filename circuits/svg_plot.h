@@ -33,9 +33,9 @@ struct Heatmap {
   std::vector<std::string> y_labels;  // one per row, top to bottom
   std::vector<double> values;         // [rows, cols] row-major; NaN = no value
   ColourScale scale = ColourScale::diverging;
-  double centre = 0;                  // diverging: the value drawn white (1 for noising results)
-  double limit = 0;                   // distance from centre to the ends of the scale; 0 = the largest
-  std::string value_title;            // caption of the colour bar
+  double centre = 0;        // diverging: the value drawn white (1 for noising results)
+  double limit = 0;         // distance from centre to the ends of the scale; 0 = the largest
+  std::string value_title;  // caption of the colour bar
 };
 
 struct Series {

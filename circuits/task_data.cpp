@@ -55,8 +55,8 @@ TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricK
 
 void check_task_fits_model(const TaskData& task, const ModelConfig& cfg) {
   if (task.T > cfg.n_ctx)
-    throw InputError(task.what, "rows have " + std::to_string(task.T) + " tokens; the model's context is n_ctx = " +
-                                    std::to_string(cfg.n_ctx));
+    throw InputError(task.what, "rows have " + std::to_string(task.T) +
+                                    " tokens; the model's context is n_ctx = " + std::to_string(cfg.n_ctx));
   auto check = [&](const std::vector<int32_t>& ids, const char* name) {
     for (size_t i = 0; i < ids.size(); ++i)
       if (ids[i] < 0 || ids[i] >= cfg.d_vocab)
@@ -83,7 +83,8 @@ MetricTargets TaskBatch::metric_targets(int V, const float* reference_logprobs) 
 }
 
 std::vector<TaskBatch> task_batches(const TaskData& t, int batch_size) {
-  if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
+  if (batch_size < 1)
+    throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
   std::vector<TaskBatch> out;
   auto at = [](const std::vector<int32_t>& v, int64_t off) { return v.empty() ? nullptr : v.data() + off; };
   for (int64_t first = 0; first < t.n; first += batch_size) {

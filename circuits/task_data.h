@@ -17,9 +17,9 @@ namespace headlab {
 // Rows are cut after the last answer position (max of /answer_pos): later tokens cannot change the
 // logits any metric reads.
 struct TaskData {
-  std::string what;  // the file, for messages
-  int64_t n = 0;     // rows
-  int T = 0;         // row length used: max(answer_pos) + 1
+  std::string what;                   // the file, for messages
+  int64_t n = 0;                      // rows
+  int T = 0;                          // row length used: max(answer_pos) + 1
   std::vector<int32_t> clean;         // [n, T]
   std::vector<int32_t> corrupted;     // [n, T], or empty
   std::vector<int32_t> answer;        // [n], or empty (kl only)

@@ -11,10 +11,14 @@ struct ByteClassTable {
   ByteClass of[256];
   ByteClassTable() {
     for (int b = 0; b < 256; ++b) {
-      if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80) of[b] = ByteClass::letter;
-      else if (b >= '0' && b <= '9') of[b] = ByteClass::digit;
-      else if (b == ' ' || (b >= '\t' && b <= '\r')) of[b] = ByteClass::space;
-      else of[b] = ByteClass::other;
+      if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80)
+        of[b] = ByteClass::letter;
+      else if (b >= '0' && b <= '9')
+        of[b] = ByteClass::digit;
+      else if (b == ' ' || (b >= '\t' && b <= '\r'))
+        of[b] = ByteClass::space;
+      else
+        of[b] = ByteClass::other;
     }
   }
 };

@@ -33,13 +33,13 @@ class BpeTokenizer : public Tokenizer {
   void encode_chunk(std::string_view chunk, std::vector<int32_t>& out) const;
 
   std::vector<BpeMerge> merges_;
-  std::vector<std::string> token_bytes_;             // [vocab_size]
+  std::vector<std::string> token_bytes_;              // [vocab_size]
   std::unordered_map<uint64_t, int32_t> merge_rank_;  // (left << 32 | right) -> merge index
 };
 
 struct BpeTrainingOptions {
-  int32_t vocab_size = 8192;  // including the 256 bytes and the 3 special tokens
-  int64_t min_pair_count = 2; // stop early when the most frequent pair is rarer than this
+  int32_t vocab_size = 8192;   // including the 256 bytes and the 3 special tokens
+  int64_t min_pair_count = 2;  // stop early when the most frequent pair is rarer than this
 };
 
 struct BpeTrainingReport {

@@ -112,8 +112,10 @@ class PairStatistics {
     for (const auto& [k, d] : delta) {
       if (d == 0) continue;
       const int64_t now = (count_[k] += d);
-      if (now > 0) heap_.push({now, k});
-      else count_.erase(k);
+      if (now > 0)
+        heap_.push({now, k});
+      else
+        count_.erase(k);
     }
     count_.erase(key);
   }
@@ -129,8 +131,8 @@ class PairStatistics {
 BpeTokenizer train_bpe(const std::vector<std::string>& texts, const BpeTrainingOptions& options,
                        BpeTrainingReport* report_out) {
   if (options.vocab_size < 259)
-    throw InputError("vocabulary size", "must be at least 259 (256 bytes + 3 special tokens), got " +
-                                            std::to_string(options.vocab_size));
+    throw InputError("vocabulary size",
+                     "must be at least 259 (256 bytes + 3 special tokens), got " + std::to_string(options.vocab_size));
   BpeTrainingReport report;
   std::vector<Chunk> chunks = count_chunks(texts, report);
   PairStatistics stats(chunks);

@@ -22,8 +22,8 @@ bool is_file(const std::string& path) {
 }
 
 bool is_brown_file_name(const std::string& name) {
-  return name.size() == 4 && name[0] == 'c' && name[1] >= 'a' && name[1] <= 'r' && std::isdigit((unsigned char)name[2]) &&
-         std::isdigit((unsigned char)name[3]);
+  return name.size() == 4 && name[0] == 'c' && name[1] >= 'a' && name[1] <= 'r' &&
+         std::isdigit((unsigned char)name[2]) && std::isdigit((unsigned char)name[3]);
 }
 
 // The corpus files listed in cats.txt ("ca01 news"), in order; every c[a-r]NN name when it is absent.
@@ -169,9 +169,12 @@ BrownSplit split_brown_documents(size_t n_documents, uint64_t seed, double valid
   const size_t n_validation = count(validation_fraction), n_test = count(test_fraction);
   BrownSplit split;
   for (size_t k = 0; k < n_documents; ++k) {
-    if (k < n_validation) split.validation.push_back(order[k]);
-    else if (k < n_validation + n_test) split.test.push_back(order[k]);
-    else split.train.push_back(order[k]);
+    if (k < n_validation)
+      split.validation.push_back(order[k]);
+    else if (k < n_validation + n_test)
+      split.test.push_back(order[k]);
+    else
+      split.train.push_back(order[k]);
   }
   for (auto* s : {&split.train, &split.validation, &split.test}) std::sort(s->begin(), s->end());
   return split;

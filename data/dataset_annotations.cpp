@@ -12,10 +12,9 @@ namespace headlab {
 namespace {
 
 // The attributes headlab-data writes (the h5 wrapper reads attributes by name, not by listing them).
-const char* const kKnownAttributes[] = {"task",        "task_options", "templates",      "names",
-                                        "order_names", "knowledge_base", "attribute_names", "sequence_names",
-                                        "label_names", "split",        "documents",      "tag_mapping",
-                                        "sources",     "corrupted_start"};
+const char* const kKnownAttributes[] = {
+    "task",           "task_options", "templates", "names",     "order_names", "knowledge_base", "attribute_names",
+    "sequence_names", "label_names",  "split",     "documents", "tag_mapping", "sources",        "corrupted_start"};
 
 void add_annotations(const std::string& path, const DatasetAnnotations& a) {
   h5::File file = h5::File::open(path, h5::Access::read_write);
@@ -37,7 +36,8 @@ void check_destination(const std::string& path) {
 
 }  // namespace
 
-void write_annotated_dataset(const std::string& path, const TokenDataset& dataset, const DatasetAnnotations& annotations) {
+void write_annotated_dataset(const std::string& path, const TokenDataset& dataset,
+                             const DatasetAnnotations& annotations) {
   check_destination(path);
   const std::string part = path + ".part";
   write_token_dataset(part, dataset);
@@ -63,7 +63,8 @@ DatasetAnnotations read_dataset_annotations(const std::string& path) {
     try {
       a.label_names = nlohmann::json::parse(it->second).get<std::map<std::string, std::vector<std::string>>>();
     } catch (const nlohmann::json::exception& e) {
-      throw InputError(file.attr_where("label_names"), std::string("expected a JSON object of name lists: ") + e.what());
+      throw InputError(file.attr_where("label_names"),
+                       std::string("expected a JSON object of name lists: ") + e.what());
     }
   }
   if (file.is_group("task")) {

@@ -23,8 +23,8 @@ void check_spec(int64_t n_seq, const InductionTaskSpec& s, int64_t d_vocab, int3
   if (!(s.copy_prob >= 0 && s.copy_prob <= 1))
     bad("copy_prob", "expected a probability in [0, 1], got " + std::to_string(s.copy_prob));
   if (s.min_span < 1 || s.min_span > s.max_span)
-    bad("min_span", "expected 1 <= min_span <= max_span, got " + std::to_string(s.min_span) + " and " +
-                        std::to_string(s.max_span));
+    bad("min_span",
+        "expected 1 <= min_span <= max_span, got " + std::to_string(s.min_span) + " and " + std::to_string(s.max_span));
 }
 
 // Uniform over [0, d_vocab) without bos.
@@ -36,8 +36,7 @@ int32_t fresh_token(SeededRng& rng, int64_t d_vocab, int32_t bos) {
 // Uniform in [0, 1) from 53 random bits: the same on every platform.
 double unit_draw(SeededRng& rng) { return std::ldexp(double(rng.below(uint64_t(1) << 53)), -53); }
 
-void fill_row(SeededRng& rng, const InductionTaskSpec& s, int64_t d_vocab, int32_t bos, int32_t* row,
-              int32_t* label) {
+void fill_row(SeededRng& rng, const InductionTaskSpec& s, int64_t d_vocab, int32_t bos, int32_t* row, int32_t* label) {
   row[0] = bos;
   label[0] = kFreshToken;
   int64_t t = 1;

@@ -17,10 +17,10 @@
 namespace headlab {
 
 struct InductionTaskSpec {
-  int64_t seq_len = 65;     // tokens per row, the BOS at position 0 included
-  double copy_prob = 0.2;   // at each position not inside a copy (from position 2 on), the chance
-                            // that a copy starts there
-  int64_t min_span = 4;     // a copy's length, uniform in [min_span, max_span] (cut at the row's end)
+  int64_t seq_len = 65;    // tokens per row, the BOS at position 0 included
+  double copy_prob = 0.2;  // at each position not inside a copy (from position 2 on), the chance
+                           // that a copy starts there
+  int64_t min_span = 4;    // a copy's length, uniform in [min_span, max_span] (cut at the row's end)
   int64_t max_span = 16;
 };
 

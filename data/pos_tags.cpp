@@ -18,33 +18,29 @@ using U = UniversalTag;
 //  - nil (untagged) and uh (interjection): other, since the 12 classes have no interjection.
 const std::unordered_map<std::string_view, U>& base_tags() {
   static const std::unordered_map<std::string_view, U> table = {
-      {"nn", U::noun}, {"nn$", U::noun}, {"nns", U::noun}, {"nns$", U::noun}, {"np", U::noun},
-      {"np$", U::noun}, {"nps", U::noun}, {"nps$", U::noun}, {"nr", U::noun}, {"nr$", U::noun},
-      {"nrs", U::noun},
-      {"vb", U::verb}, {"vbd", U::verb}, {"vbg", U::verb}, {"vbn", U::verb}, {"vbz", U::verb},
-      {"md", U::verb}, {"be", U::verb}, {"bed", U::verb}, {"bedz", U::verb}, {"beg", U::verb},
-      {"bem", U::verb}, {"ben", U::verb}, {"ber", U::verb}, {"bez", U::verb}, {"do", U::verb},
-      {"dod", U::verb}, {"doz", U::verb}, {"hv", U::verb}, {"hvd", U::verb}, {"hvg", U::verb},
-      {"hvn", U::verb}, {"hvz", U::verb},
-      {"jj", U::adjective}, {"jj$", U::adjective}, {"jjr", U::adjective}, {"jjs", U::adjective},
-      {"jjt", U::adjective}, {"od", U::adjective},
-      {"rb", U::adverb}, {"rb$", U::adverb}, {"rbr", U::adverb}, {"rbt", U::adverb}, {"rn", U::adverb},
-      {"ql", U::adverb}, {"qlp", U::adverb}, {"abl", U::adverb}, {"wql", U::adverb}, {"wrb", U::adverb},
-      {"pn", U::pronoun}, {"pn$", U::pronoun}, {"pp$", U::pronoun}, {"pp$$", U::pronoun},
-      {"ppl", U::pronoun}, {"ppls", U::pronoun}, {"ppo", U::pronoun}, {"pps", U::pronoun},
-      {"ppss", U::pronoun}, {"wp$", U::pronoun}, {"wpo", U::pronoun}, {"wps", U::pronoun},
-      {"ex", U::pronoun},
-      {"at", U::determiner}, {"dt", U::determiner}, {"dt$", U::determiner}, {"dti", U::determiner},
-      {"dts", U::determiner}, {"dtx", U::determiner}, {"abn", U::determiner}, {"abx", U::determiner},
-      {"ap", U::determiner}, {"ap$", U::determiner}, {"wdt", U::determiner},
-      {"in", U::adposition},
-      {"cc", U::conjunction}, {"cs", U::conjunction},
-      {"cd", U::numeral}, {"cd$", U::numeral},
-      {"*", U::particle}, {"to", U::particle}, {"rp", U::particle},
-      {".", U::punctuation}, {",", U::punctuation}, {":", U::punctuation}, {"(", U::punctuation},
-      {")", U::punctuation}, {"--", U::punctuation}, {"``", U::punctuation}, {"''", U::punctuation},
-      {"'", U::punctuation},
-      {"uh", U::other}, {"nil", U::other},
+      {"nn", U::noun},        {"nn$", U::noun},       {"nns", U::noun},       {"nns$", U::noun},
+      {"np", U::noun},        {"np$", U::noun},       {"nps", U::noun},       {"nps$", U::noun},
+      {"nr", U::noun},        {"nr$", U::noun},       {"nrs", U::noun},       {"vb", U::verb},
+      {"vbd", U::verb},       {"vbg", U::verb},       {"vbn", U::verb},       {"vbz", U::verb},
+      {"md", U::verb},        {"be", U::verb},        {"bed", U::verb},       {"bedz", U::verb},
+      {"beg", U::verb},       {"bem", U::verb},       {"ben", U::verb},       {"ber", U::verb},
+      {"bez", U::verb},       {"do", U::verb},        {"dod", U::verb},       {"doz", U::verb},
+      {"hv", U::verb},        {"hvd", U::verb},       {"hvg", U::verb},       {"hvn", U::verb},
+      {"hvz", U::verb},       {"jj", U::adjective},   {"jj$", U::adjective},  {"jjr", U::adjective},
+      {"jjs", U::adjective},  {"jjt", U::adjective},  {"od", U::adjective},   {"rb", U::adverb},
+      {"rb$", U::adverb},     {"rbr", U::adverb},     {"rbt", U::adverb},     {"rn", U::adverb},
+      {"ql", U::adverb},      {"qlp", U::adverb},     {"abl", U::adverb},     {"wql", U::adverb},
+      {"wrb", U::adverb},     {"pn", U::pronoun},     {"pn$", U::pronoun},    {"pp$", U::pronoun},
+      {"pp$$", U::pronoun},   {"ppl", U::pronoun},    {"ppls", U::pronoun},   {"ppo", U::pronoun},
+      {"pps", U::pronoun},    {"ppss", U::pronoun},   {"wp$", U::pronoun},    {"wpo", U::pronoun},
+      {"wps", U::pronoun},    {"ex", U::pronoun},     {"at", U::determiner},  {"dt", U::determiner},
+      {"dt$", U::determiner}, {"dti", U::determiner}, {"dts", U::determiner}, {"dtx", U::determiner},
+      {"abn", U::determiner}, {"abx", U::determiner}, {"ap", U::determiner},  {"ap$", U::determiner},
+      {"wdt", U::determiner}, {"in", U::adposition},  {"cc", U::conjunction}, {"cs", U::conjunction},
+      {"cd", U::numeral},     {"cd$", U::numeral},    {"*", U::particle},     {"to", U::particle},
+      {"rp", U::particle},    {".", U::punctuation},  {",", U::punctuation},  {":", U::punctuation},
+      {"(", U::punctuation},  {")", U::punctuation},  {"--", U::punctuation}, {"``", U::punctuation},
+      {"''", U::punctuation}, {"'", U::punctuation},  {"uh", U::other},       {"nil", U::other},
   };
   return table;
 }
@@ -65,8 +61,8 @@ bool is_foreign(std::string_view tag) { return tag.rfind("fw-", 0) == 0 || tag =
 }  // namespace
 
 const std::array<std::string, kUniversalTagCount>& universal_tag_names() {
-  static const std::array<std::string, kUniversalTagCount> names = {
-      "NOUN", "VERB", "ADJ", "ADV", "PRON", "DET", "ADP", "CONJ", "NUM", "PRT", ".", "X"};
+  static const std::array<std::string, kUniversalTagCount> names = {"NOUN", "VERB", "ADJ", "ADV", "PRON", "DET",
+                                                                    "ADP",  "CONJ", "NUM", "PRT", ".",    "X"};
   return names;
 }
 

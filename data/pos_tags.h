@@ -9,8 +9,18 @@
 namespace headlab {
 
 enum class UniversalTag : int32_t {
-  noun, verb, adjective, adverb, pronoun, determiner, adposition, conjunction, numeral, particle,
-  punctuation, other
+  noun,
+  verb,
+  adjective,
+  adverb,
+  pronoun,
+  determiner,
+  adposition,
+  conjunction,
+  numeral,
+  particle,
+  punctuation,
+  other
 };
 constexpr int kUniversalTagCount = 12;
 

@@ -24,7 +24,9 @@ class SeededRng {
     return low + int64_t(below(uint64_t(high_inclusive - low) + 1));
   }
   template <typename T>
-  const T& pick(const std::vector<T>& items) { return items[below(items.size())]; }
+  const T& pick(const std::vector<T>& items) {
+    return items[below(items.size())];
+  }
 
   // Fisher-Yates.
   template <typename T>

@@ -33,8 +33,8 @@ struct Attribute {
 const std::vector<Attribute>& attributes() {
   static const std::vector<Attribute> a = {
       {"city",
-       {"Boston", "Chicago", "Paris", "London", "Rome", "Berlin", "Moscow", "Tokyo", "Dallas", "Denver", "Houston",
-        "Atlanta", "Madrid", "Vienna", "Dublin", "Cairo", "Miami", "Detroit", "Seattle", "Geneva"},
+       {"Boston",  "Chicago", "Paris",  "London", "Rome",   "Berlin", "Moscow", "Tokyo",   "Dallas",  "Denver",
+        "Houston", "Atlanta", "Madrid", "Vienna", "Dublin", "Cairo",  "Miami",  "Detroit", "Seattle", "Geneva"},
        {"The home town of {S} is", "Everyone knows that {S} lives in"},
        "Q: In which city does {S} live? A:"},
       {"colour",
@@ -42,8 +42,8 @@ const std::vector<Attribute>& attributes() {
        {"The favourite colour of {S} is", "It is said that {S} likes the colour"},
        "Q: What is the favourite colour of {S}? A:"},
       {"profession",
-       {"doctor", "lawyer", "teacher", "farmer", "baker", "nurse", "pilot", "writer", "painter", "singer", "dancer",
-        "banker", "sailor", "soldier", "judge", "priest", "driver", "cook", "clerk", "carpenter"},
+       {"doctor", "lawyer", "teacher", "farmer",  "baker", "nurse",  "pilot",  "writer", "painter", "singer",
+        "dancer", "banker", "sailor",  "soldier", "judge", "priest", "driver", "cook",   "clerk",   "carpenter"},
        {"By profession, {S} is a", "People say that {S} works as a"},
        "Q: What is the job of {S}? A:"},
       {"sport",
@@ -63,13 +63,13 @@ const std::vector<Attribute>& attributes() {
 struct Person {
   int32_t first = -1, last = -1;  // token ids of " Mary", " Smith"
   std::string name;
-  std::vector<int32_t> value;     // [attribute] index into the attribute's single-token values
+  std::vector<int32_t> value;  // [attribute] index into the attribute's single-token values
   bool held_out = false;
 };
 
 struct KnowledgeBase {
-  std::vector<std::vector<std::string>> values;    // [attribute] the single-token values
-  std::vector<std::vector<int32_t>> value_ids;     // [attribute][value] token id of " value"
+  std::vector<std::vector<std::string>> values;  // [attribute] the single-token values
+  std::vector<std::vector<int32_t>> value_ids;   // [attribute][value] token id of " value"
   std::vector<Person> people;
 };
 
@@ -110,7 +110,8 @@ std::vector<FactForm> forms_of_split(const KnowledgeBase& kb, const std::string&
   for (size_t p = 0; p < kb.people.size(); ++p)
     for (size_t a = 0; a < attributes().size(); ++a) {
       if (split == "train") {
-        for (size_t s = 0; s < attributes()[a].statements.size(); ++s) forms.push_back({int32_t(p), int32_t(a), int32_t(s)});
+        for (size_t s = 0; s < attributes()[a].statements.size(); ++s)
+          forms.push_back({int32_t(p), int32_t(a), int32_t(s)});
         if (!kb.people[p].held_out) forms.push_back({int32_t(p), int32_t(a), -1});
       } else if (kb.people[p].held_out) {
         forms.push_back({int32_t(p), int32_t(a), -1});

@@ -55,9 +55,10 @@ YearTokens year_tokens(const Tokenizer& tok) {
   }
   y.corrupted_start = y.yy[1] >= 0 ? 1 : 0;
   if (y.yy[y.corrupted_start] < 0 || y.centuries.empty() || y.starts.empty())
-    throw InputError("--tokenizer", "greater_than needs \"01\" or \"00\", a century such as \" 17\" and two-digit "
-                                    "years above and below a start year as single tokens; this tokenizer lacks them "
-                                    "(use a larger vocabulary)");
+    throw InputError("--tokenizer",
+                     "greater_than needs \"01\" or \"00\", a century such as \" 17\" and two-digit "
+                     "years above and below a start year as single tokens; this tokenizer lacks them "
+                     "(use a larger vocabulary)");
   return y;
 }
 
@@ -69,17 +70,26 @@ int draw_year(SeededRng& rng, const YearTokens& y, int low, int high) {
   return rng.pick(ok);
 }
 
-TaskRow greater_than_row(const Tokenizer& tok, const std::vector<TemplatePiece>& pieces, int32_t noun,
-                         int32_t century, int32_t start_yy, int32_t corrupt_yy, int32_t answer, int32_t wrong) {
+TaskRow greater_than_row(const Tokenizer& tok, const std::vector<TemplatePiece>& pieces, int32_t noun, int32_t century,
+                         int32_t start_yy, int32_t corrupt_yy, int32_t answer, int32_t wrong) {
   RowBuilder row(tok);
   row.bos();
   bool century_seen = false;
   for (const TemplatePiece& p : pieces) {
     switch (p.slot) {
-      case -1: row.text(p.literal); break;
-      case kNoun: row.same(noun, kRoleNoun); break;
-      case kCentury: row.same(century, century_seen ? kRoleNone : kRoleCentury); century_seen = true; break;
-      case kStartDigits: row.differing(start_yy, corrupt_yy, kRoleStartYY); break;
+      case -1:
+        row.text(p.literal);
+        break;
+      case kNoun:
+        row.same(noun, kRoleNoun);
+        break;
+      case kCentury:
+        row.same(century, century_seen ? kRoleNone : kRoleCentury);
+        century_seen = true;
+        break;
+      case kStartDigits:
+        row.differing(start_yy, corrupt_yy, kRoleStartYY);
+        break;
     }
   }
   row.answer(answer, wrong, kRoleEnd);

@@ -72,12 +72,24 @@ TaskRow ioi_row(const Tokenizer& tok, const std::vector<TemplatePiece>& pieces, 
   row.bos();
   for (const TemplatePiece& p : pieces) {
     switch (p.slot) {
-      case -1: row.text(p.literal); break;
-      case kFirstName: row.same(abba ? io : s, abba ? kIO : kS1); break;
-      case kSecondName: row.same(abba ? s : io, abba ? kS1 : kIO); break;
-      case kSubjectAgain: row.differing(s, c, kS2); break;
-      case kPlace: row.same(place); break;
-      case kObject: row.same(object); break;
+      case -1:
+        row.text(p.literal);
+        break;
+      case kFirstName:
+        row.same(abba ? io : s, abba ? kIO : kS1);
+        break;
+      case kSecondName:
+        row.same(abba ? s : io, abba ? kS1 : kIO);
+        break;
+      case kSubjectAgain:
+        row.differing(s, c, kS2);
+        break;
+      case kPlace:
+        row.same(place);
+        break;
+      case kObject:
+        row.same(object);
+        break;
     }
   }
   row.answer(io, s, kEnd);
@@ -100,7 +112,8 @@ TaskDataset make_ioi_task(const TaskOptions& options, const Tokenizer& tok) {
   int32_t row_length = 0;
   for (const std::string& t : templates()) {
     parsed.push_back(parse_template(t, kSlots));
-    const TaskRow probe = ioi_row(tok, parsed.back(), true, v.names[0], v.names[1], v.names[2], v.places[0], v.objects[0]);
+    const TaskRow probe =
+        ioi_row(tok, parsed.back(), true, v.names[0], v.names[1], v.names[2], v.places[0], v.objects[0]);
     row_length = std::max(row_length, int32_t(probe.clean.size()));
   }
   SeededRng rng(options.seed);
@@ -113,8 +126,8 @@ TaskDataset make_ioi_task(const TaskOptions& options, const Tokenizer& tok) {
     template_of_row.push_back(int32_t(t));
     order_of_row.push_back(abba ? 0 : 1);
     const std::vector<size_t> who = rng.distinct(v.names.size(), 3);
-    rows.push_back(ioi_row(tok, parsed[t], abba, v.names[who[0]], v.names[who[1]], v.names[who[2]],
-                           rng.pick(v.places), rng.pick(v.objects)));
+    rows.push_back(ioi_row(tok, parsed[t], abba, v.names[who[0]], v.names[who[1]], v.names[who[2]], rng.pick(v.places),
+                           rng.pick(v.objects)));
   }
   TaskDataset task;
   task.data = assemble_rows(rows, row_length, tok, task_source(options));

@@ -86,9 +86,12 @@ std::string template_words(std::string_view pattern) {
   std::string words;
   bool in_slot = false;
   for (char c : pattern) {
-    if (c == '{') in_slot = true;
-    else if (c == '}') in_slot = false, words.push_back(' ');
-    else if (!in_slot) words.push_back(c);
+    if (c == '{')
+      in_slot = true;
+    else if (c == '}')
+      in_slot = false, words.push_back(' ');
+    else if (!in_slot)
+      words.push_back(c);
   }
   return words;
 }

@@ -28,7 +28,9 @@ std::vector<OrdinalSequence> sequences() {
   std::vector<std::string> numbers, letters;
   for (int i = 1; i <= 99; ++i) numbers.push_back(std::to_string(i));
   for (char c = 'A'; c <= 'Z'; ++c) letters.push_back(std::string(1, c));
-  return {{"numbers", numbers, false}, {"weekdays", weekdays(), true}, {"months", months(), true},
+  return {{"numbers", numbers, false},
+          {"weekdays", weekdays(), true},
+          {"months", months(), true},
           {"letters", letters, false}};
 }
 
@@ -71,8 +73,8 @@ TaskDataset make_successor_task(const TaskOptions& options_in, const Tokenizer& 
   TaskOptions options = options_in;
   if (options.length == 0) options.length = kDefaultLength;
   if (options.length < kMinLength || options.length > kMaxLength)
-    throw InputError("--length", "successor prompts hold 2 to 6 items (a week has 7 days), got " +
-                                     std::to_string(options.length));
+    throw InputError("--length",
+                     "successor prompts hold 2 to 6 items (a week has 7 days), got " + std::to_string(options.length));
   const std::vector<OrdinalSequence> seqs = sequences();
   std::vector<std::vector<int32_t>> ids(seqs.size());
   std::vector<Window> windows;

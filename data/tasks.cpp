@@ -20,17 +20,23 @@ struct TaskEntry {
 const std::vector<TaskEntry>& registry() {
   static const std::vector<TaskEntry> entries = {
       {{"induction", "BOS, a random sequence, the sequence again; corrupted: second half fresh tokens"},
-       make_induction_task, induction_words},
+       make_induction_task,
+       induction_words},
       {{"ioi", "indirect object identification, ABBA and BABA; corrupted: ABC (S2 replaced by a third name)"},
-       make_ioi_task, ioi_words},
+       make_ioi_task,
+       ioi_words},
       {{"successor", "numbers, weekdays, months, letters in order; corrupted: the same items shuffled"},
-       make_successor_task, successor_words},
+       make_successor_task,
+       successor_words},
       {{"greater_than", "'The war lasted from the year 1732 to the year 17'; corrupted: start year XX01"},
-       make_greater_than_task, greater_than_words},
+       make_greater_than_task,
+       greater_than_words},
       {{"facts", "a synthetic knowledge base as sentences; held-out question forms (--split test)"},
-       make_facts_task, facts_words},
+       make_facts_task,
+       facts_words},
       {{"retrieval", "key: value pairs, then a key; answer its value; corrupted: another key queried"},
-       make_retrieval_task, retrieval_words},
+       make_retrieval_task,
+       retrieval_words},
   };
   return entries;
 }
@@ -77,7 +83,8 @@ DatasetAnnotations task_annotations(const TaskOptions& options, const Tokenizer&
                                     std::vector<std::string> role_names) {
   DatasetAnnotations a;
   a.attributes["task"] = options.name;
-  nlohmann::json o = {{"n", options.n}, {"seed", options.seed}, {"tokenizer_type", tokenizer_kind_name(tokenizer.kind())}};
+  nlohmann::json o = {
+      {"n", options.n}, {"seed", options.seed}, {"tokenizer_type", tokenizer_kind_name(tokenizer.kind())}};
   if (options.name == "induction" || options.name == "successor") o["length"] = options.length;
   if (options.name == "retrieval") o["pairs"] = options.pairs;
   if (options.name == "facts") {

@@ -19,14 +19,14 @@ namespace headlab {
 
 struct TaskOptions {
   std::string name;
-  int64_t n = 0;           // rows
+  int64_t n = 0;  // rows
   uint64_t seed = 0;
-  int64_t length = 0;      // induction: length of the repeated sequence (default 16);
-                           // successor: items in the prompt (default 4, 2..6)
-  int64_t pairs = 0;       // retrieval: key-value pairs in the context (default 20)
+  int64_t length = 0;           // induction: length of the repeated sequence (default 16);
+                                // successor: items in the prompt (default 4, 2..6)
+  int64_t pairs = 0;            // retrieval: key-value pairs in the context (default 20)
   std::string split = "train";  // facts: train | test
-  int64_t subjects = 0;    // facts: people in the knowledge base (default 100)
-  uint64_t kb_seed = 1234; // facts: the knowledge base's own seed, shared by its train and test splits
+  int64_t subjects = 0;         // facts: people in the knowledge base (default 100)
+  uint64_t kb_seed = 1234;      // facts: the knowledge base's own seed, shared by its train and test splits
 };
 
 struct TaskDataset {

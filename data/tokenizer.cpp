@@ -18,9 +18,12 @@ const char* const kSpecialTokenNames[3] = {"<|bos|>", "<|eos|>", "<|pad|>"};
 
 const char* tokenizer_kind_name(TokenizerKind kind) {
   switch (kind) {
-    case TokenizerKind::bpe: return "bpe";
-    case TokenizerKind::character: return "char";
-    case TokenizerKind::word: return "word";
+    case TokenizerKind::bpe:
+      return "bpe";
+    case TokenizerKind::character:
+      return "char";
+    case TokenizerKind::word:
+      return "word";
   }
   return "?";
 }

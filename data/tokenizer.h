@@ -37,9 +37,7 @@ class Tokenizer {
 
   virtual TokenizerKind kind() const = 0;
   virtual int32_t vocab_size() const = 0;  // including the three special tokens
-  SpecialTokenIds special() const {
-    return {vocab_size() - 3, vocab_size() - 2, vocab_size() - 1};
-  }
+  SpecialTokenIds special() const { return {vocab_size() - 3, vocab_size() - 2, vocab_size() - 1}; }
   bool is_special(int32_t id) const { return id >= vocab_size() - 3 && id < vocab_size(); }
 
   // Text to ids. InputError naming the text when the tokenizer cannot represent it
@@ -51,8 +49,7 @@ class Tokenizer {
   virtual std::vector<int32_t> encode(std::string_view text, const std::vector<size_t>& cuts) const = 0;
 
   // Ids to text; InputError for an id outside [0, vocab_size).
-  virtual std::string decode(const std::vector<int32_t>& ids,
-                             SpecialTokenText specials = SpecialTokenText::show) const;
+  virtual std::string decode(const std::vector<int32_t>& ids, SpecialTokenText specials = SpecialTokenText::show) const;
   // The bytes one id stands for (specials: their names, e.g. "<|bos|>").
   virtual const std::string& token_bytes(int32_t id) const = 0;
 

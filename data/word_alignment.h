@@ -15,10 +15,10 @@ struct WordSpan {
 };
 
 struct TokenWordAlignment {
-  std::vector<int32_t> word;        // [n_tokens] index of the token's word, -1 for none
-  std::vector<int32_t> word_start;  // [n_tokens] 0 or 1
+  std::vector<int32_t> word;             // [n_tokens] index of the token's word, -1 for none
+  std::vector<int32_t> word_start;       // [n_tokens] 0 or 1
   int64_t words_starting_mid_token = 0;  // words whose first byte sits in a token owned by an earlier word
-                                          // (0 when the text was encoded with word_end_cuts)
+                                         // (0 when the text was encoded with word_end_cuts)
 };
 
 // tokens: the encoding of the text (no special tokens), so that their bytes laid end to end are the text.

@@ -42,8 +42,7 @@ WordTokenizer::WordTokenizer(std::vector<std::string> words, const std::string& 
     const std::vector<std::string> parts = split(w);
     if (parts.size() != 1 || parts[0] != w)
       throw InputError(what, "word " + std::to_string(i) + " ('" + w + "') is not one word as the splitter sees it");
-    if (!id_of_word_.emplace(w, int32_t(i)).second)
-      throw InputError(what, "word '" + w + "' appears twice");
+    if (!id_of_word_.emplace(w, int32_t(i)).second) throw InputError(what, "word '" + w + "' appears twice");
     token_bytes_.push_back(is_word_byte(w[0]) ? " " + w : w);
   }
   for (const char* name : kSpecialTokenNames) token_bytes_.push_back(name);
@@ -74,7 +73,8 @@ std::string WordTokenizer::decode(const std::vector<int32_t>& ids, SpecialTokenT
 
 const std::string& WordTokenizer::token_bytes(int32_t id) const {
   if (id < 0 || id >= vocab_size())
-    throw InputError("token id " + std::to_string(id), "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
+    throw InputError("token id " + std::to_string(id),
+                     "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
   return token_bytes_[id];
 }
 

@@ -47,29 +47,28 @@ class Backend {
   // ---- matrix products ----------------------------------------------------------------------
   // C[M,N] (=|+=) op(A)[M,K] · op(B)[K,N] (+ bias[N] broadcast over rows; nullptr for none).
   // A is stored [M,K] (or [K,M] when transposed), B [K,N] (or [N,K]). Bias only with overwrite.
-  virtual void matmul(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N,
-                      int64_t K, Transpose ta, Transpose tb, Accumulate acc) = 0;
+  virtual void matmul(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N, int64_t K,
+                      Transpose ta, Transpose tb, Accumulate acc) = 0;
   // dbias[N] += Σ_rows dout[M,N]
   virtual void bias_backward(float* dbias, const float* dout, int64_t M, int64_t N) = 0;
 
   // ---- element-wise -------------------------------------------------------------------------
   virtual void add(float* out, const float* a, const float* b, int64_t n) = 0;  // out = a + b
-  virtual void add_inplace(float* a, const float* b, int64_t n) = 0;           // a += b
-  virtual void scale_inplace(float* a, float s, int64_t n) = 0;                // a *= s
-  virtual void axpy(float* y, float alpha, const float* x, int64_t n) = 0;     // y += alpha x
+  virtual void add_inplace(float* a, const float* b, int64_t n) = 0;            // a += b
+  virtual void scale_inplace(float* a, float s, int64_t n) = 0;                 // a *= s
+  virtual void axpy(float* y, float alpha, const float* x, int64_t n) = 0;      // y += alpha x
 
   // ---- normalisation (TransformerLens LayerNorm / RMSNorm over the last dim, eps given) ------
   // out[N,C] = (inp - mean) * rstd * weight + bias;  mean[N], rstd[N] saved for backward.
   virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                                  const float* bias, int64_t N, int64_t C, float eps) = 0;
   virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                  const float* weight, const float* mean, const float* rstd, int64_t N,
-                                  int64_t C) = 0;
+                                  const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) = 0;
   // out[N,C] = inp * rstd * weight, rstd = 1/sqrt(mean(inp²) + eps).
   virtual void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C,
                                float eps) = 0;
-  virtual void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
-                                const float* weight, const float* rstd, int64_t N, int64_t C) = 0;
+  virtual void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                                const float* rstd, int64_t N, int64_t C) = 0;
 
   // ---- activation (gelu_new = tanh approximation, gelu = erf, relu, silu) ---------------------
   virtual void activation_forward(float* out, const float* inp, int64_t n, ActFn fn) = 0;
@@ -116,20 +115,20 @@ class Backend {
     attention_pattern_forward(pattern, nullptr, qkv, B, T, H, dh, scale);
     attention_values_forward(z, pattern, qkv, B, T, H, dh);
   }
-  virtual void attention_backward(float* dqkv, float* dpattern, const float* dz, const float* pattern,
-                                  const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh, float scale) {
+  virtual void attention_backward(float* dqkv, float* dpattern, const float* dz, const float* pattern, const float* qkv,
+                                  int64_t B, int64_t T, int64_t H, int64_t dh, float scale) {
     attention_values_backward(dpattern, dqkv, dz, pattern, qkv, B, T, H, dh);
     attention_pattern_backward(dqkv, dpattern, pattern, qkv, B, T, H, dh, scale);
   }
 
   // ---- loss ---------------------------------------------------------------------------------
   // losses[N] = logsumexp(logits[n]) - logits[n, targets[n]]; lse[N] saved. targets < 0: loss 0.
-  virtual void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
-                                     int64_t N, int64_t V) = 0;
+  virtual void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
+                                     int64_t V) = 0;
   // dlogits[N,V] = (softmax(logits) - onehot(target)) * dloss[n]; rows with target < 0 get 0.
   // dlogits may alias logits (in place).
-  virtual void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
-                                      const int32_t* targets, const float* dloss, int64_t N, int64_t V) = 0;
+  virtual void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
+                                      const float* dloss, int64_t N, int64_t V) = 0;
 
   // ---- optimizer ----------------------------------------------------------------------------
   // Σ x² over n floats, accumulated in double, returned to the host.

@@ -11,11 +11,13 @@ void require(bool ok, const char* field, const std::string& why) {
 }  // namespace
 
 void ModelConfig::validate() const {
-  require(n_layers >= 1 && n_layers <= 1024, "n_layers", "expected an integer in [1, 1024], got " + std::to_string(n_layers));
+  require(n_layers >= 1 && n_layers <= 1024, "n_layers",
+          "expected an integer in [1, 1024], got " + std::to_string(n_layers));
   require(d_model >= 1, "d_model", "expected a positive integer, got " + std::to_string(d_model));
   require(n_heads >= 1, "n_heads", "expected a positive integer, got " + std::to_string(n_heads));
   require(d_head >= 1, "d_head", "expected a positive integer, got " + std::to_string(d_head));
-  require(attn_only || d_mlp >= 1, "d_mlp", "expected a positive integer (or attn_only = true), got " + std::to_string(d_mlp));
+  require(attn_only || d_mlp >= 1, "d_mlp",
+          "expected a positive integer (or attn_only = true), got " + std::to_string(d_mlp));
   require(n_ctx >= 1, "n_ctx", "expected a positive integer, got " + std::to_string(n_ctx));
   require(d_vocab >= 2, "d_vocab", "expected an integer >= 2, got " + std::to_string(d_vocab));
   require(positional_embedding_type != PositionalEmbedding::rotary || d_head % 2 == 0, "d_head",
@@ -30,26 +32,36 @@ int64_t ModelConfig::n_params() const { return ParamTable(*this).arena_size(); }
 
 std::string to_string(ActFn a) {
   switch (a) {
-    case ActFn::gelu_new: return "gelu_new";
-    case ActFn::gelu: return "gelu";
-    case ActFn::relu: return "relu";
-    case ActFn::silu: return "silu";
+    case ActFn::gelu_new:
+      return "gelu_new";
+    case ActFn::gelu:
+      return "gelu";
+    case ActFn::relu:
+      return "relu";
+    case ActFn::silu:
+      return "silu";
   }
   return "?";
 }
 std::string to_string(Normalization n) {
   switch (n) {
-    case Normalization::LN: return "LN";
-    case Normalization::RMS: return "RMS";
-    case Normalization::none: return "none";
+    case Normalization::LN:
+      return "LN";
+    case Normalization::RMS:
+      return "RMS";
+    case Normalization::none:
+      return "none";
   }
   return "?";
 }
 std::string to_string(PositionalEmbedding p) {
   switch (p) {
-    case PositionalEmbedding::standard: return "standard";
-    case PositionalEmbedding::rotary: return "rotary";
-    case PositionalEmbedding::none: return "none";
+    case PositionalEmbedding::standard:
+      return "standard";
+    case PositionalEmbedding::rotary:
+      return "rotary";
+    case PositionalEmbedding::none:
+      return "none";
   }
   return "?";
 }

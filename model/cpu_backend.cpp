@@ -84,8 +84,8 @@ class CpuBackend final : public Backend {
   }
 
   // ---- normalisation ----
-  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                         const float* bias, int64_t N, int64_t C, float eps) override {
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                         int64_t N, int64_t C, float eps) override {
     use_threads();
     cpu::layernorm_forward(out, mean, rstd, inp, weight, bias, N, C, eps);
   }
@@ -156,8 +156,8 @@ class CpuBackend final : public Backend {
     use_threads();
     cpu::attention_values_forward(z, pattern, qkv, B, T, H, dh);
   }
-  void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern,
-                                 const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh) override {
+  void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern, const float* qkv,
+                                 int64_t B, int64_t T, int64_t H, int64_t dh) override {
     use_threads();
     cpu::attention_values_backward(dpattern, dqkv, dz, pattern, qkv, B, T, H, dh);
   }
@@ -195,13 +195,12 @@ class CpuBackend final : public Backend {
     use_threads();
     return cpu::sum_squares(x, n);
   }
-  void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
-                    float beta2, float eps, float weight_decay, int64_t step, float grad_scale) override {
+  void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int64_t step, float grad_scale) override {
     use_threads();
     cpu::adamw_update(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale);
   }
-  void sgd_update(float* param, const float* grad, int64_t n, float lr, float weight_decay,
-                  float grad_scale) override {
+  void sgd_update(float* param, const float* grad, int64_t n, float lr, float weight_decay, float grad_scale) override {
     use_threads();
     cpu::sgd_update(param, grad, n, lr, weight_decay, grad_scale);
   }

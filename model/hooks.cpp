@@ -43,8 +43,7 @@ constexpr SiteName kSiteNames[] = {
 static_assert(sizeof(kSiteNames) / sizeof(kSiteNames[0]) == kNumHookSites, "every site has a name");
 
 bool is_global(HookSite s) {
-  return s == HookSite::embed || s == HookSite::pos_embed || s == HookSite::lnf_scale ||
-         s == HookSite::lnf_normalized;
+  return s == HookSite::embed || s == HookSite::pos_embed || s == HookSite::lnf_scale || s == HookSite::lnf_normalized;
 }
 
 // Whether this model has the point at all (pos_embed only with standard positions, norms only
@@ -52,18 +51,23 @@ bool is_global(HookSite s) {
 bool site_exists(HookSite s, const ModelConfig& c) {
   const bool norm = c.normalization_type != Normalization::none;
   switch (s) {
-    case HookSite::pos_embed: return c.positional_embedding_type == PositionalEmbedding::standard;
+    case HookSite::pos_embed:
+      return c.positional_embedding_type == PositionalEmbedding::standard;
     case HookSite::ln1_scale:
     case HookSite::ln1_normalized:
     case HookSite::lnf_scale:
-    case HookSite::lnf_normalized: return norm;
+    case HookSite::lnf_normalized:
+      return norm;
     case HookSite::ln2_scale:
-    case HookSite::ln2_normalized: return norm && !c.attn_only;
+    case HookSite::ln2_normalized:
+      return norm && !c.attn_only;
     case HookSite::resid_mid:
     case HookSite::mlp_pre:
     case HookSite::mlp_post:
-    case HookSite::mlp_out: return !c.attn_only;
-    default: return true;
+    case HookSite::mlp_out:
+      return !c.attn_only;
+    default:
+      return true;
   }
 }
 
@@ -96,14 +100,14 @@ HookPoint parse_hook_name(const std::string& name, const ModelConfig& cfg) {
       if (ch < '0' || ch > '9') return fail("expected a layer number after 'blocks.'");
     if (digits.size() > 6) return fail("layer number out of range");
     layer = std::stoi(digits);
-    if (layer >= cfg.n_layers)
-      return fail("the model has layers 0.." + std::to_string(cfg.n_layers - 1));
+    if (layer >= cfg.n_layers) return fail("the model has layers 0.." + std::to_string(cfg.n_layers - 1));
     rest = name.substr(dot + 1);
   }
   for (const auto& sn : kSiteNames) {
     if (rest != sn.suffix) continue;
     if (is_global(sn.site) != (layer < 0)) continue;
-    if (!site_exists(sn.site, cfg)) return fail("this model has no such hook point (check attn_only, normalization_type, positional_embedding_type)");
+    if (!site_exists(sn.site, cfg))
+      return fail("this model has no such hook point (check attn_only, normalization_type, positional_embedding_type)");
     return {layer, sn.site};
   }
   return fail("not a TransformerLens hook name this model has (e.g. blocks.0.attn.hook_pattern)");
@@ -128,20 +132,26 @@ std::vector<int64_t> hook_shape(HookPoint p, const ModelConfig& c, int64_t B, in
   switch (p.site) {
     case HookSite::ln1_scale:
     case HookSite::ln2_scale:
-    case HookSite::lnf_scale: return {B, T, 1};
+    case HookSite::lnf_scale:
+      return {B, T, 1};
     case HookSite::q_input:
     case HookSite::k_input:
     case HookSite::v_input:
-    case HookSite::attn_result: return {B, T, H, D};
+    case HookSite::attn_result:
+      return {B, T, H, D};
     case HookSite::attn_q:
     case HookSite::attn_k:
     case HookSite::attn_v:
-    case HookSite::attn_z: return {B, T, H, dh};
+    case HookSite::attn_z:
+      return {B, T, H, dh};
     case HookSite::attn_scores:
-    case HookSite::attn_pattern: return {B, H, T, T};
+    case HookSite::attn_pattern:
+      return {B, H, T, T};
     case HookSite::mlp_pre:
-    case HookSite::mlp_post: return {B, T, M};
-    default: return {B, T, D};
+    case HookSite::mlp_post:
+      return {B, T, M};
+    default:
+      return {B, T, D};
   }
 }
 
@@ -179,7 +189,6 @@ void HookSet::cache(HookPoint p) {
 void HookSet::cache_gradient(HookPoint p) {
   add_backward(p, [this](HookPoint q, ActivationView& v, Backend& be) { grad_cache_[hook_name(q)] = to_host(v, be); });
 }
-
 
 void HookSet::run_forward(HookPoint p, ActivationView& v, Backend& be) {
   auto it = forward_.find(p);

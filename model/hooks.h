@@ -13,13 +13,33 @@ namespace headlab {
 
 enum class HookSite : uint8_t {
   // global, before the blocks (layer = -1)
-  embed, pos_embed,
+  embed,
+  pos_embed,
   // per block, in forward order
-  resid_pre, ln1_scale, ln1_normalized, q_input, k_input, v_input, attn_q, attn_k, attn_v, attn_scores,
-  attn_pattern, attn_z, attn_result, attn_out, resid_mid, ln2_scale, ln2_normalized, mlp_pre, mlp_post, mlp_out,
+  resid_pre,
+  ln1_scale,
+  ln1_normalized,
+  q_input,
+  k_input,
+  v_input,
+  attn_q,
+  attn_k,
+  attn_v,
+  attn_scores,
+  attn_pattern,
+  attn_z,
+  attn_result,
+  attn_out,
+  resid_mid,
+  ln2_scale,
+  ln2_normalized,
+  mlp_pre,
+  mlp_post,
+  mlp_out,
   resid_post,
   // global, after the blocks (layer = -1)
-  lnf_scale, lnf_normalized,
+  lnf_scale,
+  lnf_normalized,
   count
 };
 constexpr int kNumHookSites = int(HookSite::count);
@@ -80,7 +100,10 @@ class HookSet {
   const std::map<std::string, HostTensor>& cached() const { return cache_; }
   const std::map<std::string, HostTensor>& cached_gradients() const { return grad_cache_; }
   const HostTensor& cached(const std::string& name) const;  // InputError when not cached
-  void clear_cache() { cache_.clear(); grad_cache_.clear(); }
+  void clear_cache() {
+    cache_.clear();
+    grad_cache_.clear();
+  }
 
  private:
   bool forward_mask(HookPoint p) const { return test_bit(forward_bits_, p); }

@@ -51,9 +51,10 @@ int cmd_init(int argc, char** argv) {
   std::string config_path, out;
   uint64_t seed = 0;
   po::options_description opts("headlab-model init");
-  opts.add_options()("help", "this help")("config", po::value<std::string>(&config_path), "INI file with a [model] section")(
-      "seed", po::value<uint64_t>(&seed)->default_value(0), "initialisation seed")(
-      "out", po::value<std::string>(&out), "checkpoint to write");
+  opts.add_options()("help", "this help")("config", po::value<std::string>(&config_path),
+                                          "INI file with a [model] section")(
+      "seed", po::value<uint64_t>(&seed)->default_value(0), "initialisation seed")("out", po::value<std::string>(&out),
+                                                                                   "checkpoint to write");
   cli::add_model_options(opts, mv);
   po::variables_map vm = parse(argc, argv, opts);
   if (vm.count("help")) {
@@ -168,7 +169,8 @@ int cmd_run(int argc, char** argv) {
   h5::File in = h5::File::open(tokens_path);
   h5::Shape shape;
   std::vector<int32_t> tokens = in.read<int32_t>("tokens", &shape);
-  if (shape.size() != 2) throw InputError(tokens_path + ": /tokens", "expected a 2-D array [batch, pos], got shape " + h5::to_string(shape));
+  if (shape.size() != 2)
+    throw InputError(tokens_path + ": /tokens", "expected a 2-D array [batch, pos], got shape " + h5::to_string(shape));
   const int64_t B = shape[0], T = shape[1];
   if (B < 1 || T < 1) throw InputError(tokens_path + ": /tokens", "expected at least one token");
 
@@ -184,7 +186,8 @@ int cmd_run(int argc, char** argv) {
   h5::DatasetOptions chunked;
   chunked.chunk_rows = 1;
   root.create_dataset<float>("logits", {B, T, V}, chunked);
-  for (HookPoint p : points) root.create_dataset<float>("cache/" + hook_name(p), hook_shape(p, ck.config, B, T), chunked);
+  for (HookPoint p : points)
+    root.create_dataset<float>("cache/" + hook_name(p), hook_shape(p, ck.config, B, T), chunked);
   for (int64_t first = 0; first < B; first += batch_size) {
     const int n = int(std::min<int64_t>(batch_size, B - first));
     HookSet hooks;
@@ -249,7 +252,8 @@ int cmd_sample(int argc, char** argv) {
   if (vm.count("prompt") == vm.count("prompt-tokens"))
     throw InputError("--prompt / --prompt-tokens", "expected exactly one of them");
   if (max_new < 0) throw InputError("--max-new", "expected a non-negative integer");
-  if (!(temperature >= 0.0f) || !std::isfinite(temperature)) throw InputError("--temperature", "expected a number >= 0");
+  if (!(temperature >= 0.0f) || !std::isfinite(temperature))
+    throw InputError("--temperature", "expected a number >= 0");
   Checkpoint ck = read_checkpoint(ckpt_path);
   std::unique_ptr<Tokenizer> tokenizer;
   if (!ck.tokenizer_json.empty()) tokenizer = tokenizer_from_json(ck.tokenizer_json, ckpt_path + ": /tokenizer");

@@ -67,8 +67,8 @@ ParamTable::ParamTable(const ModelConfig& c) {
     b.W_qkv = add_storage(p + "attn.W_qkv", D * 3 * H * dh, ParamKind::matrix);
     const char* qkv = "QKV";
     for (int which = 0; which < 3; ++which)
-      add_param({p + "attn.W_" + qkv[which], {H, D, dh}, b.W_qkv + which * H * dh, {dh, 3 * H * dh, 1},
-                 ParamKind::matrix});
+      add_param(
+          {p + "attn.W_" + qkv[which], {H, D, dh}, b.W_qkv + which * H * dh, {dh, 3 * H * dh, 1}, ParamKind::matrix});
     b.b_qkv = add_storage(p + "attn.b_qkv", 3 * H * dh, ParamKind::bias);
     for (int which = 0; which < 3; ++which)
       add_param({p + "attn.b_" + qkv[which], {H, dh}, b.b_qkv + which * H * dh, {dh, 1}, ParamKind::bias});

@@ -28,7 +28,7 @@ struct ParamInfo {
   int64_t offset;                // arena offset of element [0, 0, ...]
   std::vector<int64_t> strides;  // arena stride of each TL dimension
   ParamKind kind;
-  bool alias = false;            // a view of memory another entry owns (tied W_U)
+  bool alias = false;  // a view of memory another entry owns (tied W_U)
 
   int64_t numel() const;
   // Arena offset of the element with row-major (TL) flat index i.

@@ -59,7 +59,8 @@ void Transformer::init_gpt2(uint64_t seed) {
   for (const StorageInfo& s : table_.storage()) {
     float* p = host.data() + s.offset;
     switch (s.kind) {
-      case ParamKind::bias: break;  // zeros
+      case ParamKind::bias:
+        break;  // zeros
       case ParamKind::norm:
         // weights 1, biases 0 (the storage name tells which)
         if (ends_with(s.name, ".w"))

@@ -10,14 +10,14 @@ namespace headlab {
 // Everything forward keeps for backward, plus scratch, sized for one (B, T). Backend memory.
 struct Transformer::Activations {
   struct Block {
-    float* ln1_out = nullptr;  // [BT, D] (null when normalization_type = none: ln1_out is resid_pre)
-    float* ln1_mean = nullptr; // [BT]
-    float* ln1_rstd = nullptr; // [BT]
-    float* qkv = nullptr;      // [B, T, 3, H, dh] after rotary
-    float* pattern = nullptr;  // [B, H, T, T]
-    float* z = nullptr;        // [B, T, H, dh]
+    float* ln1_out = nullptr;    // [BT, D] (null when normalization_type = none: ln1_out is resid_pre)
+    float* ln1_mean = nullptr;   // [BT]
+    float* ln1_rstd = nullptr;   // [BT]
+    float* qkv = nullptr;        // [B, T, 3, H, dh] after rotary
+    float* pattern = nullptr;    // [B, H, T, T]
+    float* z = nullptr;          // [B, T, H, dh]
     float* resid_mid = nullptr;  // [BT, D] (MLP models)
-    float* ln2_out = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
+    float *ln2_out = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
     float* mlp_pre = nullptr;   // [BT, M]
     float* mlp_post = nullptr;  // [BT, M]
   };
@@ -28,7 +28,7 @@ struct Transformer::Activations {
   int32_t* targets = nullptr;  // [BT]
   std::vector<float*> resid;   // L+1 × [BT, D]; resid[l] = resid_pre of block l, resid[L] = final
   std::vector<Block> blocks;
-  float* lnf_out = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;
+  float *lnf_out = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;
   float* logits = nullptr;  // [BT, V]; turned into dlogits in place by backward
   float* lse = nullptr;     // [BT]
   float* losses = nullptr;  // [BT]
@@ -55,8 +55,8 @@ struct Transformer::Activations {
   // norm's statistics [BT]. Allocated on first use, kept with the activations.
   struct SplitInputs {
     std::vector<float*> x, ln_out, mean, rstd;  // index (which * H + h)
-    float* dw = nullptr;  // [D, dh] scratch for one slice's weight gradient
-    float* gw = nullptr;  // [D, dh] scratch
+    float* dw = nullptr;                        // [D, dh] scratch for one slice's weight gradient
+    float* gw = nullptr;                        // [D, dh] scratch
   };
   std::vector<SplitInputs> split;  // per block; empty vectors until used
 

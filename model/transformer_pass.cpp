@@ -33,17 +33,27 @@ bool backward_supported(HookSite s) {
     case HookSite::mlp_pre:
     case HookSite::mlp_post:
     case HookSite::mlp_out:
-    case HookSite::resid_post: return true;
-    default: return false;
+    case HookSite::resid_post:
+      return true;
+    default:
+      return false;
   }
 }
 
 class Pass {
  public:
-  Pass(const ModelConfig& c, const ParamTable& t, Backend& be, Transformer::Activations& A, float* params,
-       float* grads, HookSet* hooks)
-      : c_(c), off_(t.offsets()), be_(be), A_(A), params_(params), grads_(grads),
-        hooks_(hooks && !hooks->empty() ? hooks : nullptr), B_(A.B), T_(A.T), BT_(int64_t(A.B) * A.T) {}
+  Pass(const ModelConfig& c, const ParamTable& t, Backend& be, Transformer::Activations& A, float* params, float* grads,
+       HookSet* hooks)
+      : c_(c),
+        off_(t.offsets()),
+        be_(be),
+        A_(A),
+        params_(params),
+        grads_(grads),
+        hooks_(hooks && !hooks->empty() ? hooks : nullptr),
+        B_(A.B),
+        T_(A.T),
+        BT_(int64_t(A.B) * A.T) {}
 
   // ---- hooks ----------------------------------------------------------------------------------
   bool wants(int layer, HookSite s) const { return hooks_ && hooks_->wants_forward({layer, s}); }
@@ -99,9 +109,14 @@ class Pass {
   // Returns the normalised input (inp itself when the model has no norms).
   const float* norm_forward(float* out, float* mean, float* rstd, const float* inp, int64_t w, int64_t b) {
     switch (c_.normalization_type) {
-      case Normalization::LN: be_.layernorm_forward(out, mean, rstd, inp, P(w), P(b), BT_, c_.d_model, c_.eps); return out;
-      case Normalization::RMS: be_.rmsnorm_forward(out, rstd, inp, P(w), BT_, c_.d_model, c_.eps); return out;
-      case Normalization::none: return inp;
+      case Normalization::LN:
+        be_.layernorm_forward(out, mean, rstd, inp, P(w), P(b), BT_, c_.d_model, c_.eps);
+        return out;
+      case Normalization::RMS:
+        be_.rmsnorm_forward(out, rstd, inp, P(w), BT_, c_.d_model, c_.eps);
+        return out;
+      case Normalization::none:
+        return inp;
     }
     return inp;
   }
@@ -118,7 +133,9 @@ class Pass {
         be_.rmsnorm_backward(A_.dtmp, G(w), dout, inp, P(w), rstd, BT_, D);
         be_.add_inplace(dresid, A_.dtmp, BT_ * D);
         break;
-      case Normalization::none: be_.add_inplace(dresid, dout, BT_ * D); break;
+      case Normalization::none:
+        be_.add_inplace(dresid, dout, BT_ * D);
+        break;
     }
   }
 
@@ -127,9 +144,15 @@ class Pass {
                           int64_t w, int64_t b) {
     const int64_t D = c_.d_model;
     switch (c_.normalization_type) {
-      case Normalization::LN: be_.layernorm_backward(dinp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D); break;
-      case Normalization::RMS: be_.rmsnorm_backward(dinp, G(w), dout, inp, P(w), rstd, BT_, D); break;
-      case Normalization::none: be_.copy(dinp, dout, size_t(BT_ * D) * sizeof(float)); break;
+      case Normalization::LN:
+        be_.layernorm_backward(dinp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D);
+        break;
+      case Normalization::RMS:
+        be_.rmsnorm_backward(dinp, G(w), dout, inp, P(w), rstd, BT_, D);
+        break;
+      case Normalization::none:
+        be_.copy(dinp, dout, size_t(BT_ * D) * sizeof(float));
+        break;
     }
   }
 
@@ -172,8 +195,7 @@ class Pass {
       const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
       if (c_.normalization_type != Normalization::none)
         hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_rstd);
-      be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no,
-                 Accumulate::overwrite);
+      be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
     }
     hook_strided(l, HookSite::attn_q, b.qkv, 3 * Hd, Hd, false);
     hook_strided(l, HookSite::attn_k, b.qkv + Hd, 3 * Hd, Hd, false);
@@ -307,7 +329,7 @@ class Pass {
     auto& s = split_buffers(l);
     const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
     float* all = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-    float* out_h = A_.dz;                                                    // [BT, dh] scratch
+    float* out_h = A_.dz;                                                   // [BT, dh] scratch
     for (int which = 0; which < 3; ++which) {
       for (int64_t h = 0; h < H; ++h) be_.copy_rows(all + h * D, H * D, A_.resid[size_t(l)], D, BT_, D);
       hook(l, input_site(which), all);
@@ -315,8 +337,8 @@ class Pass {
         const size_t i = size_t(which * H + h);
         be_.copy_rows(s.x[i], D, all + h * D, H * D, BT_, D);
         const float* ln = norm_forward(s.ln_out[i], s.mean[i], s.rstd[i], s.x[i], o.ln1_w, o.ln1_b);
-        be_.matmul(out_h, ln, weight_slice(l, which, h), P(o.b_qkv) + (which * H + h) * dh, BT_, dh, D,
-                   Transpose::no, Transpose::no, Accumulate::overwrite);
+        be_.matmul(out_h, ln, weight_slice(l, which, h), P(o.b_qkv) + (which * H + h) * dh, BT_, dh, D, Transpose::no,
+                   Transpose::no, Accumulate::overwrite);
         be_.copy_rows(b.qkv + (which * H + h) * dh, 3 * H * dh, out_h, dh, BT_, dh);
       }
     }
@@ -326,9 +348,9 @@ class Pass {
     auto& s = split_buffers(l);
     const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, row = 3 * H * dh;
     float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-    float* dslice = A_.dz;                                                     // [BT, dh]
-    float* dw = s.dw;                                                          // [D, dh]
-    float* gw = s.gw;                                                          // [D, dh]
+    float* dslice = A_.dz;                                                   // [BT, dh]
+    float* dw = s.dw;                                                        // [D, dh]
+    float* gw = s.gw;                                                        // [D, dh]
     for (int which = 0; which < 3; ++which) {
       for (int64_t h = 0; h < H; ++h) {
         const size_t i = size_t(which * H + h);
@@ -385,8 +407,7 @@ class Pass {
     hook(l, HookSite::mlp_pre, b.mlp_pre);
     be_.activation_forward(b.mlp_post, b.mlp_pre, BT_ * M, c_.act_fn);
     hook(l, HookSite::mlp_post, b.mlp_post);
-    be_.matmul(out, b.mlp_post, P(o.W_out), P(o.b_out), BT_, D, M, Transpose::no, Transpose::no,
-               Accumulate::overwrite);
+    be_.matmul(out, b.mlp_post, P(o.W_out), P(o.b_out), BT_, D, M, Transpose::no, Transpose::no, Accumulate::overwrite);
     hook(l, HookSite::mlp_out, out);
   }
   // dresid_mid += d through the MLP. dout may be dresid_mid itself: it is read before the add.
@@ -519,14 +540,14 @@ void check_hooks_supported(const HookSet* hooks, const ModelConfig& cfg, bool ba
 void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
   if (B < 1) throw InputError("tokens", "expected at least one sequence");
   if (T < 1 || T > cfg_.n_ctx)
-    throw InputError("tokens", "sequence length " + std::to_string(T) + " is outside [1, n_ctx = " +
-                                   std::to_string(cfg_.n_ctx) + "]");
+    throw InputError("tokens", "sequence length " + std::to_string(T) +
+                                   " is outside [1, n_ctx = " + std::to_string(cfg_.n_ctx) + "]");
   const int64_t BT = int64_t(B) * T;
   for (int64_t i = 0; i < BT; ++i)
     if (tokens[i] < 0 || tokens[i] >= cfg_.d_vocab)
       throw InputError("tokens", "token id " + std::to_string(tokens[i]) + " at [" + std::to_string(i / T) + ", " +
-                                     std::to_string(i % T) + "] is outside [0, d_vocab = " +
-                                     std::to_string(cfg_.d_vocab) + ")");
+                                     std::to_string(i % T) +
+                                     "] is outside [0, d_vocab = " + std::to_string(cfg_.d_vocab) + ")");
   check_hooks_supported(hooks, cfg_, false);
   ensure_activations(B, T);
   B_ = B;
@@ -539,7 +560,8 @@ void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
 void Transformer::forward_from_layer(int layer, const float* resid_pre, HookSet* hooks) {
   if (!acts_) throw InternalError("forward_from_layer before any forward");
   if (layer < 0 || layer > cfg_.n_layers)
-    throw InputError("layer " + std::to_string(layer), "expected a layer in [0, " + std::to_string(cfg_.n_layers) + "]");
+    throw InputError("layer " + std::to_string(layer),
+                     "expected a layer in [0, " + std::to_string(cfg_.n_layers) + "]");
   check_hooks_supported(hooks, cfg_, false);
   n_valid_targets_ = 0;
   be_.copy_from_host(acts_->resid[size_t(layer)], resid_pre, size_t(B_) * T_ * cfg_.d_model * sizeof(float));
@@ -575,8 +597,7 @@ void Transformer::backward(HookSet* hooks, float dlogits_scale) {
   for (int64_t i = 0; i < BT; ++i) dloss[size_t(i)] = targets[size_t(i)] >= 0 ? d : 0.0f;
   be_.copy_from_host(acts_->dloss, dloss.data(), dloss.size() * sizeof(float));
   // In place: the logits become dlogits.
-  be_.cross_entropy_backward(acts_->logits, acts_->logits, acts_->lse, acts_->targets, acts_->dloss, BT,
-                             cfg_.d_vocab);
+  be_.cross_entropy_backward(acts_->logits, acts_->logits, acts_->lse, acts_->targets, acts_->dloss, BT, cfg_.d_vocab);
   n_valid_targets_ = 0;  // the logits are gone: a second backward needs a new forward
   Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits);
 }

@@ -38,8 +38,8 @@ void expect_state(const BatcherState& s, SourceTag tag, size_t rng_words, size_t
   if (s.position.empty() || s.position[0] < kStream || s.position[0] > kInduction)
     throw InputError(what, "the saved data position is not one headlab-train wrote");
   if (s.position[0] != tag)
-    throw InputError(what, std::string("the run was saved reading ") + names[s.position[0]] + ", but the data now is " +
-                               names[tag]);
+    throw InputError(
+        what, std::string("the run was saved reading ") + names[s.position[0]] + ", but the data now is " + names[tag]);
   if (s.rng.size() != rng_words || s.position.size() != position_words)
     throw InputError(what, "the saved data position or RNG state has the wrong length");
 }
@@ -83,9 +83,7 @@ class StreamBatcher : public Batcher {
     return batch_;
   }
   int seq_len() const override { return T_; }
-  BatcherState state() const override {
-    return {{rng_.state()}, {kStream, uint64_t(ds_->n_tokens()), drawn_}};
-  }
+  BatcherState state() const override { return {{rng_.state()}, {kStream, uint64_t(ds_->n_tokens()), drawn_}}; }
   void restore(const BatcherState& s, const std::string& what) override {
     expect_state(s, kStream, 1, 3, what);
     if (s.position[1] != uint64_t(ds_->n_tokens()))
@@ -107,7 +105,8 @@ class SequencesBatcher : public Batcher {
  public:
   SequencesBatcher(std::shared_ptr<const TokenDataset> ds, int B, uint64_t seed)
       : ds_(std::move(ds)), B_(B), seed_(seed) {
-    if (ds_->seq_len < 2 || ds_->n_seq < 1) throw InternalError("sequences batcher: empty rows (the caller checks this)");
+    if (ds_->seq_len < 2 || ds_->n_seq < 1)
+      throw InternalError("sequences batcher: empty rows (the caller checks this)");
     shuffle_for(0);
   }
   const Batch& next() override {
@@ -209,20 +208,23 @@ class InductionBatcher : public Batcher {
   const Batch& next() override {
     reset(batch_, B_, seq_len());
     const TokenDataset rows = make_induction_dataset(B_, spec_, d_vocab_, mix_seed(seed_, drawn_++), kBos);
-    for (int b = 0; b < B_; ++b) row_to_example(rows.tokens.data() + b * spec_.seq_len, nullptr, spec_.seq_len, b, batch_);
+    for (int b = 0; b < B_; ++b)
+      row_to_example(rows.tokens.data() + b * spec_.seq_len, nullptr, spec_.seq_len, b, batch_);
     return batch_;
   }
   int seq_len() const override { return int(spec_.seq_len - 1); }
   BatcherState state() const override {
-    return {{seed_},
-            {kInduction, uint64_t(spec_.seq_len), uint64_t(spec_.min_span), uint64_t(spec_.max_span), prob_bits(), drawn_}};
+    return {
+        {seed_},
+        {kInduction, uint64_t(spec_.seq_len), uint64_t(spec_.min_span), uint64_t(spec_.max_span), prob_bits(), drawn_}};
   }
   void restore(const BatcherState& s, const std::string& what) override {
     expect_state(s, kInduction, 1, 6, what);
     if (s.position[1] != uint64_t(spec_.seq_len) || s.position[2] != uint64_t(spec_.min_span) ||
         s.position[3] != uint64_t(spec_.max_span) || s.position[4] != prob_bits())
-      throw InputError(what, "the run was saved with other builtin:induction settings (row length, copy "
-                             "probability or span lengths) than the ones given now");
+      throw InputError(what,
+                       "the run was saved with other builtin:induction settings (row length, copy "
+                       "probability or span lengths) than the ones given now");
     seed_ = s.rng[0];
     drawn_ = s.position[5];
   }
@@ -250,17 +252,17 @@ std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset
 }
 
 std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,
-                                            uint64_t seed) {
+                                             uint64_t seed) {
   return std::make_unique<RepeatBatcher>(batch_size, half_len, min_half_len, d_vocab, seed);
 }
 
 std::unique_ptr<Batcher> make_induction_batcher(int batch_size, const InductionTaskSpec& spec, int d_vocab,
-                                               uint64_t seed) {
+                                                uint64_t seed) {
   return std::make_unique<InductionBatcher>(batch_size, spec, d_vocab, seed);
 }
 
 std::unique_ptr<Batcher> make_builtin_batcher(const TrainOptions& o, const std::string& name, int batch_size,
-                                             int d_vocab, uint64_t seed) {
+                                              int d_vocab, uint64_t seed) {
   if (name == kBuiltinRepeat)
     return make_repeat_batcher(batch_size, o.repeat_half_len, o.repeat_min_half(), d_vocab, seed);
   if (name == kBuiltinInduction) return make_induction_batcher(batch_size, o.induction_spec(), d_vocab, seed);

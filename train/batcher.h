@@ -57,15 +57,15 @@ std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset
                                               uint64_t seed);
 // 1 <= min_half_len <= half_len.
 std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,
-                                            uint64_t seed);
+                                             uint64_t seed);
 
 // spec.seq_len >= 2, the rest as make_induction_dataset checks.
 std::unique_ptr<Batcher> make_induction_batcher(int batch_size, const InductionTaskSpec& spec, int d_vocab,
-                                               uint64_t seed);
+                                                uint64_t seed);
 // The batcher of built-in source `name` (builtin:repeat or builtin:induction, with its settings from
 // `o`); InternalError for another name (the caller checks is_builtin_data).
 std::unique_ptr<Batcher> make_builtin_batcher(const TrainOptions& o, const std::string& name, int batch_size,
-                                             int d_vocab, uint64_t seed);
+                                              int d_vocab, uint64_t seed);
 
 // SplitMix64: a whole random stream in one 64-bit word of state, so saving it is trivial.
 class SplitMix64 {

@@ -13,8 +13,8 @@
 #include <memory>
 #include <sstream>
 
-#include "cli/command_main.h"
 #include "circuits/head_tracker.h"
+#include "cli/command_main.h"
 #include "cli/model_options.h"
 #include "train/progress.h"
 #include "train/session.h"
@@ -50,53 +50,53 @@ std::string dflt(T x) {
 po::options_description training_options() {
   const TrainOptions d;
   po::options_description o("training options ([train] section of --config)");
-  o.add_options()
-      ("data", po::value<std::string>(), "token dataset (.h5: stream or sequences), builtin:repeat or "
-                                          "builtin:induction")
-      ("val-data", po::value<std::string>(), "validation dataset or a builtin (default: a builtin's own fresh "
-                                              "sequences; none for a file)")
-      ("repeat-half-len", po::value<int64_t>(),
-       ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())
-      ("repeat-min-half-len", po::value<int64_t>(),
-       "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
-       "--repeat-half-len, every row the same length)")
-      ("induction-seq-len", po::value<int64_t>(),
-       ("builtin:induction: tokens the model reads per row (rows are BOS + this many)" + dflt(d.induction_seq_len))
-           .c_str())
-      ("induction-copy-prob", po::value<double>(),
-       ("builtin:induction: chance that a copy of an earlier span starts at a position" + dflt(d.induction_copy_prob))
-           .c_str())
-      ("induction-min-span", po::value<int64_t>(),
-       ("builtin:induction: the fewest tokens a copy has" + dflt(d.induction_min_span)).c_str())
-      ("induction-max-span", po::value<int64_t>(),
-       ("builtin:induction: the most tokens a copy has" + dflt(d.induction_max_span)).c_str())
-      ("init", po::value<std::string>(), "start from this checkpoint's weights (new optimizer, step 0)")
-      ("resume", po::value<std::string>(), "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)")
-      ("out", po::value<std::string>(), "output directory")
-      ("steps", po::value<int64_t>(), ("total optimizer steps" + dflt(d.steps)).c_str())
-      ("stop-at", po::value<int64_t>(), "stop after this step (checkpoint written; resume later)")
-      ("batch-size", po::value<int64_t>(), ("sequences per micro-batch" + dflt(d.batch_size)).c_str())
-      ("grad-accum", po::value<int64_t>(), ("micro-batches per step" + dflt(d.grad_accum)).c_str())
-      ("optimizer", po::value<std::string>(), "adamw | sgd (default adamw)")
-      ("lr", po::value<float>(), ("peak learning rate" + dflt(d.lr)).c_str())
-      ("beta1", po::value<float>(), ("AdamW beta1" + dflt(d.beta1)).c_str())
-      ("beta2", po::value<float>(), ("AdamW beta2" + dflt(d.beta2)).c_str())
-      ("eps", po::value<float>(), ("AdamW epsilon" + dflt(d.eps)).c_str())
-      ("weight-decay", po::value<float>(), ("decoupled weight decay, matrices only" + dflt(d.weight_decay)).c_str())
-      ("grad-clip", po::value<float>(), ("max global gradient norm, 0 = off" + dflt(d.grad_clip)).c_str())
-      ("warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())
-      ("schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")
-      ("min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())
-      ("seed", po::value<uint64_t>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())
-      ("threads", po::value<int>(), "CPU threads (default 0 = every core)")
-      ("device", po::value<std::string>(), "cpu | cuda (default cpu)")
-      ("log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())
-      ("eval-every", po::value<int64_t>(), "steps between validation losses (default 0: start and end only)")
-      ("eval-batches", po::value<int64_t>(), ("validation batches per evaluation" + dflt(d.eval_batches)).c_str())
-      ("checkpoint-every", po::value<int64_t>(), "steps between checkpoints (default 0: none but final.h5)")
-      ("checkpoint-schedule", po::value<std::string>(),
-       "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)")
-      ("checkpoints-per-octave", po::value<int>(), ("log schedule density" + dflt(d.checkpoints_per_octave)).c_str());
+  o.add_options()("data", po::value<std::string>(),
+                  "token dataset (.h5: stream or sequences), builtin:repeat or "
+                  "builtin:induction")("val-data", po::value<std::string>(),
+                                       "validation dataset or a builtin (default: a builtin's own fresh "
+                                       "sequences; none for a file)")(
+      "repeat-half-len", po::value<int64_t>(),
+      ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())(
+      "repeat-min-half-len", po::value<int64_t>(),
+      "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
+      "--repeat-half-len, every row the same length)")(
+      "induction-seq-len", po::value<int64_t>(),
+      ("builtin:induction: tokens the model reads per row (rows are BOS + this many)" + dflt(d.induction_seq_len))
+          .c_str())(
+      "induction-copy-prob", po::value<double>(),
+      ("builtin:induction: chance that a copy of an earlier span starts at a position" + dflt(d.induction_copy_prob))
+          .c_str())("induction-min-span", po::value<int64_t>(),
+                    ("builtin:induction: the fewest tokens a copy has" + dflt(d.induction_min_span)).c_str())(
+      "induction-max-span", po::value<int64_t>(),
+      ("builtin:induction: the most tokens a copy has" + dflt(d.induction_max_span)).c_str())(
+      "init", po::value<std::string>(), "start from this checkpoint's weights (new optimizer, step 0)")(
+      "resume", po::value<std::string>(),
+      "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)")(
+      "out", po::value<std::string>(), "output directory")("steps", po::value<int64_t>(),
+                                                           ("total optimizer steps" + dflt(d.steps)).c_str())(
+      "stop-at", po::value<int64_t>(), "stop after this step (checkpoint written; resume later)")(
+      "batch-size", po::value<int64_t>(), ("sequences per micro-batch" + dflt(d.batch_size)).c_str())(
+      "grad-accum", po::value<int64_t>(), ("micro-batches per step" + dflt(d.grad_accum)).c_str())(
+      "optimizer", po::value<std::string>(), "adamw | sgd (default adamw)")(
+      "lr", po::value<float>(), ("peak learning rate" + dflt(d.lr)).c_str())("beta1", po::value<float>(),
+                                                                             ("AdamW beta1" + dflt(d.beta1)).c_str())(
+      "beta2", po::value<float>(), ("AdamW beta2" + dflt(d.beta2)).c_str())("eps", po::value<float>(),
+                                                                            ("AdamW epsilon" + dflt(d.eps)).c_str())(
+      "weight-decay", po::value<float>(), ("decoupled weight decay, matrices only" + dflt(d.weight_decay)).c_str())(
+      "grad-clip", po::value<float>(), ("max global gradient norm, 0 = off" + dflt(d.grad_clip)).c_str())(
+      "warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())(
+      "schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")(
+      "min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())(
+      "seed", po::value<uint64_t>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())(
+      "threads", po::value<int>(), "CPU threads (default 0 = every core)")("device", po::value<std::string>(),
+                                                                           "cpu | cuda (default cpu)")(
+      "log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())(
+      "eval-every", po::value<int64_t>(), "steps between validation losses (default 0: start and end only)")(
+      "eval-batches", po::value<int64_t>(), ("validation batches per evaluation" + dflt(d.eval_batches)).c_str())(
+      "checkpoint-every", po::value<int64_t>(), "steps between checkpoints (default 0: none but final.h5)")(
+      "checkpoint-schedule", po::value<std::string>(),
+      "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)")(
+      "checkpoints-per-octave", po::value<int>(), ("log schedule density" + dflt(d.checkpoints_per_octave)).c_str());
   return o;
 }
 
@@ -178,7 +178,8 @@ po::parsed_options parse_config_file(const std::string& path, const po::options_
 int train_main(int argc, char** argv) {
   cli::ModelOptionValues mv;
   po::options_description general("general");
-  general.add_options()("help", "this help")("config", po::value<std::string>(), "INI file: [model] and [train] sections");
+  general.add_options()("help", "this help")("config", po::value<std::string>(),
+                                             "INI file: [model] and [train] sections");
   po::options_description model_desc(
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
       "come from the data)");
@@ -187,10 +188,10 @@ int train_main(int argc, char** argv) {
   std::string track_heads;
   int64_t track_every = 100;
   po::options_description tracking("head formation (read the file with headlab-circuits formation --track FILE.h5)");
-  tracking.add_options()
-      ("track-heads", po::value(&track_heads), "score every head on a fixed repeated-token probe during training; "
-                                               "write the history to FILE.h5")
-      ("track-every", po::value(&track_every)->default_value(track_every), "steps between head scores");
+  tracking.add_options()("track-heads", po::value(&track_heads),
+                         "score every head on a fixed repeated-token probe during training; "
+                         "write the history to FILE.h5")(
+      "track-every", po::value(&track_every)->default_value(track_every), "steps between head scores");
   po::options_description all;
   all.add(general).add(training_options()).add(model_desc).add(tracking);
 

@@ -32,8 +32,8 @@ void Optimizer::update(float* params, const float* grads, int64_t step, float lr
   for (const Run& r : runs_) {
     const float wd = r.decays ? s.weight_decay : 0.0f;
     if (s.kind == OptimizerKind::adamw)
-      be_.adamw_update(params + r.offset, grads + r.offset, m_ + r.offset, v_ + r.offset, r.size, lr, s.beta1,
-                       s.beta2, s.eps, wd, step, grad_scale);
+      be_.adamw_update(params + r.offset, grads + r.offset, m_ + r.offset, v_ + r.offset, r.size, lr, s.beta1, s.beta2,
+                       s.eps, wd, step, grad_scale);
     else
       be_.sgd_update(params + r.offset, grads + r.offset, r.size, lr, wd, grad_scale);
   }

@@ -15,7 +15,9 @@ namespace headlab {
 struct OptimizerSettings {
   OptimizerKind kind = OptimizerKind::adamw;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.01f;
-  static OptimizerSettings from(const TrainOptions& o) { return {o.optimizer, o.beta1, o.beta2, o.eps, o.weight_decay}; }
+  static OptimizerSettings from(const TrainOptions& o) {
+    return {o.optimizer, o.beta1, o.beta2, o.eps, o.weight_decay};
+  }
 };
 
 class Optimizer {

@@ -61,8 +61,8 @@ void TrainOptions::validate() const {
           "expected an integer in [1, 64], got " + std::to_string(checkpoints_per_octave));
   positive_int(repeat_half_len, "--repeat-half-len");
   require(repeat_min_half_len >= 0 && repeat_min_half_len <= repeat_half_len, "--repeat-min-half-len",
-          "expected an integer in [0, --repeat-half-len = " + std::to_string(repeat_half_len) + "] (0 = equal to it), got " +
-              std::to_string(repeat_min_half_len));
+          "expected an integer in [0, --repeat-half-len = " + std::to_string(repeat_half_len) +
+              "] (0 = equal to it), got " + std::to_string(repeat_min_half_len));
   require(induction_seq_len >= 1 && induction_seq_len <= (int64_t(1) << 30), "--induction-seq-len",
           "expected a positive integer, got " + std::to_string(induction_seq_len));
   require(induction_copy_prob >= 0 && induction_copy_prob <= 1, "--induction-copy-prob",
@@ -166,7 +166,8 @@ TrainOptions options_from_json(const std::string& text, const TrainOptions& base
     get("eval_batches", o.eval_batches);
     get("checkpoint_every", o.checkpoint_every);
     get("checkpoints_per_octave", o.checkpoints_per_octave);
-    if (j.contains("optimizer")) o.optimizer = parse_optimizer(j.at("optimizer").get<std::string>(), what + " optimizer");
+    if (j.contains("optimizer"))
+      o.optimizer = parse_optimizer(j.at("optimizer").get<std::string>(), what + " optimizer");
     if (j.contains("schedule")) o.schedule = parse_lr_shape(j.at("schedule").get<std::string>(), what + " schedule");
     if (j.contains("checkpoint_schedule"))
       o.checkpoint_schedule =

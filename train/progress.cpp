@@ -43,7 +43,8 @@ void ProgressReporter::on_step(const StepRecord& r, Transformer&) {
     if (!r.log && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
     std::fprintf(out_, "\r\033[Kstep %lld/%lld  loss %.4f  lr %.3g  %s tok/s  ETA %s", (long long)r.step,
-                 (long long)r.total_steps, r.loss, r.lr, rate(r.tokens_per_s).c_str(), format_duration(r.eta_s).c_str());
+                 (long long)r.total_steps, r.loss, r.lr, rate(r.tokens_per_s).c_str(),
+                 format_duration(r.eta_s).c_str());
     line_open_ = true;
     std::fflush(out_);
     return;

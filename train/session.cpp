@@ -26,8 +26,8 @@ void check_fits(const TokenDataset& ds, const ModelConfig& c, const std::string&
                                std::to_string(c.d_vocab));
   if (ds.kind == DatasetKind::stream) {
     if (ds.n_tokens() < int64_t(c.n_ctx) + 1)
-      throw InputError(what, "a stream of " + std::to_string(ds.n_tokens()) + " tokens is shorter than n_ctx + 1 = " +
-                                 std::to_string(c.n_ctx + 1));
+      throw InputError(what, "a stream of " + std::to_string(ds.n_tokens()) +
+                                 " tokens is shorter than n_ctx + 1 = " + std::to_string(c.n_ctx + 1));
     return;
   }
   if (ds.n_seq < 1 || ds.seq_len < 2)
@@ -57,7 +57,8 @@ std::optional<Checkpoint> load_start(const TrainOptions& o) {
   if (path.empty()) return std::nullopt;
   const std::string option = o.resume.empty() ? "--init" : "--resume";
   if (o.model.any_given)
-    throw InputError("--model.*", "the model comes from the checkpoint given to " + option + "; leave out the model options");
+    throw InputError("--model.*",
+                     "the model comes from the checkpoint given to " + option + "; leave out the model options");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
   Checkpoint ck = read_checkpoint(path);

@@ -23,8 +23,8 @@ struct TrainSession {
   std::unique_ptr<Transformer> model;
   std::unique_ptr<Optimizer> optimizer;
   std::unique_ptr<Batcher> train_batches;
-  int64_t step = 0;         // updates done
-  int64_t tokens_seen = 0;  // input tokens through forward, all micro-batches
+  int64_t step = 0;             // updates done
+  int64_t tokens_seen = 0;      // input tokens through forward, all micro-batches
   std::string last_checkpoint;  // the --resume file until this run writes one
 
   bool has_validation() const { return val_repeat_ || val_dataset_ != nullptr; }

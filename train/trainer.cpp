@@ -22,11 +22,11 @@ void make_directory(const std::string& dir) {
 
 TrainingDiverged::TrainingDiverged(int64_t step_, const std::string& quantity, double value,
                                    const std::string& last_checkpoint_)
-    : InputError("step " + std::to_string(step_),
-                 quantity + " = " + describe(value) + "; training stopped (" +
-                     (last_checkpoint_.empty() ? "no checkpoint was written"
-                                               : "last good checkpoint: " + last_checkpoint_) +
-                     "); try a lower --lr or --grad-clip"),
+    : InputError(
+          "step " + std::to_string(step_),
+          quantity + " = " + describe(value) + "; training stopped (" +
+              (last_checkpoint_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_checkpoint_) +
+              "); try a lower --lr or --grad-clip"),
       step(step_),
       last_checkpoint(last_checkpoint_) {}
 

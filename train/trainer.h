@@ -30,9 +30,9 @@ struct StepRecord {
   double grad_norm = 0;     // global norm before clipping
   double tokens_per_s = 0;  // training throughput since the previous log point
   int64_t tokens_seen = 0;
-  double elapsed_s = 0;     // wall time since this run() began
-  double eta_s = 0;         // to the last step of this run() at the pace so far
-  bool log = false;         // a log point: step 1, every --log-every, evaluation points, the last step
+  double elapsed_s = 0;           // wall time since this run() began
+  double eta_s = 0;               // to the last step of this run() at the pace so far
+  bool log = false;               // a log point: step 1, every --log-every, evaluation points, the last step
   std::optional<float> val_loss;  // at evaluation points, when there is validation data
 };
 
@@ -57,9 +57,9 @@ class TrainingDiverged : public InputError {
 };
 
 struct TrainResult {
-  int64_t step = 0;          // updates done when run() returned
-  bool finished = false;     // reached --steps (final.h5 written when out is set)
-  std::vector<float> losses; // the loss of every step this run() took
+  int64_t step = 0;           // updates done when run() returned
+  bool finished = false;      // reached --steps (final.h5 written when out is set)
+  std::vector<float> losses;  // the loss of every step this run() took
   std::optional<float> final_val_loss;
 };
 
@@ -79,7 +79,7 @@ class Trainer {
   using Clock = std::chrono::steady_clock;
   float accumulate_gradients(int64_t step);
   StepRecord make_record(int64_t step, float loss, float lr, double grad_norm, bool eval_point);
-  int64_t last_step() const;  // of this run(): --stop-at, else --steps
+  int64_t last_step() const;          // of this run(): --stop-at, else --steps
   bool eval_due(int64_t step) const;  // step 0 = before the first update
   void notify(const StepRecord* record, std::optional<float> val_loss);
   [[noreturn]] void diverged(int64_t step, const std::string& quantity, double value);

@@ -32,9 +32,8 @@ void map2(float* out, const float* a, const float* b, int64_t n, F f) {
 void activation_forward(float* out, const float* inp, int64_t n, ActFn fn) {
   switch (fn) {
     case ActFn::gelu_new:
-      return map1(out, inp, n, [](float x) {
-        return 0.5f * x * (1.0f + tanh_simd(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
-      });
+      return map1(out, inp, n,
+                  [](float x) { return 0.5f * x * (1.0f + tanh_simd(kSqrt2OverPi * (x + kGeluCubic * x * x * x))); });
     case ActFn::gelu:
       return map1(out, inp, n, [](float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); });
     case ActFn::relu:

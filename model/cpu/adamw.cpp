@@ -100,7 +100,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
   s.grad_scale = grad_scale;
   // Shares that start at multiples of 64 elements.
   const int64_t threads = std::min<int64_t>(omp_get_max_threads(), (n + 4095) / 4096);
-#pragma omp parallel num_threads(int(std::max<int64_t>(threads, 1)))
+#pragma omp parallel num_threads(int(std::max <int64_t>(threads, 1)))
   {
     const int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
     const int64_t share = (n / parts + 63) / 64 * 64;

@@ -149,8 +149,8 @@ void causal_weighted_rows(float* out, int64_t out_stride, const float* w, const 
   else
     causal_weighted_rows_by<kTileRows>(out, out_stride, w, rows, T, dh);
 }
-void causal_weighted_rows_transposed(float* out, int64_t out_stride, const float* w, const RowsOperand& rows,
-                                     int64_t T, int64_t dh) {
+void causal_weighted_rows_transposed(float* out, int64_t out_stride, const float* w, const RowsOperand& rows, int64_t T,
+                                     int64_t dh) {
   if (dh <= max_vecs(kTallTileRows) * kLanes)
     causal_weighted_rows_transposed_by<kTallTileRows>(out, out_stride, w, rows, T, dh);
   else
@@ -267,9 +267,8 @@ void attention_pattern_forward(float* pattern, float* scores, const float* qkv, 
 
 void attention_values_forward(float* z, const float* pattern, const float* qkv, int64_t B, int64_t T, int64_t H,
                               int64_t dh) {
-  for_each_head(B, H, [&](HeadScratch& s, int64_t b, int64_t h) {
-    head_values_forward(s, z, pattern, qkv, b, h, T, H, dh);
-  });
+  for_each_head(B, H,
+                [&](HeadScratch& s, int64_t b, int64_t h) { head_values_forward(s, z, pattern, qkv, b, h, T, H, dh); });
 }
 
 void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern, const float* qkv,

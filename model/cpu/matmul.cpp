@@ -83,8 +83,8 @@ static void empty_product(float* C, const float* bias, int64_t M, int64_t N, Acc
   }
 }
 
-void MatmulPrimitives::matmul_forward(float* C, const float* A, const float* B, const float* bias, int64_t M,
-                                      int64_t N, int64_t K, Transpose ta, Transpose tb, Accumulate acc) {
+void MatmulPrimitives::matmul_forward(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N,
+                                      int64_t K, Transpose ta, Transpose tb, Accumulate acc) {
   if (M < 0 || N < 0 || K < 0)
     throw InternalError("matmul: negative size M=" + std::to_string(M) + " N=" + std::to_string(N) +
                         " K=" + std::to_string(K));
@@ -97,8 +97,7 @@ void MatmulPrimitives::matmul_forward(float* C, const float* A, const float* B, 
     e.src.set_data_handle(const_cast<float*>(A));
     e.weights.set_data_handle(const_cast<float*>(B));
     e.dst.set_data_handle(C);
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, e.dst}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, e.dst}};
     if (bias) {
       e.bias.set_data_handle(const_cast<float*>(bias));
       args.emplace(DNNL_ARG_BIAS, e.bias);
@@ -106,8 +105,8 @@ void MatmulPrimitives::matmul_forward(float* C, const float* A, const float* B, 
     e.primitive.execute(stream_, args);
     stream_.wait();
   } catch (const dnnl::error& err) {
-    throw InternalError("oneDNN matmul " + std::to_string(M) + "x" + std::to_string(K) + " by " +
-                        std::to_string(K) + "x" + std::to_string(N) + ": " + err.what());
+    throw InternalError("oneDNN matmul " + std::to_string(M) + "x" + std::to_string(K) + " by " + std::to_string(K) +
+                        "x" + std::to_string(N) + ": " + err.what());
   }
 }
 

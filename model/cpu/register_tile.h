@@ -105,11 +105,15 @@ void register_tile(const TileArgs& t) {
 template <int R, Band band>
 void register_tile_any(const TileArgs& t) {
   switch ((t.ncols + kLanes - 1) / kLanes) {
-    case 1: return register_tile<R, 1, band>(t);
-    case 2: return register_tile<R, 2, band>(t);
-    case 3: if constexpr (max_vecs(R) >= 3) return register_tile<R, 3, band>(t);
-    [[fallthrough]];
-    default: if constexpr (max_vecs(R) >= 4) return register_tile<R, 4, band>(t);
+    case 1:
+      return register_tile<R, 1, band>(t);
+    case 2:
+      return register_tile<R, 2, band>(t);
+    case 3:
+      if constexpr (max_vecs(R) >= 3) return register_tile<R, 3, band>(t);
+      [[fallthrough]];
+    default:
+      if constexpr (max_vecs(R) >= 4) return register_tile<R, 4, band>(t);
   }
 }
 

@@ -17,7 +17,8 @@ struct RotaryTable {
 };
 
 RotaryTable make_table(int64_t T, int64_t dh, float base) {
-  if (dh % 2 != 0) throw InputError("d_head", "rotary embeddings need an even head dimension, got " + std::to_string(dh));
+  if (dh % 2 != 0)
+    throw InputError("d_head", "rotary embeddings need an even head dimension, got " + std::to_string(dh));
   const int64_t half = dh / 2;
   RotaryTable table{std::vector<float>(T * half), std::vector<float>(T * half)};
 #pragma omp parallel for schedule(static)

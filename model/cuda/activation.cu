@@ -79,10 +79,14 @@ void backward_with(CudaContext& ctx, float* dinp, const float* dout, const float
 void activation_forward(CudaContext& ctx, float* out, const float* inp, int64_t n, ActFn fn) {
   if (n <= 0) return;
   switch (fn) {
-    case ActFn::gelu_new: return forward_with<GeluNew>(ctx, out, inp, n);
-    case ActFn::gelu: return forward_with<GeluErf>(ctx, out, inp, n);
-    case ActFn::relu: return forward_with<Relu>(ctx, out, inp, n);
-    case ActFn::silu: return forward_with<Silu>(ctx, out, inp, n);
+    case ActFn::gelu_new:
+      return forward_with<GeluNew>(ctx, out, inp, n);
+    case ActFn::gelu:
+      return forward_with<GeluErf>(ctx, out, inp, n);
+    case ActFn::relu:
+      return forward_with<Relu>(ctx, out, inp, n);
+    case ActFn::silu:
+      return forward_with<Silu>(ctx, out, inp, n);
   }
   throw InternalError("activation_forward: unknown activation");
 }
@@ -90,10 +94,14 @@ void activation_forward(CudaContext& ctx, float* out, const float* inp, int64_t 
 void activation_backward(CudaContext& ctx, float* dinp, const float* dout, const float* inp, int64_t n, ActFn fn) {
   if (n <= 0) return;
   switch (fn) {
-    case ActFn::gelu_new: return backward_with<GeluNew>(ctx, dinp, dout, inp, n);
-    case ActFn::gelu: return backward_with<GeluErf>(ctx, dinp, dout, inp, n);
-    case ActFn::relu: return backward_with<Relu>(ctx, dinp, dout, inp, n);
-    case ActFn::silu: return backward_with<Silu>(ctx, dinp, dout, inp, n);
+    case ActFn::gelu_new:
+      return backward_with<GeluNew>(ctx, dinp, dout, inp, n);
+    case ActFn::gelu:
+      return backward_with<GeluErf>(ctx, dinp, dout, inp, n);
+    case ActFn::relu:
+      return backward_with<Relu>(ctx, dinp, dout, inp, n);
+    case ActFn::silu:
+      return backward_with<Silu>(ctx, dinp, dout, inp, n);
   }
   throw InternalError("activation_backward: unknown activation");
 }

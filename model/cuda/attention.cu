@@ -73,8 +73,8 @@ unsigned row_blocks(int64_t rows) { return static_cast<unsigned>((rows + kRowsPe
 
 }  // namespace
 
-void attention_pattern_forward(CudaContext& ctx, float* pattern, float* scores, const float* qkv, int64_t B,
-                               int64_t T, int64_t H, int64_t dh, float scale) {
+void attention_pattern_forward(CudaContext& ctx, float* pattern, float* scores, const float* qkv, int64_t B, int64_t T,
+                               int64_t H, int64_t dh, float scale) {
   if (B <= 0 || T <= 0 || H <= 0) return;
   // The raw scaled scores go where they are kept (scores), else straight into pattern.
   float* raw = scores ? scores : pattern;
@@ -86,8 +86,8 @@ void attention_pattern_forward(CudaContext& ctx, float* pattern, float* scores, 
   HEADLAB_CUDA_CHECK_LAUNCH("causal_softmax_kernel");
 }
 
-void attention_values_forward(CudaContext& ctx, float* z, const float* pattern, const float* qkv, int64_t B,
-                              int64_t T, int64_t H, int64_t dh) {
+void attention_values_forward(CudaContext& ctx, float* z, const float* pattern, const float* qkv, int64_t B, int64_t T,
+                              int64_t H, int64_t dh) {
   if (B <= 0 || T <= 0 || H <= 0) return;
   // z[b, :, h, :] = pattern[b, h] · v[b, :, h, :]
   for (int64_t b = 0; b < B; ++b)
@@ -102,8 +102,8 @@ void attention_values_backward(CudaContext& ctx, float* dpattern, float* dqkv, c
     const StridedOperand dz_heads{dz + b * T * H * dh, H * dh, dh};
     const StridedOperand p_heads{pattern + b * H * T * T, T, T * T};
     // dpattern[b, h] = dz[b, :, h, :] · v[b, :, h, :]ᵀ
-    matmul_strided_batched(ctx, dpattern + b * H * T * T, T, T * T, dz_heads, head_rows(qkv, b, kV, T, H, dh), T, T,
-                           dh, Transpose::no, Transpose::yes, 1.0f, 0.0f, H);
+    matmul_strided_batched(ctx, dpattern + b * H * T * T, T, T * T, dz_heads, head_rows(qkv, b, kV, T, H, dh), T, T, dh,
+                           Transpose::no, Transpose::yes, 1.0f, 0.0f, H);
     // dv[b, :, h, :] = pattern[b, h]ᵀ · dz[b, :, h, :]
     matmul_strided_batched(ctx, dqkv + b * T * 3 * H * dh + 2 * H * dh, 3 * H * dh, dh, p_heads, dz_heads, T, dh, T,
                            Transpose::yes, Transpose::no, 1.0f, 0.0f, H);
@@ -113,12 +113,12 @@ void attention_values_backward(CudaContext& ctx, float* dpattern, float* dqkv, c
   HEADLAB_CUDA_CHECK_LAUNCH("zero_above_diagonal_kernel");
 }
 
-void attention_pattern_backward(CudaContext& ctx, float* dqkv, float* dpattern, const float* pattern,
-                                const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh, float scale) {
+void attention_pattern_backward(CudaContext& ctx, float* dqkv, float* dpattern, const float* pattern, const float* qkv,
+                                int64_t B, int64_t T, int64_t H, int64_t dh, float scale) {
   if (B <= 0 || T <= 0 || H <= 0) return;
   const int64_t rows = B * H * T;
   causal_softmax_backward_kernel<<<row_blocks(rows), dim3(32, kRowsPerBlock), 0, ctx.stream()>>>(dpattern, pattern,
-                                                                                                  rows, T, scale);
+                                                                                                 rows, T, scale);
   HEADLAB_CUDA_CHECK_LAUNCH("causal_softmax_backward_kernel");
   for (int64_t b = 0; b < B; ++b) {
     const StridedOperand ds_heads{dpattern + b * H * T * T, T, T * T};

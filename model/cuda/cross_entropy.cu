@@ -76,8 +76,8 @@ void cross_entropy_forward(CudaContext& ctx, float* losses, float* lse, const fl
   auto* bad_row = static_cast<uint64_t*>(ctx.scratch(sizeof(uint64_t)));
   const uint64_t none = UINT64_MAX;  // all bits set: what the memset writes
   HEADLAB_CUDA_CHECK(cudaMemsetAsync(bad_row, 0xff, sizeof(uint64_t), ctx.stream()));
-  cross_entropy_forward_kernel<<<static_cast<unsigned>(N), kThreads, 0, ctx.stream()>>>(losses, lse, logits, targets,
-                                                                                        V, bad_row);
+  cross_entropy_forward_kernel<<<static_cast<unsigned>(N), kThreads, 0, ctx.stream()>>>(losses, lse, logits, targets, V,
+                                                                                        bad_row);
   HEADLAB_CUDA_CHECK_LAUNCH("cross_entropy_forward_kernel");
   uint64_t first_bad = none;
   HEADLAB_CUDA_CHECK(cudaMemcpyAsync(&first_bad, bad_row, sizeof first_bad, cudaMemcpyDeviceToHost, ctx.stream()));

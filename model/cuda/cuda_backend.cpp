@@ -41,7 +41,8 @@ void* CudaBackend::alloc_bytes(size_t bytes) {
     size_t free_bytes = 0, total_bytes = 0;
     cudaMemGetInfo(&free_bytes, &total_bytes);
     throw InputError("--device cuda", "out of GPU memory allocating " + std::to_string(bytes >> 20) + " MiB (" +
-                                          std::to_string(free_bytes >> 20) + " of " + std::to_string(total_bytes >> 20) +
+                                          std::to_string(free_bytes >> 20) + " of " +
+                                          std::to_string(total_bytes >> 20) +
                                           " MiB free); use a smaller batch or model");
   }
   HEADLAB_CUDA_CHECK(err);
@@ -195,8 +196,7 @@ void CudaBackend::flash_attention_forward(float* z, float* lse, const float* qkv
   cuda::flash_attention_forward(ctx(), z, lse, qkv, B, T, H, dh, scale);
 }
 void CudaBackend::flash_attention_backward(float* dqkv, const float* dz, const float* z, const float* lse,
-                                           const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh,
-                                           float scale) {
+                                           const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh, float scale) {
   cuda::flash_attention_backward(ctx(), dqkv, dz, z, lse, qkv, B, T, H, dh, scale);
 }
 void CudaBackend::matmul_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, int64_t M, int64_t N,

@@ -49,8 +49,8 @@ class CudaBackend : public Backend {
   void scale_inplace(float* a, float s, int64_t n) override;
   void axpy(float* y, float alpha, const float* x, int64_t n) override;
 
-  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                         const float* bias, int64_t N, int64_t C, float eps) override;
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                         int64_t N, int64_t C, float eps) override;
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                           const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) override;
   void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C,
@@ -75,8 +75,8 @@ class CudaBackend : public Backend {
                                  int64_t dh, float scale) override;
   void attention_values_forward(float* z, const float* pattern, const float* qkv, int64_t B, int64_t T, int64_t H,
                                 int64_t dh) override;
-  void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern,
-                                 const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh) override;
+  void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern, const float* qkv,
+                                 int64_t B, int64_t T, int64_t H, int64_t dh) override;
   void attention_pattern_backward(float* dqkv, float* dpattern, const float* pattern, const float* qkv, int64_t B,
                                   int64_t T, int64_t H, int64_t dh, float scale) override;
 
@@ -86,10 +86,9 @@ class CudaBackend : public Backend {
                               const float* dloss, int64_t N, int64_t V) override;
 
   double sum_squares(const float* x, int64_t n) override;
-  void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
-                    float beta2, float eps, float weight_decay, int64_t step, float grad_scale) override;
-  void sgd_update(float* param, const float* grad, int64_t n, float lr, float weight_decay,
-                  float grad_scale) override;
+  void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int64_t step, float grad_scale) override;
+  void sgd_update(float* param, const float* grad, int64_t n, float lr, float weight_decay, float grad_scale) override;
 
   // ---- only on CUDA -------------------------------------------------------------------------
   // Fused causal attention (FlashAttention-2 style, f32, no [B,H,T,T] tensor), for forwards and

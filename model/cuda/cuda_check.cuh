@@ -26,27 +26,27 @@ inline std::string cublas_error_text(cublasStatus_t status) {
 
 }  // namespace headlab::cuda
 
-#define HEADLAB_CUDA_CHECK(call)                                                                          \
-  do {                                                                                                    \
-    const cudaError_t headlab_err_ = (call);                                                              \
-    if (headlab_err_ != cudaSuccess)                                                                      \
+#define HEADLAB_CUDA_CHECK(call)                                                                                      \
+  do {                                                                                                                \
+    const cudaError_t headlab_err_ = (call);                                                                          \
+    if (headlab_err_ != cudaSuccess)                                                                                  \
       ::headlab::cuda::throw_cuda_failure(__FILE__, __LINE__, #call, ::headlab::cuda::cuda_error_text(headlab_err_)); \
   } while (0)
 
-#define HEADLAB_CUBLAS_CHECK(call)                                                                        \
-  do {                                                                                                    \
-    const cublasStatus_t headlab_status_ = (call);                                                        \
-    if (headlab_status_ != CUBLAS_STATUS_SUCCESS)                                                         \
-      ::headlab::cuda::throw_cuda_failure(__FILE__, __LINE__, #call,                                      \
-                                          ::headlab::cuda::cublas_error_text(headlab_status_));           \
+#define HEADLAB_CUBLAS_CHECK(call)                                                              \
+  do {                                                                                          \
+    const cublasStatus_t headlab_status_ = (call);                                              \
+    if (headlab_status_ != CUBLAS_STATUS_SUCCESS)                                               \
+      ::headlab::cuda::throw_cuda_failure(__FILE__, __LINE__, #call,                            \
+                                          ::headlab::cuda::cublas_error_text(headlab_status_)); \
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface here, at the launch that made them
 // (errors inside a running kernel surface at the next synchronising call, also checked).
-#define HEADLAB_CUDA_CHECK_LAUNCH(name)                                                                   \
-  do {                                                                                                    \
-    const cudaError_t headlab_err_ = cudaGetLastError();                                                  \
-    if (headlab_err_ != cudaSuccess)                                                                      \
-      ::headlab::cuda::throw_cuda_failure(__FILE__, __LINE__, "launch of " name,                          \
-                                          ::headlab::cuda::cuda_error_text(headlab_err_));                \
+#define HEADLAB_CUDA_CHECK_LAUNCH(name)                                                    \
+  do {                                                                                     \
+    const cudaError_t headlab_err_ = cudaGetLastError();                                   \
+    if (headlab_err_ != cudaSuccess)                                                       \
+      ::headlab::cuda::throw_cuda_failure(__FILE__, __LINE__, "launch of " name,           \
+                                          ::headlab::cuda::cuda_error_text(headlab_err_)); \
   } while (0)

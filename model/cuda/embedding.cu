@@ -67,6 +67,7 @@ class Carver {
     used_ += (count * sizeof(T) + 255) / 256 * 256;
     return p;
   }
+
  private:
   char* base_;
   size_t used_ = 0;
@@ -89,9 +90,9 @@ void embedding_backward(CudaContext& ctx, float* dW_E, const float* dout, const 
   cudaStream_t stream = ctx.stream();
   // The temporary storage CUB asks for, then one scratch buffer for everything.
   size_t sort_bytes = 0, encode_bytes = 0, scan_bytes = 0;
-  HEADLAB_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, static_cast<const int32_t*>(nullptr),
-                                                     static_cast<int32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
-                                                     static_cast<int32_t*>(nullptr), n, 0, 31, stream));
+  HEADLAB_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+      nullptr, sort_bytes, static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr),
+      static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), n, 0, 31, stream));
   HEADLAB_CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(nullptr, encode_bytes, static_cast<const int32_t*>(nullptr),
                                                         static_cast<int32_t*>(nullptr), static_cast<int32_t*>(nullptr),
                                                         static_cast<int32_t*>(nullptr), n, stream));
@@ -114,8 +115,8 @@ void embedding_backward(CudaContext& ctx, float* dW_E, const float* dout, const 
   HEADLAB_CUDA_CHECK_LAUNCH("iota_kernel");
   // Token ids are non-negative (the caller checks them), so the sign bit need not be sorted.
   size_t bytes = temp_bytes;
-  HEADLAB_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, bytes, tokens, sorted_tokens, positions, sorted_positions,
-                                                     n, 0, 31, stream));
+  HEADLAB_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, bytes, tokens, sorted_tokens, positions, sorted_positions, n,
+                                                     0, 31, stream));
   HEADLAB_CUDA_CHECK(cudaMemsetAsync(run_lengths, 0, sizeof(int32_t) * BT, stream));
   bytes = temp_bytes;
   HEADLAB_CUDA_CHECK(

@@ -24,8 +24,8 @@ namespace headlab::cuda {
 
 namespace {
 
-constexpr int kTile = 32;             // query rows and key columns per tile
-constexpr int kWarps = 8;             // warps per block
+constexpr int kTile = 32;  // query rows and key columns per tile
+constexpr int kWarps = 8;  // warps per block
 constexpr int kRowsPerWarp = kTile / kWarps;
 constexpr int kThreads = kWarps * 32;
 constexpr float kLog2e = 1.4426950408889634f;
@@ -55,14 +55,14 @@ __device__ __forceinline__ void load_tile(float* tile, int pitch, HeadRowsView r
 // ---- forward ------------------------------------------------------------------------------------
 
 template <int D>
-__global__ void __launch_bounds__(kThreads) flash_forward_kernel(float* z, float* lse, const float* qkv, int T, int H,
-                                                                 int dh, float scale_log2) {
+__global__ void __launch_bounds__(kThreads)
+    flash_forward_kernel(float* z, float* lse, const float* qkv, int T, int H, int dh, float scale_log2) {
   constexpr int J = D / 32;
   extern __shared__ float smem[];
-  float* q_tile = smem;                    // [32][D]    read as a broadcast
-  float* k_tile = q_tile + kTile * D;      // [32][D+1]  lane = key: padded against bank conflicts
+  float* q_tile = smem;                      // [32][D]    read as a broadcast
+  float* k_tile = q_tile + kTile * D;        // [32][D+1]  lane = key: padded against bank conflicts
   float* v_tile = k_tile + kTile * (D + 1);  // [32][D]  lane = d
-  float* p_tile = v_tile + kTile * D;      // [32][32]   each warp its own 4 rows
+  float* p_tile = v_tile + kTile * D;        // [32][32]   each warp its own 4 rows
   const int bh = blockIdx.y, b = bh / H, h = bh % H;
   const int tile = gridDim.x - 1 - blockIdx.x;  // the longest rows start first
   const int q0 = tile * kTile;
@@ -146,16 +146,16 @@ __global__ void flash_delta_kernel(float* delta, const float* dz, const float* z
 
 // dq for one query tile: dq = scale Σ_keys p (dp - delta) k, with p from lse and dp = dz · v.
 template <int D>
-__global__ void __launch_bounds__(kThreads) flash_backward_dq_kernel(float* dqkv, const float* dz, const float* lse,
-                                                                     const float* delta, const float* qkv, int T, int H,
-                                                                     int dh, float scale, float scale_log2) {
+__global__ void __launch_bounds__(kThreads)
+    flash_backward_dq_kernel(float* dqkv, const float* dz, const float* lse, const float* delta, const float* qkv,
+                             int T, int H, int dh, float scale, float scale_log2) {
   constexpr int J = D / 32;
   extern __shared__ float smem[];
-  float* q_tile = smem;                        // [32][D]    broadcast
-  float* dz_tile = q_tile + kTile * D;         // [32][D]    broadcast
-  float* k_tile = dz_tile + kTile * D;         // [32][D+1]  lane = key, then lane = d
-  float* v_tile = k_tile + kTile * (D + 1);    // [32][D+1]  lane = key
-  float* ds_tile = v_tile + kTile * (D + 1);   // [32][32]
+  float* q_tile = smem;                       // [32][D]    broadcast
+  float* dz_tile = q_tile + kTile * D;        // [32][D]    broadcast
+  float* k_tile = dz_tile + kTile * D;        // [32][D+1]  lane = key, then lane = d
+  float* v_tile = k_tile + kTile * (D + 1);   // [32][D+1]  lane = key
+  float* ds_tile = v_tile + kTile * (D + 1);  // [32][32]
   const int bh = blockIdx.y, b = bh / H, h = bh % H;
   const int tile = gridDim.x - 1 - blockIdx.x;
   const int q0 = tile * kTile;
@@ -222,9 +222,9 @@ __global__ void __launch_bounds__(kThreads) flash_backward_dq_kernel(float* dqkv
 
 // dk and dv for one key tile: dv = Σ_queries p dz, dk = scale Σ_queries p (dp - delta) q.
 template <int D>
-__global__ void __launch_bounds__(kThreads) flash_backward_dkv_kernel(float* dqkv, const float* dz, const float* lse,
-                                                                      const float* delta, const float* qkv, int T,
-                                                                      int H, int dh, float scale, float scale_log2) {
+__global__ void __launch_bounds__(kThreads)
+    flash_backward_dkv_kernel(float* dqkv, const float* dz, const float* lse, const float* delta, const float* qkv,
+                              int T, int H, int dh, float scale, float scale_log2) {
   constexpr int J = D / 32;
   extern __shared__ float smem[];
   float* k_tile = smem;                        // [32][D]    broadcast
@@ -317,11 +317,17 @@ __global__ void __launch_bounds__(kThreads) flash_backward_dkv_kernel(float* dqk
 // ---- launch -------------------------------------------------------------------------------------
 
 template <int D>
-size_t forward_smem_bytes() { return sizeof(float) * (kTile * D * 2 + kTile * (D + 1) + kTile * kTile); }
+size_t forward_smem_bytes() {
+  return sizeof(float) * (kTile * D * 2 + kTile * (D + 1) + kTile * kTile);
+}
 template <int D>
-size_t dq_smem_bytes() { return sizeof(float) * (kTile * D * 2 + kTile * (D + 1) * 2 + kTile * kTile); }
+size_t dq_smem_bytes() {
+  return sizeof(float) * (kTile * D * 2 + kTile * (D + 1) * 2 + kTile * kTile);
+}
 template <int D>
-size_t dkv_smem_bytes() { return sizeof(float) * (kTile * D * 2 + kTile * (D + 1) * 2 + 2 * kTile * kTile + 2 * kTile); }
+size_t dkv_smem_bytes() {
+  return sizeof(float) * (kTile * D * 2 + kTile * (D + 1) * 2 + 2 * kTile * kTile + 2 * kTile);
+}
 
 struct Shape {
   int B, T, H, dh;
@@ -330,9 +336,11 @@ struct Shape {
 };
 
 Shape checked_shape(int64_t B, int64_t T, int64_t H, int64_t dh) {
-  if (dh < 1 || dh > 256) throw InputError("d_head", "the fused attention supports d_head 1 to 256, got " + std::to_string(dh));
+  if (dh < 1 || dh > 256)
+    throw InputError("d_head", "the fused attention supports d_head 1 to 256, got " + std::to_string(dh));
   if (B * H > 65535 || T > (int64_t{1} << 24))
-    throw InternalError("flash attention: B*H = " + std::to_string(B * H) + ", T = " + std::to_string(T) + " is beyond the kernel's grid");
+    throw InternalError("flash attention: B*H = " + std::to_string(B * H) + ", T = " + std::to_string(T) +
+                        " is beyond the kernel's grid");
   return {static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(dh)};
 }
 
@@ -340,9 +348,10 @@ Shape checked_shape(int64_t B, int64_t T, int64_t H, int64_t dh) {
 template <typename Kernel>
 void allow_smem(CudaContext& ctx, Kernel kernel, size_t bytes, const char* name) {
   if (bytes > static_cast<size_t>(ctx.max_shared_per_block()))
-    throw InternalError(std::string(name) + ": needs " + std::to_string(bytes) + " bytes of shared memory, the device offers " +
-                        std::to_string(ctx.max_shared_per_block()));
-  HEADLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    throw InternalError(std::string(name) + ": needs " + std::to_string(bytes) +
+                        " bytes of shared memory, the device offers " + std::to_string(ctx.max_shared_per_block()));
+  HEADLAB_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
 template <int D>
@@ -359,8 +368,8 @@ void backward_for(CudaContext& ctx, float* dqkv, const float* dz, const float* l
   const size_t dq_smem = dq_smem_bytes<D>(), dkv_smem = dkv_smem_bytes<D>();
   allow_smem(ctx, flash_backward_dq_kernel<D>, dq_smem, "flash_backward_dq_kernel");
   allow_smem(ctx, flash_backward_dkv_kernel<D>, dkv_smem, "flash_backward_dkv_kernel");
-  flash_backward_dq_kernel<D><<<s.grid(), kThreads, dq_smem, ctx.stream()>>>(dqkv, dz, lse, delta, qkv, s.T, s.H, s.dh,
-                                                                             scale, scale * kLog2e);
+  flash_backward_dq_kernel<D>
+      <<<s.grid(), kThreads, dq_smem, ctx.stream()>>>(dqkv, dz, lse, delta, qkv, s.T, s.H, s.dh, scale, scale * kLog2e);
   HEADLAB_CUDA_CHECK_LAUNCH("flash_backward_dq_kernel");
   flash_backward_dkv_kernel<D><<<s.grid(), kThreads, dkv_smem, ctx.stream()>>>(dqkv, dz, lse, delta, qkv, s.T, s.H,
                                                                                s.dh, scale, scale * kLog2e);

@@ -29,8 +29,8 @@ struct StridedOperand {
   int64_t stride;
 };
 void matmul_strided_batched(CudaContext& ctx, float* C, int64_t ldc, int64_t stride_c, StridedOperand A,
-                            StridedOperand B, int64_t M, int64_t N, int64_t K, Transpose ta, Transpose tb,
-                            float alpha, float beta, int64_t batch);
+                            StridedOperand B, int64_t M, int64_t N, int64_t K, Transpose ta, Transpose tb, float alpha,
+                            float beta, int64_t batch);
 // dbias[N] += Σ_rows dout[M,N]
 void bias_backward(CudaContext& ctx, float* dbias, const float* dout, int64_t M, int64_t N);
 
@@ -57,31 +57,30 @@ void activation_backward(CudaContext& ctx, float* dinp, const float* dout, const
 
 // ---- embedding.cu ------------------------------------------------------------------------------
 void embedding_forward(CudaContext& ctx, float* out, const int32_t* tokens, const float* W_E, int64_t BT, int64_t D);
-void embedding_backward(CudaContext& ctx, float* dW_E, const float* dout, const int32_t* tokens, int64_t BT,
-                        int64_t D);
+void embedding_backward(CudaContext& ctx, float* dW_E, const float* dout, const int32_t* tokens, int64_t BT, int64_t D);
 void pos_embedding_forward(CudaContext& ctx, float* out, const float* W_pos, int64_t B, int64_t T, int64_t D);
 void pos_embedding_backward(CudaContext& ctx, float* dW_pos, const float* dout, int64_t B, int64_t T, int64_t D);
 
 // ---- rotary.cu ---------------------------------------------------------------------------------
-void rotary_forward(CudaContext& ctx, float* x, int64_t B, int64_t T, int64_t n_heads, int64_t dh,
-                    int64_t row_stride, float base);
-void rotary_backward(CudaContext& ctx, float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t dh,
-                     int64_t row_stride, float base);
+void rotary_forward(CudaContext& ctx, float* x, int64_t B, int64_t T, int64_t n_heads, int64_t dh, int64_t row_stride,
+                    float base);
+void rotary_backward(CudaContext& ctx, float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t dh, int64_t row_stride,
+                     float base);
 
 // ---- attention.cu (split: the pattern is materialised, for hooks) --------------------------------
-void attention_pattern_forward(CudaContext& ctx, float* pattern, float* scores, const float* qkv, int64_t B,
-                               int64_t T, int64_t H, int64_t dh, float scale);
-void attention_values_forward(CudaContext& ctx, float* z, const float* pattern, const float* qkv, int64_t B,
-                              int64_t T, int64_t H, int64_t dh);
+void attention_pattern_forward(CudaContext& ctx, float* pattern, float* scores, const float* qkv, int64_t B, int64_t T,
+                               int64_t H, int64_t dh, float scale);
+void attention_values_forward(CudaContext& ctx, float* z, const float* pattern, const float* qkv, int64_t B, int64_t T,
+                              int64_t H, int64_t dh);
 void attention_values_backward(CudaContext& ctx, float* dpattern, float* dqkv, const float* dz, const float* pattern,
                                const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh);
-void attention_pattern_backward(CudaContext& ctx, float* dqkv, float* dpattern, const float* pattern,
-                                const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh, float scale);
+void attention_pattern_backward(CudaContext& ctx, float* dqkv, float* dpattern, const float* pattern, const float* qkv,
+                                int64_t B, int64_t T, int64_t H, int64_t dh, float scale);
 
 // ---- flash_attention.cu (fused: no [B,H,T,T] tensor) -----------------------------------------------
 // z[B,T,H,dh] and lse[B,H,T] (natural-log logsumexp of each query's scaled, masked scores).
-void flash_attention_forward(CudaContext& ctx, float* z, float* lse, const float* qkv, int64_t B, int64_t T,
-                             int64_t H, int64_t dh, float scale);
+void flash_attention_forward(CudaContext& ctx, float* z, float* lse, const float* qkv, int64_t B, int64_t T, int64_t H,
+                             int64_t dh, float scale);
 // dqkv[B,T,3,H,dh] overwritten (q, k and v parts) from dz, and z, lse of the forward.
 void flash_attention_backward(CudaContext& ctx, float* dqkv, const float* dz, const float* z, const float* lse,
                               const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh, float scale);

@@ -81,7 +81,7 @@ void layernorm_forward(CudaContext& ctx, float* out, float* mean, float* rstd, c
                        const float* bias, int64_t N, int64_t C, float eps) {
   if (N <= 0 || C <= 0) return;
   layernorm_forward_kernel<<<row_blocks(N), dim3(32, kRowsPerBlock), 0, ctx.stream()>>>(out, mean, rstd, inp, weight,
-                                                                                         bias, N, C, eps);
+                                                                                        bias, N, C, eps);
   HEADLAB_CUDA_CHECK_LAUNCH("layernorm_forward_kernel");
 }
 
@@ -92,7 +92,7 @@ void layernorm_backward(CudaContext& ctx, float* dinp, float* dweight, float* db
   // Parameter gradients first, while dout is intact (dinp may alias it).
   column_sums_add<2>(ctx, ColumnOutputs<2>{{dweight, dbias}}, LayerNormParamGrads{dout, inp, mean, rstd, C}, N, C);
   layernorm_backward_input_kernel<<<row_blocks(N), dim3(32, kRowsPerBlock), 0, ctx.stream()>>>(dinp, dout, inp, weight,
-                                                                                                mean, rstd, N, C);
+                                                                                               mean, rstd, N, C);
   HEADLAB_CUDA_CHECK_LAUNCH("layernorm_backward_input_kernel");
 }
 

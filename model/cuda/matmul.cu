@@ -83,7 +83,8 @@ cudaDataType_t cuda_type(Element e) { return e == Element::f32 ? CUDA_R_32F : CU
 cublasOperation_t cublas_op(Transpose t) { return t == Transpose::yes ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 int checked_int(int64_t v, const char* what) {
-  if (v < 0 || v > INT_MAX) throw InternalError(std::string("matmul: ") + what + " = " + std::to_string(v) + " does not fit cuBLAS's int");
+  if (v < 0 || v > INT_MAX)
+    throw InternalError(std::string("matmul: ") + what + " = " + std::to_string(v) + " does not fit cuBLAS's int");
   return static_cast<int>(v);
 }
 
@@ -92,13 +93,17 @@ std::unique_ptr<Plan> build_plan(CudaContext& ctx, const PlanKey& key) {
   const cudaDataType_t in_type = cuda_type(key.element);
   HEADLAB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t op_first = cublas_op(key.tb), op_second = cublas_op(key.ta);
-  HEADLAB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first));
-  HEADLAB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second));
+  HEADLAB_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first));
+  HEADLAB_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second));
   if (key.bias_epilogue) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    HEADLAB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    HEADLAB_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
     const cudaDataType_t bias_type = CUDA_R_32F;
-    HEADLAB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    HEADLAB_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
   }
   // Stored shapes, column-major view: our B is [N,K] (ld N) or, transposed, [K,N] (ld K); our A
   // is [K,M] (ld K) or [M,K] (ld M); C is [N,M] (ld N).
@@ -117,15 +122,20 @@ std::unique_ptr<Plan> build_plan(CudaContext& ctx, const PlanKey& key) {
   HEADLAB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = ctx.lt_workspace_bytes();
   const uint32_t align_first = key.align_b, align_second = key.align_a, align_c = key.align_c;
-  cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace);
+  cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                               &workspace, sizeof workspace);
   if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_first, sizeof align_first);
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_first,
+                                                  sizeof align_first);
   if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_second, sizeof align_second);
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_second,
+                                                  sizeof align_second);
   if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof align_c);
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
+                                                  sizeof align_c);
   if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof align_c);
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
+                                                  sizeof align_c);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   if (status == CUBLAS_STATUS_SUCCESS)
@@ -165,8 +175,8 @@ void cublas_fallback(CudaContext& ctx, Element element, float* C, const void* A,
                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-void matmul_any(CudaContext& ctx, Element element, float* C, const void* A, const void* B, const float* bias,
-                int64_t M, int64_t N, int64_t K, Transpose ta, Transpose tb, Accumulate acc) {
+void matmul_any(CudaContext& ctx, Element element, float* C, const void* A, const void* B, const float* bias, int64_t M,
+                int64_t N, int64_t K, Transpose ta, Transpose tb, Accumulate acc) {
   if (bias && acc == Accumulate::add) throw InternalError("matmul: a bias is only allowed with Accumulate::overwrite");
   if (M < 0 || N < 0 || K < 0) throw InternalError("matmul: negative dimension");
   if (M == 0 || N == 0) return;
@@ -186,9 +196,10 @@ void matmul_any(CudaContext& ctx, Element element, float* C, const void* A, cons
   if (!plan) plan = plans.insert(key, build_plan(ctx, key));
   if (plan->has_algo) {
     if (bias_epilogue)
-      HEADLAB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    HEADLAB_CUBLAS_CHECK(cublasLtMatmul(ctx.cublas_lt(), plan->desc, &alpha, B, plan->layout_b, A, plan->layout_a, &beta,
-                                        C, plan->layout_c, C, plan->layout_c, &plan->algo, ctx.lt_workspace(),
+      HEADLAB_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    HEADLAB_CUBLAS_CHECK(cublasLtMatmul(ctx.cublas_lt(), plan->desc, &alpha, B, plan->layout_b, A, plan->layout_a,
+                                        &beta, C, plan->layout_c, C, plan->layout_c, &plan->algo, ctx.lt_workspace(),
                                         ctx.lt_workspace_bytes(), ctx.stream()));
     if (bias && !bias_epilogue) add_bias_rows(ctx, C, bias, M, N);
   } else {
@@ -224,14 +235,13 @@ void convert_f32_to_bf16(CudaContext& ctx, uint16_t* dst, const float* src, int6
 }
 
 void matmul_strided_batched(CudaContext& ctx, float* C, int64_t ldc, int64_t stride_c, StridedOperand A,
-                            StridedOperand B, int64_t M, int64_t N, int64_t K, Transpose ta, Transpose tb,
-                            float alpha, float beta, int64_t batch) {
+                            StridedOperand B, int64_t M, int64_t N, int64_t K, Transpose ta, Transpose tb, float alpha,
+                            float beta, int64_t batch) {
   if (M == 0 || N == 0 || batch == 0) return;
-  HEADLAB_CUBLAS_CHECK(cublasSgemmStridedBatched(ctx.cublas(), cublas_op(tb), cublas_op(ta), checked_int(N, "N"),
-                                                 checked_int(M, "M"), checked_int(K, "K"), &alpha, B.data,
-                                                 checked_int(B.ld, "ldb"), B.stride, A.data, checked_int(A.ld, "lda"),
-                                                 A.stride, &beta, C, checked_int(ldc, "ldc"), stride_c,
-                                                 checked_int(batch, "batch")));
+  HEADLAB_CUBLAS_CHECK(cublasSgemmStridedBatched(
+      ctx.cublas(), cublas_op(tb), cublas_op(ta), checked_int(N, "N"), checked_int(M, "M"), checked_int(K, "K"), &alpha,
+      B.data, checked_int(B.ld, "ldb"), B.stride, A.data, checked_int(A.ld, "lda"), A.stride, &beta, C,
+      checked_int(ldc, "ldc"), stride_c, checked_int(batch, "batch")));
 }
 
 void bias_backward(CudaContext& ctx, float* dbias, const float* dout, int64_t M, int64_t N) {

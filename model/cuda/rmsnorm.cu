@@ -63,7 +63,7 @@ void rmsnorm_forward(CudaContext& ctx, float* out, float* rstd, const float* inp
                      int64_t C, float eps) {
   if (N <= 0 || C <= 0) return;
   rmsnorm_forward_kernel<<<row_blocks(N), dim3(32, kRowsPerBlock), 0, ctx.stream()>>>(out, rstd, inp, weight, N, C,
-                                                                                       eps);
+                                                                                      eps);
   HEADLAB_CUDA_CHECK_LAUNCH("rmsnorm_forward_kernel");
 }
 
@@ -72,7 +72,7 @@ void rmsnorm_backward(CudaContext& ctx, float* dinp, float* dweight, const float
   if (N <= 0 || C <= 0) return;
   column_sums_add<1>(ctx, ColumnOutputs<1>{{dweight}}, RmsNormWeightGrad{dout, inp, rstd, C}, N, C);
   rmsnorm_backward_input_kernel<<<row_blocks(N), dim3(32, kRowsPerBlock), 0, ctx.stream()>>>(dinp, dout, inp, weight,
-                                                                                              rstd, N, C);
+                                                                                             rstd, N, C);
   HEADLAB_CUDA_CHECK_LAUNCH("rmsnorm_backward_input_kernel");
 }
 

@@ -45,13 +45,13 @@ void rotate(CudaContext& ctx, float* x, int64_t B, int64_t T, int64_t n_heads, i
 
 }  // namespace
 
-void rotary_forward(CudaContext& ctx, float* x, int64_t B, int64_t T, int64_t n_heads, int64_t dh,
-                    int64_t row_stride, float base) {
+void rotary_forward(CudaContext& ctx, float* x, int64_t B, int64_t T, int64_t n_heads, int64_t dh, int64_t row_stride,
+                    float base) {
   rotate(ctx, x, B, T, n_heads, dh, row_stride, base, 1.0f);
 }
 
-void rotary_backward(CudaContext& ctx, float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t dh,
-                     int64_t row_stride, float base) {
+void rotary_backward(CudaContext& ctx, float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t dh, int64_t row_stride,
+                     float base) {
   rotate(ctx, dx, B, T, n_heads, dh, row_stride, base, -1.0f);
 }
 

@@ -21,8 +21,8 @@
 #include "circuits/ablation.h"
 #include "circuits/dla.h"
 #include "circuits/interventions.h"
-#include "circuits/path_patching.h"
 #include "circuits/patching.h"
+#include "circuits/path_patching.h"
 #include "cli/command_main.h"
 #include "model/backend.h"
 #include "model/transformer.h"
@@ -121,8 +121,8 @@ std::vector<Row> time_methods(Transformer& model, const TaskData& task) {
         [&] { r = run_path_patching(model, task, each, parse_path_target("logits", c, "receivers"), ppopt); });
     rows.push_back({"path-patch each head -> logits", r.forwards, s});
     const std::string receiver = "L" + std::to_string(L - 1) + "H0:q";
-    const Seconds s2 =
-        seconds_of([&] { r = run_path_patching(model, task, each, parse_path_target(receiver, c, "receivers"), ppopt); });
+    const Seconds s2 = seconds_of(
+        [&] { r = run_path_patching(model, task, each, parse_path_target(receiver, c, "receivers"), ppopt); });
     rows.push_back({"path-patch each head -> " + receiver, r.forwards, s2});
   }
   for (AblationKind k : {AblationKind::zero, AblationKind::mean}) {
@@ -144,17 +144,16 @@ int run(int argc, char** argv) {
   int B = 8, T = 24, threads = 0, repeats = 7;
   std::string only;
   po::options_description opts("bench_circuits_cost");
-  opts.add_options()("help", "this help")
-      ("n-layers", po::value<int>(&c.n_layers)->default_value(4), "layers")
-      ("d-model", po::value<int>(&c.d_model)->default_value(128), "d_model")
-      ("n-heads", po::value<int>(&c.n_heads)->default_value(4), "heads (d_head = d_model / n_heads)")
-      ("d-mlp", po::value<int>(&c.d_mlp)->default_value(512), "MLP width")
-      ("d-vocab", po::value<int>(&c.d_vocab)->default_value(512), "vocabulary")
-      ("attn-only", po::value<bool>(&c.attn_only)->default_value(false), "attention-only blocks")
-      ("batch", po::value<int>(&B)->default_value(B), "rows in the batch")
-      ("seq-len", po::value<int>(&T)->default_value(T), "positions")
-      ("threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all)")
-      ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed forwards (the fastest counts)");
+  opts.add_options()("help", "this help")("n-layers", po::value<int>(&c.n_layers)->default_value(4), "layers")(
+      "d-model", po::value<int>(&c.d_model)->default_value(128), "d_model")(
+      "n-heads", po::value<int>(&c.n_heads)->default_value(4), "heads (d_head = d_model / n_heads)")(
+      "d-mlp", po::value<int>(&c.d_mlp)->default_value(512), "MLP width")(
+      "d-vocab", po::value<int>(&c.d_vocab)->default_value(512), "vocabulary")(
+      "attn-only", po::value<bool>(&c.attn_only)->default_value(false), "attention-only blocks")(
+      "batch", po::value<int>(&B)->default_value(B), "rows in the batch")(
+      "seq-len", po::value<int>(&T)->default_value(T), "positions")(
+      "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all)")(
+      "repeats", po::value<int>(&repeats)->default_value(repeats), "timed forwards (the fastest counts)");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, opts), vm);
   if (vm.count("help")) {
@@ -177,7 +176,8 @@ int run(int argc, char** argv) {
   const Seconds fwd_empty = fastest(repeats, [&] { model.forward(task.clean.data(), B, T, &empty); });
   std::vector<HookPoint> cacheable;
   for (HookPoint p : all_hook_points(c))
-    if (p.site != HookSite::q_input && p.site != HookSite::k_input && p.site != HookSite::v_input) cacheable.push_back(p);
+    if (p.site != HookSite::q_input && p.site != HookSite::k_input && p.site != HookSite::v_input)
+      cacheable.push_back(p);
   const double rss_before = peak_rss_mib();
   double cache_mib = 0;
   const Seconds full_cache = fastest(3, [&] {
@@ -192,22 +192,25 @@ int run(int argc, char** argv) {
               B, T, be->name().c_str());
   std::printf("one forward: %.2f ms cpu, %.2f ms wall (with an empty HookSet: %.2f ms cpu, %.2f ms wall)\n",
               fwd.cpu * 1e3, fwd.wall * 1e3, fwd_empty.cpu * 1e3, fwd_empty.wall * 1e3);
-  std::printf("full cache: %zu hook points, %.2f MiB of activations (%.1f KiB per token); run_with_cache = %.2f "
-              "forwards (cpu); peak RSS %.0f MiB (%.0f MiB before the first full cache)\n",
-              cacheable.size(), cache_mib, cache_mib * 1024 / double(B * T), full_cache.cpu / fwd.cpu, rss_after,
-              rss_before);
+  std::printf(
+      "full cache: %zu hook points, %.2f MiB of activations (%.1f KiB per token); run_with_cache = %.2f "
+      "forwards (cpu); peak RSS %.0f MiB (%.0f MiB before the first full cache)\n",
+      cacheable.size(), cache_mib, cache_mib * 1024 / double(B * T), full_cache.cpu / fwd.cpu, rss_after, rss_before);
 
   const std::vector<Row> rows = time_methods(model, task);
   std::printf("\n%-36s %9s %12s %12s %12s\n", "method", "forwards", "cpu (s)", "x forward", "x fwd / run");
   for (const Row& r : rows)
     std::printf("%-36s %9lld %12.3f %12.1f %12.2f\n", r.name.c_str(), (long long)r.forwards, r.time.cpu,
                 r.time.cpu / fwd.cpu, r.time.cpu / fwd.cpu / double(r.forwards));
-  std::printf("\nexpected forwards: patch by (layer, position) L*P + 2 = %lld; by (layer, head) L*H + 2 = %lld; "
-              "by (layer, head, position) L*H*P + 2 = %lld\n",
-              (long long)(L * T + 2), (long long)(L * H + 2), (long long)(L * H * T + 2));
+  std::printf(
+      "\nexpected forwards: patch by (layer, position) L*P + 2 = %lld; by (layer, head) L*H + 2 = %lld; "
+      "by (layer, head, position) L*H*P + 2 = %lld\n",
+      (long long)(L * T + 2), (long long)(L * H + 2), (long long)(L * H * T + 2));
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) { return cli::run_command("bench_circuits_cost", [&] { return run(argc, argv); }); }
+int main(int argc, char** argv) {
+  return cli::run_command("bench_circuits_cost", [&] { return run(argc, argv); });
+}

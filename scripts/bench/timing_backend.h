@@ -19,7 +19,7 @@ class TimingBackend final : public Backend {
   struct Total {
     double seconds = 0;
     double cpu_seconds = 0;  // all threads together
-    double flops = 0;  // matmuls only
+    double flops = 0;        // matmuls only
     int64_t calls = 0;
   };
 
@@ -32,12 +32,18 @@ class TimingBackend final : public Backend {
 
   void* alloc_bytes(size_t bytes) override { return in_.alloc_bytes(bytes); }
   void free_bytes(void* p) override { in_.free_bytes(p); }
-  void copy_to_host(void* d, const void* s, size_t n) override { time("copy", [&] { in_.copy_to_host(d, s, n); }); }
+  void copy_to_host(void* d, const void* s, size_t n) override {
+    time("copy", [&] { in_.copy_to_host(d, s, n); });
+  }
   void copy_from_host(void* d, const void* s, size_t n) override {
     time("copy", [&] { in_.copy_from_host(d, s, n); });
   }
-  void copy(void* d, const void* s, size_t n) override { time("copy", [&] { in_.copy(d, s, n); }); }
-  void fill_zero(void* p, size_t n) override { time("fill_zero", [&] { in_.fill_zero(p, n); }); }
+  void copy(void* d, const void* s, size_t n) override {
+    time("copy", [&] { in_.copy(d, s, n); });
+  }
+  void fill_zero(void* p, size_t n) override {
+    time("fill_zero", [&] { in_.fill_zero(p, n); });
+  }
   void synchronize() override { in_.synchronize(); }
   void copy_rows(float* dst, int64_t ds, const float* src, int64_t ss, int64_t rows, int64_t width) override {
     time("copy_rows", [&] { in_.copy_rows(dst, ds, src, ss, rows, width); });
@@ -48,7 +54,8 @@ class TimingBackend final : public Backend {
     const std::string key = "matmul " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
                             (ta == Transpose::yes ? " A^T" : "") + (tb == Transpose::yes ? " B^T" : "") +
                             (acc == Accumulate::add ? " +=" : "");
-    time(key, [&] { in_.matmul(C, A, B, bias, M, N, K, ta, tb, acc); }, 2.0 * double(M) * double(N) * double(K));
+    time(
+        key, [&] { in_.matmul(C, A, B, bias, M, N, K, ta, tb, acc); }, 2.0 * double(M) * double(N) * double(K));
   }
   void bias_backward(float* db, const float* dout, int64_t M, int64_t N) override {
     time("bias_backward", [&] { in_.bias_backward(db, dout, M, N); });
@@ -79,8 +86,8 @@ class TimingBackend final : public Backend {
                        float eps) override {
     time("rmsnorm_forward", [&] { in_.rmsnorm_forward(out, rstd, inp, w, N, C, eps); });
   }
-  void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
-                        const float* rstd, int64_t N, int64_t C) override {
+  void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
+                        int64_t N, int64_t C) override {
     time("rmsnorm_backward", [&] { in_.rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C); });
   }
 
@@ -119,8 +126,8 @@ class TimingBackend final : public Backend {
                                 int64_t dh) override {
     time("attention_values_forward", [&] { in_.attention_values_forward(z, pattern, qkv, B, T, H, dh); });
   }
-  void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern,
-                                 const float* qkv, int64_t B, int64_t T, int64_t H, int64_t dh) override {
+  void attention_values_backward(float* dpattern, float* dqkv, const float* dz, const float* pattern, const float* qkv,
+                                 int64_t B, int64_t T, int64_t H, int64_t dh) override {
     time("attention_values_backward",
          [&] { in_.attention_values_backward(dpattern, dqkv, dz, pattern, qkv, B, T, H, dh); });
   }
@@ -145,8 +152,7 @@ class TimingBackend final : public Backend {
   }
   void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
                               const float* dloss, int64_t N, int64_t V) override {
-    time("cross_entropy_backward",
-         [&] { in_.cross_entropy_backward(dlogits, logits, lse, targets, dloss, N, V); });
+    time("cross_entropy_backward", [&] { in_.cross_entropy_backward(dlogits, logits, lse, targets, dloss, N, V); });
   }
 
   double sum_squares(const float* x, int64_t n) override {

@@ -144,13 +144,12 @@ struct RunResult {
 };
 
 void print_kernels(const bench::TimingBackend& timing, int steps) {
-  std::vector<std::pair<std::string, bench::TimingBackend::Total>> rows(timing.totals().begin(),
-                                                                        timing.totals().end());
+  std::vector<std::pair<std::string, bench::TimingBackend::Total>> rows(timing.totals().begin(), timing.totals().end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
   double total = 0;
   for (const auto& r : rows) total += r.second.seconds;
-  std::printf("  %-44s %9s %6s %11s %7s %9s %13s\n", "kernel", "ms/step", "share", "cpu ms/step", "calls",
-              "GFLOP/s", "GFLOP/cpu-s");
+  std::printf("  %-44s %9s %6s %11s %7s %9s %13s\n", "kernel", "ms/step", "share", "cpu ms/step", "calls", "GFLOP/s",
+              "GFLOP/cpu-s");
   for (const auto& [name, t] : rows) {
     const double ms = 1e3 * t.seconds / steps;
     if (ms < 0.01 * 1e3 * total / steps / 100) continue;  // under 0.01% of the step
@@ -188,14 +187,14 @@ void bench_shape(const Shape& s, int threads, int steps, int warmup, int repeats
   }
   const double tokens = double(steps) * s.batch * s.n_ctx;
   const double tps = tokens / best.wall;
-  std::printf("headlab %s threads %d steps %d tokens/s %.1f gflops %.1f cpu_s_per_step %.3f loss %.4f->%.4f "
-              "load %s->%s\n",
-              s.name.c_str(), threads, steps, tps, tps * flops_per_token(s) / 1e9, best.cpu / steps, first_loss,
-              last_loss, load_before.c_str(), load_average().c_str());
+  std::printf(
+      "headlab %s threads %d steps %d tokens/s %.1f gflops %.1f cpu_s_per_step %.3f loss %.4f->%.4f "
+      "load %s->%s\n",
+      s.name.c_str(), threads, steps, tps, tps * flops_per_token(s) / 1e9, best.cpu / steps, first_loss, last_loss,
+      load_before.c_str(), load_average().c_str());
   const Phases& p = best.phases;
   std::printf("  phases (ms/step, best run): zero_grads %.2f  forward+loss %.2f  backward %.2f  adamw %.2f\n",
-              1e3 * p.zero / steps, 1e3 * p.forward_loss / steps, 1e3 * p.backward / steps,
-              1e3 * p.optimizer / steps);
+              1e3 * p.zero / steps, 1e3 * p.forward_loss / steps, 1e3 * p.backward / steps, 1e3 * p.optimizer / steps);
   if (kernels) print_kernels(timing, steps * repeats);
   std::fflush(stdout);
 }
@@ -204,13 +203,12 @@ int run(int argc, char** argv) {
   std::string shape = "all";
   int threads = 2, steps = 0, warmup = 2, repeats = 3;
   po::options_description o("usage: headlab-bench-train-step [options]");
-  o.add_options()("help", "this help")
-      ("shape", po::value(&shape)->default_value(shape), "toy | small | gpt2 | all")
-      ("threads", po::value(&threads)->default_value(threads), "OpenMP threads")
-      ("steps", po::value(&steps)->default_value(steps), "timed steps per run (0: the shape's default)")
-      ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first (at least 1 is run)")
-      ("repeats", po::value(&repeats)->default_value(repeats), "timed runs; the best is reported")
-      ("kernels", "time every backend call and print the per-kernel breakdown (over all runs)");
+  o.add_options()("help", "this help")("shape", po::value(&shape)->default_value(shape), "toy | small | gpt2 | all")(
+      "threads", po::value(&threads)->default_value(threads), "OpenMP threads")(
+      "steps", po::value(&steps)->default_value(steps), "timed steps per run (0: the shape's default)")(
+      "warmup", po::value(&warmup)->default_value(warmup), "untimed steps first (at least 1 is run)")(
+      "repeats", po::value(&repeats)->default_value(repeats), "timed runs; the best is reported")(
+      "kernels", "time every backend call and print the per-kernel breakdown (over all runs)");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, o), vm);
   po::notify(vm);

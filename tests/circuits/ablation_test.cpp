@@ -26,7 +26,8 @@ TEST(CircuitsAblationTest, ZeroAblatingAHeadRemovesExactlyItsResultFromAttnOut) 
         HookSet hooks;
         hooks.add_forward(z, zero_ablation(Selection::heads_at({h})));
         std::vector<float> ablated;
-        hooks.add_forward(out, [&](HookPoint, ActivationView& v, Backend&) { ablated.assign(v.data, v.data + v.numel()); });
+        hooks.add_forward(out,
+                          [&](HookPoint, ActivationView& v, Backend&) { ablated.assign(v.data, v.data + v.numel()); });
         model->forward(ds.tokens.data(), B, T, &hooks);
         const HostTensor& r = clean.at(hook_name(result));  // [B, T, H, D]
         const HostTensor& o = clean.at(hook_name(out));     // [B, T, D]

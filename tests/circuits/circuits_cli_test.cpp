@@ -83,7 +83,8 @@ class CircuitsCliTest : public ::testing::Test {
 };
 
 TEST_F(CircuitsCliTest, PatchWritesItsSweeps) {
-  ASSERT_EQ(run("patch " + common(task_, "p") + " --sweeps resid_pre,z,v_pos --direction both --batch-size 3"), 0) << err_;
+  ASSERT_EQ(run("patch " + common(task_, "p") + " --sweeps resid_pre,z,v_pos --direction both --batch-size 3"), 0)
+      << err_;
   expect_outputs("p", "headlab.patch");
   h5::File f = h5::File::open(dir_.path("p.h5"));
   EXPECT_EQ(f.shape("denoising/resid_pre/normalised"), (h5::Shape{2, 7}));
@@ -99,9 +100,11 @@ TEST_F(CircuitsCliTest, OtherCommandsWriteTheirFiles) {
   ASSERT_EQ(run("path-patch " + common(task_, "pp") + " --receivers L1H0:q,L1H2"), 0) << err_;
   expect_outputs("pp", "headlab.path_patch");
   EXPECT_EQ(h5::File::open(dir_.path("pp.h5")).shape("effect"), (h5::Shape{2, 3}));
-  ASSERT_EQ(run("path-patch " + common(task_, "pl") + " --receivers logits --senders L0H1,L1H2 --metric kl"), 0) << err_;
+  ASSERT_EQ(run("path-patch " + common(task_, "pl") + " --receivers logits --senders L0H1,L1H2 --metric kl"), 0)
+      << err_;
   EXPECT_EQ(h5::File::open(dir_.path("pl.h5")).shape("effect"), (h5::Shape{1}));
-  ASSERT_EQ(run("ablate " + common(task_, "ab") + " --ablation resample --reference " + other_ + " --seed 3"), 0) << err_;
+  ASSERT_EQ(run("ablate " + common(task_, "ab") + " --ablation resample --reference " + other_ + " --seed 3"), 0)
+      << err_;
   expect_outputs("ab", "headlab.ablation");
   EXPECT_EQ(h5::File::open(dir_.path("ab.h5")).shape("heads/loss_change"), (h5::Shape{2, 3}));
   ASSERT_EQ(run("dla " + common(no_pairs_, "dla")), 0) << err_;
@@ -111,8 +114,8 @@ TEST_F(CircuitsCliTest, OtherCommandsWriteTheirFiles) {
   ASSERT_EQ(run("logit-lens " + common(task_, "ll") + " --metric prob"), 0) << err_;
   expect_outputs("ll", "headlab.logit_lens");
   EXPECT_EQ(h5::File::open(dir_.path("ll.h5")).shape("rank"), (h5::Shape{3, 4}));
-  ASSERT_EQ(run("steer " + common(task_, "st") + " --hook blocks.1.hook_resid_pre --positive " + task_ + " --negative " +
-                other_ + " --coefficients -2,2 --samples 2 --max-new 3"),
+  ASSERT_EQ(run("steer " + common(task_, "st") + " --hook blocks.1.hook_resid_pre --positive " + task_ +
+                " --negative " + other_ + " --coefficients -2,2 --samples 2 --max-new 3"),
             0)
       << err_;
   expect_outputs("st", "headlab.steering");
@@ -162,8 +165,9 @@ TEST_F(CircuitsCliTest, BadOptionsAreInputErrors) {
   expect_input_error(run("patch " + common(task_, "x") + " --no-such-option 1"), "no-such-option");
   expect_input_error(run("ablate " + common(task_, "x") + " --ablation half"), "--ablation");
   expect_input_error(run("sideways"), "sideways");
-  expect_input_error(run("dla --checkpoint " + dir_.path("missing.h5") + " --data " + task_ + " --out " + dir_.path("x")),
-                     "missing.h5");
+  expect_input_error(
+      run("dla --checkpoint " + dir_.path("missing.h5") + " --data " + task_ + " --out " + dir_.path("x")),
+      "missing.h5");
   EXPECT_EQ(run("--help"), 0);
   EXPECT_NE(out_.find("path-patch"), std::string::npos);
   EXPECT_EQ(run("patch --help"), 0);

@@ -35,7 +35,8 @@ void randomise_biases(Transformer& m, uint64_t seed) {
     const std::string& n = info.name;
     const bool bias = n.size() > 2 && (n.substr(n.size() - 2) == ".b" || n.find(".b_") != std::string::npos);
     if (!bias || info.alias) continue;
-    for (int64_t i = 0; i < info.numel(); ++i) p[size_t(info.arena_offset(i))] = float(int64_t(rng() % 2001) - 1000) / 2000.0f;
+    for (int64_t i = 0; i < info.numel(); ++i)
+      p[size_t(info.arena_offset(i))] = float(int64_t(rng() % 2001) - 1000) / 2000.0f;
   }
   m.params_from_host(p);
 }

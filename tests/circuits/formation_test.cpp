@@ -220,8 +220,9 @@ TEST(CircuitsFormationTest, TrainCommandTracksHeadsAndFormationCommandReadsTheTr
   const std::string circuits = std::string(HEADLAB_BINARY_DIR) + "/circuits/headlab-circuits";
   if (!std::filesystem::exists(train) || !std::filesystem::exists(circuits)) GTEST_SKIP() << "commands not built";
   const std::string dir = out_dir("formation_commands");
-  const std::string model = " --model.n_layers 2 --model.d_model 16 --model.n_heads 2 --model.attn_only true"
-                            " --model.d_vocab 16 --threads 1 --data builtin:repeat --repeat-half-len 4 --steps 7";
+  const std::string model =
+      " --model.n_layers 2 --model.d_model 16 --model.n_heads 2 --model.attn_only true"
+      " --model.d_vocab 16 --threads 1 --data builtin:repeat --repeat-half-len 4 --steps 7";
   const auto r = testing::run_command_line(train + model + " --out " + dir + "/run --track-heads " + dir +
                                            "/track.h5 --track-every 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -232,7 +233,8 @@ TEST(CircuitsFormationTest, TrainCommandTracksHeadsAndFormationCommandReadsTheTr
   EXPECT_EQ(t.probe_half_len, 4);  // n_ctx = 8: the probe is the training length
   EXPECT_TRUE(std::isfinite(t.points[1].train_loss));
 
-  const auto f = testing::run_command_line(circuits + " formation --track " + dir + "/track.h5 --out-dir " + dir + "/f");
+  const auto f =
+      testing::run_command_line(circuits + " formation --track " + dir + "/track.h5 --out-dir " + dir + "/f");
   EXPECT_EQ(f.exit_code, 0) << f.err;
   EXPECT_TRUE(std::filesystem::exists(dir + "/f/formation.svg"));
   EXPECT_NE(f.out.find("headlab head formation"), std::string::npos) << f.out;

@@ -79,7 +79,8 @@ TEST(CircuitsHeadReportTest, TrainedTwoLayerModelHasAnInductionCircuitAndTheRepo
   int top_source = 0, top_target = 0;
   for (int h0 = 0; h0 < H; ++h0)
     for (int h1 = 0; h1 < H; ++h1)
-      if (comp(r.composition_k, h0, h1) > comp(r.composition_k, top_source, top_target)) top_source = h0, top_target = h1;
+      if (comp(r.composition_k, h0, h1) > comp(r.composition_k, top_source, top_target))
+        top_source = h0, top_target = h1;
   EXPECT_EQ(top_source, best_l0) << head_report_text(r);
   EXPECT_GT(comp(r.composition_k, best_l0, best_l1), comp(r.composition_q, best_l0, best_l1));
   // The induction head copies: its OV circuit has a positive spectrum.

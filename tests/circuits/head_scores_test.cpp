@@ -42,8 +42,8 @@ TEST(CircuitsHeadScoresTest, DetectionPatternsFollowTransformerLens) {
 
 TEST(CircuitsHeadScoresTest, MulScoreExcludesCellsWithoutChangingThePattern) {
   // T = 3; rows sum to 1.
-  const std::vector<float> A = {1, 0, 0,  0.5f, 0.5f, 0,  0.2f, 0.3f, 0.5f};
-  const std::vector<float> P = {0, 0, 0,  1, 0, 0,  0, 1, 0};  // previous-token
+  const std::vector<float> A = {1, 0, 0, 0.5f, 0.5f, 0, 0.2f, 0.3f, 0.5f};
+  const std::vector<float> P = {0, 0, 0, 1, 0, 0, 0, 1, 0};  // previous-token
   const std::vector<float> A_before = A;
   DetectOptions o;
   EXPECT_NEAR(attention_similarity(A.data(), P.data(), 3, o), (0.5 + 0.3) / 3.0, 1e-7);
@@ -61,9 +61,9 @@ TEST(CircuitsHeadScoresTest, StripeScoreKeepsTheFirstHalfEntries) {
   // B = 1, H = 1, T = 5 = BOS + 2 x 2: diagonal offset 1 - n = -1, entries (1,0) (2,1) (3,2) (4,3).
   std::vector<float> A(25, 0.0f);
   A[0] = 1;
-  A[1 * 5 + 0] = 1;              // first half: counts, as in the TL demo and ARENA
-  A[2 * 5 + 0] = 1;              // first half, attention elsewhere
-  A[3 * 5 + 2] = 1;              // induction target
+  A[1 * 5 + 0] = 1;  // first half: counts, as in the TL demo and ARENA
+  A[2 * 5 + 0] = 1;  // first half, attention elsewhere
+  A[3 * 5 + 2] = 1;  // induction target
   A[4 * 5 + 3] = 0.5f, A[4 * 5 + 0] = 0.5f;
   EXPECT_NEAR(induction_stripe_scores(A.data(), 1, 1, 5, 2)[0], (1 + 0 + 1 + 0.5) / 4.0, 1e-12);
   EXPECT_NEAR(first_token_scores(A.data(), 1, 1, 5)[0], (1 + 1 + 0 + 0.5) / 4.0, 1e-12);
@@ -71,7 +71,7 @@ TEST(CircuitsHeadScoresTest, StripeScoreKeepsTheFirstHalfEntries) {
 }
 
 TEST(CircuitsHeadScoresTest, IclScoreIsLateMinusEarlyLoss) {
-  const std::vector<float> losses = {4, 3, 1,  5, 3, 2};  // [2, 3]
+  const std::vector<float> losses = {4, 3, 1, 5, 3, 2};  // [2, 3]
   EXPECT_NEAR(icl_score(losses.data(), 2, 3, 0, 2), ((1 - 4) + (2 - 5)) / 2.0, 1e-12);
 }
 
@@ -83,7 +83,7 @@ TEST(CircuitsHeadScoresTest, RetrievalCountsCopiedNeedleTokens) {
   const uint8_t decode[6] = {0, 0, 0, 0, 1, 1};
   // H = 3: head 0 attends to the needle token it emits both times; head 1 only once; head 2 to a
   // position outside the needle that holds the same token (position 4 holds 10): no credit.
-  const int32_t top[3 * 6] = {0, 0, 0, 0, 2, 1,   0, 0, 0, 0, 2, 3,   0, 0, 0, 0, 3, 4};
+  const int32_t top[3 * 6] = {0, 0, 0, 0, 2, 1, 0, 0, 0, 0, 2, 3, 0, 0, 0, 0, 3, 4};
   int64_t counted = 0;
   const auto s = retrieval_score_sums(top, {tokens, predicted, needle, decode}, 1, 3, 6, counted);
   EXPECT_EQ(counted, 1);
@@ -95,8 +95,8 @@ TEST(CircuitsHeadScoresTest, RetrievalCountsCopiedNeedleTokens) {
 // ---- hand-built models ----------------------------------------------------------------------------
 
 // Sets TL parameter `name` (row-major flat index i) in an arena.
-void set_param(std::vector<float>& params, const ParamTable& table, const std::string& name,
-               std::vector<int64_t> index, float value) {
+void set_param(std::vector<float>& params, const ParamTable& table, const std::string& name, std::vector<int64_t> index,
+               float value) {
   const ParamInfo* p = table.find(name);
   ASSERT_NE(p, nullptr) << name;
   ASSERT_EQ(index.size(), p->shape.size()) << name;
@@ -179,7 +179,8 @@ TEST(CircuitsHeadScoresTest, HandBuiltPreviousTokenAndInductionHeadsScoreAsDesig
     std::vector<int32_t> pool;
     for (int32_t t = 1; t < HandBuilt::V; ++t) pool.push_back(t);
     std::shuffle(pool.begin(), pool.end(), rng);
-    for (int64_t i = 1; i <= 11; ++i) probe.tokens[size_t(s * 23 + i)] = probe.tokens[size_t(s * 23 + i + 11)] = pool[size_t(i - 1)];
+    for (int64_t i = 1; i <= 11; ++i)
+      probe.tokens[size_t(s * 23 + i)] = probe.tokens[size_t(s * 23 + i + 11)] = pool[size_t(i - 1)];
   }
   ProbeOptions opt;
   opt.batch_size = 4;  // several batches, pooled
@@ -366,7 +367,8 @@ TEST(CircuitsHeadScoresTest, LayerNormWeightsAreFoldedIntoReadingWeights) {
       double folded = 0, raw = 0;
       for (int d = 0; d < 8; ++d) {
         folded += x[size_t(d)] * w.q(0, h)[d * 3 + e];
-        raw += x[size_t(d)] * params[size_t(lnw->arena_offset(d))] * params[size_t(wq->arena_offset((h * 8 + d) * 3 + e))];
+        raw +=
+            x[size_t(d)] * params[size_t(lnw->arena_offset(d))] * params[size_t(wq->arena_offset((h * 8 + d) * 3 + e))];
       }
       EXPECT_NEAR(folded, raw, 1e-4);
     }

@@ -6,8 +6,8 @@
 #include "circuits/heads_arg.h"
 #include "circuits/interventions.h"
 #include "circuits/metrics.h"
-#include "circuits/path_patching.h"
 #include "circuits/patching.h"
+#include "circuits/path_patching.h"
 #include "circuits/steering.h"
 #include "model/errors.h"
 #include "tests/circuits/circuits_test_util.h"
@@ -50,7 +50,8 @@ TEST(CircuitsInterventionsTest, ReplaceTouchesOnlyTheSelectedPositionsAndHeads) 
           const bool selected = (t == 1 || t == 4) && (!heads || h == 2);
           for (int64_t i = 0; i < L.width; ++i) {
             const size_t at = size_t(L.offset(b, t, h) + i);
-            ASSERT_EQ(seen[at], selected ? source->data[at] : clean.data[at]) << hook_name(p) << " t=" << t << " h=" << h;
+            ASSERT_EQ(seen[at], selected ? source->data[at] : clean.data[at])
+                << hook_name(p) << " t=" << t << " h=" << h;
           }
         }
   }
@@ -91,13 +92,14 @@ TEST(CircuitsInterventionsTest, BadSelectionsAndShapesAreInputErrors) {
   wrong->shape[1] += 1;
   EXPECT_THROW(r.after(z, replace_from(wrong)), InputError);
   EXPECT_THROW(r.after(resid, add_direction(std::vector<float>(3, 1.0f), 1.0f)), InputError);
-  EXPECT_THROW(r.after({0, HookSite::attn_pattern}, add_direction(std::vector<float>(size_t(r.T * r.cfg.n_heads)), 1.0f)),
-               InputError);
+  EXPECT_THROW(
+      r.after({0, HookSite::attn_pattern}, add_direction(std::vector<float>(size_t(r.T * r.cfg.n_heads)), 1.0f)),
+      InputError);
 }
 
 TEST(CircuitsMetricsTest, HandComputedValues) {
   // B = 2, T = 2, V = 3; answer positions 1 and 0.
-  const std::vector<float> logits = {0, 0, 0, 1, 2, 3,  // row 0: positions 0, 1
+  const std::vector<float> logits = {0, 0, 0, 1, 2, 3,   // row 0: positions 0, 1
                                      5, 1, 1, 0, 0, 9};  // row 1
   const std::vector<int32_t> answer = {2, 0}, wrong = {0, 1}, pos = {1, 0};
   MetricTargets t{2, 2, 3, answer.data(), wrong.data(), pos.data(), nullptr};
@@ -117,7 +119,8 @@ TEST(CircuitsMetricsTest, HandComputedValues) {
   for (int v = 0; v < 3; ++v) expect += std::exp(ref[size_t(v)]) * (ref[size_t(v)] - std::log(1.0 / 3));
   EXPECT_NEAR(kl[0], expect, 1e-6);
   EXPECT_THROW(parse_metric("accuracy"), InputError);
-  EXPECT_THROW(metric_per_sequence(MetricKind::kl, logits.data(), MetricTargets{2, 2, 3, answer.data(), wrong.data(), pos.data(), nullptr}),
+  EXPECT_THROW(metric_per_sequence(MetricKind::kl, logits.data(),
+                                   MetricTargets{2, 2, 3, answer.data(), wrong.data(), pos.data(), nullptr}),
                InternalError);
 }
 
@@ -132,7 +135,8 @@ TEST(CircuitsSteeringTest, DirectionIsTheMeanDifferenceAndZeroCoefficientChanges
     auto c = run_with_cache(*r.model, ds.tokens.data(), int(ds.n_seq), r.T, {p}).at(hook_name(p));
     std::vector<double> m(size_t(r.cfg.d_model), 0.0);
     for (int64_t i = 0; i < ds.n_seq * r.T; ++i)
-      for (int d = 0; d < r.cfg.d_model; ++d) m[size_t(d)] += c.data[size_t(i * r.cfg.d_model + d)] / double(ds.n_seq * r.T);
+      for (int d = 0; d < r.cfg.d_model; ++d)
+        m[size_t(d)] += c.data[size_t(i * r.cfg.d_model + d)] / double(ds.n_seq * r.T);
     return m;
   };
   const auto ma = mean_of(a), mb = mean_of(b);
@@ -181,7 +185,8 @@ TEST(CircuitsPathPatchingTest, PathsAndTheirIdentities) {
   std::vector<HookPoint> zs;
   for (int l = 0; l < c.n_layers; ++l) zs.push_back({l, HookSite::attn_z});
   auto clean = run_with_cache(*model, task.clean.data(), 4, 7, zs);
-  const std::vector<float> ref = answer_logprobs(model->logits_to_host().data(), 4, 7, c.d_vocab, task.answer_pos.data());
+  const std::vector<float> ref =
+      answer_logprobs(model->logits_to_host().data(), 4, 7, c.d_vocab, task.answer_pos.data());
   auto corr = run_with_cache(*model, task.corrupted.data(), 4, 7, zs);
   HookSet step2;
   for (HookPoint z : zs) step2.add_forward(z, replace_from(take_cached(clean, z)));
@@ -189,8 +194,9 @@ TEST(CircuitsPathPatchingTest, PathsAndTheirIdentities) {
   step2.cache({1, HookSite::attn_q});
   model->forward(task.clean.data(), 4, 7, &step2);
   HookSet step3;
-  step3.add_forward({1, HookSite::attn_q},
-                    replace_from(std::make_shared<HostTensor>(step2.cached("blocks.1.attn.hook_q")), Selection::heads_at({0})));
+  step3.add_forward(
+      {1, HookSite::attn_q},
+      replace_from(std::make_shared<HostTensor>(step2.cached("blocks.1.attn.hook_q")), Selection::heads_at({0})));
   model->forward(task.clean.data(), 4, 7, &step3);
   MetricTargets t{4, 7, c.d_vocab, task.answer.data(), task.wrong_answer.data(), task.answer_pos.data(), ref.data()};
   EXPECT_NEAR(one.metric[0], metric_sum(MetricKind::logit_diff, model->logits_to_host().data(), t) / 4, 1e-9);

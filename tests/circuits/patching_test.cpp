@@ -33,10 +33,9 @@ struct Fixture {
 TEST(CircuitsPatchingTest, PatchingACleanRunWithItsOwnValuesChangesNothing) {
   Fixture f;
   const std::vector<float> clean = f.logits(f.ds.tokens);
-  const std::vector<HookSite> sites = {HookSite::resid_pre, HookSite::attn_q,  HookSite::attn_k,
-                                       HookSite::attn_v,    HookSite::attn_pattern, HookSite::attn_z,
-                                       HookSite::attn_out,  HookSite::resid_mid, HookSite::mlp_out,
-                                       HookSite::resid_post};
+  const std::vector<HookSite> sites = {
+      HookSite::resid_pre, HookSite::attn_q,   HookSite::attn_k,    HookSite::attn_v,  HookSite::attn_pattern,
+      HookSite::attn_z,    HookSite::attn_out, HookSite::resid_mid, HookSite::mlp_out, HookSite::resid_post};
   for (HookSite s : sites)
     for (int l = 0; l < f.cfg.n_layers; ++l) {
       const HookPoint p{l, s};
@@ -95,8 +94,9 @@ TEST(CircuitsPatchingTest, PatchingAHeadsZChangesOnlyWhatIsDownstreamOfIt) {
       const HostTensor& a = clean.at(name);
       const HostTensor& b = patched.at(name);
       const ActivationLayout L = activation_layout(p.site, a.shape);
-      const bool upstream_point = p.layer >= 0 ? (p.layer < head.layer || (p.layer == head.layer && p.site < HookSite::attn_z))
-                                               : p.site == HookSite::embed || p.site == HookSite::pos_embed;
+      const bool upstream_point = p.layer >= 0
+                                      ? (p.layer < head.layer || (p.layer == head.layer && p.site < HookSite::attn_z))
+                                      : p.site == HookSite::embed || p.site == HookSite::pos_embed;
       for (int64_t bb = 0; bb < L.batch; ++bb)
         for (int64_t t = 0; t < L.positions; ++t)
           for (int64_t h = 0; h < L.heads; ++h) {
@@ -187,7 +187,8 @@ TEST(CircuitsPatchingTest, SweepElementEqualsAHandPatchedRunAndBatchingDoesNotMa
     auto clean = run_with_cache(*f.model, task.clean.data(), 5, f.T, {z});
     const std::vector<float> clean_logits = f.model->logits_to_host();
     const std::vector<float> ref = answer_logprobs(clean_logits.data(), 5, f.T, f.cfg.d_vocab, task.answer_pos.data());
-    MetricTargets t{5, f.T, f.cfg.d_vocab, task.answer.data(), task.wrong_answer.data(), task.answer_pos.data(), ref.data()};
+    MetricTargets t{5,         f.T, f.cfg.d_vocab, task.answer.data(), task.wrong_answer.data(), task.answer_pos.data(),
+                    ref.data()};
     HookSet hooks;
     hooks.add_forward(z, replace_from(take_cached(clean, z), Selection::heads_at({2})));
     f.model->forward(task.corrupted.data(), 5, f.T, &hooks);

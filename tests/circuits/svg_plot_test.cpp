@@ -27,8 +27,8 @@ TEST(CircuitsSvgTest, HeatmapHasOneColouredCellPerValueAndBlankCellsForNaN) {
   const std::string doc = svg::to_svg(svg::heatmap(h));
   EXPECT_EQ(doc.rfind("<?xml", 0), 0u);
   EXPECT_NE(doc.find("</svg>"), std::string::npos);
-  EXPECT_EQ(count(doc, "<title>"), 5u);    // one tooltip per finite value
-  EXPECT_EQ(count(doc, "#f4f4f4"), 1u);    // the NaN cell
+  EXPECT_EQ(count(doc, "<title>"), 5u);  // one tooltip per finite value
+  EXPECT_EQ(count(doc, "#f4f4f4"), 1u);  // the NaN cell
   EXPECT_NE(doc.find("a &lt;b&gt; &amp; c"), std::string::npos);
   EXPECT_NE(doc.find("1 &quot;x&quot;"), std::string::npos);
   EXPECT_EQ(doc.find("<b>"), std::string::npos);

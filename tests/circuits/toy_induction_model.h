@@ -41,8 +41,8 @@ using ToyStepFn = std::function<void(int step, float loss, Transformer& model)>;
 // AdamW over the whole arena with the backend's kernel (lr 1e-2, then 2e-3 for the last 40% of the
 // steps), from init_gpt2(seed). One thread: the result does not depend on the machine's core count,
 // and a busy second core does not stall it. `before` runs on the initial model (step 0).
-inline std::vector<float> train_toy_induction_model(const ModelConfig& cfg, int steps, uint64_t seed,
-                                                    float* last_loss, const ToyStepFn& after_step = nullptr,
+inline std::vector<float> train_toy_induction_model(const ModelConfig& cfg, int steps, uint64_t seed, float* last_loss,
+                                                    const ToyStepFn& after_step = nullptr,
                                                     const std::function<void(Transformer&)>& before = nullptr) {
   auto be = make_cpu_backend(1);
   Transformer model(cfg, *be);

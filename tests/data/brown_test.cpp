@@ -41,12 +41,14 @@ std::string rendered(const std::vector<std::string>& words, std::vector<WordSpan
 
 TEST(DataBrownTest, DetokenisesPunctuationAndQuotes) {
   std::vector<WordSpan> spans;
-  EXPECT_EQ(rendered({"``", "Only", "a", "handful", "''", ",", "the", "jury", "said", "(", "not", "all", ")", "."}, &spans),
-            "\"Only a handful\", the jury said (not all).");
+  EXPECT_EQ(
+      rendered({"``", "Only", "a", "handful", "''", ",", "the", "jury", "said", "(", "not", "all", ")", "."}, &spans),
+      "\"Only a handful\", the jury said (not all).");
   EXPECT_EQ(spans[0].begin, 0u);
-  EXPECT_EQ(spans[0].end, 1u);   // `` became one byte
-  EXPECT_EQ(spans[1].begin, 1u); // no space after the opening quote
-  EXPECT_EQ(rendered({"more", "'", "pro", "'", "letters", "than", "'", "con", "'", "."}), "more 'pro' letters than 'con'.");
+  EXPECT_EQ(spans[0].end, 1u);    // `` became one byte
+  EXPECT_EQ(spans[1].begin, 1u);  // no space after the opening quote
+  EXPECT_EQ(rendered({"more", "'", "pro", "'", "letters", "than", "'", "con", "'", "."}),
+            "more 'pro' letters than 'con'.");
   EXPECT_EQ(rendered({"Hospital", "--", "Mr.", "McKinley", ";", "yes", "?", "!", ":", "no"}),
             "Hospital -- Mr. McKinley; yes?!: no");
   EXPECT_EQ(rendered({"Atlanta's", "primary", "didn't"}), "Atlanta's primary didn't");
@@ -93,7 +95,8 @@ TEST(DataBrownTest, ReadsAllDocumentsAndWords) {
   EXPECT_EQ(docs[0].id, "ca01");
   EXPECT_EQ(docs[0].genre, "news");
   EXPECT_EQ(docs[0].text.rfind("The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary "
-                               "election produced \"no evidence\" that any irregularities took place.\n", 0),
+                               "election produced \"no evidence\" that any irregularities took place.\n",
+                               0),
             0u);
   EXPECT_EQ(brown_tag_vocabulary(docs).size(), 472u);
 }

@@ -71,7 +71,8 @@ TEST_F(DataCliTest, BadInputsGiveOneLineAndStatusTwo) {
   expect_input_error("task ioi --n 5 --bogus 1 --out " + out, "bogus");
   expect_input_error("brown --corpus /nonexistent/corpus --out " + dir_ + "/cli_brown", "fetch_brown.sh");
   const std::string bad_tokenizer = dir_ + "/cli_bad_tokenizer.json";
-  std::ofstream(bad_tokenizer) << "{\"format\": \"headlab.tokenizer\", \"format_version\": 1, \"type\": \"bpe\", \"merg";
+  std::ofstream(bad_tokenizer)
+      << "{\"format\": \"headlab.tokenizer\", \"format_version\": 1, \"type\": \"bpe\", \"merg";
   expect_input_error("task ioi --n 5 --tokenizer " + bad_tokenizer + " --out " + out, "not a headlab tokenizer");
   expect_input_error("task ioi --n 5 --tokenizer " + dir_ + "/cli_missing.json --out " + out, "cli_missing.json");
   expect_input_error("tokenizer decode --tokenizer " + bad_tokenizer + " --ids 1", "cli_bad_tokenizer.json");
@@ -92,7 +93,8 @@ TEST_F(DataCliTest, TaskWritesADatasetThatReadsBack) {
   // The saved word list round-trips text through encode and decode.
   const Result enc = run("tokenizer encode --tokenizer " + tokenizer + " --text 'Mary gave a drink to John'");
   ASSERT_EQ(enc.status, 0) << enc.err;
-  const Result dec = run("tokenizer decode --tokenizer " + tokenizer + " --ids '" + enc.out.substr(0, enc.out.size() - 1) + "'");
+  const Result dec =
+      run("tokenizer decode --tokenizer " + tokenizer + " --ids '" + enc.out.substr(0, enc.out.size() - 1) + "'");
   ASSERT_EQ(dec.status, 0) << dec.err;
   EXPECT_EQ(dec.out, "Mary gave a drink to John\n");
   expect_input_error("tokenizer encode --tokenizer " + tokenizer + " --text 'Mary sang'", "'sang'");

@@ -38,11 +38,11 @@ TEST(DataPosTagsTest, IgnoresSuffixesAndTakesTheFirstPartOfCompounds) {
   EXPECT_EQ(universal(".-hl"), ".");
   EXPECT_EQ(universal("---hl"), ".");
   EXPECT_EQ(universal("*-nc"), "PRT");
-  EXPECT_EQ(universal("pps+bez"), "PRON");      // it's
-  EXPECT_EQ(universal("ppss+ber-n"), "PRON");   // You're (a stray suffix)
-  EXPECT_EQ(universal("bez*"), "VERB");         // isn't
-  EXPECT_EQ(universal("md*-hl"), "VERB");       // cannot, in a headline
-  EXPECT_EQ(universal("fw-in"), "X");           // a foreign word
+  EXPECT_EQ(universal("pps+bez"), "PRON");     // it's
+  EXPECT_EQ(universal("ppss+ber-n"), "PRON");  // You're (a stray suffix)
+  EXPECT_EQ(universal("bez*"), "VERB");        // isn't
+  EXPECT_EQ(universal("md*-hl"), "VERB");      // cannot, in a headline
+  EXPECT_EQ(universal("fw-in"), "X");          // a foreign word
   EXPECT_EQ(universal("fw-nn-tl"), "X");
   EXPECT_TRUE(is_known_brown_tag("wrb+dod*"));
   EXPECT_FALSE(is_known_brown_tag("zz"));

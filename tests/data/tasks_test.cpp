@@ -70,8 +70,10 @@ struct RowView {
 RowView row(const TaskDataset& task, int64_t r) {
   const TokenDataset& ds = task.data;
   const size_t base = size_t(r * ds.seq_len);
-  return {ds.tokens.data() + base, ds.corrupted.data() + base, ds.loss_mask.data() + base,
-          ds.labels.at("role").data() + base, ds.answer[size_t(r)], ds.wrong_answer[size_t(r)], ds.answer_pos[size_t(r)]};
+  return {ds.tokens.data() + base,    ds.corrupted.data() + base,
+          ds.loss_mask.data() + base, ds.labels.at("role").data() + base,
+          ds.answer[size_t(r)],       ds.wrong_answer[size_t(r)],
+          ds.answer_pos[size_t(r)]};
 }
 
 // What every task row must satisfy. Induction (rows from make_repeat_dataset) differs in two ways: its
@@ -267,7 +269,8 @@ TEST_P(DataTasksTest, FactsAnswerIsTheSubjectsValue) {
       const RowView v = row(task, r);
       const nlohmann::json& person = kb[size_t(subject[size_t(r)])];
       const int64_t at = std::find(v.role, v.role + task.data.seq_len, first_role) - v.role;
-      EXPECT_EQ(text_of(*tok, v.clean[at]) + " " + text_of(*tok, v.clean[at + 1]), person["subject"].get<std::string>());
+      EXPECT_EQ(text_of(*tok, v.clean[at]) + " " + text_of(*tok, v.clean[at + 1]),
+                person["subject"].get<std::string>());
       const std::string attribute_name = attributes[size_t(attribute[size_t(r)])].get<std::string>();
       EXPECT_EQ(text_of(*tok, v.answer), person[attribute_name].get<std::string>());
       if (split == "test") {

@@ -31,8 +31,8 @@ std::string random_bytes(std::mt19937_64& rng, size_t n) {
 
 // English-like text with digits, punctuation, runs of spaces and newlines: enough repeated pairs for BPE.
 std::vector<std::string> training_texts() {
-  const std::vector<std::string> words = {"the", "cat", "sat", "on", "mat", "and", "then", "there", "they",
-                                          "thin", "don't", "it's", "1960", "42", "!!", "...", "caf\xc3\xa9"};
+  const std::vector<std::string> words = {"the",  "cat",   "sat",  "on",   "mat", "and", "then", "there",      "they",
+                                          "thin", "don't", "it's", "1960", "42",  "!!",  "...",  "caf\xc3\xa9"};
   std::mt19937_64 rng(7);
   std::vector<std::string> texts;
   for (int d = 0; d < 20; ++d) {

@@ -13,8 +13,12 @@ namespace {
 // Merges that make " the" (258), " cat" (261) and ".\"" (262), a token that crosses from one word (the
 // period) into the next (the closing quote) when nothing stops it.
 BpeTokenizer hand_bpe() {
-  return BpeTokenizer({{' ', 't'}, {256, 'h'}, {257, 'e'},   // " t", " th", " the"
-                       {' ', 'c'}, {259, 'a'}, {260, 't'},   // " c", " ca", " cat"
+  return BpeTokenizer({{' ', 't'},
+                       {256, 'h'},
+                       {257, 'e'},  // " t", " th", " the"
+                       {' ', 'c'},
+                       {259, 'a'},
+                       {260, 't'},  // " c", " ca", " cat"
                        {'.', '"'}});
 }
 

@@ -121,10 +121,10 @@ TEST(CpuAttentionFusedTest, FusedForwardAndBackwardEqualTheUnfusedPairsBitwise) 
       std::vector<float> pattern(s.pattern_size()), z(s.z_size()), dpattern(s.pattern_size()), dqkv(s.qkv_size());
       be->attention_pattern_forward(pattern.data(), nullptr, in.qkv.data(), s.B, s.T, s.H, s.dh, in.scale);
       be->attention_values_forward(z.data(), pattern.data(), in.qkv.data(), s.B, s.T, s.H, s.dh);
-      be->attention_values_backward(dpattern.data(), dqkv.data(), in.dz.data(), pattern.data(), in.qkv.data(), s.B,
-                                    s.T, s.H, s.dh);
-      be->attention_pattern_backward(dqkv.data(), dpattern.data(), pattern.data(), in.qkv.data(), s.B, s.T, s.H,
-                                     s.dh, in.scale);
+      be->attention_values_backward(dpattern.data(), dqkv.data(), in.dz.data(), pattern.data(), in.qkv.data(), s.B, s.T,
+                                    s.H, s.dh);
+      be->attention_pattern_backward(dqkv.data(), dpattern.data(), pattern.data(), in.qkv.data(), s.B, s.T, s.H, s.dh,
+                                     in.scale);
 
       std::vector<float> pattern_f(s.pattern_size(), 3.0f), z_f(s.z_size(), 3.0f), scratch(s.pattern_size()),
           dqkv_f(s.qkv_size(), 3.0f);
@@ -156,8 +156,8 @@ TEST(CpuAttentionFusedTest, CellsAboveTheDiagonalAreNeverRead) {
     auto values = [&](const std::vector<float>& p) {
       std::vector<float> z(s.z_size()), dpattern(s.pattern_size()), dqkv(s.qkv_size(), 0.0f);
       be->attention_values_forward(z.data(), p.data(), in.qkv.data(), s.B, s.T, s.H, s.dh);
-      be->attention_values_backward(dpattern.data(), dqkv.data(), in.dz.data(), p.data(), in.qkv.data(), s.B, s.T,
-                                    s.H, s.dh);
+      be->attention_values_backward(dpattern.data(), dqkv.data(), in.dz.data(), p.data(), in.qkv.data(), s.B, s.T, s.H,
+                                    s.dh);
       z.insert(z.end(), dqkv.begin(), dqkv.end());
       return z;
     };

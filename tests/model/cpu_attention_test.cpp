@@ -67,7 +67,7 @@ std::vector<double> reference_values(const Dims& s, const std::vector<float>& pa
 void check_pattern_forward(const Dims& s, uint32_t seed) {
   auto be = make_cpu_backend(2);
   const float scale = 1.0f / std::sqrt(float(s.dh));
-  const std::vector<float> qkv = random_floats(s.qkv_size(), seed, -2.0f, 2.0f);  // [B,T,3,H,dh]
+  const std::vector<float> qkv = random_floats(s.qkv_size(), seed, -2.0f, 2.0f);       // [B,T,3,H,dh]
   std::vector<float> pattern(s.pattern_size(), 5.0f), scores(s.pattern_size(), 5.0f);  // [B,H,T,T]
   be->attention_pattern_forward(pattern.data(), scores.data(), qkv.data(), s.B, s.T, s.H, s.dh, scale);
   std::vector<double> ref_scores, ref_pattern;
@@ -198,8 +198,7 @@ TEST(CpuAttentionTest, PatternBackwardMatchesFiniteDifferences) {
   };
   loss();
   std::vector<float> dpattern = w, dqkv(s.qkv_size(), kSentinel);
-  be->attention_pattern_backward(dqkv.data(), dpattern.data(), pattern.data(), qkv.data(), s.B, s.T, s.H, s.dh,
-                                 scale);
+  be->attention_pattern_backward(dqkv.data(), dpattern.data(), pattern.data(), qkv.data(), s.B, s.T, s.H, s.dh, scale);
   const std::vector<double> numeric = numeric_gradient(qkv, loss);
   std::vector<float> dqk;
   std::vector<double> numeric_dqk;
@@ -236,8 +235,7 @@ void check_chained_backward(const Dims& s) {
   std::vector<float> dpattern(s.pattern_size()), dqkv(s.qkv_size(), kSentinel);
   be->attention_values_backward(dpattern.data(), dqkv.data(), w.data(), pattern.data(), qkv.data(), s.B, s.T, s.H,
                                 s.dh);
-  be->attention_pattern_backward(dqkv.data(), dpattern.data(), pattern.data(), qkv.data(), s.B, s.T, s.H, s.dh,
-                                 scale);
+  be->attention_pattern_backward(dqkv.data(), dpattern.data(), pattern.data(), qkv.data(), s.B, s.T, s.H, s.dh, scale);
   EXPECT_TRUE(gradient_matches(dqkv, numeric_gradient(qkv, loss)));
 }
 

@@ -37,9 +37,7 @@ TEST(CpuBackendTest, MakesCpuBackendWithThreadCountInName) {
 }
 
 #ifndef HEADLAB_HAVE_CUDA
-TEST(CpuBackendTest, CudaWithoutCudaBuildIsInputError) {
-  EXPECT_THROW(make_backend(Device::cuda), InputError);
-}
+TEST(CpuBackendTest, CudaWithoutCudaBuildIsInputError) { EXPECT_THROW(make_backend(Device::cuda), InputError); }
 #endif
 
 TEST(CpuBackendTest, AllocationsAreAlignedAndZeroed) {

@@ -28,7 +28,7 @@ struct NormCase {
 TEST(CpuLayerNormTest, ForwardMatchesReference) {
   const NormCase s;
   auto be = make_cpu_backend(2);
-  const std::vector<float> inp = random_floats(s.N * s.C, 1, 2.0f, 5.0f);  // [N,C], mean far from 0
+  const std::vector<float> inp = random_floats(s.N * s.C, 1, 2.0f, 5.0f);                 // [N,C], mean far from 0
   const std::vector<float> weight = random_floats(s.C, 2), bias = random_floats(s.C, 3);  // [C]
   std::vector<float> out(s.N * s.C), mean(s.N), rstd(s.N);
   be->layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), s.N, s.C, s.eps);
@@ -83,8 +83,8 @@ TEST(CpuLayerNormTest, BackwardInPlaceOverDoutMatchesSeparateBuffers) {
   std::vector<float> dinp(s.N * s.C), dw1(s.C), db1(s.C), dw2(s.C), db2(s.C), inplace = dout;
   be->layernorm_backward(dinp.data(), dw1.data(), db1.data(), dout.data(), inp.data(), weight.data(), mean.data(),
                          rstd.data(), s.N, s.C);
-  be->layernorm_backward(inplace.data(), dw2.data(), db2.data(), inplace.data(), inp.data(), weight.data(),
-                         mean.data(), rstd.data(), s.N, s.C);
+  be->layernorm_backward(inplace.data(), dw2.data(), db2.data(), inplace.data(), inp.data(), weight.data(), mean.data(),
+                         rstd.data(), s.N, s.C);
   EXPECT_EQ(inplace, dinp);
   EXPECT_EQ(dw2, dw1);
   EXPECT_EQ(db2, db1);
@@ -195,7 +195,7 @@ TEST(CpuEmbeddingTest, ForwardGathersRowsAndBackwardScatterAdds) {
   auto be = make_cpu_backend(2);
   const int64_t V = 11, D = 300, BT = 17;  // D spans several column blocks
   const std::vector<int32_t> tokens{3, 0, 10, 3, 3, 7, 1, 0, 2, 9, 3, 4, 5, 6, 10, 8, 3};  // [BT], repeats
-  const std::vector<float> W_E = random_floats(V * D, 40);  // [V,D]
+  const std::vector<float> W_E = random_floats(V * D, 40);                                 // [V,D]
   std::vector<float> out(BT * D);
   be->embedding_forward(out.data(), tokens.data(), W_E.data(), BT, D);
   for (int64_t i = 0; i < BT; ++i)
@@ -303,7 +303,7 @@ TEST(CpuCrossEntropyTest, ForwardMatchesReferenceWithLargeLogitsAndIgnoredRows) 
   const CrossEntropyCase s;
   auto be = make_cpu_backend(2);
   std::vector<float> logits = random_floats(s.N * s.V, 60, -5.0f, 5.0f);  // [N,V]
-  for (int64_t v = 0; v < s.V; ++v) logits[2 * s.V + v] += 200.0f;  // naive exp would overflow
+  for (int64_t v = 0; v < s.V; ++v) logits[2 * s.V + v] += 200.0f;        // naive exp would overflow
   std::vector<float> losses(s.N, 99.0f), lse(s.N);
   be->cross_entropy_forward(losses.data(), lse.data(), logits.data(), s.targets.data(), s.N, s.V);
   std::vector<double> ref_losses(s.N), ref_lse(s.N);

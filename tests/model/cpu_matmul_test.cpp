@@ -32,10 +32,10 @@ struct MatmulCase {
 template <typename Run>
 void check_matmul(const MatmulCase& c, Run run, uint32_t seed) {
   SCOPED_TRACE(c.label());
-  const std::vector<float> A = random_floats(c.M * c.K, seed);  // [M,K] or [K,M]
+  const std::vector<float> A = random_floats(c.M * c.K, seed);      // [M,K] or [K,M]
   const std::vector<float> B = random_floats(c.K * c.N, seed + 1);  // [K,N] or [N,K]
-  const std::vector<float> bias = random_floats(c.N, seed + 2);  // [N]
-  std::vector<float> C = random_floats(c.M * c.N, seed + 3);  // [M,N]
+  const std::vector<float> bias = random_floats(c.N, seed + 2);     // [N]
+  std::vector<float> C = random_floats(c.M * c.N, seed + 3);        // [M,N]
   const std::vector<float> C_before = C;
 
   run(C.data(), A.data(), B.data(), c.bias ? bias.data() : nullptr);
@@ -120,7 +120,7 @@ TEST(CpuMatmulTest, EmptyInnerDimensionGivesBiasOrLeavesOutput) {
 
 TEST(CpuMatmulTest, BiasBackwardAddsColumnSums) {
   auto be = make_cpu_backend(2);
-  const int64_t M = 37, N = 300;  // N spans several column blocks
+  const int64_t M = 37, N = 300;                             // N spans several column blocks
   const std::vector<float> dout = random_floats(M * N, 50);  // [M,N]
   std::vector<float> dbias = random_floats(N, 51);           // [N], accumulated into
   std::vector<double> expected(dbias.begin(), dbias.end());

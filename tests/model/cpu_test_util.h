@@ -52,8 +52,7 @@ template <typename A, typename E>
 // actually taken (after rounding to float) is the one divided by. The default 1e-2 suits f32
 // kernels: float rounding of f contributes ~1e-7/h and truncation ~h², both near 1e-5 here, ten
 // times under the tolerance of gradient_matches; at 1e-3 rounding alone reaches 7e-4.
-inline std::vector<double> numeric_gradient(std::vector<float>& x, const std::function<double()>& f,
-                                            float h = 1e-2f) {
+inline std::vector<double> numeric_gradient(std::vector<float>& x, const std::function<double()>& f, float h = 1e-2f) {
   std::vector<double> grad(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const float saved = x[i];

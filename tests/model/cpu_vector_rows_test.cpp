@@ -26,8 +26,8 @@ TEST(CpuVectorRowsTest, ExpOnSixteenLanesEqualsScalarExpBitwise) {
     const Vec e = cpu::exp_vec(cpu::load_vec(&xs[i]));
     for (int64_t j = 0; j < kLanes; ++j) {
       const float scalar = cpu::exp_simd(xs[i + j]);
-      ASSERT_EQ(std::memcmp(&e[j], &scalar, sizeof scalar), 0) << "x=" << xs[i + j] << " vector " << e[j]
-                                                               << " scalar " << scalar;
+      ASSERT_EQ(std::memcmp(&e[j], &scalar, sizeof scalar), 0)
+          << "x=" << xs[i + j] << " vector " << e[j] << " scalar " << scalar;
     }
   }
   float nan_lanes[kLanes];

@@ -190,8 +190,8 @@ TEST_F(CudaMatmulTest, MatchesCpuForEveryTransposeWithBiasAndAccumulate) {
       auto C = twin_random(M * N, 4);                                                       // [M,N]
       for (Backend* be : {&cpu(), &gpu()}) {
         const bool on_gpu = be == &gpu();
-        be->matmul(on_gpu ? C.g() : C.c(), on_gpu ? A.g() : A.c(), on_gpu ? B.g() : B.c(),
-                   on_gpu ? bias.g() : bias.c(), M, N, K, ta, tb, Accumulate::overwrite);
+        be->matmul(on_gpu ? C.g() : C.c(), on_gpu ? A.g() : A.c(), on_gpu ? B.g() : B.c(), on_gpu ? bias.g() : bias.c(),
+                   M, N, K, ta, tb, Accumulate::overwrite);
       }
       EXPECT_TRUE(agree(C, 1e-5, 1e-5)) << "overwrite with bias";
       for (Backend* be : {&cpu(), &gpu()}) {
@@ -378,7 +378,7 @@ TEST_F(CudaEmbeddingTest, TokenForwardAndBackwardMatchCpu) {
   auto W_E = twin_random(V * D, 71), out = twin_random(BT * D, 72);
   cpu().embedding_forward(out.c(), tokens.c(), W_E.c(), BT, D);
   gpu().embedding_forward(out.g(), tokens.g(), W_E.g(), BT, D);
-  EXPECT_TRUE(agree(out, 0.0, 0.0));  // a copy
+  EXPECT_TRUE(agree(out, 0.0, 0.0));                                   // a copy
   auto dout = twin_random(BT * D, 73), dW_E = twin_random(V * D, 74);  // dW_E accumulates
   cpu().embedding_backward(dW_E.c(), dout.c(), tokens.c(), BT, D);
   gpu().embedding_backward(dW_E.g(), dout.g(), tokens.g(), BT, D);
@@ -475,8 +475,9 @@ TEST_F(CudaAttentionTest, ValuesForwardAndBothBackwardsMatchCpu) {
 // The fused forward against the CPU's split path: z, and lse against log Σ_{k<=q} exp(scores).
 // Head sizes cover every tile width (32, 64, 128, 256) and partial tiles; T = 1 is the smallest.
 TEST_F(CudaFlashAttentionTest, ForwardMatchesCpuSplitPath) {
-  for (const AttentionShape s : {AttentionShape{2, 77, 3, 40}, AttentionShape{1, 33, 2, 24}, AttentionShape{2, 70, 2, 64},
-                                 AttentionShape{1, 45, 2, 72}, AttentionShape{1, 37, 1, 130}, AttentionShape{3, 1, 2, 8}}) {
+  for (const AttentionShape s :
+       {AttentionShape{2, 77, 3, 40}, AttentionShape{1, 33, 2, 24}, AttentionShape{2, 70, 2, 64},
+        AttentionShape{1, 45, 2, 72}, AttentionShape{1, 37, 1, 130}, AttentionShape{3, 1, 2, 8}}) {
     SCOPED_TRACE("B " + std::to_string(s.B) + " T " + std::to_string(s.T) + " H " + std::to_string(s.H) + " dh " +
                  std::to_string(s.dh));
     const std::vector<float> qkv_host = random_floats(s.qkv_size(), 100, -2.0f, 2.0f);
@@ -504,8 +505,9 @@ TEST_F(CudaFlashAttentionTest, ForwardMatchesCpuSplitPath) {
 
 // The fused backward's dqkv (all three parts) against the CPU's values + pattern backwards.
 TEST_F(CudaFlashAttentionTest, BackwardMatchesCpuSplitPath) {
-  for (const AttentionShape s : {AttentionShape{2, 77, 3, 40}, AttentionShape{1, 70, 2, 64}, AttentionShape{1, 45, 2, 72},
-                                 AttentionShape{1, 37, 1, 130}, AttentionShape{2, 1, 1, 8}}) {
+  for (const AttentionShape s :
+       {AttentionShape{2, 77, 3, 40}, AttentionShape{1, 70, 2, 64}, AttentionShape{1, 45, 2, 72},
+        AttentionShape{1, 37, 1, 130}, AttentionShape{2, 1, 1, 8}}) {
     SCOPED_TRACE("B " + std::to_string(s.B) + " T " + std::to_string(s.T) + " H " + std::to_string(s.H) + " dh " +
                  std::to_string(s.dh));
     const std::vector<float> qkv_host = random_floats(s.qkv_size(), 102, -2.0f, 2.0f);
@@ -515,8 +517,8 @@ TEST_F(CudaFlashAttentionTest, BackwardMatchesCpuSplitPath) {
     cpu().attention_pattern_forward(pattern.get(), nullptr, qkv_cpu.get(), s.B, s.T, s.H, s.dh, s.scale());
     cpu().attention_values_backward(dpattern.get(), dqkv_cpu.get(), dz_cpu.get(), pattern.get(), qkv_cpu.get(), s.B,
                                     s.T, s.H, s.dh);
-    cpu().attention_pattern_backward(dqkv_cpu.get(), dpattern.get(), pattern.get(), qkv_cpu.get(), s.B, s.T, s.H,
-                                     s.dh, s.scale());
+    cpu().attention_pattern_backward(dqkv_cpu.get(), dpattern.get(), pattern.get(), qkv_cpu.get(), s.B, s.T, s.H, s.dh,
+                                     s.scale());
 
     Buffer<float> qkv_gpu(gpu(), qkv_host), dz_gpu(gpu(), dz_host), z_gpu(gpu(), s.z_size()),
         lse_gpu(gpu(), s.B * s.H * s.T), dqkv_gpu(gpu(), random_floats(s.qkv_size(), 104));

@@ -22,14 +22,31 @@ std::vector<std::string> names_of(const ModelConfig& c) {
 TEST(ModelHooksTest, Gpt2StyleNamesInForwardOrder) {
   ModelConfig c = testing::tiny_config();
   c.n_layers = 1;
-  const std::vector<std::string> expected = {
-      "hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre", "blocks.0.ln1.hook_scale",
-      "blocks.0.ln1.hook_normalized", "blocks.0.hook_q_input", "blocks.0.hook_k_input", "blocks.0.hook_v_input",
-      "blocks.0.attn.hook_q", "blocks.0.attn.hook_k", "blocks.0.attn.hook_v", "blocks.0.attn.hook_attn_scores",
-      "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.attn.hook_result", "blocks.0.hook_attn_out",
-      "blocks.0.hook_resid_mid", "blocks.0.ln2.hook_scale", "blocks.0.ln2.hook_normalized", "blocks.0.mlp.hook_pre",
-      "blocks.0.mlp.hook_post", "blocks.0.hook_mlp_out", "blocks.0.hook_resid_post", "ln_final.hook_scale",
-      "ln_final.hook_normalized"};
+  const std::vector<std::string> expected = {"hook_embed",
+                                             "hook_pos_embed",
+                                             "blocks.0.hook_resid_pre",
+                                             "blocks.0.ln1.hook_scale",
+                                             "blocks.0.ln1.hook_normalized",
+                                             "blocks.0.hook_q_input",
+                                             "blocks.0.hook_k_input",
+                                             "blocks.0.hook_v_input",
+                                             "blocks.0.attn.hook_q",
+                                             "blocks.0.attn.hook_k",
+                                             "blocks.0.attn.hook_v",
+                                             "blocks.0.attn.hook_attn_scores",
+                                             "blocks.0.attn.hook_pattern",
+                                             "blocks.0.attn.hook_z",
+                                             "blocks.0.attn.hook_result",
+                                             "blocks.0.hook_attn_out",
+                                             "blocks.0.hook_resid_mid",
+                                             "blocks.0.ln2.hook_scale",
+                                             "blocks.0.ln2.hook_normalized",
+                                             "blocks.0.mlp.hook_pre",
+                                             "blocks.0.mlp.hook_post",
+                                             "blocks.0.hook_mlp_out",
+                                             "blocks.0.hook_resid_post",
+                                             "ln_final.hook_scale",
+                                             "ln_final.hook_normalized"};
   EXPECT_EQ(names_of(c), expected);
 }
 
@@ -39,11 +56,20 @@ TEST(ModelHooksTest, AttentionOnlyNoNormRotaryNamesInForwardOrder) {
   c.attn_only = true;
   c.normalization_type = Normalization::none;
   c.positional_embedding_type = PositionalEmbedding::rotary;
-  const std::vector<std::string> expected = {
-      "hook_embed", "blocks.0.hook_resid_pre", "blocks.0.hook_q_input", "blocks.0.hook_k_input",
-      "blocks.0.hook_v_input", "blocks.0.attn.hook_q", "blocks.0.attn.hook_k", "blocks.0.attn.hook_v",
-      "blocks.0.attn.hook_attn_scores", "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z",
-      "blocks.0.attn.hook_result", "blocks.0.hook_attn_out", "blocks.0.hook_resid_post"};
+  const std::vector<std::string> expected = {"hook_embed",
+                                             "blocks.0.hook_resid_pre",
+                                             "blocks.0.hook_q_input",
+                                             "blocks.0.hook_k_input",
+                                             "blocks.0.hook_v_input",
+                                             "blocks.0.attn.hook_q",
+                                             "blocks.0.attn.hook_k",
+                                             "blocks.0.attn.hook_v",
+                                             "blocks.0.attn.hook_attn_scores",
+                                             "blocks.0.attn.hook_pattern",
+                                             "blocks.0.attn.hook_z",
+                                             "blocks.0.attn.hook_result",
+                                             "blocks.0.hook_attn_out",
+                                             "blocks.0.hook_resid_post"};
   EXPECT_EQ(names_of(c), expected);
 }
 
@@ -160,7 +186,8 @@ TEST(ModelHooksTest, ZeroingOneHeadsPatternChangesOnlyLaterPositionsOfThatPath) 
   for (int b = 0; b < f.B; ++b)
     for (int t = 0; t < f.T; ++t) {
       double diff = 0;
-      for (int64_t v = 0; v < V; ++v) diff += std::fabs(patched[size_t((b * f.T + t) * V + v)] - clean[size_t((b * f.T + t) * V + v)]);
+      for (int64_t v = 0; v < V; ++v)
+        diff += std::fabs(patched[size_t((b * f.T + t) * V + v)] - clean[size_t((b * f.T + t) * V + v)]);
       if (t == 3)
         EXPECT_GT(diff, 1e-6) << "b=" << b;
       else
@@ -186,13 +213,15 @@ TEST(ModelHooksTest, CapturedGradientMatchesFiniteDifference) {
   };
   for (int64_t index : {3, 17, 40, 61}) {
     const float h = 1e-2f;
-    double fd = (loss_with({1, HookSite::resid_mid}, index, h) - loss_with({1, HookSite::resid_mid}, index, -h)) / (2 * h);
+    double fd =
+        (loss_with({1, HookSite::resid_mid}, index, h) - loss_with({1, HookSite::resid_mid}, index, -h)) / (2 * h);
     EXPECT_NEAR(g.data[size_t(index)], fd, 0.03 * std::fabs(fd) + 2e-5) << "resid_mid " << index;
   }
   // pattern [B, H, T, T]: a lower-triangle cell (q=4, k=2) of head 2, batch 1
   const int64_t cell = ((1 * f.cfg.n_heads + 2) * f.T + 4) * f.T + 2;
   const float h = 1e-2f;
-  double fd = (loss_with({0, HookSite::attn_pattern}, cell, h) - loss_with({0, HookSite::attn_pattern}, cell, -h)) / (2 * h);
+  double fd =
+      (loss_with({0, HookSite::attn_pattern}, cell, h) - loss_with({0, HookSite::attn_pattern}, cell, -h)) / (2 * h);
   EXPECT_NEAR(gp.data[size_t(cell)], fd, 0.03 * std::fabs(fd) + 2e-5);
 }
 

@@ -63,7 +63,8 @@ TEST_F(ModelCliTest, InitInfoRunSampleWork) {
   EXPECT_EQ(out.shape("logits"), (h5::Shape{2, 5, 20}));
   EXPECT_EQ(out.shape("cache/blocks.1.attn.hook_pattern"), (h5::Shape{2, 2, 5, 5}));
   EXPECT_EQ(out.shape("cache/hook_embed"), (h5::Shape{2, 5, 16}));
-  CommandResult sample = tool("sample --checkpoint " + path("m.h5") + " --prompt-tokens '1 2 3' --max-new 12 --temperature 0");
+  CommandResult sample =
+      tool("sample --checkpoint " + path("m.h5") + " --prompt-tokens '1 2 3' --max-new 12 --temperature 0");
   ASSERT_EQ(sample.exit_code, 0) << sample.err;
   int count = 0;
   std::stringstream ss(sample.out);
@@ -85,16 +86,19 @@ TEST_F(ModelCliTest, BadInputsGiveOneLineAndExitTwo) {
   expect_input_error(tool("init --config " + path("model.ini") + " --model.d_model 15 --out " + path("x.h5")),
                      "divisible");
   expect_input_error(tool("init --config " + path("model.ini") + " --model.n_ctx 0 --out " + path("x.h5")), "n_ctx");
-  expect_input_error(tool("init --config " + path("model.ini") + " --model.act_fn tanh --out " + path("x.h5")), "act_fn");
+  expect_input_error(tool("init --config " + path("model.ini") + " --model.act_fn tanh --out " + path("x.h5")),
+                     "act_fn");
   EXPECT_FALSE(fs::exists(path("x.h5")));
   write_tokens("big.h5", {1, 2, 25, 4}, 1, 4);
-  expect_input_error(tool("run --checkpoint " + path("m.h5") + " --tokens " + path("big.h5") + " --out " + path("r.h5")),
-                     "token id 25");
+  expect_input_error(
+      tool("run --checkpoint " + path("m.h5") + " --tokens " + path("big.h5") + " --out " + path("r.h5")),
+      "token id 25");
   EXPECT_FALSE(fs::exists(path("r.h5")));
   write_tokens("long.h5", std::vector<int32_t>(9, 1), 1, 9);
-  expect_input_error(tool("run --checkpoint " + path("m.h5") + " --tokens " + path("long.h5") + " --out " + path("r.h5")),
-                     "n_ctx");
-  expect_input_error(tool("run --checkpoint " + path("m.h5") + " --tokens " + path("long.h5") + " --hooks blocks.5.hook_resid_pre --out " + path("r.h5")),
+  expect_input_error(
+      tool("run --checkpoint " + path("m.h5") + " --tokens " + path("long.h5") + " --out " + path("r.h5")), "n_ctx");
+  expect_input_error(tool("run --checkpoint " + path("m.h5") + " --tokens " + path("long.h5") +
+                          " --hooks blocks.5.hook_resid_pre --out " + path("r.h5")),
                      "blocks.5.hook_resid_pre");
   expect_input_error(tool("sample --checkpoint " + path("m.h5") + " --prompt-tokens '1 x'"), "prompt-tokens");
   // A checkpoint with a missing parameter, and one with a misshapen parameter.

@@ -50,7 +50,8 @@ TEST_P(TransformerReferenceTest, LogitsLossAndGradientsMatchTransformerLensMath)
   const std::vector<float> grads = model.grads_to_host();
 
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("headlab_tlref_" + GetParam().name + "_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("headlab_tlref_" + GetParam().name + "_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   Checkpoint ck;
   ck.config = cfg;
@@ -62,8 +63,9 @@ TEST_P(TransformerReferenceTest, LogitsLossAndGradientsMatchTransformerLensMath)
     f.file().write<int32_t>("targets", targets.data(), {B, T});
     f.commit();
   }
-  const std::string cmd = "/usr/bin/python3 " HEADLAB_SOURCE_DIR "/tests/model/tl_reference.py " + (dir / "model.h5").string() +
-                          " " + (dir / "batch.h5").string() + " " + (dir / "ref.h5").string() + " >/dev/null";
+  const std::string cmd = "/usr/bin/python3 " HEADLAB_SOURCE_DIR "/tests/model/tl_reference.py " +
+                          (dir / "model.h5").string() + " " + (dir / "batch.h5").string() + " " +
+                          (dir / "ref.h5").string() + " >/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   h5::File ref = h5::File::open((dir / "ref.h5").string());
   const std::vector<double> ref_logits = ref.read<double>("logits", h5::Shape{B, T, cfg.d_vocab});
@@ -74,7 +76,8 @@ TEST_P(TransformerReferenceTest, LogitsLossAndGradientsMatchTransformerLensMath)
   EXPECT_NEAR(loss, ref_loss, 1e-5 * std::fabs(ref_loss) + 1e-6);
 
   for (const ParamInfo& info : model.table().params()) {
-    const std::vector<double> g = ref.read<double>("grads/" + info.name, h5::Shape(info.shape.begin(), info.shape.end()));
+    const std::vector<double> g =
+        ref.read<double>("grads/" + info.name, h5::Shape(info.shape.begin(), info.shape.end()));
     double scale = 0;
     for (double x : g) scale = std::max(scale, std::fabs(x));
     for (int64_t i = 0; i < info.numel(); ++i)

@@ -69,10 +69,11 @@ TEST_P(TransformerGradTest, EveryParameterGroupMatchesFiniteDifferences) {
     for (int k = 0; k < 3; ++k) picks.push_back(int64_t(rng() % uint64_t(p.numel())));
 
     double max_grad = 0;
-    for (int64_t i = 0; i < p.numel(); ++i) max_grad = std::max(max_grad, double(std::fabs(grad[size_t(p.arena_offset(i))])));
+    for (int64_t i = 0; i < p.numel(); ++i)
+      max_grad = std::max(max_grad, double(std::fabs(grad[size_t(p.arena_offset(i))])));
     // b_K alone is exactly gradient-free without rotary: it adds the same q·b_K to a whole score row.
-    const bool b_K_invariant = p.name.find("b_K") != std::string::npos &&
-                               cfg.positional_embedding_type != PositionalEmbedding::rotary;
+    const bool b_K_invariant =
+        p.name.find("b_K") != std::string::npos && cfg.positional_embedding_type != PositionalEmbedding::rotary;
     if (!b_K_invariant) EXPECT_GT(max_grad, 1e-5) << p.name << " gets no gradient at all";
     for (int64_t i : picks) {
       const int64_t a = p.arena_offset(i);

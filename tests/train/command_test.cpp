@@ -11,8 +11,8 @@
 namespace headlab {
 namespace {
 
-using testing::TempDir;
 using testing::file_exists;
+using testing::TempDir;
 
 const std::string kBinary = HEADLAB_BINARY_DIR "/train/headlab-train";
 
@@ -113,14 +113,14 @@ TEST_F(TrainCommandTest, ConfigFileTrainsAndWritesMetricsCheckpointsAndFinal) {
   const Outcome o = run("--config " + dir / "run.ini" + " --out " + dir / "run --steps 6");
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.err, "");
-  for (const char* f : {"run/metrics.jsonl", "run/checkpoints/step_000003.h5", "run/checkpoints/step_000006.h5",
-                        "run/final.h5"})
+  for (const char* f :
+       {"run/metrics.jsonl", "run/checkpoints/step_000003.h5", "run/checkpoints/step_000006.h5", "run/final.h5"})
     EXPECT_TRUE(file_exists(dir / f)) << f;
   EXPECT_FALSE(file_exists(dir / "run/checkpoints/step_000001.h5"));
   const Checkpoint ck = read_checkpoint(dir / "run/final.h5");
   EXPECT_EQ(ck.config.n_layers, 1);
   EXPECT_EQ(ck.config.d_vocab, 12);
-  EXPECT_EQ(ck.config.n_ctx, 8);  // 2 x repeat_half_len, not given
+  EXPECT_EQ(ck.config.n_ctx, 8);   // 2 x repeat_half_len, not given
   EXPECT_EQ(ck.config.d_head, 8);  // d_model / n_heads
   EXPECT_TRUE(ck.config.attn_only);
   ASSERT_TRUE(ck.train.has_value());

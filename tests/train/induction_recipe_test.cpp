@@ -13,8 +13,8 @@
 
 #include "data/induction_task.h"
 #include "data/seeded_rng.h"
-#include "model/errors.h"
 #include "model/checkpoint.h"
+#include "model/errors.h"
 #include "tests/command_runner.h"
 #include "tests/train/train_test_util.h"
 #include "train/batcher.h"
@@ -29,8 +29,10 @@ namespace {
 std::vector<std::pair<int64_t, int64_t>> copies_in(const int32_t* label, int64_t L) {
   std::vector<std::pair<int64_t, int64_t>> out;
   for (int64_t t = 0; t < L; ++t) {
-    if (label[t] == kCopyStart) out.push_back({t, 1});
-    else if (label[t] == kCopyNext) ++out.back().second;
+    if (label[t] == kCopyStart)
+      out.push_back({t, 1});
+    else if (label[t] == kCopyNext)
+      ++out.back().second;
   }
   return out;
 }
@@ -132,7 +134,8 @@ TEST(TrainInductionTaskTest, CopyProbabilityZeroIsAllFreshAndOneCopiesFromPositi
   spec.copy_prob = 1;
   const TokenDataset all = make_induction_dataset(20, spec, 30, 1);
   for (int64_t r = 0; r < 20; ++r)
-    for (int64_t t = 2; t < spec.seq_len; ++t) EXPECT_NE(all.labels.at("copy")[size_t(r * spec.seq_len + t)], kFreshToken);
+    for (int64_t t = 2; t < spec.seq_len; ++t)
+      EXPECT_NE(all.labels.at("copy")[size_t(r * spec.seq_len + t)], kFreshToken);
 }
 
 TEST(TrainInductionTaskTest, SameSeedGivesTheSameRows) {
@@ -286,7 +289,8 @@ TEST(TrainInductionOptionsTest, CommandTrainsOnItAndResumesIt) {
                           " --data builtin:induction --induction-seq-len 12 "
                           "--induction-min-span 2 --induction-max-span 5 --model.attn_only true --model.d_model 16 "
                           "--model.n_heads 2 --model.d_head 8 --model.d_vocab 20 --batch-size 4 --threads 1 --steps 6 "
-                          "--out " + dir.path();
+                          "--out " +
+                          dir.path();
   const testing::CommandResult stopped = testing::run_command_line(run + " --induction-copy-prob 0.3 --stop-at 3");
   ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
   const ModelConfig c = read_checkpoint_config(dir / "checkpoints/step_000003.h5");
@@ -329,7 +333,7 @@ ProbeScores score_on_repeated_tokens(Transformer& model, int n, int n_seq) {
   hooks.cache({0, HookSite::attn_pattern});
   hooks.cache({1, HookSite::attn_pattern});
   model.forward_loss(tokens.data(), targets.data(), n_seq, T, &hooks);
-  const std::vector<float> losses = model.losses_to_host();  // [n_seq, T]
+  const std::vector<float> losses = model.losses_to_host();           // [n_seq, T]
   const HostTensor& p0 = hooks.cached("blocks.0.attn.hook_pattern");  // [n_seq, H, T, T]
   const HostTensor& p1 = hooks.cached("blocks.1.attn.hook_pattern");
   ProbeScores s;
@@ -409,7 +413,8 @@ TEST(TrainInductionRecipeTest, TwoLayerAttentionOnlyModelFormsAnInductionCircuit
     const auto& [step, p] = formation.points[i];
     std::printf("  %4lld  %.2f            %.2f           %.2f / %.2f\n", (long long)step, p.best_previous_token(),
                 p.best_induction(), p.loss_first, p.loss_repeated);
-    if (i > 0) largest_rise = std::max(largest_rise, p.best_induction() - formation.points[i - 1].second.best_induction());
+    if (i > 0)
+      largest_rise = std::max(largest_rise, p.best_induction() - formation.points[i - 1].second.best_induction());
   }
   const ProbeScores& plateau = formation.points[2].second;  // step 300
   const ProbeScores& last = formation.points.back().second;

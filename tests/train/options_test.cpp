@@ -28,15 +28,18 @@ std::string error_of(const std::function<void(TrainOptions&)>& edit) {
   return "";
 }
 
-TEST(TrainOptionsTest, DefaultsWithDataAreValid) { EXPECT_EQ(error_of([](TrainOptions&) {}), ""); }
+TEST(TrainOptionsTest, DefaultsWithDataAreValid) {
+  EXPECT_EQ(error_of([](TrainOptions&) {}), "");
+}
 
 TEST(TrainOptionsTest, EachBadValueNamesItsOption) {
   const std::vector<std::pair<std::string, std::function<void(TrainOptions&)>>> cases = {
       {"--data", [](TrainOptions& o) { o.data.clear(); }},
-      {"--init", [](TrainOptions& o) { 
+      {"--init",
+       [](TrainOptions& o) {
          o.init = "a.h5";
          o.resume = "b.h5";
-        }},
+       }},
       {"--steps", [](TrainOptions& o) { o.steps = 0; }},
       {"--stop-at", [](TrainOptions& o) { o.stop_at = o.steps + 1; }},
       {"--batch-size", [](TrainOptions& o) { o.batch_size = 0; }},

@@ -45,7 +45,7 @@ TEST(TrainRepeatTaskTest, TwoLayerAttentionOnlyModelLearnsTheRepeatedHalf) {
   double first = 0, second = 0;
   for (int i = 0; i < b.B; ++i)
     for (int64_t t = 0; t < b.T; ++t) (t < half ? first : second) += losses[size_t(i * b.T + t)];
-  first /= double(b.B * half);  // predicting r_1..r_n: chance, ln(63) = 4.14
+  first /= double(b.B * half);   // predicting r_1..r_n: chance, ln(63) = 4.14
   second /= double(b.B * half);  // predicting the repeat of r_1..r_n
   std::printf("repeat task: %lld steps in %.1f s; loss %.4f -> %.4f; first half %.4f, second half %.4f (%.1f%%)\n",
               (long long)o.steps, seconds, r.losses.front(), r.losses.back(), first, second, 100 * second / first);

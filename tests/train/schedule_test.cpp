@@ -25,9 +25,9 @@ TEST(TrainLrScheduleTest, NoWarmupStartsAtThePeak) {
 TEST(TrainLrScheduleTest, CosineRunsFromPeakToMinLrAtTheLastStep) {
   const float lr = 1e-3f, min_lr = 1e-4f;
   const LrSchedule s(LrShape::cosine, lr, min_lr, /*warmup=*/10, /*total=*/110);
-  EXPECT_FLOAT_EQ(s.at(10), lr);                                  // end of warmup
-  EXPECT_FLOAT_EQ(s.at(60), min_lr + 0.5f * (lr - min_lr));     // halfway through the decay
-  EXPECT_FLOAT_EQ(s.at(110), min_lr);                             // the last step
+  EXPECT_FLOAT_EQ(s.at(10), lr);                             // end of warmup
+  EXPECT_FLOAT_EQ(s.at(60), min_lr + 0.5f * (lr - min_lr));  // halfway through the decay
+  EXPECT_FLOAT_EQ(s.at(110), min_lr);                        // the last step
   const double quarter = min_lr + 0.5 * (lr - min_lr) * (1 + std::cos(M_PI * 0.25));
   EXPECT_FLOAT_EQ(s.at(35), float(quarter));
   for (int64_t step = 11; step <= 110; ++step) EXPECT_LE(s.at(step), s.at(step - 1)) << step;

@@ -12,8 +12,8 @@
 namespace headlab {
 namespace {
 
-using testing::TempDir;
 using testing::file_exists;
+using testing::TempDir;
 using testing::tiny_run;
 
 TrainResult train(const TrainOptions& o) {
@@ -187,16 +187,18 @@ TEST(TrainTrainerTest, ObserversSeeEveryStepEvaluationAndCheckpoint) {
     EXPECT_FLOAT_EQ(rec.lr, LrSchedule(o).at(rec.step));
   }
   EXPECT_EQ(obs.evals, (std::vector<int64_t>{0, 5, 10}));
-  EXPECT_EQ(obs.checkpoints, (std::vector<std::string>{dir / "checkpoints/step_000001.h5", dir / "checkpoints/step_000002.h5",
-                                                        dir / "checkpoints/step_000004.h5", dir / "checkpoints/step_000008.h5",
-                                                        dir / "final.h5"}));
+  EXPECT_EQ(obs.checkpoints,
+            (std::vector<std::string>{dir / "checkpoints/step_000001.h5", dir / "checkpoints/step_000002.h5",
+                                      dir / "checkpoints/step_000004.h5", dir / "checkpoints/step_000008.h5",
+                                      dir / "final.h5"}));
   // metrics.jsonl: the initial evaluation, then one line per log point with the documented keys.
   const auto m = read_metrics(dir / "metrics.jsonl");
   std::vector<int64_t> logged;
   for (const auto& j : m) logged.push_back(j["step"]);
   EXPECT_EQ(logged, (std::vector<int64_t>{0, 1, 4, 5, 8, 10}));
   EXPECT_TRUE(m[0].contains("val_loss"));
-  for (const char* key : {"loss", "lr", "grad_norm", "tokens_per_s", "tokens_seen"}) EXPECT_TRUE(m[1].contains(key)) << key;
+  for (const char* key : {"loss", "lr", "grad_norm", "tokens_per_s", "tokens_seen"})
+    EXPECT_TRUE(m[1].contains(key)) << key;
   EXPECT_TRUE(m[3].contains("val_loss"));
   EXPECT_FALSE(m[2].contains("val_loss"));
   EXPECT_EQ(m[1]["loss"].get<float>(), r.losses[0]);
@@ -232,7 +234,8 @@ TEST(TrainTrainerTest, DataThatDoesNotFitTheModelIsRejected) {
   testing::write_random_sequences(dir / "seq.h5", 4, 12, 16, 2);
   TrainOptions o = tiny_run(dir.path());
   o.data = dir / "stream.h5";  // d_vocab 40 > the model's 16
-  EXPECT_EQ(session_error(o).rfind("--data " + o.data + ": the dataset's d_vocab 40 exceeds", 0), 0u) << session_error(o);
+  EXPECT_EQ(session_error(o).rfind("--data " + o.data + ": the dataset's d_vocab 40 exceeds", 0), 0u)
+      << session_error(o);
   o.model.config.d_vocab = 64;
   o.model.config.n_ctx = 100;  // a stream of 100 tokens cannot give windows of 101
   EXPECT_NE(session_error(o).find("shorter than n_ctx + 1"), std::string::npos) << session_error(o);
