@@ -2,7 +2,9 @@
 // small synthetic task with clean/corrupted pairs.
 #pragma once
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tests/temp_dir.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -84,20 +86,5 @@ inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>&
 }
 
 // A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::temp_directory_path() / ("headlab_circuits_" + std::string(info->test_suite_name()) + "_" +
-                                                     info->name() + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  ~TempDir() { std::filesystem::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  std::filesystem::path dir_;
-};
 
 }  // namespace headlab::testing

@@ -1,6 +1,8 @@
 // Token datasets in HDF5 (data/token_dataset.h) and the repeated-sequence task (data/repeat_task.h).
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tests/temp_dir.h"
 
 #include <filesystem>
 #include <random>
@@ -11,36 +13,11 @@
 #include "model/h5_file.h"
 
 namespace headlab {
+using testing::expect_input_error;
+using testing::TempDir;
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("headlab_io_" + std::string(info->test_suite_name()) + "_" + info->name() +
-                                        "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  fs::path dir_;
-};
-
-template <class F>
-void expect_input_error(F f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an InputError";
-  } catch (const InputError& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
-  }
-}
 
 TokenDataset random_stream(int64_t n, int64_t d_vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);

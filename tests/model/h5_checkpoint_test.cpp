@@ -1,7 +1,9 @@
 // The HDF5 wrapper (model/h5_file.h) and the checkpoint format (model/checkpoint.h).
 #include <gtest/gtest.h>
+
 #include <hdf5.h>
 #include <unistd.h>
+#include "tests/temp_dir.h"
 
 #include <cmath>
 #include <cstdio>
@@ -20,39 +22,12 @@
 #include "model/params.h"
 
 namespace headlab {
+using testing::expect_input_error;
+using testing::TempDir;
 namespace {
 
 namespace fs = std::filesystem;
 using h5::Shape;
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("headlab_io_" + std::string(info->test_suite_name()) + "_" + info->name() +
-                                        "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  fs::path dir_;
-};
-
-// Runs f, expects an InputError whose message contains every one of `parts`.
-template <class F>
-void expect_input_error(F f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an InputError";
-  } catch (const InputError& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
-  }
-}
 
 template <class T>
 std::vector<T> random_ints(size_t n, uint64_t seed) {
