@@ -42,6 +42,17 @@ po::variables_map parse(int argc, char** argv, const po::options_description& op
   return vm;
 }
 
+// The command line of info / run / sample: parsed and notified; false (after printing the options)
+// for --help.
+bool parse_or_help(int argc, char** argv, const po::options_description& opts, po::variables_map& vm,
+                   const po::positional_options_description* pos = nullptr) {
+  vm = parse(argc, argv, opts, pos);
+  po::notify(vm);
+  if (!vm.count("help")) return true;
+  std::cout << opts;
+  return false;
+}
+
 std::unique_ptr<Backend> backend_from(const std::string& device, int threads) {
   return make_backend(parse_device(device), threads);
 }
@@ -96,12 +107,8 @@ int cmd_info(int argc, char** argv) {
   opts.add_options()("help", "this help")("checkpoint", po::value<std::string>(&path), "checkpoint");
   po::positional_options_description pos;
   pos.add("checkpoint", 1);
-  po::variables_map vm = parse(argc, argv, opts, &pos);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  po::variables_map vm;
+  if (!parse_or_help(argc, argv, opts, vm, &pos)) return 0;
   cli::require_option(vm, "checkpoint");
   Checkpoint ck = read_checkpoint(path);
   const ModelConfig& c = ck.config;
@@ -154,12 +161,8 @@ int cmd_run(int argc, char** argv) {
       "batch-size", po::value<int>(&batch_size)->default_value(16), "sequences per forward")(
       "device", po::value<std::string>(&device)->default_value("cpu"), "cpu | cuda")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)");
-  po::variables_map vm = parse(argc, argv, opts);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  po::variables_map vm;
+  if (!parse_or_help(argc, argv, opts, vm)) return 0;
   for (const char* r : {"checkpoint", "tokens", "out"}) cli::require_option(vm, r);
   if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer");
   Checkpoint ck = read_checkpoint(ckpt_path);
@@ -242,12 +245,8 @@ int cmd_sample(int argc, char** argv) {
       "seed", po::value<uint64_t>(&seed)->default_value(0), "sampling seed")(
       "device", po::value<std::string>(&device)->default_value("cpu"), "cpu | cuda")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)");
-  po::variables_map vm = parse(argc, argv, opts);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  po::variables_map vm;
+  if (!parse_or_help(argc, argv, opts, vm)) return 0;
   cli::require_option(vm, "checkpoint");
   if (vm.count("prompt") == vm.count("prompt-tokens"))
     throw InputError("--prompt / --prompt-tokens", "expected exactly one of them");
