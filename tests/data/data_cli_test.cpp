@@ -3,14 +3,14 @@
 // skips when it has not been built.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 #include "data/token_dataset.h"
+#include "tests/command_runner.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
@@ -21,34 +21,16 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Result run(const std::string& args) {
-  const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/data_cli_stdout", err = dir + "/data_cli_stderr";
-  const int raw = std::system((kBinary + " " + args + " >" + out + " 2>" + err).c_str());
-  Result r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+// Each call captures into its own files (tests run in parallel under ctest -j).
+headlab::testing::CommandResult run(const std::string& args) {
+  return headlab::testing::run_command_line(kBinary + " " + args);
 }
 
 void expect_input_error(const std::string& args, const std::string& mentions) {
-  const Result r = run(args);
-  EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+  const headlab::testing::CommandResult r = run(args);
+  EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
   EXPECT_EQ(r.err.rfind("headlab-data: error: ", 0), 0u) << args << "\n" << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  EXPECT_EQ(r.err_lines(), 1) << "one line: " << r.err;
   EXPECT_NE(r.err.find(mentions), std::string::npos) << args << "\n" << r.err;
 }
 
@@ -57,7 +39,8 @@ class DataCliTest : public ::testing::Test {
   void SetUp() override {
     if (!exists(kBinary)) GTEST_SKIP() << kBinary << " is not built (cmake --build ... --target headlab-data)";
   }
-  const std::string dir_ = ::testing::TempDir();
+  headlab::testing::TempDir temp_;
+  const std::string dir_ = temp_.path("");
 };
 
 }  // namespace
@@ -84,18 +67,18 @@ TEST_F(DataCliTest, BadInputsGiveOneLineAndStatusTwo) {
 
 TEST_F(DataCliTest, TaskWritesADatasetThatReadsBack) {
   const std::string out = dir_ + "/cli_ioi.h5", tokenizer = dir_ + "/cli_ioi_tokenizer.json";
-  const Result r = run("task ioi --n 16 --seed 2 --out " + out + " --save-tokenizer " + tokenizer);
-  ASSERT_EQ(r.status, 0) << r.err;
+  const headlab::testing::CommandResult r = run("task ioi --n 16 --seed 2 --out " + out + " --save-tokenizer " + tokenizer);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("16 rows"), std::string::npos) << r.out;
   const headlab::TokenDataset ds = headlab::read_token_dataset(out);
   EXPECT_EQ(ds.n_seq, 16);
   EXPECT_EQ(ds.corrupted.size(), ds.tokens.size());
   // The saved word list round-trips text through encode and decode.
-  const Result enc = run("tokenizer encode --tokenizer " + tokenizer + " --text 'Mary gave a drink to John'");
-  ASSERT_EQ(enc.status, 0) << enc.err;
-  const Result dec =
+  const headlab::testing::CommandResult enc = run("tokenizer encode --tokenizer " + tokenizer + " --text 'Mary gave a drink to John'");
+  ASSERT_EQ(enc.exit_code, 0) << enc.err;
+  const headlab::testing::CommandResult dec =
       run("tokenizer decode --tokenizer " + tokenizer + " --ids '" + enc.out.substr(0, enc.out.size() - 1) + "'");
-  ASSERT_EQ(dec.status, 0) << dec.err;
+  ASSERT_EQ(dec.exit_code, 0) << dec.err;
   EXPECT_EQ(dec.out, "Mary gave a drink to John\n");
   expect_input_error("tokenizer encode --tokenizer " + tokenizer + " --text 'Mary sang'", "'sang'");
   std::remove(out.c_str());

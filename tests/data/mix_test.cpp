@@ -10,12 +10,17 @@
 #include "data/mix.h"
 #include "data/tasks.h"
 #include "model/errors.h"
+#include "tests/temp_dir.h"
 
 using namespace headlab;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "/mix_test_" + name; }
+// A fresh directory per test: ctest runs the tests of this file in parallel processes.
+std::string temp_path(const std::string& name) {
+  static const headlab::testing::TempDir dir;
+  return dir.path(name);
+}
 
 // A stream of the IOI word list's ids, so it shares the IOI task's tokenizer.
 TokenDataset ioi_stream(const Tokenizer& tok) {

@@ -11,6 +11,7 @@
 #include "data/char_tokenizer.h"
 #include "data/word_tokenizer.h"
 #include "model/errors.h"
+#include "tests/temp_dir.h"
 
 using namespace headlab;
 
@@ -217,7 +218,8 @@ TEST(DataTokenizerJsonTest, EveryKindSurvivesJson) {
 }
 
 TEST(DataTokenizerJsonTest, SavesAtomicallyAndLoads) {
-  const std::string path = ::testing::TempDir() + "/tokenizer_test.json";
+  const headlab::testing::TempDir dir;
+  const std::string path = dir.path("tokenizer_test.json");
   const BpeTokenizer bpe = small_bpe();
   save_tokenizer(bpe, path);
   EXPECT_EQ(load_tokenizer(path)->to_json(), bpe.to_json());
