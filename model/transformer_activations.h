@@ -29,7 +29,8 @@ struct Transformer::Activations {
   std::vector<float*> resid;   // L+1 × [BT, D]; resid[l] = resid_pre of block l, resid[L] = final
   std::vector<Block> blocks;
   float *lnf_out = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;
-  float* logits = nullptr;  // [BT, V]; turned into dlogits in place by backward
+  bool norm_changed_by_hook = false;  // a forward hook changed a norm's scale or normalized value
+  float* logits = nullptr;            // [BT, V]; turned into dlogits in place by backward
   float* lse = nullptr;     // [BT]
   float* losses = nullptr;  // [BT]
   float* dloss = nullptr;   // [BT]

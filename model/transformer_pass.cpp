@@ -3,9 +3,12 @@
 // shape; points whose internal layout differs (q/k/v inside the fused qkv, per-head results,
 // norm scales) are formed only then.
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "model/errors.h"
+#include "model/hook_recompute.h"
 #include "model/transformer.h"
 #include "model/transformer_activations.h"
 
@@ -80,26 +83,61 @@ class Pass {
       hooks_->run_forward({layer, s}, v, be_);
     be_.copy_rows(base, stride, tmp, width, BT_, width);
   }
-  // ln*.hook_scale [B, T, 1] = 1 / rstd and ln*.hook_normalized (cache only: see README).
-  void hook_norm(int layer, HookSite scale_site, HookSite normalized_site, const float* inp, const float* rstd) {
+  // Runs the forward hook at (layer, s) on data [n] and says whether it changed the values.
+  bool hook_changed(int layer, HookSite s, float* data, int64_t n) {
+    std::vector<float> before(static_cast<size_t>(n)), after(static_cast<size_t>(n));
+    be_.copy_to_host(before.data(), data, before.size() * sizeof(float));
+    hook(layer, s, data);
+    be_.copy_to_host(after.data(), data, after.size() * sizeof(float));
+    return std::memcmp(before.data(), after.data(), after.size() * sizeof(float)) != 0;
+  }
+  std::vector<float> to_host(const float* p, int64_t n) {
+    std::vector<float> host(static_cast<size_t>(n));
+    be_.copy_to_host(host.data(), p, host.size() * sizeof(float));
+    return host;
+  }
+  // ln*.hook_scale [B, T, 1] and ln*.hook_normalized [B, T, D], formed as TransformerLens forms
+  // them: scale = sqrt(var + eps) (RMS: sqrt(mean x^2 + eps)), normalized = (x - mean) / scale.
+  // The kernels fuse both away, so they are formed here only when hooked; when a hook changes
+  // either, the norm's output out = normalized * w (+ b) and the saved rstd are recomputed from
+  // the changed values (the backward then refuses to run: see Transformer::backward).
+  void hook_norm(int layer, HookSite scale_site, HookSite normalized_site, const float* inp, const float* mean,
+                 float* rstd, float* out, int64_t w, int64_t b) {
+    if (!wants(layer, scale_site) && !wants(layer, normalized_site)) return;
     const int64_t D = c_.d_model;
+    std::vector<float> scale = to_host(rstd, BT_);
+    for (float& x : scale) x = 1.0f / x;
+    bool changed = false;
     if (wants(layer, scale_site)) {
-      std::vector<float> host(static_cast<size_t>(BT_));
-      be_.copy_to_host(host.data(), rstd, host.size() * sizeof(float));
-      for (float& x : host) x = 1.0f / x;
       float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_);
-      be_.copy_from_host(tmp, host.data(), host.size() * sizeof(float));
-      hook(layer, scale_site, tmp);
+      be_.copy_from_host(tmp, scale.data(), scale.size() * sizeof(float));
+      if (hook_changed(layer, scale_site, tmp, BT_)) {
+        changed = true;
+        be_.copy_to_host(scale.data(), tmp, scale.size() * sizeof(float));
+      }
     }
+    const bool centred = c_.normalization_type == Normalization::LN;
+    const std::vector<float> x = to_host(inp, BT_ * D);
+    const std::vector<float> mu = centred ? to_host(mean, BT_) : std::vector<float>();
+    std::vector<float> normalized(static_cast<size_t>(BT_ * D));
+    normalize_rows(normalized.data(), x.data(), centred ? mu.data() : nullptr, scale.data(), BT_, D);
     if (wants(layer, normalized_site)) {
       float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * D);
-      float* mean = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_);
-      if (c_.normalization_type == Normalization::LN)
-        be_.layernorm_forward(tmp, mean, mean, inp, A_.ones, A_.zeros, BT_, D, c_.eps);
-      else
-        be_.rmsnorm_forward(tmp, mean, inp, A_.ones, BT_, D, c_.eps);
-      hook(layer, normalized_site, tmp);
+      be_.copy_from_host(tmp, normalized.data(), normalized.size() * sizeof(float));
+      if (hook_changed(layer, normalized_site, tmp, BT_ * D)) {
+        changed = true;
+        be_.copy_to_host(normalized.data(), tmp, normalized.size() * sizeof(float));
+      }
     }
+    if (!changed) return;
+    A_.norm_changed_by_hook = true;
+    const std::vector<float> weight = to_host(P(w), D);
+    const std::vector<float> bias = centred ? to_host(P(b), D) : std::vector<float>();
+    std::vector<float> y(static_cast<size_t>(BT_ * D));
+    scale_shift_rows(y.data(), normalized.data(), weight.data(), centred ? bias.data() : nullptr, BT_, D);
+    be_.copy_from_host(out, y.data(), y.size() * sizeof(float));
+    for (float& s : scale) s = 1.0f / s;
+    be_.copy_from_host(rstd, scale.data(), scale.size() * sizeof(float));
   }
 
   float* P(int64_t off) const { return off < 0 ? nullptr : params_ + off; }
@@ -187,7 +225,8 @@ class Pass {
     } else {
       const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
       if (c_.normalization_type != Normalization::none)
-        hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_rstd);
+        hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_mean, b.ln1_rstd, b.ln1_out,
+                  o.ln1_w, o.ln1_b);
       be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
     }
     hook_strided(l, HookSite::attn_q, b.qkv, 3 * Hd, Hd, false);
@@ -203,7 +242,7 @@ class Pass {
       if (wants(l, HookSite::attn_scores))
         scores = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, int64_t(B_) * H * T_ * T_);
       be_.attention_pattern_forward(b.pattern, scores, b.qkv, B_, T_, H, dh, scale);
-      if (scores) hook(l, HookSite::attn_scores, scores);
+      if (scores) pattern_from_hooked_scores(l, scores, b.pattern);
       hook(l, HookSite::attn_pattern, b.pattern);
       be_.attention_values_forward(b.z, b.pattern, b.qkv, B_, T_, H, dh);
     } else {  // no hook between the two steps: one call, each head's pattern still in cache for z
@@ -216,6 +255,18 @@ class Pass {
       be_.matmul(out, b.z, P(o.W_O), P(o.b_O), BT_, D, Hd, Transpose::no, Transpose::no, Accumulate::overwrite);
     }
     hook(l, HookSite::attn_out, out);
+  }
+
+  // hook_attn_scores [B, H, T, T] (scaled, masked with -inf, as TransformerLens): when the hook
+  // changes them, the pattern is the causal softmax of the changed scores. Backward then goes
+  // through the softmax of that pattern, as autograd does through an additive change or a mask.
+  void pattern_from_hooked_scores(int l, float* scores, float* pattern) {
+    const int64_t R = int64_t(B_) * c_.n_heads, n = R * T_ * T_;
+    if (!hook_changed(l, HookSite::attn_scores, scores, n)) return;
+    const std::vector<float> s = to_host(scores, n);
+    std::vector<float> p(static_cast<size_t>(n));
+    causal_softmax_rows(p.data(), s.data(), R, T_);
+    be_.copy_from_host(pattern, p.data(), p.size() * sizeof(float));
   }
 
   // hook_result [B, T, H, D]: each head's z_h · W_O[h]; out = Σ_h result_h + b_O.
@@ -395,7 +446,8 @@ class Pass {
     const int64_t D = c_.d_model, M = c_.d_mlp;
     const float* h = norm_forward(b.ln2_out, b.ln2_mean, b.ln2_rstd, b.resid_mid, o.ln2_w, o.ln2_b);
     if (c_.normalization_type != Normalization::none)
-      hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, b.resid_mid, b.ln2_rstd);
+      hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, b.resid_mid, b.ln2_mean, b.ln2_rstd, b.ln2_out,
+                o.ln2_w, o.ln2_b);
     be_.matmul(b.mlp_pre, h, P(o.W_in), P(o.b_in), BT_, M, D, Transpose::no, Transpose::no, Accumulate::overwrite);
     hook(l, HookSite::mlp_pre, b.mlp_pre);
     be_.activation_forward(b.mlp_post, b.mlp_pre, BT_ * M, c_.act_fn);
@@ -468,7 +520,8 @@ class Pass {
     float* x = A_.resid[size_t(c_.n_layers)];
     const float* h = norm_forward(A_.lnf_out, A_.lnf_mean, A_.lnf_rstd, x, off_.lnf_w, off_.lnf_b);
     if (c_.normalization_type != Normalization::none)
-      hook_norm(-1, HookSite::lnf_scale, HookSite::lnf_normalized, x, A_.lnf_rstd);
+      hook_norm(-1, HookSite::lnf_scale, HookSite::lnf_normalized, x, A_.lnf_mean, A_.lnf_rstd, A_.lnf_out, off_.lnf_w,
+                off_.lnf_b);
     if (off_.W_U >= 0)
       be_.matmul(A_.logits, h, P(off_.W_U), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::no,
                  Accumulate::overwrite);
@@ -528,6 +581,16 @@ void check_hooks_supported(const HookSet* hooks, const ModelConfig& cfg, bool ba
   }
 }
 
+// A hook that changed a norm's scale or normalized value made the saved statistics disagree with
+// the norm's input; which gradient is meant (scale frozen, or the change a function of the input)
+// is the caller's choice, which the hook does not say, so backward refuses rather than guess.
+void refuse_backward_through_changed_norm(const Transformer::Activations& A) {
+  if (A.norm_changed_by_hook)
+    throw InputError("hook ln*.hook_scale / ln*.hook_normalized",
+                     "the last forward changed a norm's scale or normalized value; backward through it is not "
+                     "supported (cache them, or change hook_resid_* instead)");
+}
+
 }  // namespace
 
 void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
@@ -543,6 +606,7 @@ void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
                                      "] is outside [0, d_vocab = " + std::to_string(cfg_.d_vocab) + ")");
   check_hooks_supported(hooks, cfg_, false);
   ensure_activations(B, T);
+  acts_->norm_changed_by_hook = false;
   B_ = B;
   T_ = T;
   n_valid_targets_ = 0;
@@ -582,6 +646,7 @@ float Transformer::forward_loss(const int32_t* tokens, const int32_t* targets, i
 void Transformer::backward(HookSet* hooks, float dlogits_scale) {
   if (!acts_ || n_valid_targets_ == 0) throw InternalError("backward without a forward_loss that counted a target");
   check_hooks_supported(hooks, cfg_, true);
+  refuse_backward_through_changed_norm(*acts_);
   const int64_t BT = int64_t(B_) * T_;
   std::vector<int32_t> targets(static_cast<size_t>(BT));
   be_.copy_to_host(targets.data(), acts_->targets, targets.size() * sizeof(int32_t));
@@ -598,6 +663,7 @@ void Transformer::backward(HookSet* hooks, float dlogits_scale) {
 void Transformer::backward_from_logits(const float* dlogits, HookSet* hooks) {
   if (!acts_) throw InternalError("backward_from_logits before any forward");
   check_hooks_supported(hooks, cfg_, true);
+  refuse_backward_through_changed_norm(*acts_);
   Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(dlogits);
 }
 
