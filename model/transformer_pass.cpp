@@ -578,6 +578,14 @@ void check_hooks_supported(const HookSet* hooks, const ModelConfig& cfg, bool ba
   for (const HookPoint& p : all_hook_points(cfg)) {
     if (backward && hooks->wants_backward(p) && !backward_supported(p.site))
       throw InputError("hook " + hook_name(p), "gradient capture is not supported at this point");
+    // With split q/k/v inputs each head normalises its own copy of resid_pre (TransformerLens then
+    // shapes ln1's points [B, T, H, ...]); the block-wide ln1 points are not formed.
+    const bool ln1 = p.site == HookSite::ln1_scale || p.site == HookSite::ln1_normalized;
+    if (ln1 && hooks->wants_forward(p))
+      for (HookSite s : {HookSite::q_input, HookSite::k_input, HookSite::v_input})
+        if (hooks->wants_forward({p.layer, s}) || hooks->wants_backward({p.layer, s}))
+          throw InputError("hook " + hook_name(p), "not formed when " + hook_name({p.layer, s}) +
+                                                       " is hooked too (each head normalises its own input)");
   }
 }
 

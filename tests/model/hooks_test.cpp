@@ -120,12 +120,24 @@ struct RunFixture {
 TEST(ModelHooksTest, CacheHasTransformerLensShapesAndPatternRowsSumToOne) {
   RunFixture f;
   HookSet hooks;
-  for (HookPoint p : all_hook_points(f.cfg)) hooks.cache(p);
+  const auto split = [](HookSite s) { return s == HookSite::q_input || s == HookSite::k_input || s == HookSite::v_input; };
+  const auto ln1 = [](HookSite s) { return s == HookSite::ln1_scale || s == HookSite::ln1_normalized; };
+  // Split q/k/v inputs and the block-wide ln1 points exclude each other (TransformerLens shapes ln1
+  // per head in split mode): asking for both is an input error naming the ln1 point.
+  HookSet both;
+  both.cache({0, HookSite::ln1_scale});
+  both.cache({0, HookSite::k_input});
+  EXPECT_THROW(f.model->forward(f.tokens.data(), f.B, f.T, &both), InputError);
+  HookSet split_points;
+  for (HookPoint p : all_hook_points(f.cfg))
+    if (!ln1(p.site)) split_points.cache(p);
+  f.model->forward(f.tokens.data(), f.B, f.T, &split_points);
+  for (HookPoint p : all_hook_points(f.cfg))
+    if (!split(p.site)) hooks.cache(p);
   f.model->forward(f.tokens.data(), f.B, f.T, &hooks);
   for (HookPoint p : all_hook_points(f.cfg)) {
-    // In split mode (q/k/v inputs hooked) the ln1 points are per head in TransformerLens; here they are not formed.
-    if (p.site == HookSite::ln1_scale || p.site == HookSite::ln1_normalized) continue;
-    const HostTensor& t = hooks.cached(hook_name(p));
+    const HookSet& from = split(p.site) ? split_points : hooks;
+    const HostTensor& t = from.cached(hook_name(p));
     EXPECT_EQ(t.shape, hook_shape(p, f.cfg, f.B, f.T)) << hook_name(p);
     EXPECT_EQ(int64_t(t.data.size()), t.numel());
   }
