@@ -94,16 +94,29 @@ std::vector<HeadGrams> all_grams(const HeadCircuits& w) {
 
 }  // namespace
 
-HeadCircuits head_circuits(const ModelConfig& cfg, const std::vector<float>& params) {
+const char* to_string(WeightProcessing p) { return p == WeightProcessing::none ? "none" : "transformer_lens"; }
+
+WeightProcessing parse_weight_processing(const std::string& text, const std::string& what) {
+  if (text == "none" || text == "raw") return WeightProcessing::none;
+  if (text == "transformer_lens" || text == "tl") return WeightProcessing::transformer_lens;
+  throw InputError(what,
+                   "expected none (the weights as stored) or transformer_lens (TransformerLens' "
+                   "fold_ln, center_writing_weights, center_unembed), got '" +
+                       text + "'");
+}
+
+HeadCircuits head_circuits(const ModelConfig& cfg, const std::vector<float>& params, WeightProcessing processing) {
   const ParamTable table(cfg);
   if (int64_t(params.size()) != table.arena_size())
     throw InternalError("head_circuits: expected " + std::to_string(table.arena_size()) + " parameters, got " +
                         std::to_string(params.size()));
   const int64_t L = cfg.n_layers, H = cfg.n_heads, D = cfg.d_model, dh = cfg.d_head, V = cfg.d_vocab;
-  const bool ln = cfg.normalization_type == Normalization::LN;
-  const bool norm = cfg.normalization_type != Normalization::none;
+  const bool tl = processing == WeightProcessing::transformer_lens;
+  const bool fold = tl && cfg.normalization_type != Normalization::none;  // fold_ln
+  const bool centre = tl && cfg.normalization_type == Normalization::LN;  // fold_ln's centring, center_writing_weights
   HeadCircuits w;
   w.cfg = cfg;
+  w.processing = processing;
   const int64_t head_size = D * dh;
   w.W_Q.resize(size_t(L * H * head_size));
   w.W_K.resize(w.W_Q.size());
@@ -112,30 +125,28 @@ HeadCircuits head_circuits(const ModelConfig& cfg, const std::vector<float>& par
   for (int l = 0; l < L; ++l) {
     const std::string p = "blocks." + std::to_string(l) + ".";
     std::vector<float> ln1_w;
-    if (norm) ln1_w = gather(table, params, p + "ln1.w");
+    if (fold) ln1_w = gather(table, params, p + "ln1.w");
     std::vector<float>* dst[3] = {&w.W_Q, &w.W_K, &w.W_V};
     const char* names[3] = {"attn.W_Q", "attn.W_K", "attn.W_V"};
     for (int which = 0; which < 3; ++which) {
       std::vector<float> m = gather(table, params, p + names[which]);  // [H, D, dh]
       for (int64_t h = 0; h < H; ++h) {
         float* x = m.data() + h * head_size;  // [D, dh]
-        if (norm) scale_rows(x, ln1_w, D, dh);
-        if (ln) centre_columns(x, D, dh);
+        if (fold) scale_rows(x, ln1_w, D, dh);
+        if (centre) centre_columns(x, D, dh);
       }
       std::copy(m.begin(), m.end(), dst[which]->begin() + l * H * head_size);
     }
     std::vector<float> o = gather(table, params, p + "attn.W_O");  // [H, dh, D]
-    if (ln) centre_rows(o.data(), H * dh, D);
+    if (centre) centre_rows(o.data(), H * dh, D);
     std::copy(o.begin(), o.end(), w.W_O.begin() + l * H * head_size);
   }
   w.W_E = gather(table, params, "embed.W_E");  // [V, D]
-  if (ln) centre_rows(w.W_E.data(), V, D);
+  if (centre) centre_rows(w.W_E.data(), V, D);
   w.W_U = gather(table, params, "unembed.W_U");  // [D, V]
-  if (norm) scale_rows(w.W_U.data(), gather(table, params, "ln_final.w"), D, V);
-  if (ln) {
-    centre_columns(w.W_U.data(), D, V);
-    centre_rows(w.W_U.data(), D, V);
-  }
+  if (fold) scale_rows(w.W_U.data(), gather(table, params, "ln_final.w"), D, V);
+  if (centre) centre_columns(w.W_U.data(), D, V);
+  if (tl) centre_rows(w.W_U.data(), D, V);  // center_unembed, whatever the norm
   return w;
 }
 

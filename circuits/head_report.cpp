@@ -41,7 +41,8 @@ const std::vector<RoleRule>& role_rules() {
       {"copying", -0.5, true, "copy-suppression head", "In-Context Identification",
        "headlab's cut-off: the OV circuit lowers the attended token's logit (Elhage et al. 2021); the survey "
        "files copy suppression (McDougall et al. 2023) with the name-mover heads"},
-      {"first_token", 0.8, false, "first-token head", "no survey stage", "ARENA's first-token detector threshold"},
+      {"first_token", 0.8, false, "first-token head", "no survey stage",
+       "headlab's cut-off: most attention on position 0 (ARENA's solution code flags heads above 0.4)"},
   };
   return rules;
 }
@@ -218,6 +219,12 @@ HeadScoreTable missing(const std::string& name, const std::string& label, const 
 
 namespace {
 
+std::string weights_phrase(WeightProcessing p) {
+  return p == WeightProcessing::none ? "the checkpoint's weights as stored"
+                                     : "TransformerLens-processed weights: fold_ln, center_writing_weights, "
+                                       "center_unembed";
+}
+
 // The scores read off the probe's attention patterns.
 void add_probe_scores(HeadReport& r) {
   const std::string tl = "TransformerLens head_detector (detect_head, " +
@@ -233,13 +240,13 @@ void add_probe_scores(HeadReport& r) {
                            "mean attention from each token of the second repeat to the token after its first "
                            "occurrence (pattern diagonal at offset 1 - n)",
                            "TransformerLens Main Demo; ARENA", r.probe.induction_stripe));
-  r.scores.push_back(table("first_token", "first-token", "mean attention from positions >= 1 to position 0",
+  r.scores.push_back(table("first_token", "first-token", "mean attention from every position to position 0",
                            "ARENA (first-token detector)", r.probe.first_token));
 }
 
 // The successor and retrieval scores, on task rows (or why they are missing).
 void add_task_scores(HeadReport& r, const Checkpoint& ckpt, const std::string& checkpoint_path,
-                     const HeadReportOptions& options, const HeadCircuits& w, Transformer& model) {
+                     const HeadReportOptions& options, Transformer& model) {
   const std::string succ_desc =
       "share of successor pairs (t, s(t)) whose effective OV circuit on MLP0(W_E t) ranks s(t) "
       "first among the task's tokens";
@@ -248,7 +255,7 @@ void add_task_scores(HeadReport& r, const Checkpoint& ckpt, const std::string& c
   if (succ.ok) {
     r.successor_source = succ.source;
     r.scores.push_back(table("successor", "successor", succ_desc, "Gould et al. 2023",
-                             successor_scores(w, ckpt.params, succession_pairs(succ.data))));
+                             successor_scores(ckpt.config, ckpt.params, succession_pairs(succ.data))));
   } else {
     r.scores.push_back(missing("successor", "successor", succ_desc, "Gould et al. 2023", succ.why));
   }
@@ -305,11 +312,13 @@ HeadReport compute_head_report(const Checkpoint& ckpt, const std::string& checkp
   r.probe = score_repeat_probe(model, probe, options.probe);
   add_probe_scores(r);
 
-  const HeadCircuits w = head_circuits(c, ckpt.params);
+  r.weights = options.weights;
+  const HeadCircuits w = head_circuits(c, ckpt.params, options.weights);
   r.scores.push_back(table("copying", "copying",
-                           "sum(eigenvalues) / sum(|eigenvalues|) of the OV circuit W_E W_V W_O W_U",
+                           "sum(eigenvalues) / sum(|eigenvalues|) of the OV circuit W_E W_V W_O W_U (" +
+                               weights_phrase(options.weights) + ")",
                            "Elhage et al. 2021", copying_scores(w, *cpu)));
-  add_task_scores(r, ckpt, checkpoint_path, options, w, model);
+  add_task_scores(r, ckpt, checkpoint_path, options, model);
   r.composition_q = composition_scores(w, CompositionKind::q, *cpu);
   r.composition_k = composition_scores(w, CompositionKind::k, *cpu);
   r.composition_v = composition_scores(w, CompositionKind::v, *cpu);
@@ -359,6 +368,7 @@ std::string head_report_text(const HeadReport& r) {
     << c.d_head << ", d_vocab " << c.d_vocab << ", n_ctx " << c.n_ctx << (c.attn_only ? ", attention-only" : "")
     << ", norm " << to_string(c.normalization_type) << "\n";
   o << "probe: " << probe_summary(r) << "\n";
+  o << "copying and composition read " << weights_phrase(r.weights) << "\n";
   o << "loss on the probe: first half " << fixed(r.probe.loss_first_half, 3) << ", repeated half "
     << fixed(r.probe.loss_repeated_half, 3) << "; in-context-learning score (loss at position " << r.probe.icl_late
     << " - loss at position " << r.probe.icl_early << ", Olsson et al. 2022) " << fixed(r.probe.icl_score, 3) << "\n\n";
@@ -486,6 +496,7 @@ nlohmann::json report_json(const HeadReport& r) {
   j["model_hash"] = r.model_hash;
   j["n_layers"] = c.n_layers;
   j["n_heads"] = c.n_heads;
+  j["weight_processing"] = to_string(r.weights);
   j["probe"] = {{"n_seq", r.n_seq},
                 {"half_len", r.half_len},
                 {"seed", r.seed},
@@ -545,6 +556,7 @@ void write_h5(const HeadReport& r, const std::string& path) {
   f.set_attr("probe_error_measure", r.detect.measure == ErrorMeasure::mul ? "mul" : "abs");
   f.set_attr("probe_exclude_bos", r.detect.exclude_bos);
   f.set_attr("probe_exclude_current_token", r.detect.exclude_current_token);
+  f.set_attr("weight_processing", to_string(r.weights));
   f.set_attr("thresholds_json", thresholds_json().dump());
   h5::Group scores = f.create_group("scores");
   h5::Group not_computed = f.create_group("not_computed");
@@ -601,9 +613,10 @@ std::string report_html(const HeadReport& r) {
     << "</style></head><body>\n";
   o << "<h1>Head report</h1>\n<p>checkpoint <code>" << esc(r.checkpoint) << "</code> (model " << esc(r.model_hash)
     << "): " << c.n_layers << " layers &times; " << c.n_heads << " heads, d_model " << c.d_model
-    << ".<br>probe: " << esc(probe_summary(r)) << ".<br>loss on the probe: first half "
-    << fixed(r.probe.loss_first_half, 3) << ", repeated half " << fixed(r.probe.loss_repeated_half, 3)
-    << "; in-context-learning score " << fixed(r.probe.icl_score, 3) << ".</p>\n";
+    << ".<br>probe: " << esc(probe_summary(r)) << ".<br>copying and composition read " << esc(weights_phrase(r.weights))
+    << ".<br>loss on the probe: first half " << fixed(r.probe.loss_first_half, 3) << ", repeated half "
+    << fixed(r.probe.loss_repeated_half, 3) << "; in-context-learning score " << fixed(r.probe.icl_score, 3)
+    << ".</p>\n";
   o << "<table><caption>Roles (stages of Zheng et al. 2024)</caption><tr><th>head</th><th>role</th><th>stage</th>"
     << "<th>score</th><th>value</th><th>threshold</th></tr>\n";
   for (const HeadRole& role : r.roles)

@@ -5,7 +5,8 @@
 // Expression Preparation), and the files people and programs read:
 //
 //   DIR/heads.h5    root attributes format = "headlab.head_scores", format_version = 1,
-//                   checkpoint, model_hash, n_layers, n_heads, probe_* settings, thresholds_json;
+//                   checkpoint, model_hash, n_layers, n_heads, probe_* settings,
+//                   weight_processing (none | transformer_lens), thresholds_json;
 //                   /scores/<name> float32 [n_layers, n_heads] for each computed score (and
 //                   /scores attributes <name>_description, <name>_source); /not_computed/<name>
 //                   string: why a score is missing;
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "circuits/composition.h"
 #include "circuits/head_scores.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -39,6 +41,9 @@ struct HeadReportOptions {
   std::string successor_data, retrieval_data;
   std::string device = "cpu";  // the model's forwards; the weight-space scores run on the CPU
   int threads = 0;
+  // The weights copying and composition read (circuits/composition.h): as stored (the published
+  // formulas; TransformerLens' model.OV on this state_dict) or TransformerLens-processed.
+  WeightProcessing weights = WeightProcessing::none;
 };
 
 // One score of every head.
@@ -77,7 +82,8 @@ struct HeadReport {
   int64_t half_len = 0, n_seq = 0;
   uint64_t seed = 0;
   DetectOptions detect;
-  std::string successor_source, retrieval_source;  // where the task rows came from
+  WeightProcessing weights = WeightProcessing::none;  // what copying and composition read
+  std::string successor_source, retrieval_source;     // where the task rows came from
   std::vector<HeadScoreTable> scores;
   std::vector<double> composition_q, composition_k, composition_v;  // [L, H, L, H]
   ProbeScores probe;

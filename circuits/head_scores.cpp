@@ -108,14 +108,14 @@ std::vector<double> induction_stripe_scores(const float* pattern, int64_t B, int
 }
 
 std::vector<double> first_token_scores(const float* pattern, int64_t B, int64_t H, int64_t T) {
-  if (T < 2) throw InternalError("first_token_scores: needs at least 2 positions");
+  if (T < 1) throw InternalError("first_token_scores: needs at least 1 position");
   std::vector<double> out(size_t(H), 0.0);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
       const float* A = pattern + (b * H + h) * T * T;
       double s = 0;
-      for (int64_t q = 1; q < T; ++q) s += A[q * T];
-      out[size_t(h)] += s / double(T - 1);
+      for (int64_t q = 0; q < T; ++q) s += A[q * T];
+      out[size_t(h)] += s / double(T);
     }
   for (double& x : out) x /= double(B);
   return out;
@@ -321,11 +321,11 @@ std::vector<double> effective_embedding(int32_t t, const ModelConfig& c, const P
 
 }  // namespace
 
-std::vector<double> successor_scores(const HeadCircuits& w, const std::vector<float>& params,
+std::vector<double> successor_scores(const ModelConfig& c, const std::vector<float>& params,
                                      const SuccessionPairs& pairs) {
-  const ModelConfig& c = w.cfg;
   const ParamTable table(c);
   if (int64_t(params.size()) != table.arena_size()) throw InternalError("successor_scores: wrong parameter count");
+  const HeadCircuits w = head_circuits(c, params, WeightProcessing::transformer_lens);
   const int64_t D = c.d_model, dh = c.d_head, V = c.d_vocab, H = c.n_heads;
   if (pairs.token.size() != pairs.successor.size() || pairs.token.empty())
     throw InputError("successor pairs", "expected as many successors as tokens, and at least one pair");

@@ -57,9 +57,9 @@ std::vector<double> induction_stripe_scores(const float* pattern, int64_t B, int
 
 // ---- Attention to the first token ---------------------------------------------------------------
 
-// Mean over the batch and over query positions q >= 1 of A[q, 0] (position 0 attends to itself
-// by causality, so it is left out). ARENA's first-token detector flags heads whose attention goes
-// mostly to position 0 (its threshold: 0.8). pattern [B, H, T, T] -> [H]; T >= 2.
+// ARENA's first-token detector score: attention_pattern[:, 0].mean(), the mean of A[q, 0] over
+// every query position q (position 0 included: it can attend only to itself), then over the batch.
+// ARENA's detector flags heads above a threshold (0.4 in its solutions). pattern [B, H, T, T] -> [H].
 std::vector<double> first_token_scores(const float* pattern, int64_t B, int64_t H, int64_t T);
 
 // ---- In-context-learning score (Olsson et al. 2022) ----------------------------------------------
@@ -100,11 +100,13 @@ std::vector<double> retrieval_scores_on_rows(Transformer& model, const int32_t* 
 
 // ---- Copying score (Elhage et al. 2021) ---------------------------------------------------------
 
-// For each head, the eigenvalues λ of its full OV circuit W_E W_V W_O W_U [d_vocab, d_vocab]: the
-// nonzero ones are those of W_O W_U W_E W_V [d_head, d_head] (eig(AB) = eig(BA) twice), so that
-// small matrix is formed (on `cpu`) and its eigenvalues taken (circuits/eigen.h). Score =
-// Σλ / Σ|λ| ∈ [-1, 1]: near 1 for a head that raises the logit of the token it attends to
-// (copying), negative for one that lowers it (copy suppression). -> [n_layers, n_heads].
+// For each head, the eigenvalues λ of its full OV circuit W_E W_V W_O W_U [d_vocab, d_vocab] (in
+// Elhage et al.'s column-vector convention W_U W_O W_V W_E, the same spectrum), read from `w` (the
+// weights as stored, or TransformerLens-processed: HeadCircuits::processing). The nonzero
+// eigenvalues are those of W_O W_U W_E W_V [d_head, d_head] (eig(AB) = eig(BA)), so that small
+// matrix is formed (on `cpu`) and its eigenvalues taken (circuits/eigen.h). Score = Σλ / Σ|λ| ∈
+// [-1, 1]: near 1 for a head that raises the logit of the token it attends to (copying), negative
+// for one that lowers it (copy suppression). -> [n_layers, n_heads].
 std::vector<double> copying_scores(const HeadCircuits& w, Backend& cpu);
 
 // ---- Successor score (Gould et al. 2023, "Successor Heads") -------------------------------------
@@ -113,16 +115,18 @@ std::vector<double> copying_scores(const HeadCircuits& w, Backend& cpu);
 // and the candidate tokens (every token of the task). Each head's score is the fraction of pairs for
 // which its effective OV circuit, applied to t's effective embedding MLP0(W_E t) (W_E t plus the
 // first MLP's output on it, in models with MLPs; the first attention layer skipped, as Gould et
-// al. do), ranks s(t) first among the candidates:
-//   logits = norm(x_t) W_V W_O W_U  (processed weights of HeadCircuits; norm = ln1's centring
-//   and scaling, for models with norms), score = mean over pairs of [argmax_c logits_c = s(t)].
+// al. do), ranks s(t) first among the candidates. The circuit goes through the model's norms, as
+// Gould et al.'s (TransformerLens-processed weights) does:
+//   logits = norm(x_t) W_V W_O W_U  (HeadCircuits with WeightProcessing::transformer_lens; norm =
+//   ln1's centring and scaling, for models with norms), score = mean over pairs of
+//   [argmax_c logits_c = s(t)] (ties: the smallest id; center_unembed cannot change the argmax).
 struct SuccessionPairs {
   std::vector<int32_t> token, successor;  // [n_pairs]
   std::vector<int32_t> candidates;        // every token the ranking is among (includes all of the above)
 };
-// params: the raw parameter arena (for MLP0). InputError("successor pairs", ...) when a token is
-// outside [0, d_vocab) or a pair's tokens are not candidates. -> [n_layers, n_heads].
-std::vector<double> successor_scores(const HeadCircuits& w, const std::vector<float>& params,
+// params: the parameter arena. InputError("successor pairs", ...) when a token is outside
+// [0, d_vocab) or a pair's tokens are not candidates. -> [n_layers, n_heads].
+std::vector<double> successor_scores(const ModelConfig& cfg, const std::vector<float>& params,
                                      const SuccessionPairs& pairs);
 
 // ---- The repeated-random-token probe all pattern scores run on ----------------------------------

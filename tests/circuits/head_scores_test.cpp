@@ -66,7 +66,8 @@ TEST(CircuitsHeadScoresTest, StripeScoreKeepsTheFirstHalfEntries) {
   A[3 * 5 + 2] = 1;  // induction target
   A[4 * 5 + 3] = 0.5f, A[4 * 5 + 0] = 0.5f;
   EXPECT_NEAR(induction_stripe_scores(A.data(), 1, 1, 5, 2)[0], (1 + 0 + 1 + 0.5) / 4.0, 1e-12);
-  EXPECT_NEAR(first_token_scores(A.data(), 1, 1, 5)[0], (1 + 1 + 0 + 0.5) / 4.0, 1e-12);
+  // ARENA: pattern[:, 0].mean() over every row, row 0 (always 1) included.
+  EXPECT_NEAR(first_token_scores(A.data(), 1, 1, 5)[0], (1 + 1 + 1 + 0 + 0.5) / 5.0, 1e-12);
   EXPECT_THROW(induction_stripe_scores(A.data(), 1, 1, 5, 5), InternalError);
 }
 
@@ -194,7 +195,7 @@ TEST(CircuitsHeadScoresTest, HandBuiltPreviousTokenAndInductionHeadsScoreAsDesig
   // Without exclusions, the BOS parking of first-half rows counts against the head: TL's score is
   // about (second-half rows) / (all rows) = 11 / 23; excluding BOS gives about 1.
   EXPECT_NEAR(s.induction[1], 11.0 / 23.0, 0.05);
-  EXPECT_NEAR(s.first_token[1], 0.5, 0.02);  // rows 1..n of 2n park on BOS
+  EXPECT_NEAR(s.first_token[1], 12.0 / 23.0, 0.02);  // rows 0..n of 2n + 1 park on BOS
   opt.detect.exclude_bos = true;
   const ProbeScores sx = score_repeat_probe(model, probe, opt);
   EXPECT_GT(sx.induction[1], 0.95);
@@ -258,12 +259,12 @@ TEST(CircuitsHeadScoresTest, HandBuiltSuccessorCopyingAndSuppressionHeads) {
   SuccessionPairs pairs;
   for (int t = 0; t + 1 < V; ++t) pairs.token.push_back(t), pairs.successor.push_back(t + 1);
   for (int t = 0; t < V; ++t) pairs.candidates.push_back(t);
-  const auto succ = successor_scores(w, params, pairs);
+  const auto succ = successor_scores(c, params, pairs);
   EXPECT_NEAR(succ[0], 1.0, 1e-12);
   EXPECT_NEAR(succ[1], 0.0, 1e-12);
   EXPECT_LT(succ[2], 0.2);  // -I ties every other candidate at 0; the smallest id wins the tie
   pairs.candidates = {0, 1};
-  EXPECT_THROW(successor_scores(w, params, pairs), InputError);
+  EXPECT_THROW(successor_scores(c, params, pairs), InputError);
 }
 
 // ---- composition against the dense products -------------------------------------------------------
@@ -355,7 +356,7 @@ TEST(CircuitsHeadScoresTest, LayerNormWeightsAreFoldedIntoReadingWeights) {
   std::mt19937_64 rng(2);
   std::normal_distribution<float> gauss;
   for (float& x : params) x = gauss(rng);
-  const HeadCircuits w = head_circuits(c, params);
+  const HeadCircuits w = head_circuits(c, params, WeightProcessing::transformer_lens);
   std::vector<double> x(8);
   double mean = 0;
   for (double& v : x) v = gauss(rng), mean += v;
