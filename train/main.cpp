@@ -2,7 +2,8 @@
 // Options on the command line or in an INI file (--config): [model] keys are ModelConfig's field
 // names (--model.<field> on the command line), [train] keys the training options (batch-size or
 // batch_size). The command line wins over the file; with --resume, the checkpoint's own options
-// are the base and only options given now override them.
+// are the base and only options given now override them (see open_session for which may differ;
+// model options may be repeated but must equal the checkpoint's).
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "circuits/head_tracker.h"
 #include "cli/command_main.h"
 #include "cli/model_options.h"
+#include "model/checkpoint.h"
 #include "train/progress.h"
 #include "train/session.h"
 #include "train/trainer.h"
@@ -156,6 +158,46 @@ ModelRequest model_request(const po::variables_map& vm, const cli::ModelOptionVa
   return r;
 }
 
+// With --resume or --init the model is the checkpoint's. Model options (command line or [model])
+// that say what the checkpoint says are fine — a resume may repeat the original command line —
+// and then dropped; one that says otherwise is an input error naming it.
+void check_model_options_match(const po::variables_map& vm, const cli::ModelOptionValues& mv, ModelRequest& request,
+                               const std::string& path) {
+  if (!request.any_given || ::access(path.c_str(), F_OK) != 0) return;  // a missing file is reported later
+  const ModelConfig c = read_checkpoint_config(path);
+  auto same = [&](const char* field, const std::string& asked, const std::string& has) {
+    const std::string name = std::string("model.") + field;
+    if (given(vm, name.c_str()) && asked != has)
+      throw InputError("--" + name, "is " + asked + ", but the model in " + path + " has " + field + " = " + has +
+                                        "; a resumed or --init run keeps the checkpoint's model (leave out --" + name +
+                                        ")");
+  };
+  auto num = [](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", x);
+    return std::string(buf);
+  };
+  auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+  same("n_layers", std::to_string(mv.cfg.n_layers), std::to_string(c.n_layers));
+  same("d_model", std::to_string(mv.cfg.d_model), std::to_string(c.d_model));
+  same("n_heads", std::to_string(mv.cfg.n_heads), std::to_string(c.n_heads));
+  same("d_head", std::to_string(mv.d_head), std::to_string(c.d_head));
+  same("d_mlp", std::to_string(mv.cfg.d_mlp), std::to_string(c.d_mlp));
+  same("n_ctx", std::to_string(mv.cfg.n_ctx), std::to_string(c.n_ctx));
+  same("d_vocab", std::to_string(mv.cfg.d_vocab), std::to_string(c.d_vocab));
+  same("act_fn", to_string(parse_act_fn(mv.act_fn, "--model.act_fn")), to_string(c.act_fn));
+  same("normalization_type", to_string(parse_normalization(mv.normalization_type, "--model.normalization_type")),
+       to_string(c.normalization_type));
+  same("attn_only", yes_no(mv.cfg.attn_only), yes_no(c.attn_only));
+  same("positional_embedding_type",
+       to_string(parse_positional(mv.positional_embedding_type, "--model.positional_embedding_type")),
+       to_string(c.positional_embedding_type));
+  same("tie_embeddings", yes_no(mv.cfg.tie_embeddings), yes_no(c.tie_embeddings));
+  same("rotary_base", num(mv.cfg.rotary_base), num(c.rotary_base));
+  same("eps", num(mv.cfg.eps), num(c.eps));
+  request.any_given = false;  // every one given agrees with the checkpoint
+}
+
 // Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
 // [train] keys (and keys before any section) are the command line's names, in either spelling.
 po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {
@@ -207,11 +249,16 @@ int train_main(int argc, char** argv) {
   TrainOptions o = vm.count("resume") ? resumed_options(vm["resume"].as<std::string>()) : TrainOptions{};
   apply_given(vm, o);
   o.model = model_request(vm, mv, model_desc);
+  if (!o.resume.empty() || !o.init.empty())
+    check_model_options_match(vm, mv, o.model, o.resume.empty() ? o.init : o.resume);
   if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
 
   TrainSession session = open_session(o);
+  for (const std::string& w : session.warnings) std::fprintf(stderr, "headlab-train: warning: %s\n", w.c_str());
   const ModelConfig& c = session.model->config();
-  const std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
+  std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
+  if (session.step > 0 && session.step == o.steps)
+    start += ", which is --steps: nothing left to train, only final.h5 to write";
   std::printf("headlab-train: %lld parameters (%d layers, d_model %d, %d heads, n_ctx %d, d_vocab %d) on %s; %s\n",
               (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
               session.backend->name().c_str(), start.c_str());
@@ -221,6 +268,7 @@ int train_main(int argc, char** argv) {
   trainer.add_observer(&progress);
   std::unique_ptr<HeadTracker> tracker;
   if (!track_heads.empty()) {
+    std::remove((track_heads + ".tmp").c_str());  // what a kill during its last rewrite left
     HeadTrackerOptions t;
     t.path = track_heads;
     t.every = track_every;
@@ -229,9 +277,11 @@ int train_main(int argc, char** argv) {
   }
   const TrainResult result = trainer.run();
   progress.finish();
-  if (result.finished)
-    std::printf("done: %lld steps, final loss %.4f; wrote %s/final.h5\n", (long long)result.step,
-                result.losses.empty() ? std::nanf("") : result.losses.back(), o.out.c_str());
+  if (result.finished && result.losses.empty())
+    std::printf("done: %lld steps; wrote %s/final.h5\n", (long long)result.step, o.out.c_str());
+  else if (result.finished)
+    std::printf("done: %lld steps, final loss %.4f; wrote %s/final.h5\n", (long long)result.step, result.losses.back(),
+                o.out.c_str());
   else
     std::printf("stopped at step %lld; resume with --resume %s\n", (long long)result.step,
                 session.last_checkpoint.c_str());

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "model/checkpoint.h"
@@ -67,6 +69,81 @@ std::optional<Checkpoint> load_start(const TrainOptions& o) {
   return ck;
 }
 
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// What a run trained on, in words a person can compare: kind, shape, d_vocab and a hash of the
+// tokens and loss mask as read (so the same tokens stored as uint16 or uint32 match).
+std::string data_fingerprint(const TokenDataset& ds) {
+  uint64_t h = fnv1a(14695981039346656037ull, ds.tokens.data(), ds.tokens.size() * sizeof(int32_t));
+  h = fnv1a(h, ds.loss_mask.data(), ds.loss_mask.size());
+  char buf[160];
+  if (ds.kind == DatasetKind::stream)
+    std::snprintf(buf, sizeof buf, "a stream of %lld tokens, d_vocab %lld, hash %016llx", (long long)ds.n_tokens(),
+                  (long long)ds.d_vocab, (unsigned long long)h);
+  else
+    std::snprintf(buf, sizeof buf, "sequences [%lld, %lld], d_vocab %lld, hash %016llx", (long long)ds.n_seq,
+                  (long long)ds.seq_len, (long long)ds.d_vocab, (unsigned long long)h);
+  return buf;
+}
+
+std::string json_string_field(const std::string& json, const char* key) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+std::string shown(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+std::string shown(int64_t x) { return std::to_string(x); }
+std::string shown(const std::string& x) { return x; }
+
+// The resumed run against the one in the checkpoint (see open_session in session.h).
+void check_resume_options(TrainSession& s, const TrainState& st, const std::string& what) {
+  const TrainOptions& now = s.options;
+  const TrainOptions was = options_from_json(st.options_json, TrainOptions{}, what + ": /train options_json");
+  if (now.seed != was.seed)
+    throw InputError("--seed", "the run in " + what + " has seed " + std::to_string(was.seed) + ", not " +
+                                   std::to_string(now.seed) + "; a resumed run keeps its seed (leave out --seed)");
+  const std::string was_data = json_string_field(st.options_json, "data_fingerprint");
+  if (!was_data.empty() && !s.data_fingerprint.empty() && was_data != s.data_fingerprint)
+    throw InputError("--data " + now.data, "is " + s.data_fingerprint + "; the run in " + what + " trained on " +
+                                               was.data + ", " + was_data +
+                                               ". Resume on the same data, or start a new run with --init");
+  if (st.step > now.steps)
+    throw InputError("--steps", "the run in " + what + " already reached step " + std::to_string(st.step) +
+                                    ", past --steps " + std::to_string(now.steps) + "; give --steps " +
+                                    std::to_string(st.step) + " or more");
+  const std::string changes = "the resumed run goes on with the new value, so it will not match the original run";
+  auto compare = [&](const char* option, auto a_now, auto a_was, const std::string& effect) {
+    if (a_now != a_was)
+      s.warnings.push_back(std::string(option) + " " + shown(a_now) + " differs from the run in " + what + " (" +
+                           shown(a_was) + "): " + effect);
+  };
+  compare("--batch-size", now.batch_size, was.batch_size, changes);
+  compare("--grad-accum", now.grad_accum, was.grad_accum, changes);
+  compare("--lr", double(now.lr), double(was.lr), changes);
+  compare("--beta1", double(now.beta1), double(was.beta1), changes);
+  compare("--beta2", double(now.beta2), double(was.beta2), changes);
+  compare("--eps", double(now.eps), double(was.eps), changes);
+  compare("--weight-decay", double(now.weight_decay), double(was.weight_decay), changes);
+  compare("--grad-clip", double(now.grad_clip), double(was.grad_clip), changes);
+  compare("--warmup", now.warmup, was.warmup, changes);
+  compare("--schedule", to_string(now.schedule), to_string(was.schedule), changes);
+  compare("--min-lr", double(now.min_lr), double(was.min_lr), changes);
+  if (now.schedule == LrShape::cosine)
+    compare("--steps", now.steps, was.steps,
+            "the cosine schedule now ends at step " + std::to_string(now.steps) +
+                ", so the learning rates differ from the original run's");
+  compare("--threads", int64_t(now.threads), int64_t(was.threads),
+          "sums may differ from the original run's in the last bits");
+}
+
 void restore_run(TrainSession& s, const TrainState& st, const std::string& what) {
   const TrainOptions& o = s.options;
   if (st.optimizer_name != to_string(o.optimizer))
@@ -74,10 +151,7 @@ void restore_run(TrainSession& s, const TrainState& st, const std::string& what)
                                         to_string(o.optimizer));
   s.optimizer->state_from_host(st.m, st.v, what);
   s.train_batches->restore({st.rng_state, st.data_position}, what);
-  if (st.step >= o.steps)
-    throw InputError("--steps", "the run in " + what + " already reached step " + std::to_string(st.step) +
-                                    "; give a larger --steps to continue it");
-  s.step = st.step;
+  s.step = st.step;  // == --steps: nothing left to train; the trainer writes final.h5
   s.tokens_seen = st.tokens_seen;
 }
 
@@ -107,7 +181,10 @@ TrainSession open_session(const TrainOptions& options) {
   if (!o.val_data.empty() && !is_builtin_data(o.val_data)) s.val_dataset_ = load_dataset(o.val_data, "--val-data");
   s.val_repeat_ = is_builtin_data(o.val_data) || (o.val_data.empty() && o.uses_builtin());
 
+  if (data) s.data_fingerprint = data_fingerprint(*data);
+
   const std::optional<Checkpoint> start = load_start(o);
+  if (!o.resume.empty()) check_resume_options(s, *start->train, o.resume);
   const ModelConfig config = start ? start->config : resolve_model(o, data.get());
   if (data) check_fits(*data, config, "--data " + o.data);
   if (s.val_dataset_) check_fits(*s.val_dataset_, config, "--val-data " + o.val_data);
@@ -141,6 +218,12 @@ std::unique_ptr<Batcher> TrainSession::make_val_batcher() const {
     return make_builtin_batcher(options, options.val_data.empty() ? options.data : options.val_data,
                                 int(options.batch_size), c.d_vocab, seed);
   return nullptr;
+}
+
+std::string checkpoint_options_json(const TrainSession& s) {
+  nlohmann::json j = nlohmann::json::parse(options_to_json(s.options));
+  if (!s.data_fingerprint.empty()) j["data_fingerprint"] = s.data_fingerprint;
+  return j.dump();
 }
 
 TrainOptions resumed_options(const std::string& path) {

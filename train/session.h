@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/token_dataset.h"
 #include "model/backend.h"
@@ -26,6 +27,12 @@ struct TrainSession {
   int64_t step = 0;             // updates done
   int64_t tokens_seen = 0;      // input tokens through forward, all micro-batches
   std::string last_checkpoint;  // the --resume file until this run writes one
+  // A fingerprint of --data's contents (empty for a built-in source); checkpoints keep it, so a
+  // resume on other data is caught even when the file name is the same.
+  std::string data_fingerprint;
+  // Options given now that change a resumed run from the one in the checkpoint (a new --lr ...):
+  // allowed, and the command prints each as a warning, one line apiece.
+  std::vector<std::string> warnings;
 
   bool has_validation() const { return val_repeat_ || val_dataset_ != nullptr; }
   // A fresh batcher over the validation data, the same batches at every evaluation.
@@ -41,7 +48,22 @@ struct TrainSession {
 // fault: a missing or malformed file, a dataset that does not fit the model (ids >= d_vocab,
 // sequences longer than n_ctx + 1, a stream shorter than n_ctx + 1), a resume state that does not
 // fit the data ...
+//
+// With --resume, against the checkpoint's run (options.resume, its /train options_json):
+//  - errors (the run would not be the same run): other data (by contents, not name: a moved file
+//    is fine), another built-in task or task setting, another --seed or --optimizer, a checkpoint
+//    past --steps (a checkpoint at exactly --steps resumes to no steps: final.h5 is written);
+//  - warnings (allowed; the run goes on with the new value): --batch-size, --grad-accum, --lr,
+//    --beta1, --beta2, --eps, --weight-decay, --grad-clip, --warmup, --schedule, --min-lr,
+//    --steps under a cosine schedule (its horizon), --threads (the last bits of the sums);
+//  - silently taken: --out, --val-data, --device, --log-every, --eval-*, --checkpoint-*.
+// The model is always the checkpoint's (ModelRequest::any_given is an error; the command lets
+// model options through that equal the checkpoint's).
 TrainSession open_session(const TrainOptions& options);
+
+// The training options a checkpoint stores (/train options_json): options_to_json(options) and
+// the data fingerprint.
+std::string checkpoint_options_json(const TrainSession& session);
 
 // The options a checkpoint's run was started with (its /train options_json), ready to resume it:
 // resume = path, stop_at = 0. Explicit options given now go on top. InputError when the file has

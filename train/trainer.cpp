@@ -1,8 +1,15 @@
 #include "train/trainer.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <regex>
 
 #include "model/checkpoint.h"
 #include "train/metrics_log.h"
@@ -18,7 +25,42 @@ void make_directory(const std::string& dir) {
   if (ec) throw InputError("--out " + dir, "cannot create the directory: " + ec.message());
 }
 
+// What killed writes leave in DIR and DIR/checkpoints: our hidden ".<name>.partial" files (and
+// the ".tmp" beside them that the HDF5 writer makes), an older writer's "<name>.tmp", and the
+// metrics rewrite's ".metrics.jsonl.tmp". Only names this trainer writes: DIR may be shared.
+const std::regex kCheckpointLeftover(R"(\.step_[0-9]+\.h5\.partial(\.tmp)?|step_[0-9]+\.h5\.tmp)");
+const std::regex kOutLeftover(R"(\.final\.h5\.partial(\.tmp)?|final\.h5\.tmp|\.metrics\.jsonl\.tmp)");
+
+void remove_leftovers(const std::string& dir, const std::regex& leftover) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.is_regular_file(ec) && std::regex_match(entry.path().filename().string(), leftover))
+      std::filesystem::remove(entry.path(), ec);
+}
+
+// "<dir>/.<name>.partial": where a file is written before it is renamed to "<dir>/<name>". Hidden,
+// so that neither a glob such as step_*.h5 nor a plain `ls` ever shows a file still being written.
+std::string partial_path(const std::string& path) {
+  const std::filesystem::path p(path);
+  return (p.parent_path() / ("." + p.filename().string() + ".partial")).string();
+}
+
 }  // namespace
+
+bool test_kill_due(const char* point, int64_t step) {
+  static const char* spec = std::getenv("HEADLAB_TEST_KILL_AT");  // "<point>:<step>"
+  if (!spec || !*point) return false;
+  const char* colon = std::strchr(spec, ':');
+  const size_t n = std::strlen(point);
+  return colon && size_t(colon - spec) == n && std::strncmp(spec, point, n) == 0 &&
+         std::strtoll(colon + 1, nullptr, 10) == step;
+}
+
+void kill_if_testing(const char* point, int64_t step) {
+  if (!test_kill_due(point, step)) return;
+  std::fflush(nullptr);
+  std::raise(SIGKILL);
+}
 
 TrainingDiverged::TrainingDiverged(int64_t step_, const std::string& quantity, double value,
                                    const std::string& last_checkpoint_)
@@ -34,6 +76,8 @@ Trainer::Trainer(TrainSession& session)
     : s_(session), o_(session.options), lr_(session.options), checkpoints_(session.options) {
   if (!o_.out.empty()) {
     make_directory(o_.out + "/checkpoints");
+    remove_leftovers(o_.out, kOutLeftover);
+    remove_leftovers(o_.out + "/checkpoints", kCheckpointLeftover);
     metrics_ = std::make_unique<MetricsLog>(o_.out + "/metrics.jsonl", s_.step);
     observers_.push_back(metrics_.get());
   }
@@ -57,6 +101,7 @@ TrainResult Trainer::run() {
     const float lr = lr_.at(step);
     s_.optimizer->update(model.params(), model.grads(), step, lr, clip_factor(norm, o_.grad_clip));
     s_.step = step;
+    kill_if_testing("step", step);
     step_seconds_ += std::chrono::duration<double>(Clock::now() - started).count();
     const bool eval_point = eval_due(step);
     StepRecord record = make_record(step, loss, lr, norm, eval_point);
@@ -64,11 +109,12 @@ TrainResult Trainer::run() {
     notify(&record, record.val_loss);
     result.losses.push_back(loss);
     if (record.val_loss) result.final_val_loss = record.val_loss;
-    if (!o_.out.empty() && (checkpoints_.due(step) || step == o_.stop_at)) save_checkpoint(step_checkpoint_path(step));
+    if (!o_.out.empty() && (checkpoints_.due(step) || step == o_.stop_at))
+      save_checkpoint(step_checkpoint_path(step), "checkpoint");
   }
   result.step = s_.step;
-  result.finished = s_.step == o_.steps;
-  if (result.finished && !o_.out.empty()) save_checkpoint(o_.out + "/final.h5");
+  result.finished = s_.step == o_.steps;  // also when resumed from a checkpoint at --steps
+  if (result.finished && !o_.out.empty()) save_checkpoint(o_.out + "/final.h5", "final");
   return result;
 }
 
@@ -104,7 +150,7 @@ StepRecord Trainer::make_record(int64_t step, float loss, float lr, double grad_
   r.eta_s = step_seconds_ / double(steps_this_run_) * double(last - step);
   const double window = step_seconds_ - window_seconds_;
   r.tokens_per_s = window > 0 ? double(window_tokens_) / window : 0.0;
-  r.log = step == 1 || step % o_.log_every == 0 || step == last || eval_point;
+  r.log = step == 1 || step % o_.log_every == 0 || step == o_.steps || eval_point;
   if (r.log) {  // the next log point measures from here
     window_seconds_ = step_seconds_;
     window_tokens_ = 0;
@@ -143,7 +189,9 @@ std::optional<float> Trainer::evaluate() {
   return float(sum / double(count));
 }
 
-void Trainer::save_checkpoint(const std::string& path) {
+void Trainer::save_checkpoint(const std::string& path) { save_checkpoint(path, ""); }
+
+void Trainer::save_checkpoint(const std::string& path, const char* kill_point) {
   Transformer& model = *s_.model;
   Checkpoint ck;
   ck.config = model.config();
@@ -156,13 +204,21 @@ void Trainer::save_checkpoint(const std::string& path) {
   const BatcherState data = s_.train_batches->state();
   st.rng_state = data.rng;
   st.data_position = data.position;
-  st.options_json = options_to_json(o_);
+  st.options_json = checkpoint_options_json(s_);
   st.optimizer_name = s_.optimizer->name();
   st.m = s_.optimizer->m_to_host();
   st.v = s_.optimizer->v_to_host();
   ck.train = std::move(st);
   ck.tokenizer_json = s_.tokenizer_json;
-  write_checkpoint(path, ck);
+  const std::string partial = partial_path(path);
+  write_checkpoint(partial, ck);
+  if (test_kill_due(kill_point, s_.step)) {  // leave what a kill inside the HDF5 write leaves
+    std::error_code ec;
+    std::filesystem::resize_file(partial, std::filesystem::file_size(partial, ec) / 2, ec);
+    kill_if_testing(kill_point, s_.step);
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0)
+    throw InputError(path, std::string("cannot rename the finished checkpoint into place: ") + std::strerror(errno));
   s_.last_checkpoint = path;
   for (TrainObserver* obs : observers_) obs->on_checkpoint(s_.step, path);
 }

@@ -6,6 +6,12 @@
 // the checkpoint schedule's steps and at --stop-at, and final.h5 when the run reaches --steps.
 // Every checkpoint carries the full training state, so any of them can be resumed.
 //
+// Killed at any moment (SIGKILL included), a run leaves DIR consistent: checkpoints and final.h5
+// are written under hidden temporary names (".step_NNNNNN.h5.partial*") and renamed into place
+// complete, so every step_*.h5 that exists loads; the next run in DIR removes the leftovers.
+// Resuming from the latest checkpoint into the same DIR repeats the lost steps bit for bit and
+// drops metrics.jsonl's lines past the checkpoint (see metrics_log.h).
+//
 // Observers let a command plug in more (a progress line, head-formation tracking) without this
 // library knowing about them.
 #pragma once
@@ -30,9 +36,11 @@ struct StepRecord {
   double grad_norm = 0;     // global norm before clipping
   double tokens_per_s = 0;  // training throughput since the previous log point
   int64_t tokens_seen = 0;
-  double elapsed_s = 0;           // wall time since this run() began
-  double eta_s = 0;               // to the last step of this run() at the pace so far
-  bool log = false;               // a log point: step 1, every --log-every, evaluation points, the last step
+  double elapsed_s = 0;  // wall time since this run() began
+  double eta_s = 0;      // to the last step of this run() at the pace so far
+  // A log point: step 1, every --log-every, evaluation points, --steps. Not --stop-at, so a run
+  // stopped and resumed logs the same steps as one that was not.
+  bool log = false;
   std::optional<float> val_loss;  // at evaluation points, when there is validation data
 };
 
@@ -84,6 +92,7 @@ class Trainer {
   void notify(const StepRecord* record, std::optional<float> val_loss);
   [[noreturn]] void diverged(int64_t step, const std::string& quantity, double value);
   std::string step_checkpoint_path(int64_t step) const;
+  void save_checkpoint(const std::string& path, const char* kill_point);
 
   TrainSession& s_;
   const TrainOptions& o_;
@@ -96,5 +105,15 @@ class Trainer {
   double step_seconds_ = 0, window_seconds_ = 0;
   int64_t steps_this_run_ = 0, window_tokens_ = 0;
 };
+
+// Test hook, for the kill-and-resume tests: HEADLAB_TEST_KILL_AT=<point>:<step> makes the process
+// raise SIGKILL at that point of that step. Points, in the order a step meets them:
+//   step        after the update, before anything of the step is written
+//   metrics     halfway through writing the step's metrics.jsonl line (flushed)
+//   checkpoint  while writing the step's checkpoint: its temporary file holds half the bytes
+//   final       the same for final.h5 (step = --steps)
+// Unset (always, outside tests) it costs one getenv per process.
+void kill_if_testing(const char* point, int64_t step);
+bool test_kill_due(const char* point, int64_t step);  // whether kill_if_testing would kill here
 
 }  // namespace headlab
