@@ -12,6 +12,7 @@
 #include "circuits/cmd_common.h"
 #include "circuits/commands.h"
 #include "circuits/svg_plot.h"
+#include "data/output_files.h"
 #include "model/errors.h"
 
 namespace headlab::circuits_cli {
@@ -116,19 +117,19 @@ void print_summary(const AblationReport& r, const ModelConfig& c) {
 int cmd_ablate(int argc, char** argv) {
   CommonOptions o;
   std::string kind_arg, reference_path;
-  uint64_t seed = 0;
+  int64_t seed = 0;
   po::options_description opts("headlab-circuits ablate");
   add_common_options(opts, o);
   opts.add_options()("ablation", po::value<std::string>(&kind_arg)->default_value("zero"), "zero | mean | resample")(
       "reference", po::value<std::string>(&reference_path),
       "dataset whose rows give the mean / the resampled activations (default: --data's clean rows)")(
-      "seed", po::value<uint64_t>(&seed)->default_value(0), "resample: which reference rows");
+      "seed", po::value<int64_t>(&seed)->default_value(0), "resample: which reference rows");
   if (!parse_command_line(
           argc, argv, opts,
           "usage: headlab-circuits ablate --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) "
           "[--ablation zero|mean|resample] [options]"))
     return 0;
-  check_common_options(o);
+  check_common_options(o, "ablate");
   const MetricKind metric = parse_metric(o.metric);
   const AblationKind kind = parse_ablation_kind(kind_arg, "--ablation");
   LoadedModel m = load_model(o);
@@ -137,22 +138,28 @@ int cmd_ablate(int argc, char** argv) {
   TaskData reference;
   if (!reference_path.empty()) {
     if (kind == AblationKind::zero) throw InputError("--reference", "only mean and resample ablation use a reference");
-    reference = task_data_from(read_token_dataset(reference_path), "--reference " + reference_path, MetricKind::kl,
-                               PairsNeeded::no);
+    reference = task_data_from(reading("--reference", [&] { return read_token_dataset(reference_path); }),
+                               "--reference " + reference_path, MetricKind::kl, PairsNeeded::no);
   }
   const OutputPaths out = output_paths(o, "ablate");
+  check_not_input(out.h5(), out.option, reference_path, "--reference");
 
   AblationOptions aopt;
   aopt.kind = kind;
   aopt.metric = metric;
   aopt.batch_size = o.batch_size;
   aopt.reference = reference_path.empty() ? nullptr : &reference;
-  aopt.seed = seed;
+  aopt.seed = seed_value(seed);
   aopt.progress = progress;
   const AblationReport r = run_ablation(*m.model, t.task, aopt);
 
+  OutputFiles written;  // the .h5 and the .svg, both or neither
+  out.make_folders();
   write_ablation_file(out.h5(), o, m, t.task, r, reference_path.empty() ? o.data : reference_path);
+  written.add(out.h5());
   svg::write_svg(out.svg(), ablation_picture(r, c));
+  written.add(out.svg());
+  written.keep();
   print_summary(r, c);
   std::printf("wrote %s and %s\n", out.h5().c_str(), out.svg().c_str());
   return 0;

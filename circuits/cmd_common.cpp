@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "data/dataset_annotations.h"
+#include "data/output_files.h"
 #include "data/tokenizer.h"
 #include "model/errors.h"
 
@@ -25,9 +26,14 @@ void add_common_options(po::options_description& opts, CommonOptions& o) {
       "threads", po::value<int>(&o.threads)->default_value(0), "CPU threads (0 = all cores)");
 }
 
-bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage) {
-  po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage,
+                        po::variables_map* vm_out) {
+  po::variables_map local;
+  po::variables_map& vm = vm_out ? *vm_out : local;
+  // An empty positional description makes Boost refuse stray words ("patch junk ...") instead of
+  // ignoring them.
+  po::store(po::command_line_parser(argc, argv).options(opts).positional(po::positional_options_description()).run(),
+            vm);
   if (vm.count("help")) {
     std::cout << usage << "\n" << opts;
     return false;
@@ -36,18 +42,35 @@ bool parse_command_line(int argc, char** argv, const po::options_description& op
   return true;
 }
 
-void check_common_options(const CommonOptions& o) {
+void check_common_options(const CommonOptions& o, const std::string& command) {
   if (o.checkpoint.empty()) throw InputError("--checkpoint", "is required");
   if (o.data.empty()) throw InputError("--data", "is required");
   parse_metric(o.metric);
   if (o.out.empty() == o.out_dir.empty()) throw InputError("--out / --out-dir", "give exactly one of them");
   if (o.batch_size < 1) throw InputError("--batch-size", "expected a positive integer");
   if (o.max_rows < 0) throw InputError("--max-rows", "expected 0 (all) or a positive number");
+  check_threads(o.threads);
+  // The destination is checked now, before the model runs; folders are made only when writing.
+  const OutputPaths out = output_paths(o, command);
+  check_not_input(out.h5(), out.option, o.data, "--data");
+  check_not_input(out.h5(), out.option, o.checkpoint, "--checkpoint");
+}
+
+uint64_t seed_value(int64_t seed, const std::string& what) {
+  if (seed < 0) throw InputError(what, "expected a seed >= 0, got " + std::to_string(seed));
+  return uint64_t(seed);
+}
+
+void check_threads(int threads, const std::string& what) {
+  if (threads < 0 || threads > kMaxThreads)
+    throw InputError(what,
+                     "expected 0 (every core) to " + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
 }
 
 LoadedModel load_model(const CommonOptions& o) {
   LoadedModel m;
-  m.checkpoint = read_checkpoint(o.checkpoint);
+  m.checkpoint = reading("--checkpoint", [&] { return read_checkpoint(o.checkpoint); });
+  require_finite_params(m.checkpoint, "--checkpoint " + o.checkpoint);
   m.hash = model_hash(m.checkpoint.config, m.checkpoint.params);
   m.backend = make_backend(parse_device(o.device), o.threads);
   m.model = std::make_unique<Transformer>(m.checkpoint.config, *m.backend);
@@ -58,19 +81,25 @@ LoadedModel load_model(const CommonOptions& o) {
 LoadedTask load_task(const CommonOptions& o, MetricKind metric, PairsNeeded pairs, const ModelConfig& cfg) {
   LoadedTask t;
   t.path = o.data;
-  t.dataset = read_token_dataset(o.data);
+  t.dataset = reading("--data", [&] { return read_token_dataset(o.data); });
   t.task = task_data_from(t.dataset, "--data " + o.data, metric, pairs, o.max_rows);
   check_task_fits_model(t.task, cfg);
   return t;
 }
 
 OutputPaths output_paths(const CommonOptions& o, const std::string& command) {
-  if (!o.out.empty()) return {o.out};
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) throw InputError("--out-dir " + o.out_dir, "cannot create the folder: " + ec.message());
-  return {(std::filesystem::path(o.out_dir) / command).string()};
+  if (!o.out.empty()) {
+    if (o.out.back() == '/')
+      throw InputError("--out " + o.out, "expected a file prefix (PREFIX.h5, PREFIX.svg); for a folder use --out-dir");
+    check_output_file(o.out + ".h5", "--out");
+    check_output_file(o.out + ".svg", "--out");
+    return {o.out, "--out"};
+  }
+  check_output_dir(o.out_dir, "--out-dir");
+  return {(std::filesystem::path(o.out_dir) / command).string(), "--out-dir"};
 }
+
+void OutputPaths::make_folders() const { make_parent_dirs(h5(), option); }
 
 void write_provenance(h5::Group& root, const std::string& format, const CommonOptions& o, const LoadedModel& m,
                       const TaskData& task) {

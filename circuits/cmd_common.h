@@ -13,6 +13,7 @@
 #include "data/token_dataset.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
+#include "model/errors.h"
 #include "model/h5_file.h"
 #include "model/transformer.h"
 
@@ -28,11 +29,31 @@ struct CommonOptions {
 
 void add_common_options(po::options_description& opts, CommonOptions& o);
 // Parses the command line into `opts`' variables. Returns false after printing the help when
-// --help was given. Throws Boost errors (turned into exit 2 by run_command) for bad options.
-bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage);
-// InputError unless --checkpoint and --data are given, the metric parses, and exactly one of --out
-// and --out-dir is given.
-void check_common_options(const CommonOptions& o);
+// --help was given. Throws Boost errors (turned into exit 2 by run_command) for bad options and for
+// stray words that are no option's value. `vm_out`, when given, receives what was parsed.
+bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage,
+                        po::variables_map* vm_out = nullptr);
+// InputError unless --checkpoint and --data are given, the metric parses, exactly one of --out and
+// --out-dir is given and names a place the command's files (output_paths(o, command)) can be
+// written without replacing an input, and --batch-size, --max-rows and --threads are in range.
+void check_common_options(const CommonOptions& o, const std::string& command);
+// --threads: 0 (every core) to kMaxThreads; more only exhausts the machine (and OpenMP crashes).
+constexpr int kMaxThreads = 1024;
+void check_threads(int threads, const std::string& what = "--threads");
+// Seeds are read as signed numbers (Boost would turn "-1" into 2^64 - 1 for an unsigned option) and
+// must be >= 0.
+uint64_t seed_value(int64_t seed, const std::string& what = "--seed");
+
+// Runs `read` (a file reader whose InputErrors start with the file's path) and names the option
+// that gave the file in its error: "--data task.h5: /tokens: ...".
+template <class Read>
+auto reading(const std::string& option, Read&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const InputError& e) {
+    throw InputError(option, e.what());
+  }
+}
 
 // The model of --checkpoint on --device.
 struct LoadedModel {
@@ -41,6 +62,7 @@ struct LoadedModel {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Transformer> model;
 };
+// InputError for a checkpoint that cannot be read or whose weights hold NaN or inf.
 LoadedModel load_model(const CommonOptions& o);
 
 // --data as a task: read, checked against the metric and the model; pairs as the command needs.
@@ -52,11 +74,16 @@ struct LoadedTask {
 LoadedTask load_task(const CommonOptions& o, MetricKind metric, PairsNeeded pairs, const ModelConfig& cfg);
 
 // Output files: --out PREFIX gives PREFIX.h5 and PREFIX<suffix>.svg; --out-dir DIR gives
-// DIR/<command>.h5 and DIR/<command><suffix>.svg (DIR is created).
+// DIR/<command>.h5 and DIR/<command><suffix>.svg. Missing folders (DIR, or those above PREFIX) are
+// created by make_folders(), which commands call just before writing; output_paths() only checks
+// (InputError naming the option) that the files can be written there, so a bad destination fails
+// before the work. Commands add each finished file to an OutputFiles (data/output_files.h): the
+// .h5 and the .svg are left together or not at all.
 struct OutputPaths {
-  std::string prefix;
+  std::string prefix, option;  // option: "--out PREFIX" or "--out-dir DIR", for messages
   std::string h5() const { return prefix + ".h5"; }
   std::string svg(const std::string& suffix = "") const { return prefix + suffix + ".svg"; }
+  void make_folders() const;
 };
 OutputPaths output_paths(const CommonOptions& o, const std::string& command);
 

@@ -10,6 +10,7 @@
 #include "circuits/commands.h"
 #include "circuits/dla.h"
 #include "circuits/svg_plot.h"
+#include "data/output_files.h"
 #include "model/errors.h"
 
 namespace headlab::circuits_cli {
@@ -53,7 +54,7 @@ int cmd_dla(int argc, char** argv) {
   po::options_description opts("headlab-circuits dla");
   add_common_options(opts, o);
   if (!parse_command_line(argc, argv, opts, kDlaUsage)) return 0;
-  check_common_options(o);
+  check_common_options(o, "dla");
   if (parse_metric(o.metric) != MetricKind::logit_diff)
     throw InputError("--metric", "dla attributes the logit difference; leave --metric at logit_diff");
   LoadedModel m = load_model(o);
@@ -64,6 +65,8 @@ int cmd_dla(int argc, char** argv) {
   const DlaReport r = direct_logit_attribution(*m.model, t.task, o.batch_size);
   const std::string direction = r.has_wrong_answer ? "W_U[:, answer] - W_U[:, wrong_answer]" : "W_U[:, answer]";
 
+  OutputFiles written;  // the .h5 and the .svg, both or neither
+  out.make_folders();
   h5::AtomicFile file(out.h5());
   h5::Group root = file.file();
   write_provenance(root, "headlab.dla", o, m, t.task);
@@ -78,6 +81,7 @@ int cmd_dla(int argc, char** argv) {
   root.write<double>("attn_bias", r.attn_bias.data(), {c.n_layers});
   if (!c.attn_only) root.write<double>("mlps", r.mlps.data(), {c.n_layers});
   file.commit();
+  written.add(out.h5());
 
   svg::Heatmap h;
   h.title = "direct logit attribution of each head onto " + direction;
@@ -88,6 +92,8 @@ int cmd_dla(int argc, char** argv) {
   h.values = r.heads;
   h.value_title = "logits";
   svg::write_svg(out.svg(), svg::stack({svg::heatmap(h), parts_chart(r, c)}));
+  written.add(out.svg());
+  written.keep();
 
   std::printf("direct logit attribution onto %s at answer_pos, mean over %lld rows\n", direction.c_str(),
               (long long)r.n_rows);

@@ -10,6 +10,7 @@
 #include "circuits/commands.h"
 #include "circuits/dla.h"
 #include "circuits/svg_plot.h"
+#include "data/output_files.h"
 
 namespace headlab::circuits_cli {
 
@@ -22,7 +23,7 @@ int cmd_logit_lens(int argc, char** argv) {
                           "--out-dir DIR) [options]\n"
                           "The residual stream after each layer, through ln_final and W_U, at answer_pos."))
     return 0;
-  check_common_options(o);
+  check_common_options(o, "logit_lens");
   LoadedModel m = load_model(o);
   const ModelConfig& c = m.checkpoint.config;
   LoadedTask t = load_task(o, MetricKind::prob, PairsNeeded::no, c);
@@ -30,6 +31,8 @@ int cmd_logit_lens(int argc, char** argv) {
   const LogitLensReport r = logit_lens(*m.model, t.task, o.batch_size);
   const int64_t K = int64_t(r.labels.size());
 
+  OutputFiles written;  // the .h5 and the .svg, both or neither
+  out.make_folders();
   h5::AtomicFile file(out.h5());
   h5::Group root = file.file();
   write_provenance(root, "headlab.logit_lens", o, m, t.task);
@@ -42,6 +45,7 @@ int cmd_logit_lens(int argc, char** argv) {
   root.write<float>("prob", r.prob.data(), {K, r.n_rows});
   root.write<int32_t>("rank", r.rank.data(), {K, r.n_rows});
   file.commit();
+  written.add(out.h5());
 
   std::vector<double> x;
   for (int64_t k = 0; k < K; ++k) x.push_back(double(k) - 1);
@@ -62,6 +66,8 @@ int cmd_logit_lens(int argc, char** argv) {
     pictures.push_back(svg::line_chart(d));
   }
   svg::write_svg(out.svg(), svg::stack(pictures));
+  written.add(out.svg());
+  written.keep();
 
   std::printf("logit lens at answer_pos, mean over %lld rows\n", (long long)r.n_rows);
   std::printf("  %-6s %10s %10s %8s %12s\n", "after", "p(answer)", "rank", "top-1", "logit diff");

@@ -13,6 +13,7 @@
 #include "circuits/commands.h"
 #include "circuits/patching.h"
 #include "circuits/svg_plot.h"
+#include "data/output_files.h"
 #include "model/errors.h"
 
 namespace headlab::circuits_cli {
@@ -95,7 +96,7 @@ int cmd_patch(int argc, char** argv) {
           argc, argv, opts,
           "usage: headlab-circuits patch --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) [options]"))
     return 0;
-  check_common_options(o);
+  check_common_options(o, "patch");
   const MetricKind metric = parse_metric(o.metric);
   const std::vector<PatchDirection> directions = parse_patch_directions(direction_arg, "--direction");
   LoadedModel m = load_model(o);
@@ -114,6 +115,8 @@ int cmd_patch(int argc, char** argv) {
   const PatchReport rep = run_patching(*m.model, t.task, sweeps, popt);
   const std::vector<std::string> pos = position_labels(t, m);
 
+  OutputFiles written;  // the .h5 and the .svg, both or neither
+  out.make_folders();
   h5::AtomicFile file(out.h5());
   h5::Group root = file.file();
   write_provenance(root, "headlab.patch", o, m, t.task);
@@ -134,7 +137,10 @@ int cmd_patch(int argc, char** argv) {
     pictures.push_back(result_heatmap(r, c, pos));
   }
   file.commit();
+  written.add(out.h5());
   svg::write_svg(out.svg(), svg::stack(pictures));
+  written.add(out.svg());
+  written.keep();
   print_summary(rep, c, pos);
   if (!std::isfinite(normalise_patched(0, rep.clean, rep.corrupted)))
     std::printf("warning: clean and corrupted metrics are equal, so the normalised values are NaN\n");

@@ -13,6 +13,7 @@
 #include "circuits/heads_arg.h"
 #include "circuits/path_patching.h"
 #include "circuits/svg_plot.h"
+#include "data/output_files.h"
 #include "model/errors.h"
 
 namespace headlab::circuits_cli {
@@ -71,22 +72,34 @@ int cmd_path_patch(int argc, char** argv) {
                      "'logits', or receiver heads and their inputs: L2H1:q,L2H3:kv,L3H0 (no suffix = q, k and v)")(
       "senders", po::value<std::string>(&senders_arg),
       "sender heads patched together (L0H1,L1H2); default: every head on its own, a [layer, head] sweep");
+  po::variables_map vm;
   if (!parse_command_line(argc, argv, opts,
                           "usage: headlab-circuits path-patch --checkpoint CKPT --data TASK.h5 --receivers SPEC "
-                          "(--out PREFIX | --out-dir DIR) [options]"))
+                          "(--out PREFIX | --out-dir DIR) [options]",
+                          &vm))
     return 0;
-  check_common_options(o);
+  check_common_options(o, "path_patch");
   if (receivers_arg.empty()) throw InputError("--receivers", "is required ('logits' or heads such as L2H1:q)");
+  // "--senders ''" is a mistake, not a request for the every-head sweep that leaving it out gives.
+  const bool senders_given = vm.count("senders") > 0;
   const MetricKind metric = parse_metric(o.metric);
   LoadedModel m = load_model(o);
   const ModelConfig& c = m.checkpoint.config;
   const PathTarget target = parse_path_target(receivers_arg, c, "--receivers");
   std::vector<std::vector<HeadRef>> sets;
-  const bool sweep = senders_arg.empty();
+  const bool sweep = !senders_given;
   if (sweep)
     for (HeadRef h : all_heads(c)) sets.push_back({h});
   else
     sets.push_back(parse_head_list(senders_arg, c, "--senders"));
+  // Only heads in a layer before a receiver have a path to it: with none, every result would be NaN.
+  bool any_path = false;
+  for (const auto& set : sets)
+    for (HeadRef h : set) any_path = any_path || sender_reaches(h, target, c);
+  if (!any_path)
+    throw InputError(sweep ? "--receivers " + receivers_arg : "--senders " + senders_arg,
+                     "no sender sits in a layer before a receiver (the earliest is in layer " +
+                         std::to_string(target.min_layer()) + "), so there is no path to patch");
   LoadedTask t = load_task(o, metric, PairsNeeded::yes, c);
   const OutputPaths out = output_paths(o, "path_patch");
 
@@ -97,6 +110,8 @@ int cmd_path_patch(int argc, char** argv) {
   const PathPatchReport rep = run_path_patching(*m.model, t.task, sets, target, popt);
 
   const std::vector<int64_t> shape = sweep ? std::vector<int64_t>{c.n_layers, c.n_heads} : std::vector<int64_t>{1};
+  OutputFiles written;  // the .h5 and the .svg, both or neither
+  out.make_folders();
   h5::AtomicFile file(out.h5());
   h5::Group root = file.file();
   write_provenance(root, "headlab.path_patch", o, m, t.task);
@@ -117,8 +132,10 @@ int cmd_path_patch(int argc, char** argv) {
   root.write<double>("normalised", rep.normalised.data(), shape);
   root.write<double>("metric", rep.metric.data(), shape);
   file.commit();
-
+  written.add(out.h5());
   svg::write_svg(out.svg(), picture_of(rep, target, c, sweep, senders_text));
+  written.add(out.svg());
+  written.keep();
   print_summary(rep, target, sets);
   std::printf("wrote %s and %s\n", out.h5().c_str(), out.svg().c_str());
   return 0;

@@ -11,11 +11,13 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "circuits/cmd_common.h"
 #include "circuits/commands.h"
 #include "circuits/steering.h"
 #include "circuits/svg_plot.h"
+#include "data/output_files.h"
 #include "model/errors.h"
 
 namespace headlab::circuits_cli {
@@ -28,13 +30,50 @@ struct SampleOptions {
   std::vector<float> coefficients;
 };
 
-std::vector<float> read_direction(const std::string& path, int64_t expected) {
-  h5::File f = h5::File::open(path);
-  h5::check_format(f, "headlab.steering", 1);
-  std::vector<float> d = f.read<float>("direction", h5::Shape{-1});
+// The longest continuation --max-new asks for: each token is one forward per coefficient and prompt.
+constexpr int kMaxNewTokens = 4096;
+
+// The width of one position's activation at `point`: [d_model], [n_heads, d_head] ... flattened.
+int64_t slice_width(HookPoint point, const ModelConfig& c) {
+  const std::vector<int64_t> shape = hook_shape(point, c, 1, 1);
+  int64_t width = 1;
+  for (size_t i = 2; i < shape.size(); ++i) width *= shape[i];
+  return width;
+}
+
+std::optional<HookPoint> hook_point_of(const std::string& name, const ModelConfig& c) {
+  try {
+    return parse_hook_name(name, c);
+  } catch (const InputError&) {
+    return std::nullopt;
+  }
+}
+
+// /direction of an earlier steer output, taken at --hook. A direction found at another kind of point
+// (hook_z's [head, d_head] at hook_resid_pre's [d_model]) is refused even when the widths agree.
+std::vector<float> read_direction(const std::string& path, HookPoint point, const ModelConfig& c) {
+  const std::string what = "--direction " + path;
+  h5::File f = reading("--direction", [&] { return h5::File::open(path); });
+  reading("--direction", [&] { return h5::check_format(f, "headlab.steering", 1); });
+  const int64_t expected = slice_width(point, c);
+  if (f.has_attr("hook")) {
+    const std::string from = reading("--direction", [&] { return f.attr_string("hook"); });
+    // A point this model lacks (another model's layer) leaves only the width below to check.
+    if (const std::optional<HookPoint> source = hook_point_of(from, c)) {
+      const std::vector<int64_t> a = hook_shape(*source, c, 1, 1), b = hook_shape(point, c, 1, 1);
+      if (std::vector<int64_t>(a.begin() + 2, a.end()) != std::vector<int64_t>(b.begin() + 2, b.end()))
+        throw InputError(what, "was found at " + from + ", whose activations are shaped differently from " +
+                                   hook_name(point) + "'s; use a direction from a point of the same kind");
+    }
+  }
+  const std::vector<float> d = reading("--direction", [&] { return f.read<float>("direction", h5::Shape{-1}); });
   if (int64_t(d.size()) != expected)
-    throw InputError(path + ": /direction",
-                     "has " + std::to_string(d.size()) + " values; --hook needs " + std::to_string(expected));
+    throw InputError(what + ": /direction", "has " + std::to_string(d.size()) + " values; --hook " + hook_name(point) +
+                                                " needs " + std::to_string(expected));
+  for (size_t i = 0; i < d.size(); ++i)
+    if (!std::isfinite(d[i]))
+      throw InputError(what + ": /direction",
+                       "expected finite values; found " + std::to_string(d[i]) + " at [" + std::to_string(i) + "]");
   return d;
 }
 
@@ -66,15 +105,17 @@ nlohmann::json sample_continuations(LoadedModel& m, const LoadedTask& t, HookPoi
 }
 
 // --positive / --negative: a dataset's /tokens rows, or its /corrupted rows with FILE:corrupted.
-TokenDataset prompt_set(const std::string& arg) {
+TokenDataset prompt_set(const std::string& arg, const std::string& option) {
   const std::string suffix = ":corrupted";
   const bool corrupted =
       arg.size() > suffix.size() && arg.compare(arg.size() - suffix.size(), suffix.size(), suffix) == 0;
   const std::string path = corrupted ? arg.substr(0, arg.size() - suffix.size()) : arg;
-  TokenDataset ds = read_token_dataset(path);
+  TokenDataset ds = reading(option, [&] { return read_token_dataset(path); });
+  if (ds.kind != DatasetKind::sequences || ds.n_seq < 1 || ds.seq_len < 1)
+    throw InputError(option + " " + path, "expected a dataset of sequences [n_seq, seq_len] with at least one row");
   if (corrupted) {
     if (!ds.has_pairs())
-      throw InputError(path + ": /corrupted", "asked for the corrupted rows, and the dataset has none");
+      throw InputError(option + " " + path + ": /corrupted", "asked for the corrupted rows, and the dataset has none");
     ds.tokens = ds.corrupted;
   }
   return ds;
@@ -127,6 +168,7 @@ int cmd_steer(int argc, char** argv) {
   CommonOptions o;
   std::string hook_arg, positive_path, negative_path, direction_path, positions_arg, coefs_arg, sample_coefs_arg;
   SampleOptions s;
+  int64_t seed = 0;
   po::options_description opts("headlab-circuits steer");
   add_common_options(opts, o);
   opts.add_options()("hook", po::value<std::string>(&hook_arg),
@@ -141,18 +183,22 @@ int cmd_steer(int argc, char** argv) {
       "samples", po::value<int>(&s.count)->default_value(3), "prompts of --data to continue (0 = none)")(
       "max-new", po::value<int>(&s.max_new)->default_value(10), "tokens per continuation")(
       "temperature", po::value<float>(&s.temperature)->default_value(0.0f), "0 = greedy")(
-      "seed", po::value<uint64_t>(&s.seed)->default_value(0), "sampling seed")(
+      "seed", po::value<int64_t>(&seed)->default_value(0), "sampling seed")(
       "sample-coefficients", po::value<std::string>(&sample_coefs_arg),
       "coefficients to sample at (default: the smallest and largest of --coefficients)");
   if (!parse_command_line(argc, argv, opts,
                           "usage: headlab-circuits steer --checkpoint CKPT --data TASK.h5 --hook NAME "
                           "(--positive P.h5 --negative N.h5 | --direction STEER.h5) (--out PREFIX | --out-dir DIR)"))
     return 0;
-  check_common_options(o);
+  check_common_options(o, "steer");
   if (hook_arg.empty()) throw InputError("--hook", "is required (e.g. blocks.1.hook_resid_pre)");
   if (direction_path.empty() == (positive_path.empty() || negative_path.empty()))
     throw InputError("--positive / --negative / --direction", "give --positive and --negative, or --direction");
-  if (s.count < 0 || s.max_new < 0) throw InputError("--samples / --max-new", "expected non-negative integers");
+  s.seed = seed_value(seed);
+  if (s.count < 0) throw InputError("--samples", "expected 0 or more prompts, got " + std::to_string(s.count));
+  if (s.max_new < 0 || s.max_new > kMaxNewTokens)
+    throw InputError("--max-new",
+                     "expected 0 to " + std::to_string(kMaxNewTokens) + " tokens, got " + std::to_string(s.max_new));
   if (!(s.temperature >= 0) || !std::isfinite(s.temperature))
     throw InputError("--temperature", "expected a number >= 0");
   const MetricKind metric = parse_metric(o.metric);
@@ -169,15 +215,14 @@ int cmd_steer(int argc, char** argv) {
     throw InputError("--hook " + hook_arg, "steering needs a point with a position axis, not an attention pattern");
   LoadedTask t = load_task(o, metric, PairsNeeded::no, c);
   const OutputPaths out = output_paths(o, "steer");
+  check_not_input(out.h5(), out.option, direction_path, "--direction");
 
-  const std::vector<int64_t> shape = hook_shape(point, c, 1, 1);
-  int64_t width = 1;
-  for (size_t i = 2; i < shape.size(); ++i) width *= shape[i];
   const std::vector<float> direction =
       direction_path.empty()
-          ? mean_difference_direction(*m.model, point, prompt_set(positive_path), "--positive " + positive_path,
-                                      prompt_set(negative_path), "--negative " + negative_path, positions, o.batch_size)
-          : read_direction(direction_path, width);
+          ? mean_difference_direction(*m.model, point, prompt_set(positive_path, "--positive"),
+                                      "--positive " + positive_path, prompt_set(negative_path, "--negative"),
+                                      "--negative " + negative_path, positions, o.batch_size)
+          : read_direction(direction_path, point, c);
   const SteeringReport r = evaluate_steering(*m.model, t.task, point, direction, coefs, metric, o.batch_size);
 
   std::printf("steering at %s: direction norm %.4f, metric %s over %lld rows\n", hook_arg.c_str(), r.direction_norm,
@@ -191,12 +236,17 @@ int cmd_steer(int argc, char** argv) {
   const std::string source = direction_path.empty() ? "mean(" + positive_path + ") - mean(" + negative_path +
                                                           ") over " + positions_arg + " positions"
                                                     : direction_path;
+  OutputFiles written;  // the .h5 and the .svg, both or neither
+  out.make_folders();
   write_steering_file(out.h5(), o, m, t.task, hook_arg, source, direction, r, samples);
+  written.add(out.h5());
   svg::write_svg(
       out.svg(),
       svg::stack({against_coefficient("steering at " + hook_arg + ": " + to_string(metric), to_string(metric), coefs,
                                       r.metric, r.unsteered_metric),
                   against_coefficient("steering at " + hook_arg + ": loss", "loss", coefs, r.loss, r.unsteered_loss)}));
+  written.add(out.svg());
+  written.keep();
   std::printf("wrote %s and %s\n", out.h5().c_str(), out.svg().c_str());
   return 0;
 }

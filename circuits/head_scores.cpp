@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "circuits/eigen.h"
 #include "data/seeded_rng.h"
@@ -434,11 +435,15 @@ ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, con
   out.n_heads = int(H);
   out.icl_early = options.icl_early >= 0 ? options.icl_early : std::max<int64_t>(1, n / 2);
   out.icl_late = options.icl_late >= 0 ? options.icl_late : out.icl_early + n;
-  for (int64_t pos : {out.icl_early, out.icl_late})
+  for (auto [name, pos] : {std::pair<const char*, int64_t>{"--icl-early", out.icl_early}, {"--icl-late", out.icl_late}})
     if (pos > 2 * n - 1)
-      throw InputError("ICL positions", "position " + std::to_string(pos) +
-                                            " has no next token in probe sequences of " + std::to_string(R) +
-                                            " tokens (expected 0.." + std::to_string(2 * n - 1) + ")");
+      throw InputError(std::string(name) + " " + std::to_string(pos),
+                       "has no next token in probe sequences of " + std::to_string(R) + " tokens (expected 0.." +
+                           std::to_string(2 * n - 1) + ")");
+  if (out.icl_early >= out.icl_late)
+    throw InputError("--icl-early " + std::to_string(out.icl_early),
+                     "expected a position before --icl-late (" + std::to_string(out.icl_late) +
+                         "): the ICL score is the loss at the late position minus the loss at the early one");
 
   ProbeSums s;
   for (auto* v : {&s.prev, &s.dup, &s.ind, &s.stripe, &s.first, &s.retrieval}) v->assign(size_t(L * H), 0.0);

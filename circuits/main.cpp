@@ -5,6 +5,7 @@
 
 #include "circuits/commands.h"
 #include "cli/command_main.h"
+#include "data/message_text.h"
 #include "model/errors.h"
 
 using namespace headlab;
@@ -19,6 +20,24 @@ std::string usage() {
     s += line;
   }
   return s + "Run headlab-circuits <command> --help for the options of one command.\n";
+}
+
+// The same error, printable on one line: a message can quote a hook name with a newline in it, or
+// bytes from a damaged file.
+InputError one_line(const std::string& message) {
+  const std::string m = printable_line(message);
+  const size_t colon = m.find(": ");
+  return colon == std::string::npos ? InputError("input", m) : InputError(m.substr(0, colon), m.substr(colon + 2));
+}
+
+int run_subcommand(const circuits_cli::Subcommand& c, int argc, char** argv) {
+  try {
+    return c.run(argc, argv);
+  } catch (const InputError& e) {
+    throw one_line(e.what());
+  } catch (const boost::program_options::error& e) {
+    throw InputError("command line", printable_line(e.what()) + " (see headlab-circuits " + c.name + " --help)");
+  }
 }
 
 std::string command_names() {
@@ -38,7 +57,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     for (const auto& c : circuits_cli::subcommands())
-      if (cmd == c.name) return c.run(argc - 1, argv + 1);
-    throw InputError("command '" + cmd + "'", "expected one of " + command_names() + " (see headlab-circuits --help)");
+      if (cmd == c.name) return run_subcommand(c, argc - 1, argv + 1);
+    throw InputError("command '" + printable_line(cmd, 100) + "'",
+                     "expected one of " + command_names() + " (see headlab-circuits --help)");
   });
 }

@@ -11,12 +11,15 @@ TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricK
                         int64_t max_rows) {
   if (ds.kind != DatasetKind::sequences)
     throw InputError(what, "expected a task dataset of sequences [n_seq, seq_len], got a token stream");
-  if (ds.n_seq < 1 || ds.seq_len < 1) throw InputError(what + ": /tokens", "expected at least one row");
+  if (ds.n_seq < 1 || ds.seq_len < 1)
+    throw InputError(what + ": /tokens", "expected at least one row of at least one token; found [" +
+                                             std::to_string(ds.n_seq) + ", " + std::to_string(ds.seq_len) + "]");
   if (pairs == PairsNeeded::yes && !ds.has_pairs())
     throw InputError(what + ": /corrupted",
                      "this method needs clean/corrupted pairs, and the dataset has no /corrupted rows");
   if (metric != MetricKind::kl && ds.answer.empty())
-    throw InputError(what + ": /answer", "metric " + to_string(metric) + " needs answer tokens; the dataset has none");
+    throw InputError(what + ": /answer",
+                     "expected the answer token of each row (scored at answer_pos); the dataset has none");
   if (metric == MetricKind::logit_diff && ds.wrong_answer.empty())
     throw InputError(what + ": /wrong_answer",
                      "metric logit_diff needs wrong-answer tokens; the dataset has none (try --metric prob)");
@@ -57,17 +60,23 @@ void check_task_fits_model(const TaskData& task, const ModelConfig& cfg) {
   if (task.T > cfg.n_ctx)
     throw InputError(task.what, "rows have " + std::to_string(task.T) +
                                     " tokens; the model's context is n_ctx = " + std::to_string(cfg.n_ctx));
-  auto check = [&](const std::vector<int32_t>& ids, const char* name) {
+  // `row_length` 0: one id per row ([row]); else ids per token ([row, position]).
+  auto check = [&](const std::vector<int32_t>& ids, const char* name, int64_t row_length) {
     for (size_t i = 0; i < ids.size(); ++i)
-      if (ids[i] < 0 || ids[i] >= cfg.d_vocab)
-        throw InputError(task.what + ": " + name, "token id " + std::to_string(ids[i]) + " at flat index " +
-                                                      std::to_string(i) + " is outside the model's vocabulary [0, " +
-                                                      std::to_string(cfg.d_vocab) + ")");
+      if (ids[i] < 0 || ids[i] >= cfg.d_vocab) {
+        const int64_t at = int64_t(i);
+        const std::string where =
+            row_length > 0 ? "[" + std::to_string(at / row_length) + ", " + std::to_string(at % row_length) + "]"
+                           : "[" + std::to_string(at) + "]";
+        throw InputError(task.what + ": " + name,
+                         "token id " + std::to_string(ids[i]) + " at " + where +
+                             " is outside the model's vocabulary [0, d_vocab = " + std::to_string(cfg.d_vocab) + ")");
+      }
   };
-  check(task.clean, "/tokens");
-  check(task.corrupted, "/corrupted");
-  check(task.answer, "/answer");
-  check(task.wrong_answer, "/wrong_answer");
+  check(task.clean, "/tokens", task.T);
+  check(task.corrupted, "/corrupted", task.T);
+  check(task.answer, "/answer", 0);
+  check(task.wrong_answer, "/wrong_answer", 0);
 }
 
 MetricTargets TaskBatch::metric_targets(int V, const float* reference_logprobs) const {

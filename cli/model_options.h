@@ -58,7 +58,7 @@ inline ModelConfig model_config_from(const ModelOptionValues& v) {
   } else {
     throw InputError("model.d_head", "expected a positive integer, got " + std::to_string(v.d_head));
   }
-  c.validate();
+  c.validate("model.");
   return c;
 }
 

@@ -48,8 +48,13 @@ struct BpeTrainingReport {
   bool stopped_early = false;  // the corpus ran out of pairs before vocab_size was reached
 };
 
+// InputError("--vocab-size", ...) unless 259 <= vocab_size <= ModelLimits::d_vocab (the largest
+// vocabulary a model may have).
+void check_bpe_vocab_size(int64_t vocab_size);
+
 // Learns merges from the texts. Deterministic: ties between equally frequent pairs go to the pair with
-// the smaller (left, right) ids, and nothing else is random. InputError when vocab_size < 259.
+// the smaller (left, right) ids, and nothing else is random. InputError for a vocab_size that
+// check_bpe_vocab_size refuses.
 BpeTokenizer train_bpe(const std::vector<std::string>& texts, const BpeTrainingOptions& options,
                        BpeTrainingReport* report = nullptr);
 

@@ -8,6 +8,7 @@
 
 #include "data/bpe_pretokenize.h"
 #include "data/bpe_tokenizer.h"
+#include "model/config.h"
 #include "model/errors.h"
 
 namespace headlab {
@@ -128,17 +129,21 @@ class PairStatistics {
 
 }  // namespace
 
+void check_bpe_vocab_size(int64_t vocab_size) {
+  if (vocab_size < 259 || vocab_size > ModelLimits::d_vocab)
+    throw InputError("--vocab-size", "expected 259 (256 bytes + 3 special tokens) to " +
+                                         std::to_string(ModelLimits::d_vocab) + ", got " + std::to_string(vocab_size));
+}
+
 BpeTokenizer train_bpe(const std::vector<std::string>& texts, const BpeTrainingOptions& options,
                        BpeTrainingReport* report_out) {
-  if (options.vocab_size < 259)
-    throw InputError("vocabulary size",
-                     "must be at least 259 (256 bytes + 3 special tokens), got " + std::to_string(options.vocab_size));
+  check_bpe_vocab_size(options.vocab_size);
   BpeTrainingReport report;
   std::vector<Chunk> chunks = count_chunks(texts, report);
   PairStatistics stats(chunks);
   const int32_t n_merges_wanted = options.vocab_size - 256 - 3;
   std::vector<BpeMerge> merges;
-  merges.reserve(n_merges_wanted);
+  merges.reserve(size_t(std::min<int32_t>(n_merges_wanted, 1 << 16)));  // a corpus may stop it far earlier
   while (int32_t(merges.size()) < n_merges_wanted) {
     const HeapEntry best = stats.best();
     if (best.count < std::max<int64_t>(options.min_pair_count, 1)) {

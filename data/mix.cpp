@@ -94,11 +94,19 @@ MixedDataset mix_datasets(const MixOptions& options) {
     throw InputError("--n", "the number of rows must be 1 to 10,000,000, got " + std::to_string(options.n_seq));
   if (options.seq_len < 2 || options.seq_len > 1'000'000)
     throw InputError("--seq-len", "expected 2 to 1,000,000, got " + std::to_string(options.seq_len));
+  if (double(options.n_seq) * double(options.seq_len) > double(kMaxBuiltTokens))
+    throw InputError("--n / --seq-len", std::to_string(options.n_seq) + " rows of " + std::to_string(options.seq_len) +
+                                            " tokens exceed the " + std::to_string(kMaxBuiltTokens) +
+                                            " tokens one file may hold; mix fewer rows per file");
   std::vector<TokenDataset> sources;
   std::vector<double> weights;
   for (const MixSource& s : options.sources) {
     sources.push_back(read_token_dataset(s.path));
     weights.push_back(s.weight);
+    const TokenDataset& src = sources.back();
+    if (src.n_tokens() == 0)
+      throw InputError(s.path, src.kind == DatasetKind::stream ? "the stream holds no tokens"
+                                                               : "holds no rows of tokens (expected at least one)");
     const TokenDataset& first = sources.front();
     if (sources.back().tokenizer_json.empty())
       throw InputError(s.path, "has no tokenizer attribute; mixing needs one (for PAD, and to check ids agree)");

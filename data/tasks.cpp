@@ -69,6 +69,15 @@ TaskDataset make_task(const TaskOptions& options, const Tokenizer& tokenizer) {
   const TaskEntry& entry = find_task(options.name);
   if (options.n <= 0) throw InputError("--n", "the number of rows must be positive, got " + std::to_string(options.n));
   if (options.n > 10'000'000) throw InputError("--n", "at most 10,000,000 rows, got " + std::to_string(options.n));
+  // A task's row length does not depend on n (rows are padded to the longest template), so one row
+  // built first tells what n rows would take, before they are allocated.
+  TaskOptions one = options;
+  one.n = 1;
+  const int64_t row = entry.make(one, tokenizer).data.seq_len;
+  if (double(options.n) * double(row) > double(kMaxBuiltTokens))
+    throw InputError("--n", std::to_string(options.n) + " rows of " + std::to_string(row) + " tokens exceed the " +
+                                std::to_string(kMaxBuiltTokens) +
+                                " tokens one file may hold; write fewer rows per file");
   TaskDataset task = entry.make(options, tokenizer);
   task.data.validate("task " + options.name);
   return task;

@@ -17,6 +17,11 @@ namespace headlab {
 
 enum class DatasetKind { stream, sequences };
 
+// The most tokens headlab-data builds into one file (tasks, mixtures): 2^28, about 3.5 GiB while
+// it is built with its twins and labels. Options asking for more are refused before anything is
+// allocated; split the rows over several files instead.
+constexpr int64_t kMaxBuiltTokens = int64_t(1) << 28;
+
 struct TokenDataset {
   DatasetKind kind = DatasetKind::sequences;
   int64_t d_vocab = 0;

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -111,7 +112,11 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const std::string& json_text, con
   try {
     j = nlohmann::json::parse(json_text);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(what, std::string("not a headlab tokenizer (not valid JSON: ") + e.what() + ")");
+    // nlohmann's text starts with its own tag ("[json.exception.parse_error.101] "): not for people.
+    std::string why = e.what();
+    if (why.rfind("[json.exception.", 0) == 0 && why.find("] ") != std::string::npos)
+      why = why.substr(why.find("] ") + 2);
+    throw InputError(what, "not a headlab tokenizer (not valid JSON: " + why + ")");
   }
   try {
     std::unique_ptr<Tokenizer> t = build_from_json(j, what);
@@ -123,6 +128,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const std::string& json_text, con
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a folder; expected a tokenizer JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream text;

@@ -1,6 +1,7 @@
 #include "model/checkpoint.h"
 
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -66,11 +67,7 @@ ModelConfig read_config(const h5::File& f) {
   c.tie_embeddings = g.attr_bool("tie_embeddings");
   c.rotary_base = float(g.attr_float("rotary_base"));
   c.eps = float(g.attr_float("eps"));
-  try {
-    c.validate();
-  } catch (const InputError& e) {
-    throw InputError(g.where(""), e.what());
-  }
+  c.validate(g.attr_where(""));
   return c;
 }
 
@@ -99,8 +96,36 @@ void check_alias(const h5::Group& g, const ParamInfo& p, const std::vector<float
                            std::to_string(i));
 }
 
+// "[2, 0, 5]": the multi-index of flat (row-major) index i in `shape`.
+std::string index_text(const std::vector<int64_t>& shape, int64_t i) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] > 0 ? i % shape[d] : 0;
+    i = shape[d] > 0 ? i / shape[d] : 0;
+  }
+  return h5::to_string(idx);
+}
+
+// /params holds exactly the model's parameters, each of its shape: checked from the metadata
+// alone, so that a /config that lies about the sizes is refused before the arena is allocated.
+void check_param_shapes(const h5::Group& g, const ParamTable& table) {
+  for (const ParamInfo& p : table.params()) {
+    if (p.alias && !g.exists(p.name)) continue;
+    const h5::Shape found = g.shape(p.name);
+    if (found != p.shape)
+      throw InputError(g.where(p.name), "expected shape " + h5::to_string(p.shape) + "; found " + h5::to_string(found));
+  }
+  for (const std::string& name : g.children())
+    if (!table.find(name))
+      throw InputError(g.where(name),
+                       "expected only the parameters of the model /config describes; this is not one of them");
+}
+
 std::vector<float> read_params(const h5::File& f, const ParamTable& table) {
   const h5::Group g = f.group("params");
+  check_param_shapes(g, table);
+  require_memory(4.0 * double(table.arena_size()), f.where("params"),
+                 "reading " + std::to_string(table.arena_size()) + " parameters");
   std::vector<float> arena(size_t(table.arena_size()));
   std::vector<float> staged;
   for (const ParamInfo& p : table.params()) {
@@ -114,10 +139,6 @@ std::vector<float> read_params(const h5::File& f, const ParamTable& table) {
   }
   for (const ParamInfo& p : table.params())
     if (p.alias && g.exists(p.name)) check_alias(g, p, arena);
-  for (const std::string& name : g.children())
-    if (!table.find(name))
-      throw InputError(g.where(name),
-                       "expected only the parameters of the model /config describes; this is not one of them");
   return arena;
 }
 
@@ -142,7 +163,10 @@ TrainState read_train(const h5::File& f, int64_t arena_size) {
   TrainState t;
   const h5::Group train = f.group("train");
   t.step = train.attr_int("step");
+  if (t.step < 0) throw InputError(train.attr_where("step"), "expected a step >= 0; found " + std::to_string(t.step));
   t.tokens_seen = train.attr_int("tokens_seen");
+  if (t.tokens_seen < 0)
+    throw InputError(train.attr_where("tokens_seen"), "expected a count >= 0; found " + std::to_string(t.tokens_seen));
   t.options_json = train.attr_string("options_json");
   t.rng_state = train.read<uint64_t>("rng_state", {-1});
   t.data_position = train.read<uint64_t>("data_position", {-1});
@@ -205,6 +229,23 @@ Checkpoint read_checkpoint(const std::string& path) {
 }
 
 ModelConfig read_checkpoint_config(const std::string& path) { return read_config(h5::File::open(path)); }
+
+void require_finite_params(const Checkpoint& ckpt, const std::string& what) {
+  const std::vector<float>& arena = ckpt.params;
+  size_t bad = 0;
+  while (bad < arena.size() && std::isfinite(arena[bad])) ++bad;
+  if (bad == arena.size()) return;
+  const ParamTable table(ckpt.config);
+  for (const ParamInfo& p : table.params()) {
+    if (p.alias) continue;
+    for (int64_t i = 0; i < p.numel(); ++i)
+      if (p.arena_offset(i) == int64_t(bad))
+        throw InputError(what + ": /params/" + p.name, "expected finite weights; found " +
+                                                           std::to_string(arena[bad]) + " at " +
+                                                           index_text(p.shape, i));
+  }
+  throw InputError(what + ": /params", "expected finite weights; found " + std::to_string(arena[bad]));
+}
 
 std::string model_hash(const ModelConfig& c, const std::vector<float>& params) {
   uint32_t rotary_bits, eps_bits;

@@ -58,6 +58,11 @@ Checkpoint read_checkpoint(const std::string& path);
 // Only /config, checked and validated (ModelConfig::validate()).
 ModelConfig read_checkpoint_config(const std::string& path);
 
+// InputError("<what>: /params/<name>", "expected finite weights; found nan at [i, j]") for the
+// first NaN or inf. Reading accepts such weights (info and run show what is there); what computes
+// with them as if they were a model (training from them, sampling) calls this first.
+void require_finite_params(const Checkpoint& ckpt, const std::string& what);
+
 // 16 hex digits: FNV-1a 64 over the config's canonical text and the params' bytes (arena order).
 // Tags what was computed from a model (activation stores), so equal hashes mean the same model.
 std::string model_hash(const ModelConfig& config, const std::vector<float>& params);

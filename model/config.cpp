@@ -1,34 +1,89 @@
 #include "model/config.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
 #include "model/errors.h"
 #include "model/params.h"
 
 namespace headlab {
 namespace {
-void require(bool ok, const char* field, const std::string& why) {
-  if (!ok) throw InputError(std::string("config ") + field, why);
+std::string number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g GiB", bytes / double(int64_t(1) << 30));
+  return buf;
 }
 }  // namespace
 
-void ModelConfig::validate() const {
-  require(n_layers >= 1 && n_layers <= 1024, "n_layers",
-          "expected an integer in [1, 1024], got " + std::to_string(n_layers));
-  require(d_model >= 1, "d_model", "expected a positive integer, got " + std::to_string(d_model));
-  require(n_heads >= 1, "n_heads", "expected a positive integer, got " + std::to_string(n_heads));
-  require(d_head >= 1, "d_head", "expected a positive integer, got " + std::to_string(d_head));
-  require(attn_only || d_mlp >= 1, "d_mlp",
-          "expected a positive integer (or attn_only = true), got " + std::to_string(d_mlp));
-  require(n_ctx >= 1, "n_ctx", "expected a positive integer, got " + std::to_string(n_ctx));
-  require(d_vocab >= 2, "d_vocab", "expected an integer >= 2, got " + std::to_string(d_vocab));
+void ModelConfig::validate(const std::string& field_prefix) const {
+  auto require = [&](bool ok, const char* field, const std::string& why) {
+    if (!ok) throw InputError(field_prefix + field, why);
+  };
+  auto in_range = [&](int value, int lo, int hi, const char* field) {
+    require(value >= lo && value <= hi, field,
+            "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                std::to_string(value));
+  };
+  in_range(n_layers, 1, ModelLimits::n_layers, "n_layers");
+  in_range(d_model, 1, ModelLimits::d_model, "d_model");
+  in_range(n_heads, 1, ModelLimits::n_heads, "n_heads");
+  in_range(d_head, 1, ModelLimits::d_head, "d_head");
+  // Attention-only models have no MLP: their d_mlp is not used (TransformerLens leaves it None).
+  require(attn_only || (d_mlp >= 1 && d_mlp <= ModelLimits::d_mlp), "d_mlp",
+          "expected an integer in [1, " + std::to_string(ModelLimits::d_mlp) + "] (or attn_only = true), got " +
+              std::to_string(d_mlp));
+  in_range(n_ctx, 1, ModelLimits::n_ctx, "n_ctx");
+  in_range(d_vocab, 2, ModelLimits::d_vocab, "d_vocab");
   require(positional_embedding_type != PositionalEmbedding::rotary || d_head % 2 == 0, "d_head",
           "rotary embeddings need an even d_head, got " + std::to_string(d_head));
-  require(eps > 0, "eps", "expected a positive number");
-  require(rotary_base > 0, "rotary_base", "expected a positive number");
-  // Keep every array addressable with 32-bit row counts times widths in 64-bit offsets.
-  require(int64_t(d_model) * d_vocab < (int64_t(1) << 40), "d_vocab", "model too large");
+  // inf would pass "> 0" and turn every norm's output (or every rotary angle) into 0 or NaN.
+  require(std::isfinite(eps) && eps > 0, "eps", "expected a finite positive number, got " + number(eps));
+  require(std::isfinite(rotary_base) && rotary_base > 0, "rotary_base",
+          "expected a finite positive number, got " + number(rotary_base));
+  // Each field within its limit keeps every product below in int64.
+  const int64_t n = n_params();
+  require(n <= ModelLimits::n_params, "n_params",
+          "the model would have " + std::to_string(n) + " parameters; headlab's limit is " +
+              std::to_string(ModelLimits::n_params) + " (2^33)");
 }
 
 int64_t ModelConfig::n_params() const { return ParamTable(*this).arena_size(); }
+
+// Mirrors Transformer::Activations: what forward keeps per block and per token, plus backward's
+// scratch. The attention pattern (H x T per token) is what grows fastest with T.
+double ModelConfig::memory_bytes(int64_t B, int64_t T, bool training) const {
+  const double D = d_model, H = n_heads, Hdh = double(n_heads) * d_head, M = attn_only ? 0 : d_mlp;
+  const double V = d_vocab, L = n_layers, t = double(T);
+  const double per_block = 3 * D + 4 + 4 * Hdh + H * t + 2 * M;  // ln outs, qkv, z, pattern, mlp
+  const double scratch = 4 * D + 4 * Hdh + H * t + 2 * M;        // d-buffers of one block
+  const double per_token = L * per_block + (L + 1) * D + V + 3 + (training ? scratch : 0);
+  const double param_copies = training ? 4 : 1;  // weights, gradients, AdamW m and v
+  return 4.0 * (param_copies * double(n_params()) + double(B) * t * per_token);
+}
+
+double usable_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  double limit = pages > 0 && page > 0 ? double(pages) * double(page) : 0;
+  struct rlimit as;
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+    limit = limit > 0 ? std::min(limit, double(as.rlim_cur)) : double(as.rlim_cur);
+  return limit;
+}
+
+void require_memory(double bytes, const std::string& what, const std::string& purpose) {
+  const double usable = usable_memory_bytes();
+  if (usable > 0 && bytes > usable)
+    throw InputError(what, purpose + " needs about " + gib(bytes) + " of memory; this machine has " + gib(usable));
+}
 
 std::string to_string(ActFn a) {
   switch (a) {

@@ -25,10 +25,37 @@ struct ModelConfig {
   float rotary_base = 10000.0f;  // NeoX "rotate half" over the whole head dimension
   float eps = 1e-5f;             // LayerNorm / RMSNorm epsilon
 
-  // Throws InputError naming the field when a value is out of range.
-  void validate() const;
+  // Throws InputError("<field_prefix><field>", why) when a value is out of range or the model
+  // exceeds ModelLimits; the prefix says where the fields came from ("model." for options,
+  // "<file>: /config attribute " for a checkpoint).
+  void validate(const std::string& field_prefix = "config ") const;
   int64_t n_params() const;  // owned parameters (tied W_U not counted twice)
+  // About how many bytes a forward of B sequences of T tokens needs: the parameters and the
+  // activations a forward keeps; `training` adds gradients, AdamW's two moments and backward's
+  // scratch. A double: for the memory check, where an int64 could overflow on absurd inputs.
+  double memory_bytes(int64_t B, int64_t T, bool training) const;
 };
+
+// The limits validate() enforces, so that a typo or a damaged file is refused, naming the field,
+// before anything is allocated. Generous next to the models headlab is for (GPT-2 small: d_model
+// 768, n_ctx 1024, d_vocab 50257).
+struct ModelLimits {
+  static constexpr int n_layers = 1024;
+  static constexpr int d_model = 1 << 16;
+  static constexpr int n_heads = 1024;
+  static constexpr int d_head = 1 << 16;
+  static constexpr int d_mlp = 1 << 20;
+  static constexpr int n_ctx = 1 << 20;
+  static constexpr int d_vocab = 1 << 24;
+  static constexpr int64_t n_params = int64_t(1) << 33;  // 32 GiB of float32
+};
+
+// Bytes this process can hope to allocate: physical memory, or less under `ulimit -v`.
+double usable_memory_bytes();
+// InputError(what, "<purpose> needs about N GiB of memory; this machine has M GiB") when `bytes`
+// exceed usable_memory_bytes(): an allocation that cannot succeed is refused up front, naming the
+// input that asked for it, instead of ending in std::bad_alloc or the kernel's OOM killer.
+void require_memory(double bytes, const std::string& what, const std::string& purpose);
 
 std::string to_string(ActFn);
 std::string to_string(Normalization);

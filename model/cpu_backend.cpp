@@ -223,7 +223,11 @@ Device parse_device(const std::string& s) {
 std::string to_string(Device d) { return d == Device::cuda ? "cuda" : "cpu"; }
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  if (threads < 0) throw InputError("threads " + std::to_string(threads), "expected 0 (all cores) or more");
+  // OpenMP reserves a stack per thread: far past the core count a team cannot even be created.
+  constexpr int kMaxThreads = 1024;
+  if (threads < 0 || threads > kMaxThreads)
+    throw InputError("--threads " + std::to_string(threads),
+                     "expected 0 (all cores) to " + std::to_string(kMaxThreads));
   return std::make_unique<CpuBackend>(threads == 0 ? omp_get_num_procs() : threads);
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "model/config.h"  // require_memory
 #include "model/errors.h"
 
 static_assert(std::is_same<hid_t, int64_t>::value, "h5_file.h stores hid_t as int64_t");
@@ -179,6 +180,17 @@ Shape space_shape(hid_t space, const std::string& where) {
   std::vector<hsize_t> dims(size_t(rank) + 1);
   if (H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0)
     throw InputError(where, "expected an array; its shape is unreadable");
+  // Bounded so that numel() and byte counts stay exact in int64 everywhere.
+  constexpr hsize_t kMaxElements = hsize_t(1) << 62;
+  hsize_t n = 1;
+  for (int i = 0; i < rank; ++i) {
+    if (dims[size_t(i)] > kMaxElements || (dims[size_t(i)] > 0 && n > kMaxElements / dims[size_t(i)])) {
+      std::string shape = "[";
+      for (int j = 0; j < rank; ++j) shape += (j ? ", " : "") + std::to_string(dims[size_t(j)]);
+      throw InputError(where, "expected an array of at most 2^62 elements; found shape " + shape + "]");
+    }
+    n *= dims[size_t(i)];
+  }
   return Shape(dims.begin(), dims.begin() + rank);
 }
 
@@ -442,6 +454,11 @@ DType Group::dtype(const std::string& name) const {
   throw InputError(where(name), "expected float32/64, int32/64 or uint8/16/32/64 data; found " + describe_type(type));
 }
 
+void Group::require_memory_for(const std::string& name, const Shape& shape, DType type) const {
+  const double bytes = double(numel(shape)) * double(H5Tget_size(memory_type(type)));
+  require_memory(bytes, where(name), "reading " + to_string(shape) + " as " + to_string(type));
+}
+
 Shape Group::shape_matching(const std::string& name, const Shape& expected) const {
   const Shape s = shape(name);
   bool ok = s.size() == expected.size();
@@ -630,6 +647,8 @@ File File::open(const std::string& path, Access access) {
   if (::stat(path.c_str(), &st) != 0)
     throw InputError(path, std::string("expected an HDF5 file: ") + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError(path, "expected an HDF5 file; found a directory");
+  // Reading a FIFO would wait for a writer for ever; a device is never an HDF5 file.
+  if (!S_ISREG(st.st_mode)) throw InputError(path, "expected an HDF5 file; this is not a regular file (a device or FIFO?)");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path, "expected an HDF5 file; this is not one");
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path + ": H5Pcreate(file access) failed");
 #if H5_VERSION_GE(1, 10, 7)
@@ -654,7 +673,22 @@ void File::close() {
 // ---------------------------------------------------------------- AtomicFile
 
 AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_path_(path + ".tmp") {
-  file_.emplace(File::create(tmp_path_));
+  if (path.empty()) throw InputError("output file", "expected a file name; got an empty one");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw InputError(path, "expected a file name to write; this is a directory");
+  // The rename would replace a device or a FIFO (as root, /dev/null itself) with the file.
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw InputError(path, "expected a file name to write; this exists and is not a regular file (a device or FIFO?)");
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw InputError(path, "cannot write it: the directory " + dir + " does not exist");
+  try {
+    file_.emplace(File::create(tmp_path_));
+  } catch (const InputError&) {
+    throw InputError(path, "cannot write it: creating " + tmp_path_ + " failed (is " + dir + " writable?)");
+  }
 }
 
 AtomicFile::~AtomicFile() {

@@ -128,12 +128,14 @@ class Group {
     rows_raw(name, DTypeOf<T>::value, first_row, n_rows, const_cast<T*>(data), /*write=*/true);
   }
 
-  Shape shape(const std::string& name) const;  // InputError when missing or not a dataset
+  // InputError when missing, not a dataset, or of more than 2^62 elements.
+  Shape shape(const std::string& name) const;
   DType dtype(const std::string& name) const;  // InputError when not numeric
   // The whole dataset. `expected` checks rank and each dimension (-1 = any), else InputError.
   template <class T>
   std::vector<T> read(const std::string& name, const Shape& expected) const {
     Shape s = shape_matching(name, expected);
+    require_memory_for(name, s, DTypeOf<T>::value);
     std::vector<T> out(size_t(numel(s)));
     read_raw(name, DTypeOf<T>::value, out.data(), s);
     return out;
@@ -141,6 +143,7 @@ class Group {
   template <class T>
   std::vector<T> read(const std::string& name, Shape* shape_out = nullptr) const {
     Shape s = shape(name);
+    require_memory_for(name, s, DTypeOf<T>::value);
     std::vector<T> out(size_t(numel(s)));
     read_raw(name, DTypeOf<T>::value, out.data(), s);
     if (shape_out) *shape_out = s;
@@ -156,6 +159,10 @@ class Group {
     Shape s = shape(name);
     int64_t row = 1;
     for (size_t d = 1; d < s.size(); ++d) row *= s[d];
+    if (!s.empty() && n_rows > 0 && n_rows <= s[0]) {
+      s[0] = n_rows;
+      require_memory_for(name, s, DTypeOf<T>::value);
+    }
     std::vector<T> out(size_t(n_rows > 0 ? n_rows * row : 0));
     rows_raw(name, DTypeOf<T>::value, first_row, n_rows, out.data(), /*write=*/false);
     return out;
@@ -197,6 +204,9 @@ class Group {
   void rows_raw(const std::string& name, DType mem, int64_t first_row, int64_t n_rows, void* data, bool write) const;
   void read_raw(const std::string& name, DType mem, void* out, const Shape& exact) const;
   Shape shape_matching(const std::string& name, const Shape& expected) const;
+  // InputError naming the dataset when `shape` of `type` cannot fit in this machine's memory (a
+  // damaged or hostile file can declare [10^9, 10^9] and store nothing), before allocating it.
+  void require_memory_for(const std::string& name, const Shape& shape, DType type) const;
 };
 
 enum class Access { read_only, read_write };
@@ -217,7 +227,9 @@ class File : public Group {
 };
 
 // Writes "<path>.tmp" and renames it to `path` on commit(); destroyed uncommitted (a throw
-// midway), it removes the temporary file, so `path` is never a half-written file.
+// midway), it removes the temporary file, so `path` is never a half-written file. The constructor
+// throws InputError naming `path` when it is empty, a directory, or in a directory that does not
+// exist, so a command fails before its work rather than after.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);

@@ -1,4 +1,8 @@
 // headlab-model: init, info, run (forward with a cache), sample.
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
@@ -29,16 +33,26 @@ const char* kUsage =
     "  run     --checkpoint CKPT --tokens FILE.h5 [--hooks NAME,...] --out OUT.h5\n"
     "          forward on /tokens [batch, pos]; writes /logits and /cache/<hook name>\n"
     "  sample  --checkpoint CKPT (--prompt TEXT | --prompt-tokens \"1 2 3\") --max-new N [--temperature T] [--seed S]\n"
-    "          continues the prompt; prints the text when the checkpoint carries its tokenizer\n"
+    "          continues the prompt; prints the text when the checkpoint carries its tokenizer.\n"
+    "          Past n_ctx tokens the model reads the last n_ctx (a sliding window); T = 0 is greedy\n"
     "Run headlab-model <command> --help for the options of one command.\n";
 
 po::variables_map parse(int argc, char** argv, const po::options_description& opts,
                         const po::positional_options_description* pos = nullptr) {
+  // Without a positional description Boost drops stray words silently ("run ckpt.h5 ..." would
+  // then complain about a missing --checkpoint, or nothing at all): collect them, and name the
+  // first in the error.
+  po::positional_options_description words = pos ? *pos : po::positional_options_description();
+  words.add("unexpected-word", -1);
+  po::options_description hidden;
+  hidden.add_options()("unexpected-word", po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(opts).add(hidden);
   po::variables_map vm;
-  po::command_line_parser parser(argc, argv);
-  parser.options(opts);
-  if (pos) parser.positional(*pos);
-  po::store(parser.run(), vm);
+  po::store(po::command_line_parser(argc, argv).options(all).positional(words).run(), vm);
+  if (vm.count("unexpected-word"))
+    throw InputError("command line: '" + vm["unexpected-word"].as<std::vector<std::string>>().front() + "'",
+                     "unexpected word (options start with --; see --help)");
   return vm;
 }
 
@@ -54,45 +68,87 @@ bool parse_or_help(int argc, char** argv, const po::options_description& opts, p
 }
 
 std::unique_ptr<Backend> backend_from(const std::string& device, int threads) {
+  cli::require_threads(threads);
   return make_backend(parse_device(device), threads);
+}
+
+// An output path: a file name (AtomicFile checks the directory and that it is not one).
+void require_output_path(const std::string& path, const char* option) {
+  if (path.empty()) throw InputError(option, "expected a file name; got an empty one");
+}
+
+// Refuses an output the disk cannot hold, before the work that would fill it.
+void require_disk_space(const std::string& path, double bytes, const char* option) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) != 0) return;  // AtomicFile reports a missing directory
+  const double free_bytes = double(fs.f_bavail) * double(fs.f_frsize);
+  if (bytes > free_bytes)
+    throw InputError(std::string(option) + " " + path,
+                     "the output needs about " + std::to_string(int64_t(bytes / double(1 << 20))) + " MiB; " + dir +
+                         " has " + std::to_string(int64_t(free_bytes / double(1 << 20))) + " MiB free");
+}
+
+// The INI file of `init`: [model] keys are its own (an unknown one is an error); [train] and keys
+// before any section belong to headlab-train, which reads the same files; any other section is a
+// typo. A model key outside [model] would be ignored silently, so it is an error too.
+void store_config_file(const std::string& path, const po::options_description& opts, po::variables_map& vm) {
+  const std::string what = "--config " + path;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(what, "cannot open the file: no such file");
+  if (!S_ISREG(st.st_mode)) throw InputError(what, "expected an INI file; this is not a regular file");
+  std::ifstream in(path);
+  if (!in) throw InputError(what, "cannot open the file");
+  try {
+    po::parsed_options parsed = po::parse_config_file(in, opts, /*allow_unregistered=*/true);
+    for (const po::option& opt : parsed.options) {
+      if (!opt.unregistered) continue;
+      const std::string& key = opt.string_key;  // "section.key"; collect_unrecognized would add the values
+      const size_t dot = key.find('.');
+      const std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
+      if (section == "model") throw InputError(what, "unknown key '" + key.substr(6) + "' in [model]");
+      if (section.empty() && opts.find_nothrow("model." + key, false))
+        throw InputError(what, "key '" + key + "' is outside any section; put it under [model]");
+      if (!section.empty() && section != "train")
+        throw InputError(what, "unknown section [" + section + "]; expected [model] (and [train] for headlab-train)");
+    }
+    po::store(parsed, vm);
+  } catch (const po::error& e) {
+    throw InputError(what, e.what());
+  }
 }
 
 int cmd_init(int argc, char** argv) {
   cli::ModelOptionValues mv;
   std::string config_path, out;
-  uint64_t seed = 0;
-  po::options_description opts("headlab-model init");
-  opts.add_options()("help", "this help")("config", po::value<std::string>(&config_path),
-                                          "INI file with a [model] section")(
-      "seed", po::value<uint64_t>(&seed)->default_value(0), "initialisation seed")("out", po::value<std::string>(&out),
-                                                                                   "checkpoint to write");
-  cli::add_model_options(opts, mv);
+  cli::Unsigned seed;
+  po::options_description general("headlab-model init");
+  general.add_options()("help,h", "this help")("config", po::value<std::string>(&config_path),
+                                               "INI file with a [model] section")(
+      "seed", po::value<cli::Unsigned>(&seed)->default_value(cli::Unsigned{}), "initialisation seed")(
+      "out", po::value<std::string>(&out), "checkpoint to write");
+  po::options_description model_opts("model options ([model] section of --config)");
+  cli::add_model_options(model_opts, mv);
+  po::options_description opts;
+  opts.add(general).add(model_opts);
   po::variables_map vm = parse(argc, argv, opts);
   if (vm.count("help")) {
     std::cout << opts;
     return 0;
   }
-  if (vm.count("config")) {  // bound variables are only set by notify(): read it from the map
-    config_path = vm["config"].as<std::string>();
-    std::ifstream in(config_path);
-    if (!in) throw InputError("--config " + config_path, "cannot open the file");
-    // Other sections ([train] ...) belong to other commands; an unknown key in [model] is an error.
-    try {
-      po::parsed_options parsed = po::parse_config_file(in, opts, /*allow_unregistered=*/true);
-      for (const std::string& key : po::collect_unrecognized(parsed.options, po::include_positional))
-        if (key.rfind("model.", 0) == 0)
-          throw InputError("--config " + config_path, "unknown key '" + key.substr(6) + "' in [model]");
-      po::store(parsed, vm);
-    } catch (const po::error& e) {
-      throw InputError("--config " + config_path, e.what());
-    }
-  }
+  // Bound variables are only set by notify(): read the path from the map. The file sets model
+  // options only (a shared file's seed or out are headlab-train's).
+  if (vm.count("config")) store_config_file(vm["config"].as<std::string>(), model_opts, vm);
   po::notify(vm);
   cli::require_option(vm, "out");
+  require_output_path(out, "--out");
   ModelConfig cfg = cli::model_config_from(mv);
+  require_memory(cfg.memory_bytes(0, 0, false), "--model.*", "a model of " + std::to_string(cfg.n_params()) +
+                                                                 " parameters");
   auto be = make_cpu_backend(0);
   Transformer model(cfg, *be);
-  model.init_gpt2(seed);
+  model.init_gpt2(seed.value);
   Checkpoint ck;
   ck.config = cfg;
   ck.params = model.params_to_host();
@@ -104,7 +160,7 @@ int cmd_init(int argc, char** argv) {
 int cmd_info(int argc, char** argv) {
   std::string path;
   po::options_description opts("headlab-model info");
-  opts.add_options()("help", "this help")("checkpoint", po::value<std::string>(&path), "checkpoint");
+  opts.add_options()("help,h", "this help")("checkpoint", po::value<std::string>(&path), "checkpoint");
   po::positional_options_description pos;
   pos.add("checkpoint", 1);
   po::variables_map vm;
@@ -112,6 +168,9 @@ int cmd_info(int argc, char** argv) {
   cli::require_option(vm, "checkpoint");
   Checkpoint ck = read_checkpoint(path);
   const ModelConfig& c = ck.config;
+  // Parsed, so that a damaged tokenizer is reported here rather than by the first command using it.
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!ck.tokenizer_json.empty()) tokenizer = tokenizer_from_json(ck.tokenizer_json, path + ": /tokenizer");
   std::printf("checkpoint %s\n", path.c_str());
   std::printf("  n_layers %d  d_model %d  n_heads %d  d_head %d  d_mlp %d  n_ctx %d  d_vocab %d\n", c.n_layers,
               c.d_model, c.n_heads, c.d_head, c.attn_only ? 0 : c.d_mlp, c.n_ctx, c.d_vocab);
@@ -136,7 +195,10 @@ int cmd_info(int argc, char** argv) {
   if (ck.train)
     std::printf("  trained %lld steps, %lld tokens (optimizer %s)\n", (long long)ck.train->step,
                 (long long)ck.train->tokens_seen, ck.train->optimizer_name.c_str());
-  std::printf("  tokenizer %s\n", ck.tokenizer_json.empty() ? "none" : "included");
+  if (tokenizer)
+    std::printf("  tokenizer %s, %d tokens\n", tokenizer_kind_name(tokenizer->kind()), tokenizer->vocab_size());
+  else
+    std::printf("  tokenizer none\n");
   std::printf("  hash %s\n", model_hash(c, ck.params).c_str());
   return 0;
 }
@@ -150,11 +212,33 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
+// The /tokens of `run`: [batch, pos] ids the model can read, checked here so that the error
+// names the file.
+std::vector<int32_t> read_run_tokens(const std::string& path, const ModelConfig& cfg, int64_t& B, int64_t& T) {
+  const h5::File in = h5::File::open(path);
+  const std::string what = path + ": /tokens";
+  const h5::Shape shape = in.shape("tokens");  // the rank first: nothing is read from a wrong one
+  if (shape.size() != 2) throw InputError(what, "expected a 2-D array [batch, pos], got shape " + h5::to_string(shape));
+  B = shape[0];
+  T = shape[1];
+  if (B < 1 || T < 1) throw InputError(what, "expected at least one token, got shape " + h5::to_string(shape));
+  if (T > cfg.n_ctx)
+    throw InputError(what, "expected sequences of at most n_ctx = " + std::to_string(cfg.n_ctx) + " tokens; found " +
+                               std::to_string(T));
+  std::vector<int32_t> tokens = in.read<int32_t>("tokens", shape);
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg.d_vocab)
+      throw InputError(what, "expected token ids in [0, d_vocab = " + std::to_string(cfg.d_vocab) + "); found " +
+                                 std::to_string(tokens[i]) + " at [" + std::to_string(int64_t(i) / T) + ", " +
+                                 std::to_string(int64_t(i) % T) + "]");
+  return tokens;
+}
+
 int cmd_run(int argc, char** argv) {
   std::string ckpt_path, tokens_path, hooks_arg, out, device;
   int batch_size = 0, threads = 0;
   po::options_description opts("headlab-model run");
-  opts.add_options()("help", "this help")("checkpoint", po::value<std::string>(&ckpt_path), "checkpoint")(
+  opts.add_options()("help,h", "this help")("checkpoint", po::value<std::string>(&ckpt_path), "checkpoint")(
       "tokens", po::value<std::string>(&tokens_path), "HDF5 file with /tokens [batch, pos] (int)")(
       "hooks", po::value<std::string>(&hooks_arg)->default_value(""), "comma-separated hook names to cache")(
       "out", po::value<std::string>(&out), "HDF5 file to write")(
@@ -164,19 +248,25 @@ int cmd_run(int argc, char** argv) {
   po::variables_map vm;
   if (!parse_or_help(argc, argv, opts, vm)) return 0;
   for (const char* r : {"checkpoint", "tokens", "out"}) cli::require_option(vm, r);
-  if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer");
+  require_output_path(out, "--out");
+  if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
+  cli::require_threads(threads);
   Checkpoint ck = read_checkpoint(ckpt_path);
+  const ModelConfig& cfg = ck.config;
   std::vector<HookPoint> points;
-  for (const std::string& name : split_commas(hooks_arg)) points.push_back(parse_hook_name(name, ck.config));
+  for (const std::string& name : split_commas(hooks_arg)) {
+    const HookPoint p = parse_hook_name(name, cfg);
+    if (std::find(points.begin(), points.end(), p) == points.end()) points.push_back(p);
+  }
+  int64_t B = 0, T = 0;
+  std::vector<int32_t> tokens = read_run_tokens(tokens_path, cfg, B, T);
 
-  h5::File in = h5::File::open(tokens_path);
-  h5::Shape shape;
-  std::vector<int32_t> tokens = in.read<int32_t>("tokens", &shape);
-  if (shape.size() != 2)
-    throw InputError(tokens_path + ": /tokens", "expected a 2-D array [batch, pos], got shape " + h5::to_string(shape));
-  const int64_t B = shape[0], T = shape[1];
-  if (B < 1 || T < 1) throw InputError(tokens_path + ": /tokens", "expected at least one token");
-
+  const int64_t per_forward = std::min<int64_t>(batch_size, B);
+  require_memory(cfg.memory_bytes(per_forward, T, false), "--batch-size " + std::to_string(batch_size),
+                 "a forward of " + std::to_string(per_forward) + " sequences of " + std::to_string(T) + " tokens");
+  double floats_per_row = double(T) * cfg.d_vocab;  // logits, then each cached hook
+  for (HookPoint p : points) floats_per_row += double(h5::numel(hook_shape(p, cfg, 1, T)));
+  require_disk_space(out, 4.0 * floats_per_row * double(B), "--out");
   auto be = backend_from(device, threads);
   Transformer model(ck.config, *be);
   model.params_from_host(ck.params);
@@ -231,18 +321,43 @@ std::vector<int32_t> parse_token_list(const std::string& s) {
   return out;
 }
 
+// Enough for any continuation a person reads; it bounds the time one command line can ask for.
+constexpr int kMaxNewTokens = 1 << 16;
+
+// The next token from the last position's logits [V]: greedy at temperature 0, else sampled.
+int32_t next_token(const float* last, int V, float temperature, std::mt19937_64& rng) {
+  int32_t next = 0;
+  if (temperature == 0.0f) {
+    for (int v = 1; v < V; ++v)
+      if (last[v] > last[next]) next = v;
+    return next;
+  }
+  double mx = last[0];
+  for (int v = 1; v < V; ++v) mx = std::max(mx, double(last[v]));
+  std::vector<double> p(static_cast<size_t>(V));
+  double sum = 0;
+  for (int v = 0; v < V; ++v) sum += p[size_t(v)] = std::exp((double(last[v]) - mx) / temperature);
+  double u = double(rng() >> 11) * 0x1.0p-53 * sum;
+  for (int v = 0; v < V; ++v) {
+    u -= p[size_t(v)];
+    if (u < 0) return v;
+  }
+  return V - 1;
+}
+
 int cmd_sample(int argc, char** argv) {
   std::string ckpt_path, prompt, prompt_text, device;
   int max_new = 0, threads = 0;
   float temperature = 1.0f;
-  uint64_t seed = 0;
+  cli::Unsigned seed;
   po::options_description opts("headlab-model sample");
-  opts.add_options()("help", "this help")("checkpoint", po::value<std::string>(&ckpt_path), "checkpoint")(
+  opts.add_options()("help,h", "this help")("checkpoint", po::value<std::string>(&ckpt_path), "checkpoint")(
       "prompt-tokens", po::value<std::string>(&prompt), "token ids, space or comma separated")(
       "prompt", po::value<std::string>(&prompt_text), "text, encoded with the checkpoint's tokenizer")(
-      "max-new", po::value<int>(&max_new)->default_value(20), "tokens to generate")(
-      "temperature", po::value<float>(&temperature)->default_value(1.0f), "0 = greedy")(
-      "seed", po::value<uint64_t>(&seed)->default_value(0), "sampling seed")(
+      "max-new", po::value<int>(&max_new)->default_value(20),
+      "tokens to generate, 0 to 65536; past n_ctx the model reads the last n_ctx tokens")(
+      "temperature", po::value<float>(&temperature)->default_value(1.0f), ">= 0; 0 = greedy")(
+      "seed", po::value<cli::Unsigned>(&seed)->default_value(cli::Unsigned{}), "sampling seed")(
       "device", po::value<std::string>(&device)->default_value("cpu"), "cpu | cuda")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)");
   po::variables_map vm;
@@ -250,10 +365,15 @@ int cmd_sample(int argc, char** argv) {
   cli::require_option(vm, "checkpoint");
   if (vm.count("prompt") == vm.count("prompt-tokens"))
     throw InputError("--prompt / --prompt-tokens", "expected exactly one of them");
-  if (max_new < 0) throw InputError("--max-new", "expected a non-negative integer");
+  if (max_new < 0 || max_new > kMaxNewTokens)
+    throw InputError("--max-new", "expected an integer in [0, " + std::to_string(kMaxNewTokens) + "], got " +
+                                      std::to_string(max_new));
   if (!(temperature >= 0.0f) || !std::isfinite(temperature))
-    throw InputError("--temperature", "expected a number >= 0");
+    throw InputError("--temperature", "expected a finite number >= 0 (0 = greedy)");
+  cli::require_threads(threads);
   Checkpoint ck = read_checkpoint(ckpt_path);
+  require_finite_params(ck, "--checkpoint " + ckpt_path);
+  const int V = ck.config.d_vocab;
   std::unique_ptr<Tokenizer> tokenizer;
   if (!ck.tokenizer_json.empty()) tokenizer = tokenizer_from_json(ck.tokenizer_json, ckpt_path + ": /tokenizer");
   std::vector<int32_t> seq;
@@ -265,11 +385,17 @@ int cmd_sample(int argc, char** argv) {
     seq = parse_token_list(prompt);
   }
   if (seq.empty()) throw InputError("--prompt-tokens", "expected at least one token id");
+  const char* prompt_option = vm.count("prompt") ? "--prompt" : "--prompt-tokens";
+  for (size_t i = 0; i < seq.size(); ++i)
+    if (seq[i] >= V)
+      throw InputError(prompt_option, "expected token ids in [0, d_vocab = " + std::to_string(V) + "); found " +
+                                          std::to_string(seq[i]) + " at position " + std::to_string(i));
+  require_memory(ck.config.memory_bytes(1, ck.config.n_ctx, false), "--checkpoint " + ckpt_path,
+                 "a forward of one sequence of n_ctx tokens");
   auto be = backend_from(device, threads);
   Transformer model(ck.config, *be);
   model.params_from_host(ck.params);
-  std::mt19937_64 rng(seed);
-  const int V = ck.config.d_vocab;
+  std::mt19937_64 rng(seed.value);
   for (int i = 0; i < max_new; ++i) {
     // The window: the last n_ctx tokens.
     const size_t start = seq.size() > size_t(ck.config.n_ctx) ? seq.size() - size_t(ck.config.n_ctx) : 0;
@@ -277,27 +403,11 @@ int cmd_sample(int argc, char** argv) {
     model.forward(seq.data() + start, 1, T);
     std::vector<float> logits = model.logits_to_host();
     const float* last = logits.data() + size_t(T - 1) * size_t(V);
-    int32_t next = 0;
-    if (temperature == 0.0f) {
-      for (int v = 1; v < V; ++v)
-        if (last[v] > last[next]) next = v;
-    } else {
-      double mx = last[0];
-      for (int v = 1; v < V; ++v) mx = std::max(mx, double(last[v]));
-      std::vector<double> p(static_cast<size_t>(V));
-      double sum = 0;
-      for (int v = 0; v < V; ++v) sum += p[size_t(v)] = std::exp((double(last[v]) - mx) / temperature);
-      double u = double(rng() >> 11) * 0x1.0p-53 * sum;
-      next = V - 1;
-      for (int v = 0; v < V; ++v) {
-        u -= p[size_t(v)];
-        if (u < 0) {
-          next = v;
-          break;
-        }
-      }
-    }
-    seq.push_back(next);
+    // Finite weights can still overflow; a NaN would make every choice below meaningless.
+    if (!std::all_of(last, last + V, [](float x) { return std::isfinite(x); }))
+      throw InputError("--checkpoint " + ckpt_path, "expected finite logits; the model gives NaN or inf for new token " +
+                                                        std::to_string(i));
+    seq.push_back(next_token(last, V, temperature, rng));
   }
   for (size_t i = 0; i < seq.size(); ++i) std::printf(i ? " %d" : "%d", seq[i]);
   std::printf("\n");

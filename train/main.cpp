@@ -4,6 +4,7 @@
 // batch_size). The command line wins over the file; with --resume, the checkpoint's own options
 // are the base and only options given now override them (see open_session for which may differ;
 // model options may be repeated but must equal the checkpoint's).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,7 +90,7 @@ po::options_description training_options() {
       "warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())(
       "schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")(
       "min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())(
-      "seed", po::value<uint64_t>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())(
+      "seed", po::value<cli::Unsigned>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())(
       "threads", po::value<int>(), "CPU threads (default 0 = every core)")("device", po::value<std::string>(),
                                                                            "cpu | cuda (default cpu)")(
       "log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())(
@@ -134,7 +135,7 @@ void apply_given(const po::variables_map& vm, TrainOptions& o) {
   take(vm, "warmup", o.warmup);
   if (vm.count("schedule")) o.schedule = parse_lr_shape(vm["schedule"].as<std::string>());
   take(vm, "min-lr", o.min_lr);
-  take(vm, "seed", o.seed);
+  if (vm.count("seed")) o.seed = vm["seed"].as<cli::Unsigned>().value;  // "-1" is refused, not 2^64 - 1
   take(vm, "threads", o.threads);
   take(vm, "device", o.device);
   take(vm, "log-every", o.log_every);
@@ -201,6 +202,10 @@ void check_model_options_match(const po::variables_map& vm, const cli::ModelOpti
 // Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
 // [train] keys (and keys before any section) are the command line's names, in either spelling.
 po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError("--config", "cannot open " + path);
+  // A directory reads as empty, /dev/zero as one endless line.
+  if (!S_ISREG(st.st_mode)) throw InputError("--config " + path, "expected an INI file; this is not a regular file");
   std::ifstream in(path);
   if (!in) throw InputError("--config", "cannot open " + path);
   po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
@@ -220,7 +225,7 @@ po::parsed_options parse_config_file(const std::string& path, const po::options_
 int train_main(int argc, char** argv) {
   cli::ModelOptionValues mv;
   po::options_description general("general");
-  general.add_options()("help", "this help")("config", po::value<std::string>(),
+  general.add_options()("help,h", "this help")("config", po::value<std::string>(),
                                              "INI file: [model] and [train] sections");
   po::options_description model_desc(
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
@@ -238,12 +243,27 @@ int train_main(int argc, char** argv) {
   all.add(general).add(training_options()).add(model_desc).add(tracking);
 
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+  // Stray words are collected (Boost drops them silently without a positional description).
+  po::options_description with_words;
+  with_words.add(all).add_options()("unexpected-word", po::value<std::vector<std::string>>());
+  po::positional_options_description words;
+  words.add("unexpected-word", -1);
+  po::store(po::command_line_parser(argc, argv).options(with_words).positional(words).run(), vm);
+  if (vm.count("unexpected-word"))
+    throw InputError("command line: '" + vm["unexpected-word"].as<std::vector<std::string>>().front() + "'",
+                     "unexpected word (options start with --; see --help)");
   if (vm.count("help")) {
     std::cout << kUsage << "\n" << all << "\n";
     return 0;
   }
-  if (vm.count("config")) po::store(parse_config_file(vm["config"].as<std::string>(), all), vm);
+  if (vm.count("config")) {
+    const std::string path = vm["config"].as<std::string>();
+    try {  // a bad value in the file is the file's error, not the command line's
+      po::store(parse_config_file(path, all), vm);
+    } catch (const po::error& e) {
+      throw InputError("--config " + path, e.what());
+    }
+  }
   po::notify(vm);
 
   TrainOptions o = vm.count("resume") ? resumed_options(vm["resume"].as<std::string>()) : TrainOptions{};

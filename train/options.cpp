@@ -20,6 +20,10 @@ std::string num(double x) {
 void positive_int(int64_t x, const char* option) {
   require(x >= 1, option, "expected a positive integer, got " + std::to_string(x));
 }
+void int_in(int64_t x, int64_t lo, int64_t hi, const char* option) {
+  require(x >= lo && x <= hi, option,
+          "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
+}
 void non_negative_int(int64_t x, const char* option) {
   require(x >= 0, option, "expected an integer >= 0, got " + std::to_string(x));
 }
@@ -35,11 +39,11 @@ int64_t TrainOptions::builtin_seq_len(const std::string& name) const {
 void TrainOptions::validate() const {
   require(!data.empty(), "--data", "is required: a token dataset (.h5), builtin:repeat or builtin:induction");
   require(init.empty() || resume.empty(), "--init", "cannot be combined with --resume (a resumed run has its weights)");
-  positive_int(steps, "--steps");
+  int_in(steps, 1, kMaxSteps, "--steps");
   require(stop_at >= 0 && stop_at <= steps, "--stop-at",
           "expected a step in [0, --steps = " + std::to_string(steps) + "], got " + std::to_string(stop_at));
-  positive_int(batch_size, "--batch-size");
-  positive_int(grad_accum, "--grad-accum");
+  int_in(batch_size, 1, kMaxBatchSize, "--batch-size");
+  int_in(grad_accum, 1, kMaxBatchesPerStep, "--grad-accum");
   require(std::isfinite(lr) && lr > 0, "--lr", "expected a positive number, got " + num(lr));
   require(beta1 >= 0 && beta1 < 1, "--beta1", "expected a number in [0, 1), got " + num(beta1));
   require(beta2 >= 0 && beta2 < 1, "--beta2", "expected a number in [0, 1), got " + num(beta2));
@@ -51,20 +55,21 @@ void TrainOptions::validate() const {
   non_negative_int(warmup, "--warmup");
   require(std::isfinite(min_lr) && min_lr >= 0 && min_lr <= lr, "--min-lr",
           "expected a number in [0, --lr = " + num(lr) + "], got " + num(min_lr));
-  require(threads >= 0, "--threads", "expected an integer >= 0 (0 = every core), got " + std::to_string(threads));
+  require(threads >= 0 && threads <= kMaxThreads, "--threads",
+          "expected an integer in [0, " + std::to_string(kMaxThreads) + "] (0 = every core), got " +
+              std::to_string(threads));
   require(device == "cpu" || device == "cuda", "--device", "expected cpu or cuda, got '" + device + "'");
   positive_int(log_every, "--log-every");
   non_negative_int(eval_every, "--eval-every");
-  positive_int(eval_batches, "--eval-batches");
+  int_in(eval_batches, 1, kMaxBatchesPerStep, "--eval-batches");
   non_negative_int(checkpoint_every, "--checkpoint-every");
   require(checkpoints_per_octave >= 1 && checkpoints_per_octave <= 64, "--checkpoints-per-octave",
           "expected an integer in [1, 64], got " + std::to_string(checkpoints_per_octave));
-  positive_int(repeat_half_len, "--repeat-half-len");
+  int_in(repeat_half_len, 1, ModelLimits::n_ctx / 2, "--repeat-half-len");
   require(repeat_min_half_len >= 0 && repeat_min_half_len <= repeat_half_len, "--repeat-min-half-len",
           "expected an integer in [0, --repeat-half-len = " + std::to_string(repeat_half_len) +
               "] (0 = equal to it), got " + std::to_string(repeat_min_half_len));
-  require(induction_seq_len >= 1 && induction_seq_len <= (int64_t(1) << 30), "--induction-seq-len",
-          "expected a positive integer, got " + std::to_string(induction_seq_len));
+  int_in(induction_seq_len, 1, ModelLimits::n_ctx, "--induction-seq-len");
   require(induction_copy_prob >= 0 && induction_copy_prob <= 1, "--induction-copy-prob",
           "expected a probability in [0, 1], got " + num(induction_copy_prob));
   positive_int(induction_min_span, "--induction-min-span");

@@ -34,6 +34,13 @@ struct ModelRequest {
   bool d_vocab_given = false;
 };
 
+// Limits validate() enforces: beyond them a value is a typo, and would run for ever or overflow
+// the int the kernels take (the model's own limits are ModelLimits).
+constexpr int64_t kMaxSteps = 1'000'000'000;
+constexpr int64_t kMaxBatchSize = int64_t(1) << 20;       // sequences per micro-batch
+constexpr int64_t kMaxBatchesPerStep = int64_t(1) << 16;  // --grad-accum, --eval-batches
+constexpr int kMaxThreads = 1024;                         // as the commands' cli::kMaxThreads
+
 struct TrainOptions {
   // ---- what to train on and where it goes
   std::string data;      // token dataset (.h5), builtin:repeat or builtin:induction

@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/errors.h"
 #include "model/h5_file.h"
@@ -18,7 +20,13 @@ constexpr uint64_t kDataStream = 1, kValStream = 2;  // mix_seed streams of the 
 std::shared_ptr<const TokenDataset> load_dataset(const std::string& path, const std::string& option) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
-  return std::make_shared<const TokenDataset>(read_token_dataset(path));
+  auto ds = std::make_shared<const TokenDataset>(read_token_dataset(path));
+  // A mask with no 1 leaves nothing to train on (every loss would be NaN).
+  if (!ds->loss_mask.empty() && std::none_of(ds->loss_mask.begin(), ds->loss_mask.end(), [](uint8_t m) { return m; }))
+    throw InputError(option + " " + path, "/loss_mask has no 1: no position to train on");
+  // The tokenizer travels into every checkpoint: a damaged one is refused here, not at sampling.
+  if (!ds->tokenizer_json.empty()) tokenizer_from_json(ds->tokenizer_json, option + " " + path + ": /tokenizer");
+  return ds;
 }
 
 // The dataset must fit the model: ids within its vocabulary, rows within its context.
@@ -64,6 +72,7 @@ std::optional<Checkpoint> load_start(const TrainOptions& o) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
   Checkpoint ck = read_checkpoint(path);
+  require_finite_params(ck, option + " " + path);  // not "loss = nan at step 1; lower --lr"
   if (!o.resume.empty() && !ck.train)
     throw InputError(option + " " + path, "has no training state (/train); use --init to start from its weights");
   return ck;
@@ -159,6 +168,13 @@ void restore_run(TrainSession& s, const TrainState& st, const std::string& what)
 
 ModelConfig resolve_model(const TrainOptions& o, const TokenDataset* data) {
   ModelConfig c = o.model.config;
+  // n_ctx and d_vocab taken from the data: a bad value is the data's, so name it.
+  if (data && data->kind == DatasetKind::sequences && !o.model.n_ctx_given && data->seq_len < 2)
+    throw InputError("--data " + o.data, "expected sequences of at least 2 tokens, got [" +
+                                             std::to_string(data->n_seq) + ", " + std::to_string(data->seq_len) + "]");
+  if (data && !o.model.d_vocab_given && data->d_vocab > ModelLimits::d_vocab)
+    throw InputError("--data " + o.data, "its d_vocab " + std::to_string(data->d_vocab) + " exceeds the " +
+                                             std::to_string(ModelLimits::d_vocab) + " a model can have");
   if (!o.model.d_vocab_given && data) c.d_vocab = int(data->d_vocab);
   if (!o.model.n_ctx_given) {
     if (o.uses_builtin())
@@ -191,6 +207,10 @@ TrainSession open_session(const TrainOptions& options) {
   if (o.uses_builtin()) check_builtin_fits(o, o.data, config);
   if (s.val_repeat_) check_builtin_fits(o, o.val_data.empty() ? o.data : o.val_data, config);
 
+  require_memory(config.memory_bytes(o.batch_size, config.n_ctx, /*training=*/true),
+                 "--batch-size " + std::to_string(o.batch_size),
+                 "training " + std::to_string(config.n_params()) + " parameters on batches of " +
+                     std::to_string(o.batch_size) + " x " + std::to_string(config.n_ctx) + " tokens");
   s.backend = make_backend(parse_device(o.device), o.threads);
   s.model = std::make_unique<Transformer>(config, *s.backend);
   if (start)

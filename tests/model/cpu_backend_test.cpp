@@ -34,6 +34,7 @@ TEST(CpuBackendTest, MakesCpuBackendWithThreadCountInName) {
   EXPECT_EQ(be->device(), Device::cpu);
   EXPECT_EQ(be->name().rfind("cpu (2 threads, oneDNN ", 0), 0u) << be->name();
   EXPECT_THROW(make_cpu_backend(-1), InputError);
+  EXPECT_THROW(make_cpu_backend(100000), InputError);  // would crash creating the OpenMP team
 }
 
 #ifndef HEADLAB_HAVE_CUDA

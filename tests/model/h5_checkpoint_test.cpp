@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "model/checkpoint.h"
 #include "model/errors.h"
@@ -303,6 +304,39 @@ TEST(ModelH5FileTest, CheckFormatNamesTheAttribute) {
                      {path + ": / attribute format", "'headlab.checkpoint'", "'headlab.tokens'"});
   expect_input_error([&] { h5::check_format(f, "headlab.tokens", 1); },
                      {path + ": / attribute format_version", "found 2"});
+}
+
+// A damaged or hostile file can declare any shape and store nothing (chunks are written lazily):
+// the reader must refuse what cannot fit before allocating it.
+TEST(ModelH5FileTest, ADeclaredButHugeDatasetIsRefusedBeforeAllocating) {
+  TempDir tmp;
+  const std::string path = tmp.path("huge.h5");
+  {
+    h5::AtomicFile out(path);
+    h5::DatasetOptions lazy;
+    lazy.chunk_rows = 1;
+    out.file().create_dataset<int32_t>("tokens", {int64_t(1) << 40, 1024}, lazy);  // 4 PiB, 0 bytes stored
+    out.file().create_dataset<int32_t>("beyond", {int64_t(1) << 40, int64_t(1) << 30}, lazy);  // 2^70 elements
+    out.commit();
+  }
+  EXPECT_LT(fs::file_size(path), 1u << 20);
+  const h5::File f = h5::File::open(path);
+  expect_input_error([&] { f.read<int32_t>("tokens"); }, {path + ": /tokens", "needs about", "GiB of memory"});
+  expect_input_error([&] { f.read<int32_t>("tokens", Shape{-1, 1024}); }, {path + ": /tokens", "needs about"});
+  expect_input_error([&] { f.read_rows<int32_t>("tokens", 0, int64_t(1) << 39); }, {path + ": /tokens", "needs about"});
+  EXPECT_EQ(f.read_rows<int32_t>("tokens", 5, 2).size(), 2048u);  // a few rows of it are fine (fill value)
+  expect_input_error([&] { f.shape("beyond"); }, {path + ": /beyond", "at most 2^62 elements"});
+}
+
+TEST(ModelH5FileTest, AtomicFileRefusesADirectoryAMissingDirectoryAndAnEmptyName) {
+  TempDir tmp;
+  fs::create_directories(tmp.path("dir.h5"));
+  expect_input_error([&] { h5::AtomicFile out(tmp.path("dir.h5")); }, {tmp.path("dir.h5"), "this is a directory"});
+  expect_input_error([&] { h5::AtomicFile out(tmp.path("no/such/x.h5")); },
+                     {tmp.path("no/such/x.h5"), "the directory " + tmp.path("no/such") + " does not exist"});
+  expect_input_error([&] { h5::AtomicFile out(""); }, {"expected a file name"});
+  EXPECT_FALSE(fs::exists(tmp.path("dir.h5.tmp")));
+  EXPECT_TRUE(fs::is_empty(tmp.path("dir.h5")));
 }
 
 // ==================================================================== checkpoints
@@ -773,6 +807,79 @@ TEST(ModelCheckpointTest, LoadsConfigAndParamsWrittenByH5py) {
   ASSERT_NE(b_U, nullptr);
   for (int64_t i = 0; i < b_U->numel(); ++i)
     EXPECT_EQ(back.params[size_t(b_U->offset + i)], float(double(ck.params[size_t(b_U->offset + i)]) + 0.5));
+}
+
+// Sizes are checked against ModelLimits as they are read, naming the attribute, before any
+// array is sized from them.
+TEST(ModelCheckpointTest, SizesBeyondTheLimitsAndNonFiniteNumbersNameTheAttribute) {
+  DamagedCheckpoint ck;
+  const std::vector<std::tuple<const char*, int64_t, std::string>> ints = {
+      {"n_layers", 1025, "[1, 1024]"},         {"n_ctx", int64_t(1) << 30, "[1, 1048576]"},
+      {"d_vocab", INT32_MAX, "[2, 16777216]"}, {"d_model", 0, "[1, 65536]"},
+      {"d_mlp", -3, "[1, 1048576]"},           {"n_heads", 100000, "[1, 1024]"}};
+  for (const auto& [name, value, range] : ints) {
+    h5::Group config = ck.open().group("config");
+    const int64_t good = config.attr_int(name);
+    config.set_attr(name, value);
+    expect_input_error([&] { read_checkpoint_config(ck.path); },
+                       {ck.path + ": /config attribute " + name + ": expected an integer in " + range});
+    config.set_attr(name, good);
+  }
+  for (const char* name : {"eps", "rotary_base"}) {
+    h5::Group config = ck.open().group("config");
+    const double good = config.attr_float(name);
+    config.set_attr(name, std::numeric_limits<double>::infinity());
+    expect_input_error([&] { read_checkpoint(ck.path); },
+                       {ck.path + ": /config attribute " + name, "expected a finite positive number, got inf"});
+    config.set_attr(name, float(good));
+  }
+  EXPECT_NO_THROW(read_checkpoint(ck.path));
+}
+
+// A /config claiming 60000 x 65536 embeddings (about 31 GiB of parameters, more than the machine
+// has) beside the small arrays actually stored: the shapes are compared first, so the error names
+// the array and nothing is allocated (without the check this would fail on memory instead).
+TEST(ModelCheckpointTest, AConfigThatLiesAboutSizesFailsOnTheFirstShapeBeforeAllocating) {
+  DamagedCheckpoint ck;
+  {
+    h5::Group config = ck.open().group("config");
+    config.set_attr("d_model", 65536);
+    config.set_attr("d_vocab", 60000);
+  }
+  expect_input_error([&] { read_checkpoint(ck.path); },
+                     {ck.path + ": /params/embed.W_E", "expected shape [60000, 65536]; found [40, 16]"});
+}
+
+// NaN or inf weights load (info and run show what is there); require_finite_params names the first
+// one with its TransformerLens index, through the fused W_qkv layout.
+TEST(ModelCheckpointTest, NonFiniteWeightsLoadButRequireFiniteNamesTheFirst) {
+  TempDir tmp;
+  Checkpoint ck;
+  ck.config = small_config();
+  ck.params = random_arena(ck.config, 5);
+  for (float& x : ck.params)
+    if (!std::isfinite(x)) x = 0.5f;
+  EXPECT_NO_THROW(require_finite_params(ck, "model.h5"));
+  const ParamTable table(ck.config);
+  const ParamInfo* W_Q = table.find("blocks.1.attn.W_Q");  // [n_heads, d_model, d_head] = [2, 16, 8]
+  ASSERT_NE(W_Q, nullptr);
+  ck.params[size_t(W_Q->arena_offset((1 * 16 + 3) * 8 + 5))] = std::nanf("");
+  write_checkpoint(tmp.path("nan.h5"), ck);
+  const Checkpoint back = read_checkpoint(tmp.path("nan.h5"));
+  expect_input_error([&] { require_finite_params(back, "model.h5"); },
+                     {"model.h5: /params/blocks.1.attn.W_Q: expected finite weights; found nan at [1, 3, 5]"});
+  ck.params[size_t(table.find("embed.W_E")->offset + 2 * 16 + 7)] = -std::numeric_limits<float>::infinity();
+  expect_input_error([&] { require_finite_params(ck, "model.h5"); },
+                     {"model.h5: /params/embed.W_E", "found -inf at [2, 7]"});
+}
+
+TEST(ModelCheckpointTest, NegativeTrainingCountersAreRejected) {
+  DamagedCheckpoint ck;
+  ck.open().group("train").set_attr("step", int64_t(-4));
+  expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /train attribute step", "found -4"});
+  ck.open().group("train").set_attr("step", int64_t(4));
+  ck.open().group("train").set_attr("tokens_seen", int64_t(-1));
+  expect_input_error([&] { read_checkpoint(ck.path); }, {ck.path + ": /train attribute tokens_seen", ">= 0"});
 }
 
 }  // namespace

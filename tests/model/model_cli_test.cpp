@@ -92,7 +92,7 @@ TEST_F(ModelCliTest, BadInputsGiveOneLineAndExitTwo) {
   write_tokens("big.h5", {1, 2, 25, 4}, 1, 4);
   expect_input_error(
       tool("run --checkpoint " + path("m.h5") + " --tokens " + path("big.h5") + " --out " + path("r.h5")),
-      "token id 25");
+      path("big.h5") + ": /tokens: expected token ids in [0, d_vocab = 20); found 25 at [0, 2]");
   EXPECT_FALSE(fs::exists(path("r.h5")));
   write_tokens("long.h5", std::vector<int32_t>(9, 1), 1, 9);
   expect_input_error(

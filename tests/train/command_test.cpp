@@ -2,10 +2,15 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "model/checkpoint.h"
+#include "model/h5_file.h"
 #include "tests/train/train_test_util.h"
 
 namespace headlab {
@@ -13,6 +18,7 @@ namespace {
 
 using testing::file_exists;
 using testing::TempDir;
+using testing::tiny_model;
 
 const std::string kBinary = HEADLAB_BINARY_DIR "/train/headlab-train";
 
@@ -102,6 +108,87 @@ TEST_F(TrainCommandTest, DatasetThatDoesNotFitTheModelIsOneLineAndExit2) {
   const std::string model = " --model.n_layers 1 --model.d_model 16 --model.n_heads 2 --out " + dir / "run";
   expect_input_error(run("--data " + dir / "seq.h5" + model + " --model.d_vocab 20"), "d_vocab 30 exceeds");
   expect_input_error(run("--data " + dir / "seq.h5" + model + " --model.n_ctx 8"), "longer than n_ctx + 1");
+}
+
+// Values past the stated limits fail in validation, before the model or the --out directory exists:
+// more threads than libgomp can create (it crashed), a batch past the kernels' int, a model whose
+// size would exhaust memory.
+TEST_F(TrainCommandTest, ValuesBeyondTheLimitsAreOneLineAndExit2) {
+  const std::string out = " --out " + dir / "run";
+  const std::string base = "--data builtin:repeat --model.n_layers 1 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {base + "--threads 100000", "--threads: expected an integer in [0, 1024]"},
+      {base + "--batch-size 2147483648", "--batch-size: expected an integer in [1, 1048576]"},
+      {base + "--grad-accum 1000000000000", "--grad-accum: expected an integer in [1, 65536]"},
+      {base + "--steps 1000000000000", "--steps: expected an integer in [1, 1000000000]"},
+      {base + "--model.n_ctx 1000000000", "model.n_ctx: expected an integer in [1, 1048576]"},
+      {base + "--model.d_model 65536 --model.d_vocab 16777216", "model.n_params: the model would have"},
+      {base + "--model.eps inf", "model.eps: expected a finite positive number"},
+      {"--data builtin:induction --induction-seq-len 1000000000", "--induction-seq-len: expected an integer in"},
+  };
+  for (const auto& [args, fragment] : cases) {
+    expect_input_error(run(args + out), fragment);
+    EXPECT_FALSE(file_exists(dir / "run")) << args;
+  }
+}
+
+// Files that are not what the option expects: each names the file, nothing is trained or written.
+TEST_F(TrainCommandTest, UnreadableDataAndCheckpointFilesAreOneLineAndExit2) {
+  write("empty.h5", "");
+  write("text.h5", "[model]\nn_layers = 2\n");
+  std::filesystem::create_directories(dir / "a_dir.h5");
+  Checkpoint ck;
+  ck.config = tiny_model(8, 12).config;
+  ck.params.assign(size_t(ck.config.n_params()), 0.01f);
+  write_checkpoint(dir / "model.h5", ck);
+  const std::string bytes = slurp(dir / "model.h5");
+  std::vector<std::string> names = {"empty.h5", "text.h5", "a_dir.h5"};
+  for (size_t cut : {size_t(100), size_t(2000), bytes.size() / 2, bytes.size() - 1}) {
+    names.push_back("cut_" + std::to_string(cut) + ".h5");
+    write(names.back(), bytes.substr(0, cut));
+  }
+  for (const std::string& name : names) {
+    expect_input_error(run("--data " + dir / name + " --out " + dir / "run"), dir / name);
+    expect_input_error(run("--data builtin:repeat --init " + dir / name + " --out " + dir / "run"), dir / name);
+    expect_input_error(run("--resume " + dir / name + " --out " + dir / "run"), dir / name);
+  }
+  expect_input_error(run("--data " + dir / "model.h5" + " --out " + dir / "run"),
+                     dir / "model.h5" + ": / attribute format: expected 'headlab.tokens'");
+  EXPECT_FALSE(file_exists(dir / "run"));
+}
+
+// A token dataset damaged one way at a time: the error names the file and the array.
+TEST_F(TrainCommandTest, DamagedDatasetsNameTheFileAndTheArray) {
+  const std::vector<std::pair<std::function<void(h5::File&)>, std::string>> cases = {
+      {[](h5::File& f) { f.write<float>("tokens", std::vector<float>(36, 1.0f).data(), {4, 9}); },
+       "/tokens: expected integer data"},
+      {[](h5::File& f) { f.write<int32_t>("tokens", std::vector<int32_t>(36, 25).data(), {4, 9}); },
+       "/tokens: expected token ids in [0, d_vocab = 20); found 25 at [0, 0]"},
+      {[](h5::File& f) { f.write<int32_t>("tokens", std::vector<int32_t>(36, -1).data(), {4, 9}); },
+       "/tokens: expected token ids in [0, d_vocab = 20); found -1"},
+      {[](h5::File& f) { f.write<int32_t>("tokens", std::vector<int32_t>(36, 1)); }, "/tokens: expected shape [*, *]"},
+      {[](h5::File& f) { f.remove("tokens"); }, "/tokens: expected a dataset"},
+      {[](h5::File& f) {
+         h5::DatasetOptions lazy;  // 10^12 tokens declared, none stored
+         lazy.chunk_rows = 1;
+         f.create_dataset<int32_t>("tokens", {1'000'000'000'000 / 8, 8}, lazy);
+       },
+       "/tokens: reading [125000000000, 8] as int32 needs about"},
+      {[](h5::File& f) { f.set_attr("kind", "table"); }, "/ attribute kind: expected 'stream' or 'sequences'"},
+      {[](h5::File& f) { f.write<uint8_t>("loss_mask", std::vector<uint8_t>(36, 0).data(), {4, 9}); },
+       "/loss_mask has no 1: no position to train on"},
+      {[](h5::File& f) { f.set_attr("tokenizer", "{garbage"); }, "/tokenizer: not a headlab tokenizer"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string data = dir / ("seq" + std::to_string(i) + ".h5");
+    testing::write_random_sequences(data, 4, 9, 20, 1);
+    {
+      h5::File f = h5::File::open(data, h5::Access::read_write);
+      cases[i].first(f);
+    }
+    expect_input_error(run("--data " + data + " --threads 1 --out " + dir / "run"), data + ": " + cases[i].second);
+  }
+  EXPECT_FALSE(file_exists(dir / "run"));
 }
 
 TEST_F(TrainCommandTest, ConfigFileTrainsAndWritesMetricsCheckpointsAndFinal) {

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "model/errors.h"
 
@@ -69,6 +72,32 @@ TEST(TrainOptionsTest, EachBadValueNamesItsOption) {
     EXPECT_EQ(msg.rfind(option + ": ", 0), 0u) << "expected an error naming " << option << ", got '" << msg << "'";
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
+}
+
+// Values past the stated limits: each would run for ever, overflow the int the kernels take, or
+// (threads) crash libgomp, so each is refused naming its option and the range.
+TEST(TrainOptionsTest, ValuesBeyondTheLimitsNameTheOptionAndTheRange) {
+  const std::vector<std::pair<std::string, std::function<void(TrainOptions&)>>> cases = {
+      {"--steps: expected an integer in [1, 1000000000]", [](TrainOptions& o) { o.steps = kMaxSteps + 1; }},
+      {"--batch-size: expected an integer in [1, 1048576]", [](TrainOptions& o) { o.batch_size = int64_t(1) << 31; }},
+      {"--grad-accum: expected an integer in [1, 65536]", [](TrainOptions& o) { o.grad_accum = 1'000'000'000'000; }},
+      {"--eval-batches: expected an integer in [1, 65536]", [](TrainOptions& o) { o.eval_batches = 1 << 17; }},
+      {"--threads: expected an integer in [0, 1024]", [](TrainOptions& o) { o.threads = 100000; }},
+      {"--repeat-half-len: expected an integer in [1, 524288]",
+       [](TrainOptions& o) { o.repeat_half_len = 1'000'000'000'000; }},
+      {"--induction-seq-len: expected an integer in [1, 1048576]",
+       [](TrainOptions& o) { o.induction_seq_len = 1'000'000'000; }},
+  };
+  for (const auto& [expected, edit] : cases) {
+    const std::string msg = error_of(edit);
+    EXPECT_EQ(msg.rfind(expected, 0), 0u) << "expected '" << expected << "', got '" << msg << "'";
+  }
+  EXPECT_EQ(error_of([](TrainOptions& o) {
+              o.steps = kMaxSteps;
+              o.batch_size = kMaxBatchSize;
+              o.threads = kMaxThreads;
+            }),
+            "");
 }
 
 TEST(TrainOptionsTest, RepeatMinHalfLenDefaultsToTheFixedLengthTask) {
