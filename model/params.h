@@ -12,7 +12,8 @@
 
 namespace headlab {
 
-// Decides weight decay: only `matrix` parameters decay (PyTorch/GPT-2 convention).
+// Decides weight decay: only `matrix` parameters decay (minGPT's rule; nanoGPT and llm.c also decay
+// the embeddings).
 enum class ParamKind { matrix, bias, norm, embedding };
 
 struct StorageInfo {
