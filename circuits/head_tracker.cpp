@@ -135,6 +135,7 @@ HeadTracker::HeadTracker(const ModelConfig& cfg, const std::string& tokenizer_js
   track_.probe_half_len = probe_.half_len;
   track_.probe_seed = options_.seed;
   track_.probe_bos = pt.bos;
+  bool dropped = false;
   if (start_step > 0 && std::filesystem::exists(options_.path)) {
     // Continue the history of the run being resumed, when it was scored on the same probe.
     try {
@@ -142,13 +143,20 @@ HeadTracker::HeadTracker(const ModelConfig& cfg, const std::string& tokenizer_js
       if (old.n_layers == track_.n_layers && old.n_heads == track_.n_heads && old.probe_n_seq == track_.probe_n_seq &&
           old.probe_half_len == track_.probe_half_len && old.probe_seed == track_.probe_seed &&
           old.probe_bos == track_.probe_bos) {
+        const size_t had = old.points.size();
+        track_.icl_early = old.icl_early;
+        track_.icl_late = old.icl_late;
         for (FormationPoint& p : old.points)
           if (p.step <= start_step) track_.points.push_back(std::move(p));
+        dropped = track_.points.size() < had;
       }
     } catch (const InputError&) {
       // Not a formation file of this run: it is replaced.
     }
   }
+  // The points past the checkpoint go from the file now, not at the next scored step: a second
+  // kill before it must not leave the first run's later points behind.
+  if (dropped) write_formation_track(options_.path, track_);
 }
 
 void HeadTracker::on_step(const StepRecord& r, Transformer& model) {

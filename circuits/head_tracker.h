@@ -59,8 +59,9 @@ class HeadTracker : public TrainObserver {
  public:
   // tokenizer_json: the run's tokenizer (TrainSession::tokenizer_json), for the probe's tokens.
   // start_step: where the run starts; resuming (start_step > 0) keeps the points an existing file
-  // has up to that step when its probe is the same, so the history continues. InputError for
-  // every < 1 or a probe that does not fit the model.
+  // has up to that step when its probe is the same, so the history continues, and rewrites the
+  // file at once without the later ones (a killed run's points past its checkpoint). InputError
+  // for every < 1 or a probe that does not fit the model.
   HeadTracker(const ModelConfig& cfg, const std::string& tokenizer_json, HeadTrackerOptions options,
               int64_t start_step = 0);
 

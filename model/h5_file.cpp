@@ -29,9 +29,17 @@ struct Object {
 
 namespace {
 
+// No HDF5 clean-up at exit: every file is closed by its owner before then, and after a close that
+// failed (disk full) HDF5 1.10 keeps a dangling file id that its exit handler crashes on, turning
+// the command's one error line into a segfault. H5dont_atexit only works before the library
+// starts, hence at static initialisation (and again in quiet(), where it is a no-op if too late).
+const bool kNoHdf5Atexit = H5dont_atexit() >= 0;
+
 // HDF5 prints its error stack to stderr by default; headlab reports errors itself. The setting is
 // per thread in a thread-safe HDF5 build, hence once per thread.
 void quiet() {
+  static const bool no_atexit = kNoHdf5Atexit || H5dont_atexit() >= 0;
+  (void)no_atexit;
   static thread_local bool done = false;
   if (!done) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -225,6 +233,18 @@ hid_t link_plist() {  // creates intermediate groups ("labels/pos_tag")
   return p;
 }
 
+// Creation properties of a new dataset or group: no modification times in its header, so that
+// the same contents make the same bytes (a resumed run's checkpoints compare equal, byte for
+// byte, with an uninterrupted run's).
+hid_t creation_plist(hid_t cls) {
+  hid_t p = H5Pcreate(cls);
+  if (p >= 0 && H5Pset_obj_track_times(p, false) < 0) {
+    H5Pclose(p);
+    return -1;
+  }
+  return p;
+}
+
 hid_t text_type(H5T_cset_t cset) {  // a variable-length string
   hid_t t = H5Tcopy(H5T_C_S1);
   if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, cset) < 0)) {
@@ -349,7 +369,8 @@ Group Group::group(const std::string& name) const {
 Group Group::create_group(const std::string& name) {
   quiet();
   Id lcpl(link_plist(), H5Pclose, where(name) + ": link property list failed");
-  hid_t g = H5Gcreate2(id(), name.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  Id gcpl(creation_plist(H5P_GROUP_CREATE), H5Pclose, where(name) + ": group creation property list failed");
+  hid_t g = H5Gcreate2(id(), name.c_str(), lcpl, gcpl, H5P_DEFAULT);
   if (g < 0) throw InternalError(where(name) + ": cannot create the group (does it exist already?)");
   return Group(std::make_shared<Object>(g, H5Gclose), file_, join(path_, name));
 }
@@ -370,7 +391,7 @@ void Group::create_raw(const std::string& name, DType mem, const Shape& shape, c
   if (exists(name)) remove(name);
 
   Id space(new_space(shape), H5Sclose, where(name) + ": H5Screate failed");
-  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, where(name) + ": H5Pcreate failed");
+  Id dcpl(creation_plist(H5P_DATASET_CREATE), H5Pclose, where(name) + ": H5Pcreate failed");
   if (opt.chunk_rows > 0 && !shape.empty() && numel(shape) > 0) {
     std::vector<hsize_t> chunk = to_hsize(shape);
     chunk[0] = hsize_t(std::min(opt.chunk_rows, shape[0]));
@@ -491,7 +512,8 @@ void Group::write_string(const std::string& name, const std::string& text) {
   Id type(text_type(H5T_CSET_UTF8), H5Tclose, at + ": making a string type failed");
   Id space(H5Screate(H5S_SCALAR), H5Sclose, at + ": H5Screate failed");
   Id lcpl(link_plist(), H5Pclose, at + ": link property list failed");
-  Id d(H5Dcreate2(id(), name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+  Id dcpl(creation_plist(H5P_DATASET_CREATE), H5Pclose, at + ": H5Pcreate failed");
+  Id d(H5Dcreate2(id(), name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose,
        at + ": cannot create the dataset");
   const char* p = text.c_str();
   check(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), at + ": writing failed (disk full?)");
@@ -648,7 +670,8 @@ File File::open(const std::string& path, Access access) {
     throw InputError(path, std::string("expected an HDF5 file: ") + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError(path, "expected an HDF5 file; found a directory");
   // Reading a FIFO would wait for a writer for ever; a device is never an HDF5 file.
-  if (!S_ISREG(st.st_mode)) throw InputError(path, "expected an HDF5 file; this is not a regular file (a device or FIFO?)");
+  if (!S_ISREG(st.st_mode))
+    throw InputError(path, "expected an HDF5 file; this is not a regular file (a device or FIFO?)");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path, "expected an HDF5 file; this is not one");
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path + ": H5Pcreate(file access) failed");
 #if H5_VERSION_GE(1, 10, 7)
@@ -672,7 +695,14 @@ void File::close() {
 
 // ---------------------------------------------------------------- AtomicFile
 
-AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_path_(path + ".tmp") {
+std::string AtomicFile::temporary_path(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t start = slash == std::string::npos ? 0 : slash + 1;
+  if (start == path.size() || path[start] == '.') return path + ".tmp";  // already hidden
+  return path.substr(0, start) + "." + path.substr(start) + ".tmp";
+}
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_path_(temporary_path(path)) {
   if (path.empty()) throw InputError("output file", "expected a file name; got an empty one");
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))

@@ -7,7 +7,7 @@
 //    or type, unreadable data) throws InputError("<file>: <path in the file>", "<what was
 //    expected>"); a failure of the system or of the caller (disk full, writing twice to a
 //    closed file) throws InternalError;
-//  - files are written through AtomicFile: "<path>.tmp", renamed into place on commit().
+//  - files are written through AtomicFile: "<dir>/.<name>.tmp", renamed into place on commit().
 //
 // Usage:
 //   h5::AtomicFile out(path);
@@ -226,13 +226,19 @@ class File : public Group {
   using Group::Group;
 };
 
-// Writes "<path>.tmp" and renames it to `path` on commit(); destroyed uncommitted (a throw
+// Writes temporary_path(path) and renames it to `path` on commit(); destroyed uncommitted (a throw
 // midway), it removes the temporary file, so `path` is never a half-written file. The constructor
 // throws InputError naming `path` when it is empty, a directory, or in a directory that does not
 // exist, so a command fails before its work rather than after.
+//
+// The temporary is hidden and beside the target (the rename stays within one file system):
+// "<dir>/.<name>.tmp", or "<dir>/<name>.tmp" when the name is hidden already. A process killed
+// while writing leaves it behind, where neither `ls` nor a glob such as step_*.h5* shows it; the
+// next write of the same path truncates it (a writer that wants it gone sooner removes it).
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);
+  static std::string temporary_path(const std::string& path);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;

@@ -9,7 +9,10 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,7 +22,9 @@
 #include "cli/command_main.h"
 #include "cli/model_options.h"
 #include "model/checkpoint.h"
+#include "model/h5_file.h"
 #include "train/progress.h"
+#include "train/schedule.h"
 #include "train/session.h"
 #include "train/trainer.h"
 
@@ -145,6 +150,8 @@ void apply_given(const po::variables_map& vm, TrainOptions& o) {
   if (vm.count("checkpoint-schedule"))
     o.checkpoint_schedule = parse_checkpoint_spacing(vm["checkpoint-schedule"].as<std::string>());
   take(vm, "checkpoints-per-octave", o.checkpoints_per_octave);
+  take(vm, "track-heads", o.track_heads);
+  take(vm, "track-every", o.track_every);
 }
 
 bool given(const po::variables_map& vm, const char* name) { return vm.count(name) && !vm[name].defaulted(); }
@@ -199,22 +206,74 @@ void check_model_options_match(const po::variables_map& vm, const cli::ModelOpti
   request.any_given = false;  // every one given agrees with the checkpoint
 }
 
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// An INI file as written by hand or by another tool, in the form Boost's parser reads: a UTF-8
+// byte-order mark and Windows line ends dropped, ';' comment lines as well as '#' ones, section
+// names and keys in any case and with spaces inside the brackets, values in matching quotes.
+// Lines that are not a section or `key = value` are refused naming the line.
+std::string normalized_config(const std::string& path) {
+  constexpr size_t kMaxBytes = 1 << 20;  // a config of a few hundred bytes; more is not one
+  const std::string what = "--config " + path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(what, "cannot open it");
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(&text[0], std::streamsize(text.size()));
+  text.resize(size_t(in.gcount()));
+  if (text.size() > kMaxBytes) throw InputError(what, "expected an INI file of at most 1 MiB; this one is larger");
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  std::istringstream lines(text);
+  std::string line, out;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string at = "line " + std::to_string(number) + ": ";
+    const std::string shown = "'" + (line.size() > 60 ? line.substr(0, 60) + "..." : line) + "'";
+    if (line.find('\0') != std::string::npos) throw InputError(what, at + "expected text; found a NUL byte");
+    const std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    if (t[0] == '[') {
+      const std::string name = t.back() == ']' ? lower(trim(t.substr(1, t.size() - 2))) : "";
+      if (name.empty())
+        throw InputError(what, at + "expected a section name in brackets ([model] or [train]); got " + shown);
+      out += "[" + name + "]\n";
+      continue;
+    }
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos || trim(t.substr(0, eq)).empty())
+      throw InputError(what, at + "expected 'key = value'; got " + shown);
+    std::string value = t.substr(eq + 1);
+    value = trim(value.substr(0, value.find('#')));  // as Boost: '#' starts a comment anywhere
+    if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
+      value = value.substr(1, value.size() - 2);
+    out += lower(trim(t.substr(0, eq))) + "=" + value + "\n";
+  }
+  return out;
+}
+
 // Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
 // [train] keys (and keys before any section) are the command line's names, in either spelling.
 po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {
+  if (path.empty()) throw InputError("--config", "expected a file name; got an empty one");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError("--config", "cannot open " + path);
   // A directory reads as empty, /dev/zero as one endless line.
   if (!S_ISREG(st.st_mode)) throw InputError("--config " + path, "expected an INI file; this is not a regular file");
-  std::ifstream in(path);
-  if (!in) throw InputError("--config", "cannot open " + path);
+  std::istringstream in(normalized_config(path));
   po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
   for (po::option& opt : parsed.options) {
     if (!opt.unregistered) continue;
     std::string key = opt.string_key;
     if (key.rfind("train.", 0) == 0) key = key.substr(6);
     std::replace(key.begin(), key.end(), '_', '-');
-    if (key == "config" || key.find('.') != std::string::npos || !desc.find_nothrow(key, false))
+    if (key == "config" || key == "help" || key.find('.') != std::string::npos || !desc.find_nothrow(key, false))
       throw InputError("--config " + path, "unknown option '" + opt.string_key + "'");
     opt.string_key = key;
     opt.unregistered = false;
@@ -222,23 +281,150 @@ po::parsed_options parse_config_file(const std::string& path, const po::options_
   return parsed;
 }
 
+// SIGINT or SIGTERM: the run stops after the step under way (and its checkpoint, when one is due
+// there), its metrics line written, and says which checkpoint to resume from; a second signal
+// kills it at once (SA_RESETHAND). No extra checkpoint is written for the stop, so the folder
+// holds what an uninterrupted run's holds up to that step, and a resume repeats the steps since
+// the last checkpoint bit for bit.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+struct Interrupted {
+  int signal;
+  int64_t step;
+};
+
+class StopOnSignal : public TrainObserver {
+ public:
+  explicit StopOnSignal(const TrainOptions& o) : checkpoints_(o), stop_at_(o.stop_at), steps_(o.steps) {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
+  void on_step(const StepRecord& r, Transformer&) override {
+    const bool checkpoint_due = checkpoints_.due(r.step) || r.step == stop_at_ || r.step == steps_;
+    if (g_stop_signal && !checkpoint_due) throw Interrupted{int(g_stop_signal), r.step};
+  }
+  void on_checkpoint(int64_t step, const std::string&) override {
+    if (g_stop_signal && step != steps_) throw Interrupted{int(g_stop_signal), step};  // at --steps: done anyway
+  }
+
+ private:
+  CheckpointSchedule checkpoints_;
+  int64_t stop_at_, steps_;
+};
+
+// Whether two --out spellings are one directory ("run", "run/", "./run").
+bool same_directory(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  return std::filesystem::weakly_canonical(std::filesystem::absolute(a, ec), ec) ==
+         std::filesystem::weakly_canonical(std::filesystem::absolute(b, ec), ec);
+}
+
+// The run's options: the checkpoint's with --resume, the ones given (command line, then --config)
+// on top. `notes` collects what the command should tell the person.
+TrainOptions assemble_options(const po::variables_map& vm, const cli::ModelOptionValues& mv,
+                              const po::options_description& model_desc, std::vector<std::string>& notes) {
+  if (vm.count("init") && vm.count("resume"))  // before either file is read
+    throw InputError("--init", "cannot be combined with --resume (a resumed run has its weights)");
+  TrainOptions o = vm.count("resume") ? resumed_options(vm["resume"].as<std::string>()) : TrainOptions{};
+  const std::string stored_out = o.out;
+  apply_given(vm, o);
+  o.model = model_request(vm, mv, model_desc);
+  if (!o.resume.empty() || !o.init.empty())
+    check_model_options_match(vm, mv, o.model, o.resume.empty() ? o.init : o.resume);
+  if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
+  // A resume into the run's own --out goes on tracking heads as it did; one into another --out is
+  // a branch, and would otherwise trim the original run's file to the branch point.
+  if (!o.resume.empty() && !vm.count("track-heads") && !o.track_heads.empty() && !same_directory(o.out, stored_out)) {
+    notes.push_back("the run in " + o.resume + " tracked heads in " + o.track_heads +
+                    "; this run in another --out does not (give --track-heads FILE.h5 to track it)");
+    o.track_heads.clear();
+  }
+  if (vm.count("track-every") && o.track_heads.empty())
+    throw InputError("--track-every", "is the spacing of --track-heads FILE.h5, which is not given");
+  if (vm.count("eval-every") && o.eval_every > 0 && o.val_data.empty() && !o.uses_builtin())
+    throw InputError("--eval-every",
+                     "there is no validation data to evaluate: give --val-data FILE.h5 (a built-in "
+                     "--data validates on fresh rows of its own)");
+  return o;
+}
+
+// Trains the opened session to the end (or --stop-at), with the progress line, head tracking and
+// a clean stop on SIGINT / SIGTERM.
+int train(TrainSession& session) {
+  const TrainOptions& o = session.options;
+  std::unique_ptr<HeadTracker> tracker;  // before the Trainer: its errors come before any file is written
+  if (!o.track_heads.empty()) {
+    std::remove(h5::AtomicFile::temporary_path(o.track_heads).c_str());  // what a kill during a rewrite left
+    HeadTrackerOptions t;
+    t.path = o.track_heads;
+    t.every = o.track_every;
+    tracker = std::make_unique<HeadTracker>(session.model->config(), session.tokenizer_json, t, session.step);
+  }
+  Trainer trainer(session);
+  ProgressReporter progress(stdout, isatty(fileno(stdout)) != 0);
+  trainer.add_observer(&progress);
+  if (tracker) {
+    std::error_code ec;  // a folder of its own, created as --out is (check_output_paths vetted the path)
+    const std::filesystem::path folder = std::filesystem::path(o.track_heads).parent_path();
+    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+    if (ec) throw InputError("--track-heads " + o.track_heads, "cannot create its directory: " + ec.message());
+    trainer.add_observer(tracker.get());
+  }
+  StopOnSignal stop(o);
+  trainer.add_observer(&stop);
+  TrainResult result;
+  try {
+    result = trainer.run();
+  } catch (const Interrupted& i) {
+    progress.finish();
+    std::fflush(stdout);
+    const std::string next = session.last_checkpoint.empty()
+                                 ? "no checkpoint was written yet: start it again"
+                                 : "resume with --resume " + session.last_checkpoint + " --out " + o.out;
+    std::fprintf(stderr, "headlab-train: stopped by %s after step %lld; %s\n",
+                 i.signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)i.step, next.c_str());
+    std::signal(i.signal, SIG_DFL);  // end as the signal would have: the shell sees it
+    std::raise(i.signal);
+    return 128 + i.signal;
+  }
+  progress.finish();
+  if (result.finished && result.losses.empty())
+    std::printf("done: %lld steps; wrote %s/final.h5\n", (long long)result.step, o.out.c_str());
+  else if (result.finished)
+    std::printf("done: %lld steps, final loss %.4f; wrote %s/final.h5\n", (long long)result.step, result.losses.back(),
+                o.out.c_str());
+  else
+    std::printf("stopped at step %lld; resume with --resume %s\n", (long long)result.step,
+                session.last_checkpoint.c_str());
+  if (tracker)
+    std::printf("head scores at %zu steps in %s (headlab-circuits formation --track %s)\n",
+                tracker->track().points.size(), o.track_heads.c_str(), o.track_heads.c_str());
+  return 0;
+}
+
 int train_main(int argc, char** argv) {
   cli::ModelOptionValues mv;
   po::options_description general("general");
   general.add_options()("help,h", "this help")("config", po::value<std::string>(),
-                                             "INI file: [model] and [train] sections");
+                                               "INI file: [model] and [train] sections");
   po::options_description model_desc(
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
       "come from the data)");
   cli::add_model_options(model_desc, mv);
   // Head formation (issue 4): the command plugs circuits' tracker in as an observer.
-  std::string track_heads;
-  int64_t track_every = 100;
-  po::options_description tracking("head formation (read the file with headlab-circuits formation --track FILE.h5)");
-  tracking.add_options()("track-heads", po::value(&track_heads),
-                         "score every head on a fixed repeated-token probe during training; "
-                         "write the history to FILE.h5")(
-      "track-every", po::value(&track_every)->default_value(track_every), "steps between head scores");
+  po::options_description tracking(
+      "head formation ([train] section of --config; read the file with headlab-circuits formation --track "
+      "FILE.h5)");
+  tracking.add_options()("track-heads", po::value<std::string>(),
+                         "score every head on a fixed repeated-token probe during training; write the history to "
+                         "FILE.h5 (a resume into the same --out goes on tracking; '' = off)")(
+      "track-every", po::value<int64_t>(), ("steps between head scores" + dflt(TrainOptions{}.track_every)).c_str());
   po::options_description all;
   all.add(general).add(training_options()).add(model_desc).add(tracking);
 
@@ -266,49 +452,20 @@ int train_main(int argc, char** argv) {
   }
   po::notify(vm);
 
-  TrainOptions o = vm.count("resume") ? resumed_options(vm["resume"].as<std::string>()) : TrainOptions{};
-  apply_given(vm, o);
-  o.model = model_request(vm, mv, model_desc);
-  if (!o.resume.empty() || !o.init.empty())
-    check_model_options_match(vm, mv, o.model, o.resume.empty() ? o.init : o.resume);
-  if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
-
-  TrainSession session = open_session(o);
+  std::vector<std::string> notes;
+  TrainSession session = open_session(assemble_options(vm, mv, model_desc, notes));
+  check_output_paths(session);
   for (const std::string& w : session.warnings) std::fprintf(stderr, "headlab-train: warning: %s\n", w.c_str());
   const ModelConfig& c = session.model->config();
   std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
-  if (session.step > 0 && session.step == o.steps)
+  if (session.step > 0 && session.step == session.options.steps)
     start += ", which is --steps: nothing left to train, only final.h5 to write";
   std::printf("headlab-train: %lld parameters (%d layers, d_model %d, %d heads, n_ctx %d, d_vocab %d) on %s; %s\n",
               (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
               session.backend->name().c_str(), start.c_str());
+  for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
   std::fflush(stdout);
-  Trainer trainer(session);
-  ProgressReporter progress(stdout, isatty(fileno(stdout)) != 0);
-  trainer.add_observer(&progress);
-  std::unique_ptr<HeadTracker> tracker;
-  if (!track_heads.empty()) {
-    std::remove((track_heads + ".tmp").c_str());  // what a kill during its last rewrite left
-    HeadTrackerOptions t;
-    t.path = track_heads;
-    t.every = track_every;
-    tracker = std::make_unique<HeadTracker>(c, session.tokenizer_json, t, session.step);
-    trainer.add_observer(tracker.get());
-  }
-  const TrainResult result = trainer.run();
-  progress.finish();
-  if (result.finished && result.losses.empty())
-    std::printf("done: %lld steps; wrote %s/final.h5\n", (long long)result.step, o.out.c_str());
-  else if (result.finished)
-    std::printf("done: %lld steps, final loss %.4f; wrote %s/final.h5\n", (long long)result.step, result.losses.back(),
-                o.out.c_str());
-  else
-    std::printf("stopped at step %lld; resume with --resume %s\n", (long long)result.step,
-                session.last_checkpoint.c_str());
-  if (tracker)
-    std::printf("head scores at %zu steps in %s (headlab-circuits formation --track %s)\n",
-                tracker->track().points.size(), track_heads.c_str(), track_heads.c_str());
-  return 0;
+  return train(session);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "model/errors.h"
 
@@ -26,6 +28,52 @@ void int_in(int64_t x, int64_t lo, int64_t hi, const char* option) {
 }
 void non_negative_int(int64_t x, const char* option) {
   require(x >= 0, option, "expected an integer >= 0, got " + std::to_string(x));
+}
+
+// One field of the stored options, of exactly its type: nlohmann's get_to would truncate 6.5 to
+// 6, wrap -1 into a 2^64 - 1 seed and turn 1e30 into INT64_MIN.
+void read_field(const nlohmann::json& v, const char* key, std::string& field, const std::string& what) {
+  if (!v.is_string()) throw InputError(what, std::string(key) + ": expected a string, got " + v.dump());
+  field = v.get<std::string>();
+}
+template <class Int>
+void read_int(const nlohmann::json& v, const char* key, Int& field, const std::string& what) {
+  static_assert(std::is_integral<Int>::value, "integers only");
+  bool fits = false;
+  if (v.is_number_unsigned()) {  // nlohmann's kind for integers >= 0
+    fits = v.get<uint64_t>() <= uint64_t(std::numeric_limits<Int>::max());
+  } else if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    fits = x >= int64_t(std::numeric_limits<Int>::min()) &&
+           (x < 0 || uint64_t(x) <= uint64_t(std::numeric_limits<Int>::max()));
+  }
+  if (!fits)
+    throw InputError(what, std::string(key) + ": expected an integer" + (std::is_signed<Int>::value ? "" : " >= 0") +
+                               " that fits, got " + v.dump());
+  field = v.is_number_unsigned() ? Int(v.get<uint64_t>()) : Int(v.get<int64_t>());
+}
+void read_field(const nlohmann::json& v, const char* key, int64_t& field, const std::string& what) {
+  read_int(v, key, field, what);
+}
+void read_field(const nlohmann::json& v, const char* key, uint64_t& field, const std::string& what) {
+  read_int(v, key, field, what);
+}
+void read_field(const nlohmann::json& v, const char* key, int& field, const std::string& what) {
+  read_int(v, key, field, what);
+}
+template <class Float>
+void read_float(const nlohmann::json& v, const char* key, Float& field, const std::string& what) {
+  // JSON has no NaN or inf (nlohmann writes them as null): a stored option is always finite.
+  if (!v.is_number() || !std::isfinite(v.get<double>()) ||
+      std::fabs(v.get<double>()) > double(std::numeric_limits<Float>::max()))
+    throw InputError(what, std::string(key) + ": expected a finite number, got " + v.dump());
+  field = Float(v.get<double>());
+}
+void read_field(const nlohmann::json& v, const char* key, float& field, const std::string& what) {
+  read_float(v, key, field, what);
+}
+void read_field(const nlohmann::json& v, const char* key, double& field, const std::string& what) {
+  read_float(v, key, field, what);
 }
 
 }  // namespace
@@ -73,6 +121,8 @@ void TrainOptions::validate() const {
   require(induction_copy_prob >= 0 && induction_copy_prob <= 1, "--induction-copy-prob",
           "expected a probability in [0, 1], got " + num(induction_copy_prob));
   positive_int(induction_min_span, "--induction-min-span");
+  require(track_heads.empty() || track_every >= 1, "--track-every",
+          "expected a positive number of steps, got " + std::to_string(track_every));
   require(induction_max_span >= induction_min_span, "--induction-max-span",
           "expected an integer >= --induction-min-span = " + std::to_string(induction_min_span) + ", got " +
               std::to_string(induction_max_span));
@@ -131,6 +181,8 @@ std::string options_to_json(const TrainOptions& o) {
       {"checkpoint_every", o.checkpoint_every},
       {"checkpoint_schedule", to_string(o.checkpoint_schedule)},
       {"checkpoints_per_octave", o.checkpoints_per_octave},
+      {"track_heads", o.track_heads},
+      {"track_every", o.track_every},
   };
   return j.dump();
 }
@@ -141,7 +193,7 @@ TrainOptions options_from_json(const std::string& text, const TrainOptions& base
     const nlohmann::json j = nlohmann::json::parse(text);
     if (!j.is_object()) throw InputError(what, "expected a JSON object of training options");
     auto get = [&](const char* key, auto& field) {
-      if (j.contains(key)) j.at(key).get_to(field);
+      if (j.contains(key)) read_field(j.at(key), key, field, what);
     };
     get("data", o.data);
     get("val_data", o.val_data);
@@ -171,12 +223,21 @@ TrainOptions options_from_json(const std::string& text, const TrainOptions& base
     get("eval_batches", o.eval_batches);
     get("checkpoint_every", o.checkpoint_every);
     get("checkpoints_per_octave", o.checkpoints_per_octave);
-    if (j.contains("optimizer"))
-      o.optimizer = parse_optimizer(j.at("optimizer").get<std::string>(), what + " optimizer");
-    if (j.contains("schedule")) o.schedule = parse_lr_shape(j.at("schedule").get<std::string>(), what + " schedule");
-    if (j.contains("checkpoint_schedule"))
-      o.checkpoint_schedule =
-          parse_checkpoint_spacing(j.at("checkpoint_schedule").get<std::string>(), what + " checkpoint_schedule");
+    get("track_heads", o.track_heads);
+    get("track_every", o.track_every);
+    std::string name;
+    if (j.contains("optimizer")) {
+      read_field(j.at("optimizer"), "optimizer", name, what);
+      o.optimizer = parse_optimizer(name, what + " optimizer");
+    }
+    if (j.contains("schedule")) {
+      read_field(j.at("schedule"), "schedule", name, what);
+      o.schedule = parse_lr_shape(name, what + " schedule");
+    }
+    if (j.contains("checkpoint_schedule")) {
+      read_field(j.at("checkpoint_schedule"), "checkpoint_schedule", name, what);
+      o.checkpoint_schedule = parse_checkpoint_spacing(name, what + " checkpoint_schedule");
+    }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(what, std::string("malformed training options: ") + e.what());
   }

@@ -91,6 +91,11 @@ struct TrainOptions {
   CheckpointSpacing checkpoint_schedule = CheckpointSpacing::every;
   int checkpoints_per_octave = 4;
 
+  // ---- head formation (the command's --track-heads FILE.h5 --track-every N; the library does
+  // not read them). Stored with the other options, so that a resumed run goes on tracking.
+  std::string track_heads;  // empty = no tracking
+  int64_t track_every = 100;
+
   bool uses_builtin_repeat() const { return data == kBuiltinRepeat; }
   bool uses_builtin() const { return is_builtin_data(data); }
   // Input tokens per row (T) of built-in source `name` (is_builtin_data(name)).
@@ -115,7 +120,8 @@ CheckpointSpacing parse_checkpoint_spacing(const std::string& s, const std::stri
 // The model request, init, resume and stop_at are left out: a resumed run's model is the
 // checkpoint's, and it must not stop again at the same step.
 std::string options_to_json(const TrainOptions& o);
-// Fills the fields present in `json` over `base`; InputError(what, ...) when it is malformed.
+// Fills the fields present in `json` over `base`; InputError(what, ...) when it is malformed or
+// a field has the wrong type (an integer option given 6.5, -1 for the seed, a number beyond int64).
 TrainOptions options_from_json(const std::string& json, const TrainOptions& base, const std::string& what);
 
 }  // namespace headlab

@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
@@ -18,12 +21,16 @@ namespace {
 constexpr uint64_t kDataStream = 1, kValStream = 2;  // mix_seed streams of the run's seed
 
 std::shared_ptr<const TokenDataset> load_dataset(const std::string& path, const std::string& option) {
+  if (path.rfind("builtin:", 0) == 0)
+    throw InputError(option + " " + path, std::string("expected a token dataset (.h5), ") + kBuiltinRepeat + " or " +
+                                              kBuiltinInduction + "; there is no such built-in task");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
   auto ds = std::make_shared<const TokenDataset>(read_token_dataset(path));
   // A mask with no 1 leaves nothing to train on (every loss would be NaN).
   if (!ds->loss_mask.empty() && std::none_of(ds->loss_mask.begin(), ds->loss_mask.end(), [](uint8_t m) { return m; }))
-    throw InputError(option + " " + path, "/loss_mask has no 1: no position to train on");
+    throw InputError(option + " " + path, std::string("/loss_mask has no 1: no position to ") +
+                                              (option == "--val-data" ? "evaluate" : "train on"));
   // The tokenizer travels into every checkpoint: a damaged one is refused here, not at sampling.
   if (!ds->tokenizer_json.empty()) tokenizer_from_json(ds->tokenizer_json, option + " " + path + ": /tokenizer");
   return ds;
@@ -99,9 +106,15 @@ std::string data_fingerprint(const TokenDataset& ds) {
   return buf;
 }
 
-std::string json_string_field(const std::string& json, const char* key) {
+// Field `key` of a checkpoint's options_json; "" when there is none. InputError(what, ...) when
+// it is there but not a string.
+std::string json_string_field(const std::string& json, const char* key, const std::string& what) {
   const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+  if (!j.is_object() || !j.contains(key)) return "";
+  if (!j[key].is_string())
+    throw InputError(what + ": /train attribute options_json",
+                     std::string(key) + ": expected a string, got " + j[key].dump());
+  return j[key].get<std::string>();
 }
 
 std::string shown(double x) {
@@ -119,7 +132,10 @@ void check_resume_options(TrainSession& s, const TrainState& st, const std::stri
   if (now.seed != was.seed)
     throw InputError("--seed", "the run in " + what + " has seed " + std::to_string(was.seed) + ", not " +
                                    std::to_string(now.seed) + "; a resumed run keeps its seed (leave out --seed)");
-  const std::string was_data = json_string_field(st.options_json, "data_fingerprint");
+  if ((is_builtin_data(now.data) || is_builtin_data(was.data)) && now.data != was.data)
+    throw InputError("--data " + now.data, "the run in " + what + " trained on " + was.data +
+                                               ". Resume on the same data, or start a new run with --init");
+  const std::string was_data = json_string_field(st.options_json, "data_fingerprint", what);
   if (!was_data.empty() && !s.data_fingerprint.empty() && was_data != s.data_fingerprint)
     throw InputError("--data " + now.data, "is " + s.data_fingerprint + "; the run in " + what + " trained on " +
                                                was.data + ", " + was_data +
@@ -128,6 +144,9 @@ void check_resume_options(TrainSession& s, const TrainState& st, const std::stri
     throw InputError("--steps", "the run in " + what + " already reached step " + std::to_string(st.step) +
                                     ", past --steps " + std::to_string(now.steps) + "; give --steps " +
                                     std::to_string(st.step) + " or more");
+  if (now.stop_at > 0 && now.stop_at < st.step)
+    throw InputError("--stop-at", "the run in " + what + " is at step " + std::to_string(st.step) +
+                                      " already, past --stop-at " + std::to_string(now.stop_at));
   const std::string changes = "the resumed run goes on with the new value, so it will not match the original run";
   auto compare = [&](const char* option, auto a_now, auto a_was, const std::string& effect) {
     if (a_now != a_was)
@@ -153,11 +172,23 @@ void check_resume_options(TrainSession& s, const TrainState& st, const std::stri
           "sums may differ from the original run's in the last bits");
 }
 
+// AdamW's moments: a NaN or inf would turn the first update's weights into NaN (reported as a
+// divergence at the next step, blaming the learning rate), a negative second moment its sqrt.
+void require_finite_moments(const std::vector<float>& x, const char* name, bool second, const std::string& what) {
+  for (size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]) || (second && x[i] < 0))
+      throw InputError(what + ": " + name, std::string("expected finite") + (second ? ", non-negative" : "") +
+                                               " optimizer moments; found " + shown(double(x[i])) + " at [" +
+                                               std::to_string(i) + "]");
+}
+
 void restore_run(TrainSession& s, const TrainState& st, const std::string& what) {
   const TrainOptions& o = s.options;
   if (st.optimizer_name != to_string(o.optimizer))
     throw InputError("--optimizer", "the run in " + what + " was trained with " + st.optimizer_name + ", not " +
                                         to_string(o.optimizer));
+  require_finite_moments(st.m, "/optimizer/m", false, what);
+  require_finite_moments(st.v, "/optimizer/v", true, what);
   s.optimizer->state_from_host(st.m, st.v, what);
   s.train_batches->restore({st.rng_state, st.data_position}, what);
   s.step = st.step;  // == --steps: nothing left to train; the trainer writes final.h5
@@ -222,7 +253,15 @@ TrainSession open_session(const TrainOptions& options) {
   s.train_batches = o.uses_builtin() ? make_builtin_batcher(o, o.data, int(o.batch_size), config.d_vocab, data_seed)
                                      : make_dataset_batcher(data, int(o.batch_size), config.n_ctx, data_seed);
   if (data) s.tokenizer_json = data->tokenizer_json;
-  if (start && s.tokenizer_json.empty()) s.tokenizer_json = start->tokenizer_json;
+  if (start && s.tokenizer_json.empty() && !start->tokenizer_json.empty()) {
+    // It travels into every checkpoint of this run: a damaged one is refused here.
+    const std::string& path = o.resume.empty() ? o.init : o.resume;
+    tokenizer_from_json(start->tokenizer_json, (o.resume.empty() ? "--init " : "--resume ") + path + ": /tokenizer");
+    s.tokenizer_json = start->tokenizer_json;
+  }
+  if (!o.init.empty()) s.init_fingerprint = model_hash(start->config, start->params);
+  if (!o.resume.empty())
+    s.init_fingerprint = json_string_field(start->train->options_json, "init_fingerprint", o.resume);
   if (!o.resume.empty()) {
     restore_run(s, *start->train, "--resume " + o.resume);
     s.last_checkpoint = o.resume;
@@ -243,6 +282,7 @@ std::unique_ptr<Batcher> TrainSession::make_val_batcher() const {
 std::string checkpoint_options_json(const TrainSession& s) {
   nlohmann::json j = nlohmann::json::parse(options_to_json(s.options));
   if (!s.data_fingerprint.empty()) j["data_fingerprint"] = s.data_fingerprint;
+  if (!s.init_fingerprint.empty()) j["init_fingerprint"] = s.init_fingerprint;
   return j.dump();
 }
 
@@ -256,11 +296,193 @@ TrainOptions resumed_options(const std::string& path) {
       throw InputError("--resume " + path, "has no training state (/train); use --init to start from its weights");
     json = f.group("train").attr_string("options_json");
   }
-  TrainOptions o = options_from_json(json, TrainOptions{}, path + ": /train attribute options_json");
+  const std::string what = path + ": /train attribute options_json";
+  TrainOptions o = options_from_json(json, TrainOptions{}, what);
   o.resume = path;
   o.init.clear();
   o.stop_at = 0;
+  try {  // a value out of range is the file's fault, not the command line's
+    o.validate();
+  } catch (const InputError& e) {
+    throw InputError(what, e.what());
+  }
   return o;
+}
+
+std::string run_difference(const std::string& options_json, const ModelConfig& config,
+                           const std::string& other_options_json, const ModelConfig& other_config) {
+  if (model_hash(config, {}) != model_hash(other_config, {})) return "another model";
+  nlohmann::json a = nlohmann::json::parse(options_json, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json b = nlohmann::json::parse(other_options_json, nullptr, /*allow_exceptions=*/false);
+  if (!a.is_object() || !b.is_object()) return "unreadable training options";
+  for (const char* bookkeeping : {"out", "val_data", "log_every", "eval_every", "eval_batches", "checkpoint_every",
+                                  "checkpoint_schedule", "checkpoints_per_octave", "track_heads", "track_every"}) {
+    a.erase(bookkeeping);
+    b.erase(bookkeeping);
+  }
+  if (a.contains("data_fingerprint") && b.contains("data_fingerprint")) {  // the data by contents: a moved file is fine
+    a.erase("data");
+    b.erase("data");
+  }
+  auto text = [](const nlohmann::json& j, const char* key) -> std::string {
+    if (!j.contains(key)) return "none";
+    if (j[key].is_number_float()) return shown(j[key].get<double>());
+    return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+  };
+  nlohmann::json keys = a;
+  keys.update(b);
+  for (const auto& item : keys.items()) {
+    const char* key = item.key().c_str();
+    if (!a.contains(key) || !b.contains(key) || a[key] != b[key])
+      return std::string(key) + " " + text(b, key) + " there, " + text(a, key) + " here";
+  }
+  return "";
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A path this run will create or write: what exists of it must be of the right kind, and the
+// nearest existing folder above it a folder (create_directories fails on "FILE/sub" anyway, but
+// only once the run has begun).
+void check_creatable(const fs::path& path, bool directory, const std::string& what) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);  // follows links: a link to a folder is fine
+  if (fs::exists(st)) {
+    if (directory && !fs::is_directory(st))
+      throw InputError(what, "expected a directory; " + path.string() + " is not one");
+    if (!directory && fs::is_directory(st))
+      throw InputError(what, "expected a file to write; " + path.string() + " is a directory");
+    if (!directory && !fs::is_regular_file(st))
+      throw InputError(what, "expected a file to write; " + path.string() +
+                                 " exists and is not a regular file (a FIFO or a device?)");
+    return;
+  }
+  for (fs::path up = path.parent_path(); !up.empty(); up = up.parent_path()) {
+    const fs::file_status above = fs::status(up, ec);
+    if (!fs::exists(above)) {
+      if (up == up.parent_path()) break;
+      continue;
+    }
+    if (!fs::is_directory(above))
+      throw InputError(what, "cannot create " + path.string() + ": " + up.string() + " is not a directory");
+    break;
+  }
+}
+
+// The step of DIR/checkpoints/step_NNNNNN.h5, else -1.
+int64_t checkpoint_name_step(const std::string& name) {
+  static const std::regex pattern(R"(step_([0-9]{1,18})\.h5)");
+  std::smatch m;
+  return std::regex_match(name, m, pattern) ? std::stoll(m[1]) : -1;
+}
+
+// "" when `path` is a checkpoint of the run whose options are `options_json` (run_difference),
+// else why not.
+std::string foreign_run(const std::string& path, const std::string& options_json, const ModelConfig& config) {
+  try {
+    const ModelConfig other = read_checkpoint_config(path);
+    const h5::File f = h5::File::open(path);
+    if (!f.exists("train")) return "it has no training state";
+    return run_difference(options_json, config, f.group("train").attr_string("options_json"), other);
+  } catch (const InputError& e) {
+    return std::string("it is not a checkpoint headlab-train can read: ") + e.what();
+  }
+}
+
+// final.h5's step; -1 when it cannot be read.
+int64_t final_step(const std::string& path) {
+  try {
+    return h5::File::open(path).group("train").attr_int("step");
+  } catch (const InputError&) {
+    return -1;
+  }
+}
+
+// DIR's checkpoints and final.h5 must be this run's: those past its start step hold the same
+// weights this run will write (the same options), the newest checkpoint before it (a resume) is
+// the resumed run's own. Checked: the newest checkpoint on each side of the start, and final.h5
+// when it is past the start.
+void check_run_files(const TrainSession& s) {
+  const std::string& dir = s.options.out;
+  std::error_code ec;
+  std::string later, earlier;
+  int64_t later_step = s.step, earlier_step = -1;
+  for (const auto& e : fs::directory_iterator(dir + "/checkpoints", ec)) {
+    const int64_t step = checkpoint_name_step(e.path().filename().string());
+    if (step < 0) continue;
+    check_creatable(e.path(), false, "--out " + dir);
+    if (step > later_step) later_step = step, later = e.path().string();
+    if (step <= s.step && step > earlier_step) earlier_step = step, earlier = e.path().string();
+  }
+  std::vector<std::string> ahead, behind;
+  if (!later.empty()) ahead.push_back(later);
+  if (!earlier.empty() && s.step > 0) behind.push_back(earlier);
+  const std::string final_path = dir + "/final.h5";
+  if (fs::exists(fs::status(final_path, ec))) {
+    const int64_t step = final_step(final_path);
+    // One at or before the start is the end of an earlier stretch of the run (a resume from it
+    // with a new --steps): its options may differ from the resumed checkpoint's.
+    if (step < 0 || step > s.step) ahead.push_back(final_path);
+  }
+  std::string resumed_json;
+  if (!behind.empty()) resumed_json = h5::File::open(s.options.resume).group("train").attr_string("options_json");
+  auto refuse = [&](const std::string& path, const std::string& why, bool past) {
+    const std::string from =
+        past && s.step > 0 ? " past step " + std::to_string(s.step) + ", where this run starts," : "";
+    throw InputError("--out " + dir, "holds " + path + from + " from another run (" + why +
+                                         "); this run's checkpoints would mix with that run's. Give another --out, "
+                                         "resume that run (--resume " +
+                                         path + "), or remove its files");
+  };
+  for (const std::string& path : ahead) {
+    const std::string why = foreign_run(path, checkpoint_options_json(s), s.model->config());
+    if (!why.empty()) refuse(path, why, true);
+  }
+  for (const std::string& path : behind) {
+    const std::string why = foreign_run(path, resumed_json, s.model->config());
+    if (!why.empty()) refuse(path, why, false);
+  }
+}
+
+// The same file, whatever the spelling ("run/./x.h5", a link to it).
+bool same_file(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return false;
+  std::error_code ec;
+  if (fs::equivalent(a, b, ec)) return true;
+  return fs::weakly_canonical(fs::absolute(a, ec), ec) == fs::weakly_canonical(fs::absolute(b, ec), ec);
+}
+
+}  // namespace
+
+void check_output_paths(const TrainSession& s) {
+  const TrainOptions& o = s.options;
+  if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
+  const std::string what = "--out " + o.out;
+  check_creatable(o.out, true, what);
+  check_creatable(fs::path(o.out) / "checkpoints", true, what);
+  check_creatable(fs::path(o.out) / "metrics.jsonl", false, what);
+  check_creatable(fs::path(o.out) / "final.h5", false, what);
+  check_run_files(s);
+  if (o.track_heads.empty()) return;
+  const std::string track = "--track-heads " + o.track_heads;
+  check_creatable(o.track_heads, false, track);
+  const std::vector<std::pair<std::string, std::string>> taken = {
+      {o.data, "--data"},
+      {o.val_data, "--val-data"},
+      {o.init, "--init"},
+      {o.resume, "--resume"},
+      {o.out, "the --out directory"},
+      {o.out + "/checkpoints", "the run's checkpoints directory"},
+      {o.out + "/final.h5", "the run's final.h5"},
+      {o.out + "/metrics.jsonl", "the run's metrics.jsonl"}};
+  for (const auto& [path, role] : taken)
+    if (same_file(o.track_heads, path))
+      throw InputError(track, "is " + role + "; give the head scores a file of their own");
+  if (same_file(fs::path(o.track_heads).parent_path().string(), o.out + "/checkpoints") &&
+      checkpoint_name_step(fs::path(o.track_heads).filename().string()) >= 0)
+    throw InputError(track, "is a checkpoint name of the run; give the head scores a file of their own");
 }
 
 }  // namespace headlab

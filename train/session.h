@@ -30,6 +30,10 @@ struct TrainSession {
   // A fingerprint of --data's contents (empty for a built-in source); checkpoints keep it, so a
   // resume on other data is caught even when the file name is the same.
   std::string data_fingerprint;
+  // The model_hash of the --init weights a run started from (empty without --init), kept in the
+  // checkpoints like the data fingerprint: two runs with the same options but other --init
+  // weights are not the same run.
+  std::string init_fingerprint;
   // Options given now that change a resumed run from the one in the checkpoint (a new --lr ...):
   // allowed, and the command prints each as a warning, one line apiece.
   std::vector<std::string> warnings;
@@ -52,7 +56,9 @@ struct TrainSession {
 // With --resume, against the checkpoint's run (options.resume, its /train options_json):
 //  - errors (the run would not be the same run): other data (by contents, not name: a moved file
 //    is fine), another built-in task or task setting, another --seed or --optimizer, a checkpoint
-//    past --steps (a checkpoint at exactly --steps resumes to no steps: final.h5 is written);
+//    past --steps (a checkpoint at exactly --steps resumes to no steps: final.h5 is written) or
+//    past --stop-at; a damaged training state (NaN, inf or negative optimizer moments, a stored
+//    tokenizer that does not parse; resumed_options checks the stored options);
 //  - warnings (allowed; the run goes on with the new value): --batch-size, --grad-accum, --lr,
 //    --beta1, --beta2, --eps, --weight-decay, --grad-clip, --warmup, --schedule, --min-lr,
 //    --steps under a cosine schedule (its horizon), --threads (the last bits of the sums);
@@ -62,13 +68,36 @@ struct TrainSession {
 TrainSession open_session(const TrainOptions& options);
 
 // The training options a checkpoint stores (/train options_json): options_to_json(options) and
-// the data fingerprint.
+// the data and --init fingerprints.
 std::string checkpoint_options_json(const TrainSession& session);
 
 // The options a checkpoint's run was started with (its /train options_json), ready to resume it:
-// resume = path, stop_at = 0. Explicit options given now go on top. InputError when the file has
-// no training state.
+// resume = path, stop_at = 0. Explicit options given now go on top. InputError naming the file
+// when it has no training state or the stored options are malformed or out of range.
 TrainOptions resumed_options(const std::string& checkpoint_path);
+
+// Whether two checkpoints' options (options_json) and models describe the same run: one whose
+// checkpoints hold the same weights at the same steps. Options that only say what is logged,
+// evaluated, saved or tracked (out, val_data, log_every, eval_*, checkpoint_*, track_*) do not
+// count. Returns "" when they agree, else the first difference in words, the other run's value first
+// ("steps 100 there, 50 here").
+std::string run_difference(const std::string& options_json, const ModelConfig& config,
+                           const std::string& other_options_json, const ModelConfig& other_config);
+
+// What the command checks before it writes anything, so that a run fails before its first step
+// rather than after its last, and leaves nothing behind. InputError naming --out or
+// --track-heads when:
+//  - --out exists and is not a directory, or lies under a file;
+//  - DIR/metrics.jsonl, DIR/final.h5 or a DIR/checkpoints/step_*.h5 exists and is not a regular
+//    file (a FIFO would block the writer for ever, a directory fail the rename after the run);
+//  - DIR holds checkpoints (or final.h5) of another run (run_difference): past the step this run
+//    starts from, files of other settings (a resume from the newest would continue the other
+//    run); before it, on a resume, files not of the resumed run. They would mix with this run's.
+//    The same run again (the same command, or a resume of it) is fine: it writes the same files;
+//  - --track-heads is a directory, a FIFO or device, lies under a file, or is one of the run's
+//    other files (--data, --val-data, --init, --resume, DIR/final.h5, DIR/metrics.jsonl, a
+//    checkpoint).
+void check_output_paths(const TrainSession& session);
 
 // The model a fresh run builds: the request's fields, with n_ctx and d_vocab taken from the data
 // where not given (see ModelRequest). Validated.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include "tests/temp_dir.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <tuple>
 
 #include "model/checkpoint.h"
@@ -258,12 +260,66 @@ TEST(ModelH5FileTest, AtomicFileLeavesNothingWhenTheWriterThrows) {
   try {
     h5::AtomicFile out(path);
     out.file().write("x", std::vector<float>(1000, 1.0f));
-    EXPECT_TRUE(fs::exists(path + ".tmp"));
+    EXPECT_TRUE(fs::exists(h5::AtomicFile::temporary_path(path)));
     throw std::runtime_error("writer failed midway");
   } catch (const std::runtime_error&) {
   }
   EXPECT_FALSE(fs::exists(path));
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_FALSE(fs::exists(h5::AtomicFile::temporary_path(path)));
+  EXPECT_TRUE(fs::is_empty(tmp.path("")));
+}
+
+// A file being written (or left by a kill midway) is hidden beside its target: a glob such as
+// step_*.h5* or a plain `ls` never shows it, and the rename stays within the directory.
+TEST(ModelH5FileTest, AtomicFileWritesAHiddenTemporaryBesideTheTarget) {
+  EXPECT_EQ(h5::AtomicFile::temporary_path("/a/b/step_000003.h5"), "/a/b/.step_000003.h5.tmp");
+  EXPECT_EQ(h5::AtomicFile::temporary_path("out.h5"), ".out.h5.tmp");
+  EXPECT_EQ(h5::AtomicFile::temporary_path("/a/.hidden.h5"), "/a/.hidden.h5.tmp");  // not "..hidden"
+  TempDir tmp;
+  const std::string path = tmp.path("step_000003.h5");
+  {
+    h5::AtomicFile out(path);
+    out.file().write("x", std::vector<int32_t>{1, 2, 3});
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(tmp.path(""))) names.push_back(e.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{".step_000003.h5.tmp"});
+    out.commit();
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(tmp.path(""))) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"step_000003.h5"});
+  // What a killed writer left is truncated by the next write of the same path.
+  std::ofstream(h5::AtomicFile::temporary_path(path)) << "half a file";
+  {
+    h5::AtomicFile out(path);
+    out.file().write("x", std::vector<int32_t>{7});
+    out.commit();
+  }
+  EXPECT_EQ(h5::File::open(path).read<int32_t>("x"), (std::vector<int32_t>{7}));
+  EXPECT_FALSE(fs::exists(h5::AtomicFile::temporary_path(path)));
+}
+
+// No creation times in the files: the same contents written a second later are the same bytes,
+// so a resumed run's checkpoints can be compared with an uninterrupted run's by checksum.
+TEST(ModelH5FileTest, TheSameContentsWrittenLaterAreTheSameBytes) {
+  TempDir tmp;
+  auto write = [&](const std::string& path) {
+    h5::AtomicFile out(path);
+    h5::set_format(out.file(), "headlab.test", 1);
+    h5::Group g = out.file().create_group("params");
+    g.write<float>("w", std::vector<float>{1, 2, 3});
+    out.file().write<int64_t>("train/rng_state", std::vector<int64_t>{7});  // an intermediate group
+    out.file().write_string("tokenizer", "{}");
+    out.commit();
+  };
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  write(tmp.path("a.h5"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // HDF5 keeps times in seconds
+  write(tmp.path("b.h5"));
+  EXPECT_EQ(bytes(tmp.path("a.h5")), bytes(tmp.path("b.h5")));
 }
 
 TEST(ModelH5FileTest, AtomicFileKeepsTheOldFileUntilCommit) {
@@ -274,7 +330,7 @@ TEST(ModelH5FileTest, AtomicFileKeepsTheOldFileUntilCommit) {
     out.file().write("x", std::vector<int32_t>{1, 2, 3});
     out.commit();
   }
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_FALSE(fs::exists(h5::AtomicFile::temporary_path(path)));
   try {
     h5::AtomicFile out(path);
     out.file().write("x", std::vector<int32_t>{9});
@@ -315,7 +371,7 @@ TEST(ModelH5FileTest, ADeclaredButHugeDatasetIsRefusedBeforeAllocating) {
     h5::AtomicFile out(path);
     h5::DatasetOptions lazy;
     lazy.chunk_rows = 1;
-    out.file().create_dataset<int32_t>("tokens", {int64_t(1) << 40, 1024}, lazy);  // 4 PiB, 0 bytes stored
+    out.file().create_dataset<int32_t>("tokens", {int64_t(1) << 40, 1024}, lazy);              // 4 PiB, 0 bytes stored
     out.file().create_dataset<int32_t>("beyond", {int64_t(1) << 40, int64_t(1) << 30}, lazy);  // 2^70 elements
     out.commit();
   }
@@ -335,7 +391,7 @@ TEST(ModelH5FileTest, AtomicFileRefusesADirectoryAMissingDirectoryAndAnEmptyName
   expect_input_error([&] { h5::AtomicFile out(tmp.path("no/such/x.h5")); },
                      {tmp.path("no/such/x.h5"), "the directory " + tmp.path("no/such") + " does not exist"});
   expect_input_error([&] { h5::AtomicFile out(""); }, {"expected a file name"});
-  EXPECT_FALSE(fs::exists(tmp.path("dir.h5.tmp")));
+  EXPECT_FALSE(fs::exists(h5::AtomicFile::temporary_path(tmp.path("dir.h5"))));
   EXPECT_TRUE(fs::is_empty(tmp.path("dir.h5")));
 }
 
@@ -401,7 +457,7 @@ TEST(ModelCheckpointTest, RoundTripIsBitwise) {
     const Checkpoint ck = full_checkpoint(c);
     const std::string path = tmp.path(tied ? "tied.h5" : "untied.h5");
     write_checkpoint(path, ck);
-    EXPECT_FALSE(fs::exists(path + ".tmp"));
+    EXPECT_FALSE(fs::exists(h5::AtomicFile::temporary_path(path)));
     const Checkpoint back = read_checkpoint(path);
     EXPECT_EQ(back.config.n_layers, c.n_layers);
     EXPECT_EQ(back.config.d_model, c.d_model);
@@ -683,7 +739,7 @@ TEST(ModelCheckpointTest, WriteRejectsAWrongSizedArenaAndLeavesNoFile) {
   ck.train->m.assign(3, 0.0f);
   EXPECT_THROW(write_checkpoint(tmp.path("bad.h5"), ck), InternalError);
   EXPECT_FALSE(fs::exists(tmp.path("bad.h5")));
-  EXPECT_FALSE(fs::exists(tmp.path("bad.h5.tmp")));
+  EXPECT_FALSE(fs::exists(h5::AtomicFile::temporary_path(tmp.path("bad.h5"))));
 }
 
 TEST(ModelCheckpointTest, HashTracksConfigAndParams) {

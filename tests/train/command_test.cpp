@@ -1,10 +1,13 @@
 // headlab-train as a person runs it: exit status, the one error line, the files it leaves.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "model/checkpoint.h"
 #include "model/h5_file.h"
 #include "tests/train/train_test_util.h"
+#include "train/options.h"
 
 namespace headlab {
 namespace {
@@ -160,11 +164,17 @@ TEST_F(TrainCommandTest, UnreadableDataAndCheckpointFilesAreOneLineAndExit2) {
 // A token dataset damaged one way at a time: the error names the file and the array.
 TEST_F(TrainCommandTest, DamagedDatasetsNameTheFileAndTheArray) {
   const std::vector<std::pair<std::function<void(h5::File&)>, std::string>> cases = {
-      {[](h5::File& f) { f.write<float>("tokens", std::vector<float>(36, 1.0f).data(), {4, 9}); },
+      {[](h5::File& f) {
+         f.write<float>("tokens", std::vector<float>(36, 1.0f).data(), {4, 9});
+       },
        "/tokens: expected integer data"},
-      {[](h5::File& f) { f.write<int32_t>("tokens", std::vector<int32_t>(36, 25).data(), {4, 9}); },
+      {[](h5::File& f) {
+         f.write<int32_t>("tokens", std::vector<int32_t>(36, 25).data(), {4, 9});
+       },
        "/tokens: expected token ids in [0, d_vocab = 20); found 25 at [0, 0]"},
-      {[](h5::File& f) { f.write<int32_t>("tokens", std::vector<int32_t>(36, -1).data(), {4, 9}); },
+      {[](h5::File& f) {
+         f.write<int32_t>("tokens", std::vector<int32_t>(36, -1).data(), {4, 9});
+       },
        "/tokens: expected token ids in [0, d_vocab = 20); found -1"},
       {[](h5::File& f) { f.write<int32_t>("tokens", std::vector<int32_t>(36, 1)); }, "/tokens: expected shape [*, *]"},
       {[](h5::File& f) { f.remove("tokens"); }, "/tokens: expected a dataset"},
@@ -175,7 +185,9 @@ TEST_F(TrainCommandTest, DamagedDatasetsNameTheFileAndTheArray) {
        },
        "/tokens: reading [125000000000, 8] as int32 needs about"},
       {[](h5::File& f) { f.set_attr("kind", "table"); }, "/ attribute kind: expected 'stream' or 'sequences'"},
-      {[](h5::File& f) { f.write<uint8_t>("loss_mask", std::vector<uint8_t>(36, 0).data(), {4, 9}); },
+      {[](h5::File& f) {
+         f.write<uint8_t>("loss_mask", std::vector<uint8_t>(36, 0).data(), {4, 9});
+       },
        "/loss_mask has no 1: no position to train on"},
       {[](h5::File& f) { f.set_attr("tokenizer", "{garbage"); }, "/tokenizer: not a headlab tokenizer"},
   };
@@ -241,6 +253,174 @@ TEST_F(TrainCommandTest, DivergenceIsOneLineWithTheStepAndKeepsTheLastCheckpoint
   EXPECT_NE(o.err.find("error: step "), std::string::npos) << o.err;
   EXPECT_FALSE(file_exists(dir / "nan/final.h5"));
   EXPECT_TRUE(file_exists(dir / "nan/checkpoints/step_000001.h5"));
+}
+
+// A config as Windows editors and other INI tools write it: a UTF-8 byte-order mark, CRLF line
+// ends, ';' comment lines, capitalised section names and keys, spaces inside the brackets, a
+// quoted value.
+TEST_F(TrainCommandTest, ConfigFileFromWindowsWithCommentsAndQuotesTrains) {
+  write("win.ini",
+        "\xEF\xBB\xBF; written by Notepad\r\n[Model]\r\nN_Layers = 1\r\nd_model = 16\r\nn_heads = 2\r\n"
+        "d_mlp = 32\r\nd_vocab = 12\r\n\r\n[ train ]\r\n# a comment\r\ndata = \"builtin:repeat\"\r\n"
+        "repeat_half_len = 4   # tokens\r\nsteps = 3\r\nbatch_size = 4\r\nthreads = 1\r\n");
+  const Outcome o = run("--config " + dir / "win.ini" + " --out " + dir / "run");
+  ASSERT_EQ(o.status, 0) << o.err;
+  const Checkpoint ck = read_checkpoint(dir / "run/final.h5");
+  EXPECT_EQ(ck.config.n_layers, 1);
+  EXPECT_EQ(ck.config.d_vocab, 12);
+  ASSERT_TRUE(ck.train.has_value());
+  EXPECT_EQ(ck.train->step, 3);
+  const TrainOptions stored = options_from_json(ck.train->options_json, TrainOptions{}, "final.h5");
+  EXPECT_EQ(stored.data, "builtin:repeat");
+  EXPECT_EQ(stored.repeat_half_len, 4);
+}
+
+TEST_F(TrainCommandTest, MalformedConfigLinesNameTheLine) {
+  const std::string out = " --out " + dir / "run";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[train]\r\nsteps\r\n", "line 2: expected 'key = value'; got 'steps'"},
+      {"[train]\n= 3\n", "line 2: expected 'key = value'"},
+      {"[train\nsteps = 3\n", "line 1: expected a section name in brackets"},
+      {std::string("[train]\nsteps = 3\0\n", sizeof "[train]\nsteps = 3\0\n" - 1),
+       "line 2: expected text; found a NUL byte"},
+      {"[train]\nhelp = 1\n", "unknown option 'train.help'"},
+      {"[train]\nbatch_size = 4\nbatch-size = 4\n", "'batch-size' cannot be specified more than once"},
+      {"[train]\nbatch_size = 2.5\n", "the argument ('2.5') for option 'batch-size' is invalid"},
+      {"[train]\nsteps = " + std::string(1 << 20, '9') + "\n", "expected an INI file of at most 1 MiB"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string name = "bad" + std::to_string(i) + ".ini";
+    std::ofstream(dir / name, std::ios::binary) << cases[i].first;
+    expect_input_error(run("--config " + dir / name + " --data builtin:repeat" + out), cases[i].second);
+  }
+  expect_input_error(run("--config '' --data builtin:repeat" + out), "--config: expected a file name");
+  EXPECT_FALSE(file_exists(dir / "run"));
+}
+
+// Paths the run could not write, or would write over one of its own files: refused before the
+// first step, leaving nothing (a FIFO as metrics.jsonl used to block the run for ever, a folder
+// as final.h5 failed the rename after the last step).
+TEST_F(TrainCommandTest, OutputPathsThatCannotBeWrittenFailBeforeTraining) {
+  write("a_file", "x");
+  std::filesystem::create_directories(dir / "fifo_run");
+  ASSERT_EQ(::mkfifo((dir / "fifo_run/metrics.jsonl").c_str(), 0644), 0);
+  std::filesystem::create_directories(dir / "dir_run/final.h5");
+  std::filesystem::create_directories(dir / "ckpt_run/checkpoints/step_000001.h5");
+  const std::string args = tiny + "--steps 2 --checkpoint-every 1 --out ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {args + dir / "a_file", "--out " + dir / "a_file" + ": expected a directory"},
+      {args + dir / "a_file/run", "a_file is not a directory"},
+      {args + dir / "fifo_run", "fifo_run/metrics.jsonl exists and is not a regular file"},
+      {args + dir / "dir_run", "dir_run/final.h5 is a directory"},
+      {args + dir / "ckpt_run", "ckpt_run/checkpoints/step_000001.h5 is a directory"},
+      {args + dir / "run --track-heads " + dir / "run/final.h5",
+       "--track-heads " + dir / "run/final.h5" + ": is the run's final.h5"},
+      {args + dir / "run --track-heads " + dir / "run", "is the --out directory"},
+      {args + dir / "run --track-heads " + dir / "a_file/h.h5", "a_file is not a directory"},
+      {args + dir / "run --track-heads /dev/null", "/dev/null exists and is not a regular file"},
+  };
+  for (const auto& [a, fragment] : cases) expect_input_error(run(a), fragment);
+  EXPECT_FALSE(file_exists(dir / "run"));
+  EXPECT_FALSE(file_exists(dir / "dir_run/checkpoints"));
+  EXPECT_FALSE(file_exists(dir / "fifo_run/checkpoints"));
+  EXPECT_FALSE(file_exists(dir / "ckpt_run/metrics.jsonl"));
+  // A --track-heads file in a folder of its own: the folder is made, as --out's is.
+  const Outcome o = run(args + dir / "run --track-heads " + dir / "heads/h.h5 --track-every 1");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(h5::File::open(dir / "heads/h.h5").read<int64_t>("steps"), (std::vector<int64_t>{0, 1, 2}));
+}
+
+TEST_F(TrainCommandTest, ContradictoryOrPointlessOptionsAreOneLine) {
+  const std::string out = " --out " + dir / "run";
+  write("not_a_run.h5", "");
+  // --init with --resume: said before either file is read (this --resume has no training state).
+  expect_input_error(run(tiny + "--init " + dir / "x.h5 --resume " + dir / "not_a_run.h5" + out),
+                     "--init: cannot be combined with --resume");
+  testing::write_random_sequences(dir / "seq.h5", 4, 9, 20, 1);
+  expect_input_error(run("--data " + dir / "seq.h5 --eval-every 2 --model.n_layers 1 --model.d_model 16" + out),
+                     "--eval-every: there is no validation data to evaluate: give --val-data");
+  expect_input_error(run("--data builtin:repeats" + out),
+                     "--data builtin:repeats: expected a token dataset (.h5), "
+                     "builtin:repeat or builtin:induction");
+  expect_input_error(run(tiny + "--val-data builtin:" + out), "--val-data builtin:: expected a token dataset");
+  expect_input_error(run(tiny + "--track-heads " + dir / "h.h5 --track-every 0" + out),
+                     "--track-every: expected a positive number of steps");
+  expect_input_error(run(tiny + "--track-every 5" + out), "--track-every: is the spacing of --track-heads");
+  EXPECT_FALSE(file_exists(dir / "run"));
+}
+
+// A checkpoint damaged where only a resume reads it: the optimizer's moments, the stored
+// options, the tokenizer. Each is named; no step is taken.
+TEST_F(TrainCommandTest, DamagedTrainingStateIsOneLineNamingTheFile) {
+  ASSERT_EQ(run(tiny + "--steps 2 --checkpoint-every 1 --out " + dir / "run").status, 0);
+  const std::string good = dir / "run/checkpoints/step_000001.h5";
+  const auto set_option = [](const std::string& key, nlohmann::json value) {
+    return [key, value](h5::File& f) {
+      nlohmann::json j = nlohmann::json::parse(f.group("train").attr_string("options_json"));
+      j[key] = value;
+      f.group("train").set_attr("options_json", j.dump());
+    };
+  };
+  const std::vector<std::pair<std::function<void(h5::File&)>, std::string>> cases = {
+      {[](h5::File& f) {
+         std::vector<float> m = f.read<float>("optimizer/m");
+         m[3] = std::nanf("");
+         f.write<float>("optimizer/m", m);
+       },
+       "/optimizer/m: expected finite optimizer moments; found nan at [3]"},
+      {[](h5::File& f) {
+         std::vector<float> v = f.read<float>("optimizer/v");
+         v[0] = -1.0f;
+         f.write<float>("optimizer/v", v);
+       },
+       "/optimizer/v: expected finite, non-negative optimizer moments; found -1 at [0]"},
+      {set_option("steps", 6.5), "/train attribute options_json: steps: expected an integer that fits, got 6.5"},
+      {set_option("seed", -1), "/train attribute options_json: seed: expected an integer >= 0 that fits, got -1"},
+      {set_option("batch_size", 1e30), "/train attribute options_json: batch_size: expected an integer that fits"},
+      {set_option("batch_size", 1 << 30),
+       "/train attribute options_json: --batch-size: expected an integer in [1, 1048576]"},
+      {set_option("lr", nullptr), "/train attribute options_json: lr: expected a finite number, got null"},
+      {set_option("data_fingerprint", 5), "/train attribute options_json: data_fingerprint: expected a string, got 5"},
+      {[](h5::File& f) { f.write_string("tokenizer", "{garbage"); }, "/tokenizer: not a headlab tokenizer"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string path = dir / ("bad" + std::to_string(i) + ".h5");
+    std::filesystem::copy_file(good, path);
+    {
+      h5::File f = h5::File::open(path, h5::Access::read_write);
+      cases[i].first(f);
+    }
+    expect_input_error(run("--resume " + path + " --out " + dir / ("again" + std::to_string(i))),
+                       path + ": " + cases[i].second);
+    EXPECT_FALSE(file_exists(dir / ("again" + std::to_string(i))));
+  }
+}
+
+// A run's folder holds one run: the same command again (or a resume of it) rewrites the same
+// files, but a run with other settings would leave its checkpoints among the other run's, and
+// "resume from the newest" would continue the wrong one.
+TEST_F(TrainCommandTest, AnotherRunsCheckpointsInOutAreRefusedAndTheSameRunsAreNot) {
+  const std::string run_a = tiny + "--steps 4 --out " + dir / "run";
+  ASSERT_EQ(run(run_a + " --checkpoint-every 2").status, 0);
+  const Outcome again = run(run_a + " --checkpoint-every 1 --eval-batches 2");  // bookkeeping differs: the same run
+  EXPECT_EQ(again.status, 0) << again.err;
+  expect_input_error(run(run_a + " --seed 9"), "--out " + dir / "run" + ": holds " +
+                                                   dir / "run/checkpoints/step_000004.h5" +
+                                                   " from another run (seed 0 there, 9 here)");
+  expect_input_error(run(tiny + "--steps 2 --out " + dir / "run"), "(steps 4 there, 2 here)");
+  const std::string from2 = "--resume " + dir / "run/checkpoints/step_000002.h5";
+  expect_input_error(run(from2 + " --lr 0.01"), "holds " + dir / "run/checkpoints/step_000004.h5" +
+                                                    " past step 2, where this run starts, from another run (lr "
+                                                    "0.001 there, 0.01 here)");
+  expect_input_error(run(from2 + " --stop-at 1"), "--stop-at: the run in " + dir / "run/checkpoints/step_000002.h5" +
+                                                      " is at step 2 already, past --stop-at 1");
+  EXPECT_EQ(run(from2).status, 0);                                         // the same run: fine
+  EXPECT_EQ(run(from2 + " --lr 0.01 --out " + dir / "branch").status, 0);  // a branch of its own
+  // A resume from the end with a new --steps goes on in the same folder.
+  const Outcome longer = run("--resume " + dir / "run/final.h5 --steps 6 --lr 0.01");
+  EXPECT_EQ(longer.status, 0) << longer.err;
+  EXPECT_EQ(read_checkpoint(dir / "run/final.h5").train->step, 6);
+  expect_input_error(run(run_a), "(lr 0.01 there, 0.001 here)");
 }
 
 }  // namespace

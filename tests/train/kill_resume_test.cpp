@@ -350,6 +350,92 @@ TEST_F(TrainKillResumeTest, HeadTrackingFileKeepsEachStepOnceAcrossAKill) {
   }
 }
 
+// A second kill after the resume but before its first scored point must not leave the first
+// run's later points: the resume trims the file at once. A resume without --track-heads into the
+// run's own --out goes on tracking (the option is stored with the run); a branch into another
+// --out leaves the original file alone.
+TEST_F(TrainKillResumeTest, HeadTrackingFileIsTrimmedAtOnceAndFollowsTheRun) {
+  const auto args = [&](const std::string& out) {
+    return "--data builtin:repeat --repeat-half-len 4 --model.n_layers 2 --model.d_model 16 --model.n_heads 2"
+           " --model.attn_only true --model.d_vocab 16 --steps 12 --batch-size 4 --seed 5 --threads 1"
+           " --checkpoint-every 4 --track-every 2 --track-heads " +
+           out + "/heads.h5 --out " + out;
+  };
+  ASSERT_EQ(run_train(args(dir / "whole"), "", dir / "whole_log").code, 0);
+  const std::string run = dir / "run", heads = run + "/heads.h5";
+  ASSERT_TRUE(run_train(args(run), "step:7", run + "_log").killed);  // points 0..6, checkpoint 4
+  ASSERT_EQ(h5::File::open(heads).read<int64_t>("steps"), (std::vector<int64_t>{0, 2, 4, 6}));
+  const std::string from4 = "--resume " + run + "/checkpoints/step_000004.h5";
+  ASSERT_TRUE(run_train(from4, "step:5", run + "_log").killed);  // before step 6 is scored again
+  EXPECT_EQ(h5::File::open(heads).read<int64_t>("steps"), (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(hidden_files(run), std::vector<std::string>{});
+
+  const std::string before = slurp(heads);
+  const Exit branch = run_train(from4 + " --out " + dir / "branch --stop-at 8", "", dir / "branch_log");
+  ASSERT_EQ(branch.code, 0) << branch.err;
+  EXPECT_NE(branch.out.find("note: the run in " + run + "/checkpoints/step_000004.h5 tracked heads in " + heads +
+                            "; this run in another --out does not"),
+            std::string::npos)
+      << branch.out;
+  EXPECT_EQ(slurp(heads), before);
+  EXPECT_FALSE(file_exists(dir / "branch/heads.h5"));
+
+  const Exit resumed = run_train(from4, "", run + "_log");  // no --track-heads: it goes on
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expect_finished_like(dir / "whole", run);
+  const h5::File a = h5::File::open(dir / "whole/heads.h5"), b = h5::File::open(heads);
+  EXPECT_EQ(b.read<int64_t>("steps"), (std::vector<int64_t>{0, 2, 4, 6, 8, 10, 12}));
+  for (const char* name : {"train_loss", "induction", "loss_all"}) {
+    const std::vector<float> va = a.read<float>(name), vb = b.read<float>(name);
+    ASSERT_EQ(va.size(), vb.size());
+    EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)), 0) << name;
+  }
+}
+
+// SIGTERM (or SIGINT) mid-run: the step under way finishes, its metrics line is written whole,
+// no checkpoint is added for the stop, one line says where to resume, and the process ends by
+// the signal. The resume then equals a run never stopped.
+TEST_F(TrainKillResumeTest, SigtermStopsAfterAStepAndTheResumeEqualsOneRun) {
+  const auto args = [&](const std::string& out) {
+    return "--data builtin:repeat --repeat-half-len 4 --model.n_layers 1 --model.d_model 16 --model.n_heads 2"
+           " --model.d_vocab 16 --steps 1000000 --batch-size 4 --seed 2 --threads 1 --log-every 1"
+           " --checkpoint-every 20 --out " +
+           out;
+  };
+  const std::string run = dir / "run";
+  const pid_t pid = start_train(args(run), "", run + "_log");
+  for (int i = 0; i < 2000 && read_metrics(run + "/metrics.jsonl").size() < 50; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << slurp(run + "_log.err");
+  const std::string err = slurp(run + "_log.err");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(err, m,
+                               std::regex("headlab-train: stopped by SIGTERM after step ([0-9]+); resume with "
+                                          "--resume (.*/step_[0-9]+\\.h5) --out " +
+                                          run + "\n")))
+      << err;
+  const int64_t stopped = std::stoll(m[1]);
+  EXPECT_EQ(m[2].str(), latest_checkpoint(run));
+  EXPECT_EQ(checkpoint_step(fs::path(m[2].str()).filename().string()), stopped / 20 * 20);
+  int torn = 0;
+  const auto lines = read_metrics(run + "/metrics.jsonl", &torn);
+  EXPECT_EQ(torn, 0);
+  EXPECT_EQ(lines.back()["step"], stopped);
+  EXPECT_EQ(hidden_files(run), std::vector<std::string>{});
+
+  const std::string stop_at = " --stop-at " + std::to_string(stopped + 3);
+  const Exit resumed = run_train("--resume " + m[2].str() + stop_at, "", run + "_log");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  ASSERT_EQ(run_train(args(dir / "whole") + stop_at, "", dir / "whole_log").code, 0);
+  char name[32];
+  std::snprintf(name, sizeof name, "/checkpoints/step_%06lld.h5", static_cast<long long>(stopped + 3));
+  expect_same_params(dir / "whole" + name, run + name);
+  expect_same_metrics(dir / "whole/metrics.jsonl", run + "/metrics.jsonl");
+}
+
 // What --resume does with options that contradict the checkpoint: the model and the data are the
 // checkpoint's (other ones: exit 2, one line), hyperparameters may change (a warning line each).
 TEST_F(TrainKillResumeTest, ResumeOptionsThatContradictTheCheckpoint) {

@@ -149,6 +149,8 @@ TEST(TrainOptionsTest, JsonRoundTripKeepsEveryTrainingSetting) {
   o.checkpoint_every = 13;
   o.checkpoint_schedule = CheckpointSpacing::log;
   o.checkpoints_per_octave = 8;
+  o.track_heads = "runs/x/heads.h5";
+  o.track_every = 25;
   o.stop_at = 50;  // not stored: a resumed run must not stop there again
   const TrainOptions r = options_from_json(options_to_json(o), TrainOptions{}, "test");
   EXPECT_EQ(r.data, o.data);
@@ -178,6 +180,49 @@ TEST(TrainOptionsTest, JsonRoundTripKeepsEveryTrainingSetting) {
   EXPECT_EQ(r.checkpoint_every, 13);
   EXPECT_EQ(r.checkpoint_schedule, CheckpointSpacing::log);
   EXPECT_EQ(r.checkpoints_per_octave, 8);
+  EXPECT_EQ(r.track_heads, "runs/x/heads.h5");
+  EXPECT_EQ(r.track_every, 25);
+}
+
+// Stored options of the wrong type or range are the file's error, named by key: nlohmann's own
+// conversions would truncate 6.5 steps to 6, wrap a seed of -1 to 2^64 - 1 and turn 1e30 into
+// INT64_MIN.
+TEST(TrainOptionsTest, JsonFieldsOfTheWrongTypeNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"steps": 6.5})", "ckpt: steps: expected an integer that fits, got 6.5"},
+      {R"({"steps": 1e30})", "ckpt: steps: expected an integer that fits, got 1e+30"},
+      {R"({"batch_size": 18446744073709551615})", "ckpt: batch_size: expected an integer that fits"},
+      {R"({"seed": -1})", "ckpt: seed: expected an integer >= 0 that fits, got -1"},
+      {R"({"threads": 4294967296})", "ckpt: threads: expected an integer that fits"},
+      {R"({"lr": null})", "ckpt: lr: expected a finite number, got null"},
+      {R"({"lr": "fast"})", "ckpt: lr: expected a finite number"},
+      {R"({"beta1": 1e300})", "ckpt: beta1: expected a finite number"},
+      {R"({"data": 5})", "ckpt: data: expected a string, got 5"},
+      {R"({"optimizer": 1})", "ckpt: optimizer: expected a string"},
+      {R"({"track_every": true})", "ckpt: track_every: expected an integer"},
+  };
+  for (const auto& [json, expected] : cases) {
+    try {
+      options_from_json(json, TrainOptions{}, "ckpt");
+      ADD_FAILURE() << json << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(expected, 0), 0u) << json << ": " << e.what();
+    }
+  }
+  const TrainOptions ok =
+      options_from_json(R"({"steps": 7, "seed": 18446744073709551615, "lr": 1})", TrainOptions{}, "");
+  EXPECT_EQ(ok.steps, 7);
+  EXPECT_EQ(ok.seed, 18446744073709551615ull);
+  EXPECT_EQ(ok.lr, 1.0f);
+}
+
+TEST(TrainOptionsTest, TrackEveryIsCheckedOnlyWhenTracking) {
+  EXPECT_EQ(error_of([](TrainOptions& o) { o.track_every = 0; }), "");
+  EXPECT_EQ(error_of([](TrainOptions& o) {
+              o.track_heads = "h.h5";
+              o.track_every = 0;
+            }),
+            "--track-every: expected a positive number of steps, got 0");
 }
 
 TEST(TrainOptionsTest, MalformedJsonIsAnInputError) {
