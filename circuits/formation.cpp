@@ -1,4 +1,5 @@
 #include "circuits/formation.h"
+#include "model/atomic_write.h"
 
 #include <algorithm>
 #include <cmath>
@@ -219,8 +220,8 @@ void write_formation_report(const FormationTrack& t, const FormationAnalysis& a,
   curves["induction"] = per_head_curves(t, &ProbeScores::induction);
   curves["previous_token"] = per_head_curves(t, &ProbeScores::previous_token);
   j["curves"] = curves;
-  write_text_file(dir + "/formation.json", j.dump(1) + "\n");
-  write_text_file(dir + "/formation.txt", formation_text(t, a, source));
+  write_text_file_atomically(dir + "/formation.json", j.dump(1) + "\n");
+  write_text_file_atomically(dir + "/formation.txt", formation_text(t, a, source));
 }
 
 }  // namespace headlab

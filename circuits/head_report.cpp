@@ -1,4 +1,5 @@
 #include "circuits/head_report.h"
+#include "model/atomic_write.h"
 
 #include <algorithm>
 #include <cmath>
@@ -424,24 +425,6 @@ std::string head_report_text(const HeadReport& r) {
 
 // ---- files --------------------------------------------------------------------------------------
 
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "cannot be written (does the folder exist and allow writing?)");
-    out << text;
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw InputError(path, "writing failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(path, "cannot rename the temporary file into place");
-  }
-}
-
 void make_output_dir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -706,9 +689,9 @@ void write_svgs(const HeadReport& r, const std::string& dir) {
 void write_head_report(const HeadReport& report, const std::string& dir) {
   make_output_dir(dir);
   write_h5(report, dir + "/heads.h5");
-  write_text_file(dir + "/heads.json", report_json(report).dump(1) + "\n");
-  write_text_file(dir + "/heads.txt", head_report_text(report));
-  write_text_file(dir + "/heads.html", report_html(report));
+  write_text_file_atomically(dir + "/heads.json", report_json(report).dump(1) + "\n");
+  write_text_file_atomically(dir + "/heads.txt", head_report_text(report));
+  write_text_file_atomically(dir + "/heads.html", report_html(report));
   write_svgs(report, dir);
 }
 

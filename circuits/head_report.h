@@ -112,9 +112,7 @@ void write_head_report(const HeadReport& report, const std::string& dir);
 // The text of heads.txt.
 std::string head_report_text(const HeadReport& report);
 
-// Shared with the formation report: `text` to "<path>.tmp", renamed into place (InputError when it
-// cannot be written), and a directory made with its parents (InputError when it cannot be).
-void write_text_file(const std::string& path, const std::string& text);
+// Shared with the formation report: a directory made with its parents (InputError when it cannot be).
 void make_output_dir(const std::string& dir);
 
 }  // namespace headlab

@@ -1,4 +1,5 @@
 #include "circuits/svg_plot.h"
+#include "model/atomic_write.h"
 
 #include <algorithm>
 #include <atomic>
@@ -353,22 +354,6 @@ std::string to_svg(const Picture& p) {
          "</g>\n</svg>\n";
 }
 
-void write_svg(const std::string& path, const Picture& p) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "cannot write the SVG file (does the folder exist?)");
-    out << to_svg(p);
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw InputError(path, "writing the SVG file failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(path, "cannot rename the temporary SVG file into place");
-  }
-}
+void write_svg(const std::string& path, const Picture& p) { write_text_file_atomically(path, to_svg(p)); }
 
 }  // namespace headlab::svg

@@ -1,4 +1,5 @@
 #include "data/brown_dataset.h"
+#include "model/atomic_write.h"
 
 #include <chrono>
 #include <cstdio>
@@ -26,24 +27,6 @@ std::string fixed(double value, int digits) {
   s.precision(digits);
   s << value;
   return s.str();
-}
-
-void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "cannot write (does the directory exist, and is it writable?)");
-    out << content;
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw InputError(path, "cannot write (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(path, "cannot rename into place");
-  }
 }
 
 std::vector<int32_t> tag_ids(const BrownDocument& doc, const std::map<std::string, int32_t>& index) {
@@ -188,17 +171,17 @@ void export_brown(const BrownExportOptions& options, const std::function<void(co
   const std::vector<std::string> tags = brown_tag_vocabulary(docs);
   const nlohmann::json tags_json = {
       {"universal", universal_tag_names()}, {"brown", tags}, {"brown_to_universal", tag_mapping(tags)}};
-  write_file_atomically(out + "/tags.json", tags_json.dump(1) + "\n");
+  write_text_file_atomically(out + "/tags.json", tags_json.dump(1) + "\n");
 
   nlohmann::json split_ids = nlohmann::json::object();
-  for (const BrownDocument& d : docs) write_file_atomically(out + "/text/" + d.id + ".txt", d.text);
+  for (const BrownDocument& d : docs) write_text_file_atomically(out + "/text/" + d.id + ".txt", d.text);
   for (const auto& [name, which] : splits) {
     std::string lines;
     for (size_t i : *which) {
       lines += document_json_line(docs[i]) + "\n";
       split_ids[name].push_back(docs[i].id);
     }
-    write_file_atomically(out + "/" + name + ".jsonl", lines);
+    write_text_file_atomically(out + "/" + name + ".jsonl", lines);
     BrownEncodingStats stats;
     TokenDataset ds;
     try {
@@ -215,8 +198,8 @@ void export_brown(const BrownExportOptions& options, const std::function<void(co
         fixed(double(stats.bytes) / 1e6 / std::max(stats.encode_seconds, 1e-9), 1) + " MB/s -> " + options.out_dir +
         "/" + name + ".h5");
   }
-  write_file_atomically(out + "/splits.json",
-                        nlohmann::json{{"seed", options.seed}, {"documents", split_ids}}.dump(1) + "\n");
+  write_text_file_atomically(out + "/splits.json",
+                             nlohmann::json{{"seed", options.seed}, {"documents", split_ids}}.dump(1) + "\n");
   staged.commit();
 }
 

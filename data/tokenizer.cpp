@@ -1,4 +1,5 @@
 #include "data/tokenizer.h"
+#include "model/atomic_write.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -138,22 +139,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
 }
 
 void save_tokenizer(const Tokenizer& tokenizer, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
-    out << tokenizer.to_json() << '\n';
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw InputError(path, "cannot write (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw InputError(path, std::string("cannot rename into place: ") + std::strerror(err));
-  }
+  write_text_file_atomically(path, tokenizer.to_json() + "\n");
 }
 
 }  // namespace headlab

@@ -1,5 +1,7 @@
 #include "model/h5_file.h"
 
+#include "model/atomic_write.h"
+
 #include <fcntl.h>
 #include <hdf5.h>
 #include <sys/stat.h>
@@ -695,12 +697,7 @@ void File::close() {
 
 // ---------------------------------------------------------------- AtomicFile
 
-std::string AtomicFile::temporary_path(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const size_t start = slash == std::string::npos ? 0 : slash + 1;
-  if (start == path.size() || path[start] == '.') return path + ".tmp";  // already hidden
-  return path.substr(0, start) + "." + path.substr(start) + ".tmp";
-}
+std::string AtomicFile::temporary_path(const std::string& path) { return hidden_temporary_path(path); }
 
 AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_path_(temporary_path(path)) {
   if (path.empty()) throw InputError("output file", "expected a file name; got an empty one");

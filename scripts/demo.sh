@@ -16,6 +16,8 @@ out=$(realpath -m "${1:-demo-out}")
 build="$root/${HEADLAB_BUILD_DIR:-build}"
 threads="${HEADLAB_DEMO_THREADS:-1}"
 quick="${HEADLAB_DEMO_QUICK:-0}"
+# A fresh start: headlab-train refuses to mix runs in one --out (a quick and a full demo differ).
+rm -rf "$out/ioi" "$out/brown" "$out/induction"
 mkdir -p "$out" "$out/ioi" "$out/induction"
 report="$out/report.md"
 data="$build/data/headlab-data"
