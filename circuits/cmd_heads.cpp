@@ -64,9 +64,8 @@ int cmd_heads(int argc, char** argv) {
       "error-measure", po::value(&o.error_measure)->default_value(o.error_measure), "detect_head: mul | abs")(
       "weights", po::value(&o.weights)->default_value(o.weights),
       "weights copying and composition read: none (as stored) | transformer_lens (fold_ln, centred, as "
-      "from_pretrained)")(
-      "icl-early", po::value(&r.probe.icl_early)->default_value(-1),
-      "ICL score: the early query position (default max(1, n/2))")(
+      "from_pretrained)")("icl-early", po::value(&r.probe.icl_early)->default_value(-1),
+                          "ICL score: the early query position (default max(1, n/2))")(
       "icl-late", po::value(&r.probe.icl_late)->default_value(-1),
       "ICL score: the late query position (default early + n: the same token, repeated)")(
       "successor-data", po::value(&r.successor_data),

@@ -437,9 +437,9 @@ ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, con
   out.icl_late = options.icl_late >= 0 ? options.icl_late : out.icl_early + n;
   for (auto [name, pos] : {std::pair<const char*, int64_t>{"--icl-early", out.icl_early}, {"--icl-late", out.icl_late}})
     if (pos > 2 * n - 1)
-      throw InputError(std::string(name) + " " + std::to_string(pos),
-                       "has no next token in probe sequences of " + std::to_string(R) + " tokens (expected 0.." +
-                           std::to_string(2 * n - 1) + ")");
+      throw InputError(std::string(name) + " " + std::to_string(pos), "has no next token in probe sequences of " +
+                                                                          std::to_string(R) + " tokens (expected 0.." +
+                                                                          std::to_string(2 * n - 1) + ")");
   if (out.icl_early >= out.icl_late)
     throw InputError("--icl-early " + std::to_string(out.icl_early),
                      "expected a position before --icl-late (" + std::to_string(out.icl_late) +

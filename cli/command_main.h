@@ -96,8 +96,8 @@ inline void validate(boost::any& out, const std::vector<std::string>& values, Un
 constexpr int kMaxThreads = 1024;
 inline void require_threads(int threads, const char* option = "--threads") {
   if (threads < 0 || threads > kMaxThreads)
-    throw InputError(option, "expected an integer in [0, " + std::to_string(kMaxThreads) +
-                                 "] (0 = every core), got " + std::to_string(threads));
+    throw InputError(option, "expected an integer in [0, " + std::to_string(kMaxThreads) + "] (0 = every core), got " +
+                                 std::to_string(threads));
 }
 
 // Throws InputError when a required option is missing.

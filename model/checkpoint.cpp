@@ -240,9 +240,8 @@ void require_finite_params(const Checkpoint& ckpt, const std::string& what) {
     if (p.alias) continue;
     for (int64_t i = 0; i < p.numel(); ++i)
       if (p.arena_offset(i) == int64_t(bad))
-        throw InputError(what + ": /params/" + p.name, "expected finite weights; found " +
-                                                           std::to_string(arena[bad]) + " at " +
-                                                           index_text(p.shape, i));
+        throw InputError(what + ": /params/" + p.name, "expected finite weights; found " + std::to_string(arena[bad]) +
+                                                           " at " + index_text(p.shape, i));
   }
   throw InputError(what + ": /params", "expected finite weights; found " + std::to_string(arena[bad]));
 }

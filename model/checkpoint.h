@@ -51,8 +51,8 @@ struct Checkpoint {
 constexpr const char* kCheckpointFormat = "headlab.checkpoint";
 constexpr int64_t kCheckpointVersion = 1;
 
-// Atomic: written to a hidden temporary beside it (h5::AtomicFile), renamed into place. InternalError when params (or a non-empty m / v)
-// is not arena-sized; InputError when the path cannot be written.
+// Atomic: written to a hidden temporary beside it (h5::AtomicFile), renamed into place. InternalError when params (or a
+// non-empty m / v) is not arena-sized; InputError when the path cannot be written.
 void write_checkpoint(const std::string& path, const Checkpoint& ckpt);
 Checkpoint read_checkpoint(const std::string& path);
 // Only /config, checked and validated (ModelConfig::validate()).

@@ -16,8 +16,7 @@ void normalize_rows(float* normalized, const float* x, const float* mean, const 
 void scale_shift_rows(float* out, const float* normalized, const float* weight, const float* bias, int64_t N,
                       int64_t D) {
   for (int64_t i = 0; i < N; ++i)
-    for (int64_t j = 0; j < D; ++j)
-      out[i * D + j] = normalized[i * D + j] * weight[j] + (bias ? bias[j] : 0.0f);
+    for (int64_t j = 0; j < D; ++j) out[i * D + j] = normalized[i * D + j] * weight[j] + (bias ? bias[j] : 0.0f);
 }
 
 void causal_softmax_rows(float* pattern, const float* scores, int64_t R, int64_t T) {

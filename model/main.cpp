@@ -144,8 +144,8 @@ int cmd_init(int argc, char** argv) {
   cli::require_option(vm, "out");
   require_output_path(out, "--out");
   ModelConfig cfg = cli::model_config_from(mv);
-  require_memory(cfg.memory_bytes(0, 0, false), "--model.*", "a model of " + std::to_string(cfg.n_params()) +
-                                                                 " parameters");
+  require_memory(cfg.memory_bytes(0, 0, false), "--model.*",
+                 "a model of " + std::to_string(cfg.n_params()) + " parameters");
   auto be = make_cpu_backend(0);
   Transformer model(cfg, *be);
   model.init_gpt2(seed.value);
@@ -249,7 +249,8 @@ int cmd_run(int argc, char** argv) {
   if (!parse_or_help(argc, argv, opts, vm)) return 0;
   for (const char* r : {"checkpoint", "tokens", "out"}) cli::require_option(vm, r);
   require_output_path(out, "--out");
-  if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
+  if (batch_size < 1)
+    throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
   cli::require_threads(threads);
   Checkpoint ck = read_checkpoint(ckpt_path);
   const ModelConfig& cfg = ck.config;
@@ -405,8 +406,8 @@ int cmd_sample(int argc, char** argv) {
     const float* last = logits.data() + size_t(T - 1) * size_t(V);
     // Finite weights can still overflow; a NaN would make every choice below meaningless.
     if (!std::all_of(last, last + V, [](float x) { return std::isfinite(x); }))
-      throw InputError("--checkpoint " + ckpt_path, "expected finite logits; the model gives NaN or inf for new token " +
-                                                        std::to_string(i));
+      throw InputError("--checkpoint " + ckpt_path,
+                       "expected finite logits; the model gives NaN or inf for new token " + std::to_string(i));
     seq.push_back(next_token(last, V, temperature, rng));
   }
   for (size_t i = 0; i < seq.size(); ++i) std::printf(i ? " %d" : "%d", seq[i]);

@@ -31,11 +31,11 @@ struct Transformer::Activations {
   float *lnf_out = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;
   bool norm_changed_by_hook = false;  // a forward hook changed a norm's scale or normalized value
   float* logits = nullptr;            // [BT, V]; turned into dlogits in place by backward
-  float* lse = nullptr;     // [BT]
-  float* losses = nullptr;  // [BT]
-  float* dloss = nullptr;   // [BT]
-  float* ones = nullptr;    // [max(BT, D)] of 1: a broadcasting operand for matmul
-  float* zeros = nullptr;   // [D] of 0
+  float* lse = nullptr;               // [BT]
+  float* losses = nullptr;            // [BT]
+  float* dloss = nullptr;             // [BT]
+  float* ones = nullptr;              // [max(BT, D)] of 1: a broadcasting operand for matmul
+  float* zeros = nullptr;             // [D] of 0
   // scratch
   float* out_D = nullptr;     // [BT, D]: attention / MLP output before the residual add
   float* dresid = nullptr;    // [BT, D]

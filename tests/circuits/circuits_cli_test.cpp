@@ -299,9 +299,9 @@ TEST_F(CircuitsCliTest, OptionsOutOfRangeAreInputErrors) {
                      "--n-seq");  // ran out of memory
   expect_input_error(run("heads --checkpoint " + ckpt_ + " --out-dir " + dir_.path("x.heads") + " --icl-early=-5"),
                      "--icl-early");
-  expect_input_error(run("heads --checkpoint " + ckpt_ + " --out-dir " + dir_.path("x.heads") +
-                         " --icl-early 5 --icl-late 3"),
-                     "--icl-late");
+  expect_input_error(
+      run("heads --checkpoint " + ckpt_ + " --out-dir " + dir_.path("x.heads") + " --icl-early 5 --icl-late 3"),
+      "--icl-late");
   expect_input_error(run("heads --checkpoint " + ckpt_ + " --out-dir " + dir_.path("x.heads") + " --weights folded"),
                      "--weights");
   expect_no_outputs();

@@ -214,7 +214,8 @@ TEST_F(DataCliTest, TokenizerCommandsRejectBadInput) {
   expect_input_error("tokenizer", "train, encode or decode");
   EXPECT_FALSE(exists(dir_ + "/t2.json"));
   // Bytes that are not UTF-8 round-trip through the byte-level BPE.
-  const headlab::testing::CommandResult enc = run("tokenizer encode --tokenizer " + tok + " --text \"$(printf '\\377\\376ab')\"");
+  const headlab::testing::CommandResult enc =
+      run("tokenizer encode --tokenizer " + tok + " --text \"$(printf '\\377\\376ab')\"");
   ASSERT_EQ(enc.exit_code, 0) << enc.err;
   EXPECT_EQ(enc.out, "255 254 97 98\n");
 }

@@ -30,8 +30,7 @@ using testing::TempDir;
 const std::string kTool = HEADLAB_BINARY_DIR "/model/headlab-model";
 
 // d_vocab 20, n_ctx 8, 2 layers with MLPs: small enough that each command takes milliseconds.
-const char* kModelIni =
-    "[model]\nn_layers = 2\nd_model = 16\nn_heads = 2\nd_mlp = 32\nn_ctx = 8\nd_vocab = 20\n";
+const char* kModelIni = "[model]\nn_layers = 2\nd_model = 16\nn_heads = 2\nd_mlp = 32\nn_ctx = 8\nd_vocab = 20\n";
 
 class ModelBadInputTest : public ::testing::Test {
  protected:
@@ -196,9 +195,9 @@ TEST_F(ModelBadInputTest, NanWeightsLoadForInfoAndRunButSampleRefusesThem) {
   write_tokens("t.h5", {1, 2, 3}, {1, 3});
   const CommandResult run = tool("run --checkpoint " + nan + " --tokens " + path("t.h5") + " --out " + path("o.h5"));
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  expect_input_error(tool("sample --checkpoint " + nan + " --prompt-tokens '1 2' --temperature 0"),
-                     "--checkpoint " + nan + ": /params/blocks.0.mlp.W_in: expected finite weights; found nan at [3, 4]",
-                     "sample");
+  expect_input_error(
+      tool("sample --checkpoint " + nan + " --prompt-tokens '1 2' --temperature 0"),
+      "--checkpoint " + nan + ": /params/blocks.0.mlp.W_in: expected finite weights; found nan at [3, 4]", "sample");
 }
 
 TEST_F(ModelBadInputTest, BadTokenFilesForRunNameTheFileAndLeaveNoOutput) {

@@ -68,8 +68,7 @@ TEST(ModelHookChangeTest, MaskedScoresMakeThePatternOfTheMask) {
     const int64_t H = v.shape[1], T = v.shape[2];
     for (int64_t b = 0; b < v.shape[0]; ++b)
       for (int64_t q = 0; q < T; ++q)
-        for (int64_t k = 1; k < T; ++k)
-          v.data[((b * H + 0) * T + q) * T + k] = -std::numeric_limits<float>::infinity();
+        for (int64_t k = 1; k < T; ++k) v.data[((b * H + 0) * T + q) * T + k] = -std::numeric_limits<float>::infinity();
   });
   by_scores.cache({1, HookSite::attn_pattern});
   const std::vector<float> masked = f.logits(&by_scores);

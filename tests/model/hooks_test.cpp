@@ -120,7 +120,9 @@ struct RunFixture {
 TEST(ModelHooksTest, CacheHasTransformerLensShapesAndPatternRowsSumToOne) {
   RunFixture f;
   HookSet hooks;
-  const auto split = [](HookSite s) { return s == HookSite::q_input || s == HookSite::k_input || s == HookSite::v_input; };
+  const auto split = [](HookSite s) {
+    return s == HookSite::q_input || s == HookSite::k_input || s == HookSite::v_input;
+  };
   const auto ln1 = [](HookSite s) { return s == HookSite::ln1_scale || s == HookSite::ln1_normalized; };
   // Split q/k/v inputs and the block-wide ln1 points exclude each other (TransformerLens shapes ln1
   // per head in split mode): asking for both is an input error naming the ln1 point.
