@@ -27,6 +27,21 @@ Written from the published definitions, not from headlab's code:
   - activation patching (denoising): the corrupted run with one clean activation patched in,
     metric normalised as (patched - corrupted) / (clean - corrupted), metrics batch means.
 
+With an inputs file holding /methods (circuits_reference_methods_test.cpp), the task methods under
+three metrics at the answer position — logit(answer) - logit(wrong), the answer's probability and
+KL(clean || run) (TransformerLens / ACDC) — instead:
+  - activation patching, denoising and noising (Heimersheim & Nanda 2024), every sweep: residual
+    stream, attn_out and mlp_out by (layer, position); z, q, k, v (before rotary, TL's hook_q /
+    hook_k) and pattern by (layer, head), and by (layer, head, position) (pattern: the query row);
+  - path patching (Wang et al. 2022; ARENA's get_path_patch_head_to_final_resid_post and
+    get_path_patch_head_to_heads): senders' z from the corrupted run, every other head's z frozen
+    at its clean value, MLPs recomputed; scored there for the logits, or the receivers' q / k / v
+    cached and patched into a fresh clean run; effect (patched - clean) / (clean - corrupted);
+  - zero, mean (position by position over reference rows) and resample ablation of each head
+    (hook_z), each layer's attention and each MLP (hook_mlp_out): metrics and next-token loss;
+  - steering (ActAdd / mean-difference directions): mean(positive) - mean(negative) of one hook's
+    per-position slices, then coefficient * direction added at every position.
+
 Copying and composition are computed twice: on the checkpoint's weights as stored (the formulas
 as published; what HookedTransformer.load_state_dict gives TransformerLens) and on the weights
 processed as TransformerLens' load_and_process_state_dict does by default (fold_ln,
@@ -37,6 +52,7 @@ et al. work on TransformerLens-processed models; the circuit goes through the mo
 """
 import math
 import os
+import re
 import sys
 
 import h5py
@@ -61,8 +77,9 @@ def norm_scale(x, kind, eps):
 def run(cfg, P, tokens, patch=None):
     """The forward of tl_reference.forward, keeping every activation the scores read.
 
-    patch: {(name, layer): fn(tensor) -> tensor} applied where the activation is formed
-    (names: resid_pre, z)."""
+    patch: {(name, layer): fn(tensor) -> tensor} applied where the activation is formed, names as
+    TransformerLens' hooks: resid_pre, q, k, v (before rotary, as hook_q / hook_k), pattern, z,
+    attn_out (with b_O), resid_mid, mlp_out, resid_post."""
     patch = patch or {}
     hook = lambda name, l, t: patch[(name, l)](t) if (name, l) in patch else t
     B, T = tokens.shape
@@ -78,25 +95,33 @@ def run(cfg, P, tokens, patch=None):
         x = hook("resid_pre", l, x)
         c[("resid_pre", l)] = x
         h = tl.norm(x, P.get(p + "ln1.w"), P.get(p + "ln1.b"), cfg["norm"], cfg["eps"])
-        q = torch.einsum("btm,hmd->bthd", h, P[p + "attn.W_Q"]) + P[p + "attn.b_Q"]
-        k = torch.einsum("btm,hmd->bthd", h, P[p + "attn.W_K"]) + P[p + "attn.b_K"]
-        v = torch.einsum("btm,hmd->bthd", h, P[p + "attn.W_V"]) + P[p + "attn.b_V"]
+        q = hook("q", l, torch.einsum("btm,hmd->bthd", h, P[p + "attn.W_Q"]) + P[p + "attn.b_Q"])
+        k = hook("k", l, torch.einsum("btm,hmd->bthd", h, P[p + "attn.W_K"]) + P[p + "attn.b_K"])
+        v = hook("v", l, torch.einsum("btm,hmd->bthd", h, P[p + "attn.W_V"]) + P[p + "attn.b_V"])
+        c[("q", l)], c[("k", l)], c[("v", l)] = q, k, v
         if cfg["pos"] == "rotary":
             q, k = tl.rotary(q, cfg["rotary_base"]), tl.rotary(k, cfg["rotary_base"])
         scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(cfg["d_head"])
-        pattern = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+        pattern = hook("pattern", l, scores.masked_fill(~mask, float("-inf")).softmax(-1))
         c[("pattern", l)] = pattern
         z = hook("z", l, torch.einsum("bhqk,bkhd->bqhd", pattern, v))
         c[("z", l)] = z
         result = torch.einsum("bqhd,hdm->bqhm", z, P[p + "attn.W_O"])  # hook_result
         c[("result", l)] = result
-        x = x + result.sum(2) + P[p + "attn.b_O"]
+        attn_out = hook("attn_out", l, result.sum(2) + P[p + "attn.b_O"])
+        c[("attn_out", l)] = attn_out
+        x = x + attn_out
         if not cfg["attn_only"]:
+            x = hook("resid_mid", l, x)
+            c[("resid_mid", l)] = x
             h = tl.norm(x, P.get(p + "ln2.w"), P.get(p + "ln2.b"), cfg["norm"], cfg["eps"])
             mlp_out = tl.act(h @ P[p + "mlp.W_in"] + P[p + "mlp.b_in"], cfg["act_fn"]) @ P[p + "mlp.W_out"] \
                 + P[p + "mlp.b_out"]
+            mlp_out = hook("mlp_out", l, mlp_out)
             c[("mlp_out", l)] = mlp_out
             x = x + mlp_out
+        x = hook("resid_post", l, x)
+        c[("resid_post", l)] = x
     c["resid_final"] = x
     c["ln_final_scale"] = norm_scale(x, cfg["norm"], cfg["eps"])
     c["logits"] = unembed(cfg, P, x)
@@ -426,6 +451,271 @@ def patching(cfg, P, f, out):
     out["patch/z"] = z
 
 
+# ---- methods on a task: metrics, sweeps, path patching, ablation, steering ----------------------
+
+def read_task(g):
+    """The task file's rows cut after the last answer position (later tokens cannot change any
+    metric), and the next-token targets of the clean rows from the whole row: the prediction at
+    position p is counted where loss_mask[p + 1] is set (README "Training"), -1 elsewhere."""
+    rows = torch.tensor(np.asarray(g["rows"], dtype=np.int64))  # [n, S]
+    mask = torch.tensor(np.asarray(g["loss_mask"]) != 0)
+    t = {name: torch.tensor(np.asarray(g[name], dtype=np.int64)) for name in ("answer", "wrong_answer", "answer_pos")}
+    S, T = rows.shape[1], int(t["answer_pos"].max()) + 1
+    t["clean"] = rows[:, :T]
+    t["corrupted"] = torch.tensor(np.asarray(g["corrupted_rows"], dtype=np.int64))[:, :T]
+    targets = torch.full((rows.shape[0], T), -1, dtype=torch.int64)
+    for p in range(min(T, S - 1)):
+        targets[:, p] = torch.where(mask[:, p + 1], rows[:, p + 1], torch.tensor(-1))
+    t["targets"] = targets
+    return t
+
+
+def task_metrics(logits, t):
+    """Each metric on logits [N * B, T, V] (N copies of the task's B rows, copy after copy) -> {metric: [N]},
+    the mean over the rows of each copy. logit_diff = logit(answer) - logit(wrong_answer) and prob =
+    softmax(logits)[answer] at answer_pos; kl = KL(clean || run) = sum_v p_clean (log p_clean - log p_run)
+    of the next-token distributions at answer_pos (TransformerLens / ACDC's KL to the clean model)."""
+    B = t["clean"].shape[0]
+    N = logits.shape[0] // B
+    rows = torch.arange(N * B)
+    apos, ans, wrong = (t[k].repeat(N) for k in ("answer_pos", "answer", "wrong_answer"))
+    row = logits[rows, apos]  # [N * B, V]
+    logp = row.log_softmax(-1)
+    ref = t["clean_logp"].repeat(N, 1)  # [N * B, V]
+    per_row = {"logit_diff": row[rows, ans] - row[rows, wrong],
+               "prob": logp[rows, ans].exp(),
+               "kl": (ref.exp() * (ref - logp)).sum(-1)}
+    return {k: v.view(N, B).mean(1) for k, v in per_row.items()}
+
+
+def task_loss(logits, t):
+    """Mean next-token cross-entropy of logits [N * B, T, V] against the task's targets (-1 = not
+    counted) -> [N]."""
+    B = t["clean"].shape[0]
+    N = logits.shape[0] // B
+    targets = t["targets"].repeat(N, 1)  # [N * B, T]
+    counted = targets >= 0
+    nll = -logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0] * counted
+    return nll.view(N, -1).sum(1) / counted.view(N, -1).sum(1)
+
+
+def select(site, rows, head, pos):
+    """The index of one slice of the activation at `site`: batch rows, a head and/or a position
+    (None = all). q, k, v, z are [B, T, H, d_head]; pattern [B, H, q, k] (position = query row);
+    the residual stream, attn_out and mlp_out [B, T, D]."""
+    h = slice(None) if head is None else head
+    p = slice(None) if pos is None else pos
+    if site in ("q", "k", "v", "z"):
+        return (rows, p, h)
+    if site == "pattern":
+        return (rows, h, p)
+    return (rows, p)
+
+
+SWEEPS = {  # name: (site, by head, by position)
+    "resid_pre": ("resid_pre", False, True), "resid_mid": ("resid_mid", False, True),
+    "resid_post": ("resid_post", False, True), "attn_out": ("attn_out", False, True),
+    "mlp_out": ("mlp_out", False, True),
+    "z": ("z", True, False), "q": ("q", True, False), "k": ("k", True, False), "v": ("v", True, False),
+    "pattern": ("pattern", True, False),
+    "z_pos": ("z", True, True), "q_pos": ("q", True, True), "k_pos": ("k", True, True),
+    "v_pos": ("v", True, True), "pattern_pos": ("pattern", True, True),
+}
+
+
+def sweep(cfg, P, t, base, source, name):
+    """Activation patching: run `base` tokens with one slice of the `source` run patched in, for every
+    (layer[, head][, position]) — all the patched runs as one batch of copies. -> {metric: array}."""
+    site, by_head, by_pos = SWEEPS[name]
+    L, H, T = cfg["n_layers"], cfg["n_heads"], base.shape[1]
+    heads = range(H) if by_head else [None]
+    positions = range(T) if by_pos else [None]
+    elems = [(l, h, p) for l in range(L) for h in heads for p in positions]
+    B = base.shape[0]
+
+    def patch_layer(l):
+        def fn(x):
+            x = x.clone()
+            for i, (el, h, p) in enumerate(elems):
+                if el == l:
+                    x[select(site, slice(i * B, (i + 1) * B), h, p)] = source[(site, l)][select(site, slice(None), h, p)]
+            return x
+        return fn
+
+    c = run(cfg, P, base.repeat(len(elems), 1), {(site, l): patch_layer(l) for l in range(L)})
+    shape = [L] + ([H] if by_head else []) + ([T] if by_pos else [])
+    return {m: v.view(*shape).numpy() for m, v in task_metrics(c["logits"], t).items()}
+
+
+def patching_sweeps(cfg, P, t, out):
+    """Denoising (the corrupted run, one clean piece patched in) and noising (the clean run, one
+    corrupted piece patched in), each normalised (patched - corrupted) / (clean - corrupted)."""
+    cc, cr = run(cfg, P, t["clean"]), run(cfg, P, t["corrupted"])
+    clean, corrupted = task_metrics(cc["logits"], t), task_metrics(cr["logits"], t)
+    for m in clean:
+        out[f"sweep/clean/{m}"] = float(clean[m])
+        out[f"sweep/corrupted/{m}"] = float(corrupted[m])
+    for name, (site, _, _) in SWEEPS.items():
+        if cfg["attn_only"] and site in ("resid_mid", "mlp_out"):
+            continue
+        for direction, base, source in (("denoising", t["corrupted"], cc), ("noising", t["clean"], cr)):
+            for m, v in sweep(cfg, P, t, base, source, name).items():
+                out[f"sweep/{direction}/{name}/{m}/metric"] = v
+                out[f"sweep/{direction}/{name}/{m}/normalised"] = \
+                    (v - float(corrupted[m])) / (float(clean[m]) - float(corrupted[m]))
+
+
+def parse_heads(text):
+    return [(int(a), int(b)) for a, b in re.findall(r"L(\d+)H(\d+)", text)]
+
+
+def parse_receivers(text):
+    """"L2H1:q,L2H3:kv,L3H0" -> [(layer, head, "q")...] (no suffix = q, k and v)."""
+    out = []
+    for item in text.split(","):
+        head, _, inputs = item.partition(":")
+        (l, h), = parse_heads(head)
+        out += [(l, h, site) for site in (inputs or "qkv")]
+    return out
+
+
+def path_patch(cfg, P, t, cc, cr, senders, target):
+    """Path patching (Wang et al. 2022; ARENA's get_path_patch_head_to_final_resid_post and
+    get_path_patch_head_to_heads): run the clean input with the senders' z taken from the corrupted
+    run and every other head's z frozen at its clean value (MLPs recomputed). To the logits: score
+    that run. To receivers: cache the receivers' q / k / v in that run, then run the clean input
+    again with only those replaced, everything downstream recomputed, and score it. -> {metric: mean};
+    NaN where no sender sits in a layer before a receiver (no path)."""
+    L = cfg["n_layers"]
+    receivers = None if target == "logits" else parse_receivers(target)
+    if receivers is not None and not any(sl < rl for sl, _ in senders for rl, _, _ in receivers):
+        return {m: float("nan") for m in ("logit_diff", "prob", "kl")}
+
+    def freeze(l):
+        def fn(z):
+            z = cc[("z", l)].clone()
+            for sl, sh in senders:
+                if sl == l:
+                    z[:, :, sh] = cr[("z", l)][:, :, sh]
+            return z
+        return fn
+
+    c2 = run(cfg, P, t["clean"], {("z", l): freeze(l) for l in range(L)})
+    if receivers is None:
+        return {m: float(v) for m, v in task_metrics(c2["logits"], t).items()}
+    by_point = {}
+    for l, h, site in receivers:
+        by_point.setdefault((site, l), []).append(h)
+
+    def receive(point, heads):
+        def fn(x):
+            x = x.clone()
+            x[:, :, heads] = c2[point][:, :, heads]
+            return x
+        return fn
+
+    c3 = run(cfg, P, t["clean"], {point: receive(point, heads) for point, heads in by_point.items()})
+    return {m: float(v) for m, v in task_metrics(c3["logits"], t).items()}
+
+
+def path_patching(cfg, P, t, g, out):
+    cc, cr = run(cfg, P, t["clean"]), run(cfg, P, t["corrupted"])
+    clean, corrupted = task_metrics(cc["logits"], t), task_metrics(cr["logits"], t)
+    sender_sets = [parse_heads(s) for s in g.attrs["senders"].split("|")]
+    for i, target in enumerate(g.attrs["targets"].split("|")):
+        res = [path_patch(cfg, P, t, cc, cr, s, target) for s in sender_sets]
+        for m in clean:
+            metric = np.array([r[m] for r in res])
+            span = float(clean[m]) - float(corrupted[m])
+            out[f"path/{i}/{m}/metric"] = metric
+            out[f"path/{i}/{m}/effect"] = (metric - float(clean[m])) / span  # 0 = nothing, -1 = everything
+
+
+def ablation(cfg, P, t, g, out):
+    """Each head ablated at hook_z (its z W_O leaves the residual stream; b_O stays), each layer's
+    attention as all its heads at once, each MLP at hook_mlp_out, on the clean rows: zero; mean =
+    the reference rows' mean activation at each position; resample = the activation of the
+    reference row drawn for each task row. -> the metrics and the mean next-token loss."""
+    L, H = cfg["n_layers"], cfg["n_heads"]
+    ref = torch.tensor(np.asarray(g["reference"], dtype=np.int64))
+    drawn = torch.tensor(np.asarray(g["resample_rows"], dtype=np.int64))
+    cc = run(cfg, P, t["clean"])
+    for m, v in task_metrics(cc["logits"], t).items():
+        out[f"ablation/clean/{m}"] = float(v)
+    out["ablation/clean/loss"] = float(task_loss(cc["logits"], t))
+    cm, cs = run(cfg, P, ref), run(cfg, P, ref[drawn])
+    sources = {"zero": lambda point: torch.zeros_like(cc[point]),
+               "mean": lambda point: cm[point].mean(0, keepdim=True).expand_as(cc[point]),
+               "resample": lambda point: cs[point]}
+    for kind, source in sources.items():
+        def replaced(point, head=None):
+            def fn(x):
+                x = x.clone()
+                idx = (slice(None), slice(None), head) if head is not None else (slice(None),)
+                x[idx] = source(point)[idx]
+                return x
+            return {point: fn}
+        cases = {"heads": [replaced(("z", l), h) for l in range(L) for h in range(H)],
+                 "attn": [replaced(("z", l)) for l in range(L)]}
+        if not cfg["attn_only"]:
+            cases["mlp"] = [replaced(("mlp_out", l)) for l in range(L)]
+        for part, patches in cases.items():
+            scores = {m: [] for m in ("logit_diff", "prob", "kl", "loss")}
+            for patch in patches:
+                c = run(cfg, P, t["clean"], patch)
+                for m, v in task_metrics(c["logits"], t).items():
+                    scores[m].append(float(v))
+                scores["loss"].append(float(task_loss(c["logits"], t)))
+            for m, v in scores.items():
+                out[f"ablation/{kind}/{part}/{m}"] = np.array(v)
+
+
+def hook_site(name):
+    """"blocks.1.attn.hook_z" -> ("z", 1)."""
+    l, site = re.fullmatch(r"blocks\.(\d+)\.(?:attn\.)?hook_(\w+)", name).groups()
+    return site, int(l)
+
+
+def steering(cfg, P, t, g, out):
+    """ActAdd (Turner et al. 2023): the mean-difference direction at one hook, mean(positive) -
+    mean(negative) over every prompt position (or each prompt's last), a prompt being a row up to
+    its answer position; then the task scored with coefficient * direction added at every position."""
+    for name in g:
+        s = g[name]
+        point = hook_site(s.attrs["hook"])
+
+        def mean_slice(tokens, apos):
+            tokens = torch.tensor(np.asarray(tokens, dtype=np.int64))
+            apos = np.asarray(apos)
+            a = run(cfg, P, tokens[:, :int(apos.max()) + 1])[point]
+            a = a.reshape(a.shape[0], a.shape[1], -1)  # [n, T, width]
+            first = lambda b: 0 if s.attrs["positions"] == "all" else int(apos[b])
+            return torch.cat([a[b, first(b):int(apos[b]) + 1] for b in range(a.shape[0])]).mean(0)
+
+        out[f"steer/{name}/direction"] = (mean_slice(s["positive"], s["positive_answer_pos"]) -
+                                          mean_slice(s["negative"], s["negative_answer_pos"])).numpy()
+        direction = torch.tensor(np.asarray(s["direction"], dtype=np.float64))  # headlab's, as used
+        scores = {m: [] for m in ("logit_diff", "prob", "kl", "loss")}
+        for coefficient in np.asarray(s["coefficients"], dtype=np.float64):
+            add = lambda x: x + coefficient * direction.view(x.shape[2:])
+            c = run(cfg, P, t["clean"], {point: add})
+            for m, v in task_metrics(c["logits"], t).items():
+                scores[m].append(float(v))
+            scores["loss"].append(float(task_loss(c["logits"], t)))
+        for m, v in scores.items():
+            out[f"steer/{name}/{m}"] = np.array(v)
+
+
+def methods(cfg, P, f, out):
+    g = f["methods"]
+    t = read_task(g["task"])
+    t["clean_logp"] = at_answer(run(cfg, P, t["clean"])["logits"], t["answer_pos"]).log_softmax(-1)
+    patching_sweeps(cfg, P, t, out)
+    path_patching(cfg, P, t, g["path"], out)
+    ablation(cfg, P, t, g["ablation"], out)
+    steering(cfg, P, t, g["steer"], out)
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 def score(ckpt, inputs, out_path):
@@ -436,25 +726,32 @@ def score(ckpt, inputs, out_path):
         P["unembed.W_U"] = P["embed.W_E"].T.clone()
     out = {}
     with h5py.File(inputs, "r") as f:
-        probe_scores(cfg, P, f, out)
-        W = processed_weights(cfg, P)
-        for processing, weights in (("none", P), ("transformer_lens", W)):
-            out[f"copying/{processing}"] = copying(cfg, weights)
-            elhage, tlens = composition(cfg, weights)
-            for m in "qkv":
-                out[f"composition/{processing}/{m}"] = elhage[m]
-                out[f"composition_tl/{processing}/{m}"] = tlens[m]
-        if "successor" in f:
-            out["successor"] = successor(cfg, P, W, f)
-        if "retrieval" in f:
-            retrieval_rows(cfg, P, f, out)
-        if "task" in f:
-            dla(cfg, P, f, out)
-            logit_lens(cfg, P, f, out)
-            patching(cfg, P, f, out)
+        if "methods" in f:  # the task methods alone (circuits_reference_methods_test.cpp)
+            methods(cfg, P, f, out)
+        else:
+            head_and_task_scores(cfg, P, f, out)
     with h5py.File(out_path, "w") as f:
         for name, value in out.items():
             f[name] = value
+
+
+def head_and_task_scores(cfg, P, f, out):
+    probe_scores(cfg, P, f, out)
+    W = processed_weights(cfg, P)
+    for processing, weights in (("none", P), ("transformer_lens", W)):
+        out[f"copying/{processing}"] = copying(cfg, weights)
+        elhage, tlens = composition(cfg, weights)
+        for m in "qkv":
+            out[f"composition/{processing}/{m}"] = elhage[m]
+            out[f"composition_tl/{processing}/{m}"] = tlens[m]
+    if "successor" in f:
+        out["successor"] = successor(cfg, P, W, f)
+    if "retrieval" in f:
+        retrieval_rows(cfg, P, f, out)
+    if "task" in f:
+        dla(cfg, P, f, out)
+        logit_lens(cfg, P, f, out)
+        patching(cfg, P, f, out)
 
 
 def main():

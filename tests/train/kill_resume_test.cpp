@@ -430,7 +430,7 @@ TEST_F(TrainKillResumeTest, SigtermStopsAfterAStepAndTheResumeEqualsOneRun) {
   const Exit resumed = run_train("--resume " + m[2].str() + stop_at, "", run + "_log");
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   ASSERT_EQ(run_train(args(dir / "whole") + stop_at, "", dir / "whole_log").code, 0);
-  char name[32];
+  char name[64];
   std::snprintf(name, sizeof name, "/checkpoints/step_%06lld.h5", static_cast<long long>(stopped + 3));
   expect_same_params(dir / "whole" + name, run + name);
   expect_same_metrics(dir / "whole/metrics.jsonl", run + "/metrics.jsonl");
