@@ -322,6 +322,18 @@ TEST_F(TrainKillResumeTest, KilledAtRandomMomentsUntilDoneEqualsOneRun) {
   expect_finished_like(dir / "whole", run);
 }
 
+// Two head-tracking files hold the same steps (as listed) and bitwise the same scores.
+void expect_same_tracking(const std::string& expected, const std::string& actual, const std::vector<int64_t>& steps) {
+  const h5::File a = h5::File::open(expected), b = h5::File::open(actual);
+  EXPECT_EQ(a.read<int64_t>("steps"), steps);
+  EXPECT_EQ(b.read<int64_t>("steps"), steps);
+  for (const char* name : {"train_loss", "previous_token", "induction", "loss_all"}) {
+    const std::vector<float> va = a.read<float>(name), vb = b.read<float>(name);
+    ASSERT_EQ(va.size(), vb.size()) << name;
+    EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)), 0) << name;
+  }
+}
+
 // --track-heads: the killed run's points past the checkpoint are dropped, so the file ends with
 // each step once and the same scores as an uninterrupted run's.
 TEST_F(TrainKillResumeTest, HeadTrackingFileKeepsEachStepOnceAcrossAKill) {
@@ -340,14 +352,7 @@ TEST_F(TrainKillResumeTest, HeadTrackingFileKeepsEachStepOnceAcrossAKill) {
       "", run + "_log");
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   expect_finished_like(dir / "whole", run);
-  const h5::File a = h5::File::open(dir / "whole/heads.h5"), b = h5::File::open(run + "/heads.h5");
-  EXPECT_EQ(b.read<int64_t>("steps"), (std::vector<int64_t>{0, 2, 4, 6, 8, 10, 12}));
-  EXPECT_EQ(a.read<int64_t>("steps"), b.read<int64_t>("steps"));
-  for (const char* name : {"train_loss", "previous_token", "induction", "loss_all"}) {
-    const std::vector<float> va = a.read<float>(name), vb = b.read<float>(name);
-    ASSERT_EQ(va.size(), vb.size());
-    EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)), 0) << name;
-  }
+  expect_same_tracking(dir / "whole/heads.h5", run + "/heads.h5", {0, 2, 4, 6, 8, 10, 12});
 }
 
 // A second kill after the resume but before its first scored point must not leave the first
@@ -383,13 +388,7 @@ TEST_F(TrainKillResumeTest, HeadTrackingFileIsTrimmedAtOnceAndFollowsTheRun) {
   const Exit resumed = run_train(from4, "", run + "_log");  // no --track-heads: it goes on
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   expect_finished_like(dir / "whole", run);
-  const h5::File a = h5::File::open(dir / "whole/heads.h5"), b = h5::File::open(heads);
-  EXPECT_EQ(b.read<int64_t>("steps"), (std::vector<int64_t>{0, 2, 4, 6, 8, 10, 12}));
-  for (const char* name : {"train_loss", "induction", "loss_all"}) {
-    const std::vector<float> va = a.read<float>(name), vb = b.read<float>(name);
-    ASSERT_EQ(va.size(), vb.size());
-    EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)), 0) << name;
-  }
+  expect_same_tracking(dir / "whole/heads.h5", heads, {0, 2, 4, 6, 8, 10, 12});
 }
 
 // SIGTERM (or SIGINT) mid-run: the step under way finishes, its metrics line is written whole,
