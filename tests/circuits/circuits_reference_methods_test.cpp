@@ -16,10 +16,8 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,76 +31,15 @@
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tests/circuits/circuits_test_util.h"
+#include "tests/circuits/reference_models.h"
+#include "tests/command_runner.h"
+#include "tests/python_reference.h"
 
 namespace headlab {
 namespace {
 
 const MetricKind kMetrics[] = {MetricKind::logit_diff, MetricKind::prob, MetricKind::kl};
 const AblationKind kAblations[] = {AblationKind::zero, AblationKind::mean, AblationKind::resample};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool python_reference_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") == 0;
-  return ok;
-}
-
-struct Variant {
-  std::string name;
-  ModelConfig cfg;
-};
-
-std::vector<Variant> variants() {
-  auto small = [](int layers, Normalization norm, PositionalEmbedding pos, bool attn_only) {
-    ModelConfig c = testing::small_config();  // d_model 16, 3 heads of 4, n_ctx 12, d_vocab 23
-    c.n_layers = layers;
-    c.normalization_type = norm;
-    c.positional_embedding_type = pos;
-    c.attn_only = attn_only;
-    return c;
-  };
-  std::vector<Variant> v;
-  v.push_back({"ln_mlp", small(3, Normalization::LN, PositionalEmbedding::standard, false)});
-  ModelConfig rms = small(2, Normalization::RMS, PositionalEmbedding::rotary, false);
-  rms.act_fn = ActFn::silu;
-  rms.tie_embeddings = true;
-  v.push_back({"rms_rotary_tied", rms});
-  v.push_back({"none_attn_only", small(3, Normalization::none, PositionalEmbedding::standard, true)});
-  v.push_back({"ln_rotary_attn_only", small(2, Normalization::LN, PositionalEmbedding::rotary, true)});
-  for (auto& x : v) x.cfg.validate();
-  return v;
-}
-
-// GPT-2 initialisation scaled up 20x (sharp patterns, metrics far apart), biases and norm
-// parameters away from 0 and 1 (as in circuits_reference_test.cpp).
-std::vector<float> random_params(const ModelConfig& cfg, uint64_t seed) {
-  auto be = make_cpu_backend(1);
-  Transformer m(cfg, *be);
-  m.init_gpt2(seed);
-  std::vector<float> p = m.params_to_host();
-  std::mt19937_64 rng(seed + 1);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (const ParamInfo& info : m.table().params()) {
-    if (info.alias) continue;
-    const std::string& n = info.name;
-    const bool norm_w = n.size() > 2 && n.substr(n.size() - 2) == ".w";
-    for (int64_t i = 0; i < info.numel(); ++i) {
-      float& x = p[size_t(info.arena_offset(i))];
-      if (norm_w)
-        x = 1.0f + 0.4f * u(rng);
-      else if (info.kind == ParamKind::bias || info.kind == ParamKind::norm)
-        x = 0.3f * u(rng);
-      else
-        x *= 20.0f;
-    }
-  }
-  return p;
-}
 
 // The task: 6 rows of 8 tokens (a training row: the last token follows every answer position),
 // answers at positions 6, 5, 4, 6 ... (so rows are cut to 7 tokens, and later positions than a
@@ -177,7 +114,7 @@ struct Scores {
 };
 
 struct Prepared {
-  Variant v;
+  testing::ReferenceVariant v;
   std::string ckpt, inputs, out;
   Scores s;
 };
@@ -187,13 +124,13 @@ void write_rows(h5::Group& g, const std::string& name, const TokenDataset& ds) {
   g.write<int32_t>(name + "_answer_pos", ds.answer_pos);
 }
 
-Prepared prepare(const Variant& v, const testing::TempDir& dir, uint64_t seed) {
+Prepared prepare(const testing::ReferenceVariant& v, const testing::TempDir& dir, uint64_t seed) {
   Prepared r;
   r.v = v;
   const ModelConfig& c = v.cfg;
   Checkpoint ck;
   ck.config = c;
-  ck.params = random_params(c, seed);
+  ck.params = testing::scaled_random_params(c, seed, 20.0f);
   auto be = make_cpu_backend(1);
   Transformer model(c, *be);
   model.params_from_host(ck.params);
@@ -415,17 +352,18 @@ void compare_steering(const Scores& s, const h5::File& ref) {
 }
 
 TEST(CircuitsReferenceMethodsTest, PatchingPathPatchingAblationAndSteeringMatchThePublishedDefinitions) {
-  if (!python_reference_available()) GTEST_SKIP() << "python3 with torch, h5py and numpy is not installed";
+  if (!testing::python_reference_missing().empty()) GTEST_SKIP() << testing::python_reference_missing();
   testing::TempDir dir;
   std::vector<Prepared> prepared;
-  std::string cmd = "/usr/bin/python3 " HEADLAB_SOURCE_DIR "/tests/circuits/circuits_reference.py";
+  std::string cmd =
+      std::string(testing::kReferencePython) + " " HEADLAB_SOURCE_DIR "/tests/circuits/circuits_reference.py";
   uint64_t seed = 31;
-  for (const Variant& v : variants()) {
+  for (const testing::ReferenceVariant& v : testing::random_reference_variants()) {
     prepared.push_back(prepare(v, dir, seed++));
     cmd += " " + prepared.back().ckpt + " " + prepared.back().inputs + " " + prepared.back().out;
   }
   const std::string log = dir.path("python.log");
-  ASSERT_EQ(std::system((cmd + " > " + log + " 2>&1").c_str()), 0) << cmd << "\n" << read_text(log);
+  ASSERT_EQ(std::system((cmd + " > " + log + " 2>&1").c_str()), 0) << cmd << "\n" << testing::read_file_text(log);
   for (const Prepared& p : prepared) {
     SCOPED_TRACE(p.v.name);
     h5::File ref = h5::File::open(p.out);

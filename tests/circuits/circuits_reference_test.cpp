@@ -11,10 +11,7 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <map>
-#include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,76 +25,20 @@
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tests/circuits/circuits_test_util.h"
+#include "tests/circuits/reference_models.h"
 #include "tests/circuits/toy_induction_model.h"
+#include "tests/command_runner.h"
+#include "tests/python_reference.h"
 
 namespace headlab {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool python_reference_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") == 0;
-  return ok;
-}
-
-struct Variant {
-  std::string name;
-  ModelConfig cfg;
-  bool trained = false;
-};
-
-std::vector<Variant> variants() {
-  auto small = [](int layers, Normalization norm, PositionalEmbedding pos, bool attn_only) {
-    ModelConfig c = testing::small_config();  // d_model 16, 3 heads of 4, n_ctx 12, d_vocab 23
-    c.n_layers = layers;
-    c.normalization_type = norm;
-    c.positional_embedding_type = pos;
-    c.attn_only = attn_only;
-    return c;
-  };
-  std::vector<Variant> v;
-  v.push_back({"ln_mlp", small(3, Normalization::LN, PositionalEmbedding::standard, false)});
-  ModelConfig rms = small(2, Normalization::RMS, PositionalEmbedding::rotary, false);
-  rms.act_fn = ActFn::silu;
-  rms.tie_embeddings = true;
-  v.push_back({"rms_rotary_tied", rms});
-  v.push_back({"none_attn_only", small(3, Normalization::none, PositionalEmbedding::standard, true)});
-  ModelConfig ln_rot = small(2, Normalization::LN, PositionalEmbedding::rotary, true);
-  v.push_back({"ln_rotary_attn_only", ln_rot});
+// The random variants, and a 2-layer attention-only model trained on the induction task.
+std::vector<testing::ReferenceVariant> variants() {
+  std::vector<testing::ReferenceVariant> v = testing::random_reference_variants();
   v.push_back({"trained_induction", testing::toy_induction_config(), true});
-  for (auto& x : v) x.cfg.validate();
+  v.back().cfg.validate();
   return v;
-}
-
-// GPT-2 initialisation with the weights scaled up (patterns far from uniform), and biases and
-// norm parameters away from 0 and 1, so that every folded and centred weight matters.
-std::vector<float> random_params(const ModelConfig& cfg, uint64_t seed) {
-  auto be = make_cpu_backend(1);
-  Transformer m(cfg, *be);
-  m.init_gpt2(seed);
-  std::vector<float> p = m.params_to_host();
-  std::mt19937_64 rng(seed + 1);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (const ParamInfo& info : m.table().params()) {
-    if (info.alias) continue;
-    const std::string& n = info.name;
-    const bool norm_w = n.size() > 2 && n.substr(n.size() - 2) == ".w";
-    for (int64_t i = 0; i < info.numel(); ++i) {
-      float& x = p[size_t(info.arena_offset(i))];
-      if (norm_w)
-        x = 1.0f + 0.4f * u(rng);
-      else if (info.kind == ParamKind::bias || info.kind == ParamKind::norm)
-        x = 0.3f * u(rng);
-      else
-        x *= 6.0f;
-    }
-  }
-  return p;
 }
 
 // What the library computes for one variant.
@@ -112,7 +53,7 @@ struct Scores {
 };
 
 struct Prepared {
-  Variant v;
+  testing::ReferenceVariant v;
   std::string ckpt, inputs, out;
   Scores s;
 };
@@ -159,13 +100,14 @@ void retrieval_rows(Transformer& model, int64_t n, int64_t T, uint64_t seed, std
   }
 }
 
-Prepared prepare(const Variant& v, const testing::TempDir& dir, uint64_t seed) {
+Prepared prepare(const testing::ReferenceVariant& v, const testing::TempDir& dir, uint64_t seed) {
   Prepared r;
   r.v = v;
   const ModelConfig& c = v.cfg;
   Checkpoint ck;
   ck.config = c;
-  ck.params = v.trained ? testing::train_toy_induction_model(c, 800, 1, nullptr) : random_params(c, seed);
+  ck.params =
+      v.trained ? testing::train_toy_induction_model(c, 800, 1, nullptr) : testing::scaled_random_params(c, seed, 6.0f);
   auto be = make_cpu_backend(1);
   Transformer model(c, *be);
   model.params_from_host(ck.params);
@@ -307,17 +249,18 @@ void compare(const Prepared& p) {
 // Every variant scored by the library, then by the reference in one python run (its start-up,
 // importing torch, is most of the reference's time).
 TEST(CircuitsReferenceTest, EveryVariantMatchesThePublishedDefinitions) {
-  if (!python_reference_available()) GTEST_SKIP() << "python3 with torch, h5py and numpy is not installed";
+  if (!testing::python_reference_missing().empty()) GTEST_SKIP() << testing::python_reference_missing();
   testing::TempDir dir;
   std::vector<Prepared> prepared;
-  std::string cmd = "/usr/bin/python3 " HEADLAB_SOURCE_DIR "/tests/circuits/circuits_reference.py";
+  std::string cmd =
+      std::string(testing::kReferencePython) + " " HEADLAB_SOURCE_DIR "/tests/circuits/circuits_reference.py";
   uint64_t seed = 11;
-  for (const Variant& v : variants()) {
+  for (const testing::ReferenceVariant& v : variants()) {
     prepared.push_back(prepare(v, dir, seed++));
     cmd += " " + prepared.back().ckpt + " " + prepared.back().inputs + " " + prepared.back().out;
   }
   const std::string log = dir.path("python.log");
-  ASSERT_EQ(std::system((cmd + " > " + log + " 2>&1").c_str()), 0) << cmd << "\n" << read_text(log);
+  ASSERT_EQ(std::system((cmd + " > " + log + " 2>&1").c_str()), 0) << cmd << "\n" << testing::read_file_text(log);
   for (const Prepared& p : prepared) compare(p);
   // The discrete scores compared above are not all 0: the comparisons say something.
   double successor = 0, retrieval = 0, retrieval_repeat = 0;

@@ -12,19 +12,15 @@
 #include "model/h5_file.h"
 #include "model/transformer.h"
 #include "tests/model/model_test_util.h"
+#include "tests/python_reference.h"
 
 namespace headlab {
 namespace {
 
-bool python_reference_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") == 0;
-  return ok;
-}
-
 class TransformerReferenceTest : public ::testing::TestWithParam<testing::Variant> {};
 
 TEST_P(TransformerReferenceTest, LogitsLossAndGradientsMatchTransformerLensMath) {
-  if (!python_reference_available()) GTEST_SKIP() << "python3 with torch, h5py and numpy is not installed";
+  if (!testing::python_reference_missing().empty()) GTEST_SKIP() << testing::python_reference_missing();
   ModelConfig cfg = GetParam().cfg;
   auto be = make_cpu_backend(2);
   Transformer model(cfg, *be);
@@ -63,9 +59,9 @@ TEST_P(TransformerReferenceTest, LogitsLossAndGradientsMatchTransformerLensMath)
     f.file().write<int32_t>("targets", targets.data(), {B, T});
     f.commit();
   }
-  const std::string cmd = "/usr/bin/python3 " HEADLAB_SOURCE_DIR "/tests/model/tl_reference.py " +
-                          (dir / "model.h5").string() + " " + (dir / "batch.h5").string() + " " +
-                          (dir / "ref.h5").string() + " >/dev/null";
+  const std::string cmd = std::string(testing::kReferencePython) +
+                          " " HEADLAB_SOURCE_DIR "/tests/model/tl_reference.py " + (dir / "model.h5").string() + " " +
+                          (dir / "batch.h5").string() + " " + (dir / "ref.h5").string() + " >/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   h5::File ref = h5::File::open((dir / "ref.h5").string());
   const std::vector<double> ref_logits = ref.read<double>("logits", h5::Shape{B, T, cfg.d_vocab});

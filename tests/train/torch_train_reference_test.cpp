@@ -28,22 +28,13 @@
 #include "model/checkpoint.h"
 #include "model/h5_file.h"
 #include "model/transformer.h"
+#include "tests/python_reference.h"
 #include "tests/train/train_test_util.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
 
 namespace headlab {
 namespace {
-
-constexpr const char* kPython = "/usr/bin/python3";
-
-// Empty when the reference can run, else why not.
-std::string reference_missing() {
-  if (!std::filesystem::exists(kPython)) return std::string(kPython) + " is not installed";
-  const std::string probe = std::string(kPython) + " -c 'import torch, h5py, numpy' >/dev/null 2>&1";
-  if (std::system(probe.c_str()) != 0) return std::string(kPython) + " cannot import torch, h5py and numpy";
-  return "";
-}
 
 // Batches [S steps][A micro-batches] of B rows: random tokens and targets, some targets ignored
 // (-1). Any tokens do: both sides see the same.
@@ -246,9 +237,9 @@ Reference run_reference(const Case& c, const std::vector<float>& init, const Ste
     }
     f.commit();
   }
-  const std::string cmd = std::string(kPython) + " " HEADLAB_SOURCE_DIR "/tests/train/torch_train_reference.py " +
-                          shell_quote(dir / "run.h5") + " " + shell_quote(dir / "ref.h5") + " > " +
-                          shell_quote(dir / "ref.log") + " 2>&1";
+  const std::string cmd =
+      std::string(testing::kReferencePython) + " " HEADLAB_SOURCE_DIR "/tests/train/torch_train_reference.py " +
+      shell_quote(dir / "run.h5") + " " + shell_quote(dir / "ref.h5") + " > " + shell_quote(dir / "ref.log") + " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream log_file(dir / "ref.log");
     std::stringstream text;
@@ -400,7 +391,7 @@ Outcome expect_matches_reference(const Case& c, const Tolerance& train_tol) {
 class TrainTorchReferenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string why = reference_missing();
+    const std::string why = testing::python_reference_missing();
     if (!why.empty()) GTEST_SKIP() << why;
   }
 };
