@@ -116,6 +116,7 @@ class Pass {
         be_.copy_to_host(scale.data(), tmp, scale.size() * sizeof(float));
       }
     }
+    if (!changed && !wants(layer, normalized_site)) return;  // the scale only cached: the kernel's output stands
     const bool centred = c_.normalization_type == Normalization::LN;
     const std::vector<float> x = to_host(inp, BT_ * D);
     const std::vector<float> mu = centred ? to_host(mean, BT_) : std::vector<float>();
