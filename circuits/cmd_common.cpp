@@ -8,6 +8,7 @@
 #include "data/dataset_annotations.h"
 #include "data/output_files.h"
 #include "data/tokenizer.h"
+#include "model/backend.h"
 #include "model/errors.h"
 
 namespace headlab::circuits_cli {
@@ -49,7 +50,7 @@ void check_common_options(const CommonOptions& o, const std::string& command) {
   if (o.out.empty() == o.out_dir.empty()) throw InputError("--out / --out-dir", "give exactly one of them");
   if (o.batch_size < 1) throw InputError("--batch-size", "expected a positive integer");
   if (o.max_rows < 0) throw InputError("--max-rows", "expected 0 (all) or a positive number");
-  check_threads(o.threads);
+  require_cpu_threads(o.threads);
   // The destination is checked now, before the model runs; folders are made only when writing.
   const OutputPaths out = output_paths(o, command);
   check_not_input(out.h5(), out.option, o.data, "--data");
@@ -59,12 +60,6 @@ void check_common_options(const CommonOptions& o, const std::string& command) {
 uint64_t seed_value(int64_t seed, const std::string& what) {
   if (seed < 0) throw InputError(what, "expected a seed >= 0, got " + std::to_string(seed));
   return uint64_t(seed);
-}
-
-void check_threads(int threads, const std::string& what) {
-  if (threads < 0 || threads > kMaxThreads)
-    throw InputError(what,
-                     "expected 0 (every core) to " + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
 }
 
 LoadedModel load_model(const CommonOptions& o) {

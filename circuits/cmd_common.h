@@ -37,9 +37,6 @@ bool parse_command_line(int argc, char** argv, const po::options_description& op
 // --out-dir is given and names a place the command's files (output_paths(o, command)) can be
 // written without replacing an input, and --batch-size, --max-rows and --threads are in range.
 void check_common_options(const CommonOptions& o, const std::string& command);
-// --threads: 0 (every core) to kMaxThreads; more only exhausts the machine (and OpenMP crashes).
-constexpr int kMaxThreads = 1024;
-void check_threads(int threads, const std::string& what = "--threads");
 // Seeds are read as signed numbers (Boost would turn "-1" into 2^64 - 1 for an unsigned option) and
 // must be >= 0.
 uint64_t seed_value(int64_t seed, const std::string& what = "--seed");

@@ -9,6 +9,7 @@
 #include "circuits/head_report.h"
 #include "data/dataset_annotations.h"
 #include "data/output_files.h"
+#include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/errors.h"
 
@@ -86,7 +87,7 @@ int cmd_heads(int argc, char** argv) {
   if (r.probe.icl_early < -1 || r.probe.icl_late < -1)
     throw InputError(r.probe.icl_early < -1 ? "--icl-early" : "--icl-late",
                      "expected a position >= 0 (or -1 for the default)");
-  check_threads(r.threads);
+  require_cpu_threads(r.threads);
   check_task_file(r.successor_data, "successor", "--successor-data");
   check_task_file(r.retrieval_data, "retrieval", "--retrieval-data");
   r.probe.detect.measure = o.error_measure == "mul" ? ErrorMeasure::mul : ErrorMeasure::abs;

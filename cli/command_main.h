@@ -91,15 +91,6 @@ inline void validate(boost::any& out, const std::vector<std::string>& values, Un
   out = boost::any(Unsigned{uint64_t(v)});
 }
 
-// More OpenMP threads than this is a typo, and far more (10^5) crashes libgomp when it cannot
-// create them.
-constexpr int kMaxThreads = 1024;
-inline void require_threads(int threads, const char* option = "--threads") {
-  if (threads < 0 || threads > kMaxThreads)
-    throw InputError(option, "expected an integer in [0, " + std::to_string(kMaxThreads) + "] (0 = every core), got " +
-                                 std::to_string(threads));
-}
-
 // Throws InputError when a required option is missing.
 inline void require_option(const boost::program_options::variables_map& vm, const char* name) {
   if (!vm.count(name)) throw InputError(std::string("--") + name, "is required");

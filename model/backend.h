@@ -142,7 +142,14 @@ class Backend {
                           float grad_scale) = 0;
 };
 
-// The CPU backend with `threads` OpenMP threads (0 = all cores).
+// OpenMP threads a CPU backend takes: 0 (every core) to kMaxCpuThreads. More is a typo, and far
+// more (10^5) crashes libgomp when it cannot create them.
+constexpr int kMaxCpuThreads = 1024;
+// InputError naming `option` unless threads is in [0, kMaxCpuThreads]. Commands call it while
+// checking their options, before any work.
+void require_cpu_threads(int threads, const std::string& option = "--threads");
+
+// The CPU backend with `threads` OpenMP threads (0 = all cores); require_cpu_threads first.
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 // The CUDA backend on device `ordinal`; InputError when headlab was built without CUDA or no GPU.
 std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0);

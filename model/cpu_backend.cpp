@@ -222,12 +222,14 @@ Device parse_device(const std::string& s) {
 
 std::string to_string(Device d) { return d == Device::cuda ? "cuda" : "cpu"; }
 
+void require_cpu_threads(int threads, const std::string& option) {
+  if (threads < 0 || threads > kMaxCpuThreads)
+    throw InputError(option, "expected an integer in [0, " + std::to_string(kMaxCpuThreads) +
+                                 "] (0 = every core), got " + std::to_string(threads));
+}
+
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  // OpenMP reserves a stack per thread: far past the core count a team cannot even be created.
-  constexpr int kMaxThreads = 1024;
-  if (threads < 0 || threads > kMaxThreads)
-    throw InputError("--threads " + std::to_string(threads),
-                     "expected 0 (all cores) to " + std::to_string(kMaxThreads));
+  require_cpu_threads(threads);
   return std::make_unique<CpuBackend>(threads == 0 ? omp_get_num_procs() : threads);
 }
 

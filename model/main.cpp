@@ -15,6 +15,7 @@
 #include "cli/command_main.h"
 #include "cli/model_options.h"
 #include "data/tokenizer.h"  // the command (not the library) plugs in data/ to print text
+#include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/h5_file.h"
 #include "model/hooks.h"
@@ -68,7 +69,7 @@ bool parse_or_help(int argc, char** argv, const po::options_description& opts, p
 }
 
 std::unique_ptr<Backend> backend_from(const std::string& device, int threads) {
-  cli::require_threads(threads);
+  require_cpu_threads(threads);
   return make_backend(parse_device(device), threads);
 }
 
@@ -251,7 +252,7 @@ int cmd_run(int argc, char** argv) {
   require_output_path(out, "--out");
   if (batch_size < 1)
     throw InputError("--batch-size", "expected a positive integer, got " + std::to_string(batch_size));
-  cli::require_threads(threads);
+  require_cpu_threads(threads);
   Checkpoint ck = read_checkpoint(ckpt_path);
   const ModelConfig& cfg = ck.config;
   std::vector<HookPoint> points;
@@ -371,7 +372,7 @@ int cmd_sample(int argc, char** argv) {
                                       std::to_string(max_new));
   if (!(temperature >= 0.0f) || !std::isfinite(temperature))
     throw InputError("--temperature", "expected a finite number >= 0 (0 = greedy)");
-  cli::require_threads(threads);
+  require_cpu_threads(threads);
   Checkpoint ck = read_checkpoint(ckpt_path);
   require_finite_params(ck, "--checkpoint " + ckpt_path);
   const int V = ck.config.d_vocab;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
+#include "model/backend.h"
 #include "model/errors.h"
 
 namespace headlab {
@@ -103,9 +104,7 @@ void TrainOptions::validate() const {
   non_negative_int(warmup, "--warmup");
   require(std::isfinite(min_lr) && min_lr >= 0 && min_lr <= lr, "--min-lr",
           "expected a number in [0, --lr = " + num(lr) + "], got " + num(min_lr));
-  require(threads >= 0 && threads <= kMaxThreads, "--threads",
-          "expected an integer in [0, " + std::to_string(kMaxThreads) + "] (0 = every core), got " +
-              std::to_string(threads));
+  require_cpu_threads(threads);
   require(device == "cpu" || device == "cuda", "--device", "expected cpu or cuda, got '" + device + "'");
   positive_int(log_every, "--log-every");
   non_negative_int(eval_every, "--eval-every");

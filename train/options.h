@@ -39,7 +39,6 @@ struct ModelRequest {
 constexpr int64_t kMaxSteps = 1'000'000'000;
 constexpr int64_t kMaxBatchSize = int64_t(1) << 20;       // sequences per micro-batch
 constexpr int64_t kMaxBatchesPerStep = int64_t(1) << 16;  // --grad-accum, --eval-batches
-constexpr int kMaxThreads = 1024;                         // as the commands' cli::kMaxThreads
 
 struct TrainOptions {
   // ---- what to train on and where it goes

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/backend.h"
 #include "model/errors.h"
 
 namespace headlab {
@@ -95,7 +96,7 @@ TEST(TrainOptionsTest, ValuesBeyondTheLimitsNameTheOptionAndTheRange) {
   EXPECT_EQ(error_of([](TrainOptions& o) {
               o.steps = kMaxSteps;
               o.batch_size = kMaxBatchSize;
-              o.threads = kMaxThreads;
+              o.threads = kMaxCpuThreads;
             }),
             "");
 }
