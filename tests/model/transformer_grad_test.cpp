@@ -74,7 +74,9 @@ TEST_P(TransformerGradTest, EveryParameterGroupMatchesFiniteDifferences) {
     // b_K alone is exactly gradient-free without rotary: it adds the same q·b_K to a whole score row.
     const bool b_K_invariant =
         p.name.find("b_K") != std::string::npos && cfg.positional_embedding_type != PositionalEmbedding::rotary;
-    if (!b_K_invariant) EXPECT_GT(max_grad, 1e-5) << p.name << " gets no gradient at all";
+    if (!b_K_invariant) {
+      EXPECT_GT(max_grad, 1e-5) << p.name << " gets no gradient at all";
+    }
     for (int64_t i : picks) {
       const int64_t a = p.arena_offset(i);
       const float x = params[size_t(a)];
