@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -11,6 +10,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "model/atomic_write.h"
 #include "model/checkpoint.h"
 #include "train/metrics_log.h"
 
@@ -25,24 +25,17 @@ void make_directory(const std::string& dir) {
   if (ec) throw InputError("--out " + dir, "cannot create the directory: " + ec.message());
 }
 
-// What killed writes leave in DIR and DIR/checkpoints: our hidden ".<name>.partial" files (and
-// the ".tmp" beside them that the HDF5 writer makes), an older writer's "<name>.tmp", and the
-// metrics rewrite's ".metrics.jsonl.tmp". Only names this trainer writes: DIR may be shared.
-const std::regex kCheckpointLeftover(R"(\.step_[0-9]+\.h5\.partial(\.tmp)?|step_[0-9]+\.h5\.tmp)");
-const std::regex kOutLeftover(R"(\.final\.h5\.partial(\.tmp)?|final\.h5\.tmp|\.metrics\.jsonl\.tmp)");
+// What killed writes leave in DIR and DIR/checkpoints: the hidden temporaries of the checkpoint
+// writer (hidden_temporary_path: ".<name>.tmp"), an older writer's "<name>.tmp", and the metrics
+// rewrite's ".metrics.jsonl.tmp". Only names this trainer writes: DIR may be shared.
+const std::regex kCheckpointLeftover(R"(\.?step_[0-9]+\.h5\.tmp)");
+const std::regex kOutLeftover(R"(\.?final\.h5\.tmp|\.metrics\.jsonl\.tmp)");
 
 void remove_leftovers(const std::string& dir, const std::regex& leftover) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (entry.is_regular_file(ec) && std::regex_match(entry.path().filename().string(), leftover))
       std::filesystem::remove(entry.path(), ec);
-}
-
-// "<dir>/.<name>.partial": where a file is written before it is renamed to "<dir>/<name>". Hidden,
-// so that neither a glob such as step_*.h5 nor a plain `ls` ever shows a file still being written.
-std::string partial_path(const std::string& path) {
-  const std::filesystem::path p(path);
-  return (p.parent_path() / ("." + p.filename().string() + ".partial")).string();
 }
 
 }  // namespace
@@ -210,15 +203,14 @@ void Trainer::save_checkpoint(const std::string& path, const char* kill_point) {
   st.v = s_.optimizer->v_to_host();
   ck.train = std::move(st);
   ck.tokenizer_json = s_.tokenizer_json;
-  const std::string partial = partial_path(path);
-  write_checkpoint(partial, ck);
   if (test_kill_due(kill_point, s_.step)) {  // leave what a kill inside the HDF5 write leaves
+    const std::string tmp = hidden_temporary_path(path);
+    write_checkpoint(tmp, ck);
     std::error_code ec;
-    std::filesystem::resize_file(partial, std::filesystem::file_size(partial, ec) / 2, ec);
+    std::filesystem::resize_file(tmp, std::filesystem::file_size(tmp, ec) / 2, ec);
     kill_if_testing(kill_point, s_.step);
   }
-  if (std::rename(partial.c_str(), path.c_str()) != 0)
-    throw InputError(path, std::string("cannot rename the finished checkpoint into place: ") + std::strerror(errno));
+  write_checkpoint(path, ck);  // through a hidden temporary, renamed into place whole
   s_.last_checkpoint = path;
   for (TrainObserver* obs : observers_) obs->on_checkpoint(s_.step, path);
 }

@@ -7,7 +7,7 @@
 // Every checkpoint carries the full training state, so any of them can be resumed.
 //
 // Killed at any moment (SIGKILL included), a run leaves DIR consistent: checkpoints and final.h5
-// are written under hidden temporary names (".step_NNNNNN.h5.partial*") and renamed into place
+// are written under hidden temporary names (".step_NNNNNN.h5.tmp") and renamed into place
 // complete, so every step_*.h5 that exists loads; the next run in DIR removes the leftovers.
 // Resuming from the latest checkpoint into the same DIR repeats the lost steps bit for bit and
 // drops metrics.jsonl's lines past the checkpoint (see metrics_log.h).

@@ -253,11 +253,11 @@ TEST_F(TrainKillResumeTest, KilledAtEachPointThenResumedEqualsOneRun) {
     EXPECT_EQ(checkpoint_step(fs::path(latest_checkpoint(run)).filename().string()), newest ? newest : -1);
     EXPECT_FALSE(file_exists(run + "/final.h5"));
     if (point.rfind("checkpoint:", 0) == 0) {  // the half-written file is there, under a hidden name
-      EXPECT_TRUE(file_exists(run + "/checkpoints/.step_000013.h5.partial"));
+      EXPECT_TRUE(file_exists(run + "/checkpoints/.step_000013.h5.tmp"));
       EXPECT_FALSE(file_exists(run + "/checkpoints/step_000013.h5"));
     }
     if (point.rfind("final:", 0) == 0) {
-      EXPECT_TRUE(file_exists(run + "/.final.h5.partial"));
+      EXPECT_TRUE(file_exists(run + "/.final.h5.tmp"));
     }
     const Exit resumed = resume(run, args);
     ASSERT_EQ(resumed.code, 0) << resumed.err;
@@ -528,12 +528,8 @@ TEST(TrainKillResumeLibraryTest, LeftoversOfKilledWritesAreRemovedAndFinishedFil
   TrainOptions o = testing::tiny_run(dir.path());
   o.steps = 2;
   fs::create_directories(dir / "checkpoints");
-  const std::vector<std::string> leftovers = {"checkpoints/.step_000003.h5.partial",
-                                              "checkpoints/.step_000003.h5.partial.tmp",
-                                              "checkpoints/step_000004.h5.tmp",
-                                              ".final.h5.partial",
-                                              "final.h5.tmp",
-                                              ".metrics.jsonl.tmp"};
+  const std::vector<std::string> leftovers = {"checkpoints/.step_000003.h5.tmp", "checkpoints/step_000004.h5.tmp",
+                                              ".final.h5.tmp", "final.h5.tmp", ".metrics.jsonl.tmp"};
   for (const std::string& f : leftovers) std::ofstream(dir / f) << "half a file";
   std::ofstream(dir / "checkpoints/step_000002.h5") << "not ours to judge";
   std::ofstream(dir / "notes.txt") << "a person's file";
