@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "model/atomic_write.h"
 #include "model/errors.h"
 
 namespace headlab {
@@ -42,8 +42,7 @@ KeptLines lines_up_to(const std::string& path, int64_t last_step) {
 
 // `lines` replace the file at `path` in one rename (a kill leaves the old file or the new one).
 void replace_with(const std::string& path, const std::vector<std::string>& lines) {
-  const std::filesystem::path p(path);
-  const std::string tmp = (p.parent_path() / ("." + p.filename().string() + ".tmp")).string();
+  const std::string tmp = hidden_temporary_path(path);
   std::FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) throw InputError("--out " + path, std::string("cannot write the file: ") + std::strerror(errno));
   bool ok = true;
