@@ -21,9 +21,18 @@ bool is_row_major(const ParamInfo& p) {
   return true;
 }
 
+int int_field(const h5::Group& g, const char* name) {
+  const int64_t v = g.attr_int(name);
+  if (v < INT_MIN || v > INT_MAX)
+    throw InputError(g.attr_where(name), "expected a 32-bit integer; found " + std::to_string(v));
+  return int(v);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- config
 
-void write_config(h5::Group& g, const ModelConfig& c) {
+void write_config_group(h5::Group& g, const ModelConfig& c) {
   h5::set_format(g, kCheckpointFormat, kCheckpointVersion);
   g.set_attr("n_layers", c.n_layers);
   g.set_attr("d_model", c.d_model);
@@ -41,15 +50,7 @@ void write_config(h5::Group& g, const ModelConfig& c) {
   g.set_attr("eps", c.eps);
 }
 
-int int_field(const h5::Group& g, const char* name) {
-  const int64_t v = g.attr_int(name);
-  if (v < INT_MIN || v > INT_MAX)
-    throw InputError(g.attr_where(name), "expected a 32-bit integer; found " + std::to_string(v));
-  return int(v);
-}
-
-ModelConfig read_config(const h5::File& f) {
-  const h5::Group g = f.group("config");
+ModelConfig read_config_group(const h5::Group& g) {
   h5::check_format(g, kCheckpointFormat, kCheckpointVersion);
   ModelConfig c;
   c.n_layers = int_field(g, "n_layers");
@@ -70,6 +71,8 @@ ModelConfig read_config(const h5::File& f) {
   c.validate(g.attr_where(""));
   return c;
 }
+
+namespace {
 
 // ---------------------------------------------------------------- params
 
@@ -209,7 +212,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   h5::File& f = out.file();
   h5::set_format(f, kCheckpointFormat, kCheckpointVersion);
   h5::Group config = f.create_group("config");
-  write_config(config, ckpt.config);
+  write_config_group(config, ckpt.config);
   h5::Group params = f.create_group("params");
   write_params(params, table, ckpt.params);
   if (ckpt.train) write_train(f, *ckpt.train);
@@ -220,7 +223,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& ckpt) {
 Checkpoint read_checkpoint(const std::string& path) {
   const h5::File f = h5::File::open(path);
   Checkpoint c;
-  c.config = read_config(f);
+  c.config = read_config_group(f.group("config"));
   const ParamTable table(c.config);
   c.params = read_params(f, table);
   if (f.exists("train")) c.train = read_train(f, table.arena_size());
@@ -228,7 +231,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
-ModelConfig read_checkpoint_config(const std::string& path) { return read_config(h5::File::open(path)); }
+ModelConfig read_checkpoint_config(const std::string& path) {
+  return read_config_group(h5::File::open(path).group("config"));
+}
 
 void require_finite_params(const Checkpoint& ckpt, const std::string& what) {
   const std::vector<float>& arena = ckpt.params;
@@ -268,7 +273,7 @@ std::string model_hash(const ModelConfig& c, const std::vector<float>& params) {
 
 std::string checkpoint_hash(const std::string& path) {
   const h5::File f = h5::File::open(path);
-  const ModelConfig config = read_config(f);
+  const ModelConfig config = read_config_group(f.group("config"));
   return model_hash(config, read_params(f, ParamTable(config)));
 }
 

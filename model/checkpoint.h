@@ -30,6 +30,10 @@
 
 namespace headlab {
 
+namespace h5 {
+class Group;
+}
+
 // Everything needed to resume training exactly.
 struct TrainState {
   int64_t step = 0;
@@ -55,6 +59,10 @@ constexpr int64_t kCheckpointVersion = 1;
 // non-empty m / v) is not arena-sized; InputError when the path cannot be written.
 void write_checkpoint(const std::string& path, const Checkpoint& ckpt);
 Checkpoint read_checkpoint(const std::string& path);
+// A /config group's attributes (format, format_version and one per field), for every file that
+// records the model it came from (checkpoints, activation stores). Reading checks and validates.
+void write_config_group(h5::Group& g, const ModelConfig& c);
+ModelConfig read_config_group(const h5::Group& g);
 // Only /config, checked and validated (ModelConfig::validate()).
 ModelConfig read_checkpoint_config(const std::string& path);
 

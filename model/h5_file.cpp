@@ -71,8 +71,25 @@ void check(herr_t status, const std::string& what) {
   if (status < 0) throw InternalError(what);
 }
 
+// The 16-bit float layouts, built once (HDF5 has no predefined ones before 1.14.4); h5py defines
+// its float16 the same way. bfloat16 is float32 with the low 16 mantissa bits dropped.
+hid_t half_type(DType t) {
+  auto make = [](size_t exponent_bits, size_t mantissa_bits, size_t bias) {
+    hid_t type = H5Tcopy(H5T_IEEE_F32LE);
+    if (type < 0 || H5Tset_fields(type, 15, mantissa_bits, exponent_bits, 0, mantissa_bits) < 0 ||
+        H5Tset_size(type, 2) < 0 || H5Tset_ebias(type, bias) < 0)
+      throw InternalError("h5: cannot define a 16-bit float type");
+    return type;
+  };
+  static const hid_t f16 = make(5, 10, 15), bf16 = make(8, 7, 127);
+  return t == DType::f16 ? f16 : bf16;
+}
+
 hid_t memory_type(DType t) {
   switch (t) {
+    case DType::f16:
+    case DType::bf16:
+      return half_type(t);
     case DType::f32:
       return H5T_NATIVE_FLOAT;
     case DType::f64:
@@ -96,6 +113,9 @@ hid_t memory_type(DType t) {
 // Little-endian on disk whatever the machine, as numpy and h5py default to.
 hid_t disk_type(DType t) {
   switch (t) {
+    case DType::f16:
+    case DType::bf16:
+      return half_type(t);
     case DType::f32:
       return H5T_IEEE_F32LE;
     case DType::f64:
@@ -116,7 +136,7 @@ hid_t disk_type(DType t) {
   throw InternalError("h5: unknown DType");
 }
 
-bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
+bool is_float(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16; }
 
 std::string describe_type(hid_t type) {
   const H5T_class_t cls = H5Tget_class(type);
@@ -320,6 +340,10 @@ std::string to_string(DType t) {
       return "uint32";
     case DType::u64:
       return "uint64";
+    case DType::f16:
+      return "float16";
+    case DType::bf16:
+      return "bfloat16";
   }
   return "?";
 }
@@ -465,6 +489,7 @@ DType Group::dtype(const std::string& name) const {
   const size_t size = H5Tget_size(type);
   if (cls == H5T_FLOAT && size == 4) return DType::f32;
   if (cls == H5T_FLOAT && size == 8) return DType::f64;
+  if (cls == H5T_FLOAT && size == 2) return H5Tget_ebias(type) == 127 ? DType::bf16 : DType::f16;
   if (cls == H5T_INTEGER) {
     const bool is_signed = H5Tget_sign(type) != H5T_SGN_NONE;
     if (is_signed && size == 4) return DType::i32;
@@ -474,7 +499,8 @@ DType Group::dtype(const std::string& name) const {
     if (!is_signed && size == 4) return DType::u32;
     if (!is_signed && size == 8) return DType::u64;
   }
-  throw InputError(where(name), "expected float32/64, int32/64 or uint8/16/32/64 data; found " + describe_type(type));
+  throw InputError(where(name),
+                   "expected float16/32/64, bfloat16, int32/64 or uint8/16/32/64 data; found " + describe_type(type));
 }
 
 void Group::require_memory_for(const std::string& name, const Shape& shape, DType type) const {

@@ -20,7 +20,9 @@
 //   std::vector<float> w = in.group("params").read<float>("embed.W_E", {d_vocab, d_model});
 //
 // Names are paths relative to a group ("a/b" works; intermediate groups are created on write).
-// Element types: float, double, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t.
+// Element types: float, double, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, and the
+// 16-bit floats Float16 (IEEE half) and BFloat16 (float32's upper half), held in memory as their
+// bits: written and read without conversion, and readable as float (HDF5 converts) by anyone.
 // Reading converts between widths of the same kind (uint16 on disk into int32 in memory, float64
 // into float32) and throws InputError when a value does not fit; it never reads integers from a
 // float dataset or floats from an integer one. Text is stored as variable-length UTF-8 strings
@@ -39,8 +41,15 @@ using Shape = std::vector<int64_t>;
 std::string to_string(const Shape& shape);  // "[2, 3]"
 int64_t numel(const Shape& shape);
 
-enum class DType { f32, f64, i32, i64, u8, u16, u32, u64 };
-std::string to_string(DType t);  // "float32", "uint16" ...
+enum class DType { f32, f64, i32, i64, u8, u16, u32, u64, f16, bf16 };
+std::string to_string(DType t);  // "float32", "uint16", "bfloat16" ...
+
+struct Float16 {
+  uint16_t bits;
+};
+struct BFloat16 {
+  uint16_t bits;
+};
 
 template <class T>
 struct DTypeOf;
@@ -75,6 +84,14 @@ struct DTypeOf<uint32_t> {
 template <>
 struct DTypeOf<uint64_t> {
   static constexpr DType value = DType::u64;
+};
+template <>
+struct DTypeOf<Float16> {
+  static constexpr DType value = DType::f16;
+};
+template <>
+struct DTypeOf<BFloat16> {
+  static constexpr DType value = DType::bf16;
 };
 
 // How a new dataset is laid out on disk. The default: contiguous, the memory's element type.
@@ -166,6 +183,12 @@ class Group {
     std::vector<T> out(size_t(n_rows > 0 ? n_rows * row : 0));
     rows_raw(name, DTypeOf<T>::value, first_row, n_rows, out.data(), /*write=*/false);
     return out;
+  }
+
+  // Rows [first_row, first_row + n_rows) into caller memory of n_rows full rows.
+  template <class T>
+  void read_rows_into(const std::string& name, int64_t first_row, int64_t n_rows, T* out) const {
+    rows_raw(name, DTypeOf<T>::value, first_row, n_rows, out, /*write=*/false);
   }
 
   // ---- text datasets (a scalar string: JSON, a tokenizer ...)

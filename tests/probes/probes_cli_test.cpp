@@ -1,0 +1,171 @@
+// headlab-probes linear through its command line: a label planted in one head is found there, the
+// outputs are complete and their directions drive headlab-circuits steer; bad inputs get one line,
+// exit 2 and no output.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "../command_runner.h"
+#include "../model/model_test_util.h"
+#include "../temp_dir.h"
+#include "data/token_dataset.h"
+#include "model/backend.h"
+#include "model/checkpoint.h"
+#include "model/h5_file.h"
+#include "model/transformer.h"
+#include "probes/activation_store.h"
+
+namespace headlab {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command_line;
+using testing::TempDir;
+
+const std::string kProbes = HEADLAB_BINARY_DIR "/bin/headlab-probes";
+
+std::string tool(const std::string& name, const std::string& old_folder) {
+  for (const std::string& p :
+       {std::string(HEADLAB_BINARY_DIR "/bin/") + name, std::string(HEADLAB_BINARY_DIR "/") + old_folder + "/" + name})
+    if (fs::exists(p)) return p;
+  return "";
+}
+
+// hook_z of 2 layers x 3 heads x 4 floats; label "planted" is the sign of a direction in L1H2's
+// slice, "one_class" is 1 everywhere; documents of 20 tokens.
+void write_head_store(const std::string& path, int64_t n, int64_t doc_len) {
+  StoreSpec spec;
+  spec.hooks = {{"blocks.0.attn.hook_z", {3, 4}}, {"blocks.1.attn.hook_z", {3, 4}}};
+  spec.labels = {"one_class", "planted"};
+  spec.n_tokens = n;
+  ModelConfig c = testing::tiny_config();
+  spec.provenance.config = c;  // 2 layers, 3 heads of 4
+  ActivationStoreWriter w(path, spec);
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> g;
+  std::vector<float> z0(size_t(n * 12)), z1(size_t(n * 12));
+  for (float& v : z0) v = g(rng);
+  for (float& v : z1) v = g(rng);
+  std::vector<int32_t> tokens(static_cast<size_t>(n)), positions(static_cast<size_t>(n)), planted(static_cast<size_t>(n)), one(static_cast<size_t>(n), 1);
+  std::vector<int64_t> rows(static_cast<size_t>(n)), docs(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* h = z1.data() + i * 12 + 2 * 4;
+    planted[size_t(i)] = h[0] - 0.5f * h[3] > 0.1f;
+    tokens[size_t(i)] = int32_t(rng() % 300);
+    positions[size_t(i)] = int32_t(i % doc_len);
+    rows[size_t(i)] = docs[size_t(i)] = i / doc_len;
+  }
+  w.append(n, {z0.data(), z1.data()},
+           {tokens.data(), positions.data(), rows.data(), docs.data(), {one.data(), planted.data()}});
+  w.commit();
+}
+
+void expect_refused(const testing::CommandResult& r, const std::string& needle, const std::string& out) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err_lines(), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("headlab-probes: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out)) << out;
+  for (const auto& e : fs::directory_iterator(fs::path(out).parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(fs::path(out).filename().string() + "."), std::string::npos)
+        << "left behind: " << e.path();
+}
+
+TEST(ProbesCliTest, PerHeadProbeFindsThePlantedHead) {
+  TempDir dir;
+  if (!fs::exists(kProbes)) GTEST_SKIP() << "headlab-probes was not built";
+  write_head_store(dir.path("s.h5"), 2000, 20);
+  const std::string out = dir.path("out");
+  const testing::CommandResult r = run_command_line(kProbes + " linear --store " + dir.path("s.h5") +
+                                                    " --label planted --per-head --threads 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("blocks.1.attn.hook_z"), std::string::npos) << r.out;
+  const h5::File f = h5::File::open(out + "/probes.h5");
+  EXPECT_EQ(f.attr_string("format"), "headlab.probe");
+  const std::vector<double> acc = f.read<double>("table/test_score"), sel = f.read<double>("table/selectivity");
+  const std::vector<int32_t> layer = f.read<int32_t>("table/layer"), head = f.read<int32_t>("table/head");
+  ASSERT_EQ(acc.size(), 6u);
+  for (size_t i = 0; i < acc.size(); ++i) {
+    if (layer[i] == 1 && head[i] == 2) {
+      EXPECT_GT(acc[i], 0.97) << i;
+      EXPECT_GT(sel[i], 0.3) << i;
+    } else {
+      EXPECT_LT(acc[i], 0.75) << layer[i] << " " << head[i];
+    }
+  }
+  EXPECT_EQ(f.read<float>("probes/blocks.1.attn.hook_z/H2/direction").size(), 4u);
+  EXPECT_TRUE(fs::exists(out + "/probes.txt"));
+  EXPECT_TRUE(fs::exists(out + "/heads.svg"));
+  const h5::File d = h5::File::open(out + "/directions/blocks.1.attn.hook_z.H2.h5");
+  EXPECT_EQ(d.attr_string("format"), "headlab.steering");
+  const std::vector<float> dir_full = d.read<float>("direction");
+  ASSERT_EQ(dir_full.size(), 12u);  // the whole point's width, zero outside head 2
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(dir_full[i], 0.0f);
+  EXPECT_GT(dir_full[8], 0.5f);  // the planted direction (1, 0, 0, -0.5) normalised
+  EXPECT_LT(dir_full[11], -0.2f);
+}
+
+// The probe's direction is what headlab-circuits steer --direction reads.
+TEST(ProbesCliTest, DirectionsDriveCircuitsSteer) {
+  TempDir dir;
+  const std::string circuits = tool("headlab-circuits", "circuits");
+  if (!fs::exists(kProbes) || circuits.empty()) GTEST_SKIP() << "headlab-probes or headlab-circuits was not built";
+  ModelConfig c = testing::tiny_config();
+  auto be = make_cpu_backend(1);
+  Transformer m(c, *be);
+  m.init_gpt2(5);
+  write_checkpoint(dir.path("m.h5"), Checkpoint{c, m.params_to_host(), std::nullopt, ""});
+  TokenDataset ds;
+  ds.kind = DatasetKind::sequences;
+  ds.d_vocab = c.d_vocab;
+  ds.n_seq = 60;
+  ds.seq_len = 6;
+  ds.tokens = testing::random_tokens(360, c.d_vocab, 8);
+  ds.answer = testing::random_tokens(60, c.d_vocab, 9);
+  ds.wrong_answer = testing::random_tokens(60, c.d_vocab, 10);
+  ds.labels["even"] = std::vector<int32_t>(360);
+  for (size_t i = 0; i < 360; ++i) ds.labels["even"][i] = ds.tokens[i] % 2;
+  write_token_dataset(dir.path("task.h5"), ds);
+  ASSERT_EQ(run_command_line(kProbes + " extract --checkpoint " + dir.path("m.h5") + " --data " + dir.path("task.h5") +
+                             " --hooks blocks.1.attn.hook_z --out " + dir.path("s.h5") + " --threads 1")
+                .exit_code,
+            0);
+  const testing::CommandResult lin =
+      run_command_line(kProbes + " linear --store " + dir.path("s.h5") +
+                       " --label even --heads L1H0 --no-control --out " + dir.path("p") + " --threads 1");
+  ASSERT_EQ(lin.exit_code, 0) << lin.err;
+  const testing::CommandResult steer = run_command_line(
+      circuits + " steer --checkpoint " + dir.path("m.h5") + " --data " + dir.path("task.h5") +
+      " --hook blocks.1.attn.hook_z --direction " + dir.path("p/directions/blocks.1.attn.hook_z.H0.h5") +
+      " --coefficients -1,1 --samples 0 --out " + dir.path("steer") + " --threads 1");
+  EXPECT_EQ(steer.exit_code, 0) << steer.err;
+}
+
+TEST(ProbesCliTest, BadInputsOneLineExit2NoOutput) {
+  TempDir dir;
+  if (!fs::exists(kProbes)) GTEST_SKIP() << "headlab-probes was not built";
+  write_head_store(dir.path("s.h5"), 400, 20);
+  write_head_store(dir.path("two_docs.h5"), 40, 20);
+  write_head_store(dir.path("short_label.h5"), 400, 20);
+  {
+    h5::File f = h5::File::open(dir.path("short_label.h5"), h5::Access::read_write);
+    std::vector<int32_t> l(399, 1);
+    f.write<int32_t>("labels/planted", l);
+  }
+  const std::string out = dir.path("out");
+  const std::string base = kProbes + " linear --threads 1 --out " + out + " --store ";
+  expect_refused(run_command_line(base + dir.path("s.h5") + " --label planted --hooks blocks.0.hook_resid_pre"),
+                 "has no activations at this hook", out);
+  expect_refused(run_command_line(base + dir.path("s.h5") + " --label pos_tag"), "no such label", out);
+  expect_refused(run_command_line(base + dir.path("short_label.h5") + " --label planted"), "one label per token", out);
+  expect_refused(run_command_line(base + dir.path("s.h5") + " --label one_class"), "one class", out);
+  expect_refused(run_command_line(base + dir.path("two_docs.h5") + " --label planted"), "empty", out);
+  expect_refused(run_command_line(base + dir.path("s.h5") + " --label planted --heads L1H3"), "out of range", out);
+  expect_refused(run_command_line(base + dir.path("s.h5") + " --label planted --heads L7H0"), "layer 7", out);
+  expect_refused(run_command_line(base + dir.path("s.h5") + " --label planted --split 0.5,0.5"), "--split", out);
+  expect_refused(run_command_line(base + dir.path("missing.h5") + " --label planted"), "--store", out);
+}
+
+}  // namespace
+}  // namespace headlab
