@@ -4,6 +4,8 @@
 #pragma once
 #include <vector>
 
+#include "tools/headlab-probes/sae_commands.h"
+
 namespace headlab::probes_cli {
 
 int cmd_extract(int argc, char** argv);    // activations of a dataset into a store
@@ -23,6 +25,7 @@ inline const std::vector<Subcommand>& subcommands() {
        cmd_linear},
       {"intervene", "shift the top-K heads along their probe directions (ITI): metric and loss against alpha",
        cmd_intervene},
+      {"sae", "sparse autoencoders: sae train | sae eval | sae features", cmd_sae},
   };
   return table;
 }

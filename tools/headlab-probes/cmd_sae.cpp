@@ -1,0 +1,104 @@
+// `headlab-probes sae train|eval|features`: sparse autoencoders on a model's hook points.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "model/errors.h"
+#include "tools/headlab-probes/cmd_sae_common.h"
+#include "tools/headlab-probes/sae_commands.h"
+
+namespace headlab {
+
+namespace sae_cli {
+
+bool parse(int argc, char** argv, const po::options_description& opts, const std::string& usage,
+           po::variables_map& vm) {
+  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n" << opts << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+LoadedModel load_model(const std::string& path, int threads) {
+  require_cpu_threads(threads);
+  LoadedModel m;
+  try {
+    m.checkpoint = read_checkpoint(path);
+    require_finite_params(m.checkpoint, path);
+  } catch (const InputError& e) {
+    throw InputError("--checkpoint", e.what());
+  }
+  m.hash = model_hash(m.checkpoint.config, m.checkpoint.params);
+  m.backend = make_cpu_backend(threads);
+  m.model = std::make_unique<Transformer>(m.checkpoint.config, *m.backend);
+  m.model->params_from_host(m.checkpoint.params);
+  return m;
+}
+
+TokenDataset load_data(const std::string& path) {
+  try {
+    return read_token_dataset(path);
+  } catch (const InputError& e) {
+    throw InputError("--data", e.what());
+  }
+}
+
+Sae load_sae(const std::string& path) {
+  try {
+    return read_sae_file(path);
+  } catch (const InputError& e) {
+    throw InputError("--sae", e.what());
+  }
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_of(const Checkpoint& ckpt, const TokenDataset& ds) {
+  if (!ckpt.tokenizer_json.empty()) return tokenizer_from_json(ckpt.tokenizer_json, "--checkpoint tokenizer");
+  if (!ds.tokenizer_json.empty()) return tokenizer_from_json(ds.tokenizer_json, "--data tokenizer");
+  return nullptr;
+}
+
+void require_same_model(const Sae& sae, const std::string& sae_path, const std::string& hash,
+                        const std::string& ckpt_path) {
+  if (!sae.model_hash.empty() && !hash.empty() && sae.model_hash != hash)
+    throw InputError("--sae " + sae_path, "was trained on model " + sae.model_hash + ", but --checkpoint " +
+                                              ckpt_path + " is model " + hash);
+}
+
+std::string format_seconds(double s) {
+  char b[32];
+  if (!(s >= 0) || !std::isfinite(s)) return "?";
+  if (s < 60) {
+    std::snprintf(b, sizeof b, "%.0fs", s);
+  } else if (s < 3600) {
+    std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(s) % 60);
+  } else {
+    std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  }
+  return b;
+}
+
+}  // namespace sae_cli
+
+int probes_cli::cmd_sae(int argc, char** argv) {
+  const std::string usage =
+      "usage: headlab-probes sae <train|eval|features> [options]\n"
+      "  train     train a sparse autoencoder (relu, topk, batchtopk, jumprelu) on a hook's activations\n"
+      "  eval      SAELens' metrics: L0, explained variance, CE loss score, KL score, dead features\n"
+      "  features  feature pages: top contexts, density, promoted / suppressed logits, heads (JSON + HTML)\n";
+  if (argc < 2) throw InputError("sae", "expected train, eval or features (see headlab-probes sae --help)");
+  const std::string sub = argv[1];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::fputs(usage.c_str(), stdout);
+    return 0;
+  }
+  if (sub == "train") return sae_cli::cmd_sae_train(argc - 1, argv + 1);
+  if (sub == "eval") return sae_cli::cmd_sae_eval(argc - 1, argv + 1);
+  if (sub == "features") return sae_cli::cmd_sae_features(argc - 1, argv + 1);
+  throw InputError("sae " + sub, "expected train, eval or features (see headlab-probes sae --help)");
+}
+
+}  // namespace headlab
