@@ -115,9 +115,7 @@ SaeMetrics evaluate_sae(const Sae& sae, Transformer& model, const SequenceView& 
     const int64_t N = int64_t(B) * T;
     // The clean run, keeping the hook's activation.
     std::vector<float> x;
-    const ActivationRewrite keep = [&x](float* a, int64_t rows, int64_t width) {
-      x.assign(a, a + rows * width);
-    };
+    const ActivationRewrite keep = [&x](float* a, int64_t rows, int64_t width) { x.assign(a, a + rows * width); };
     const SplicedRun clean = run_spliced(model, tokens.data(), B, int(T), hook, &keep);
     sae_encode(sae, model.backend(), x.data(), N, acts);
     std::vector<float> x_hat(size_t(N * d));

@@ -126,7 +126,8 @@ FeatureReport build_feature_report(const Sae& sae, Transformer& model, const Seq
   for (int64_t i = 0; i < sae.d_sae; ++i)
     if (count[size_t(i)] > 0) order.push_back(i);
   rep.live = int64_t(order.size());
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return count[size_t(a)] > count[size_t(b)]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return count[size_t(a)] > count[size_t(b)]; });
   if (opt.max_features > 0 && int64_t(order.size()) > opt.max_features) order.resize(size_t(opt.max_features));
 
   rep.has_heads = sae.n_heads > 0;
@@ -146,7 +147,8 @@ FeatureReport build_feature_report(const Sae& sae, Transformer& model, const Seq
       rep.has_logits = true;
       std::vector<int32_t> ids(logit.size());
       std::iota(ids.begin(), ids.end(), 0);
-      std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return logit[size_t(a)] > logit[size_t(b)]; });
+      std::stable_sort(ids.begin(), ids.end(),
+                       [&](int32_t a, int32_t b) { return logit[size_t(a)] > logit[size_t(b)]; });
       const int64_t n = std::min<int64_t>(opt.logits, int64_t(ids.size()));
       for (int64_t j = 0; j < n; ++j) pg.promoted.push_back({ids[size_t(j)], logit[size_t(ids[size_t(j)])]});
       for (int64_t j = 0; j < n; ++j) {

@@ -17,9 +17,9 @@ namespace headlab {
 struct FeatureContext {
   int64_t sequence = 0, position = 0;
   float activation = 0;
-  int64_t first = 0;                // position of window[0] in the sequence
-  std::vector<int32_t> tokens;      // the window of tokens around `position`
-  std::vector<float> activations;   // the feature's activation at each of them
+  int64_t first = 0;               // position of window[0] in the sequence
+  std::vector<int32_t> tokens;     // the window of tokens around `position`
+  std::vector<float> activations;  // the feature's activation at each of them
 };
 
 struct FeaturePage {
@@ -27,19 +27,19 @@ struct FeaturePage {
   int64_t active_tokens = 0;
   double density = 0;  // active_tokens / tokens
   float max_activation = 0;
-  std::vector<FeatureContext> contexts;              // strongest first
-  std::vector<std::pair<int32_t, float>> promoted;   // (token, direct logit effect), largest first
-  std::vector<std::pair<int32_t, float>> suppressed; // most negative first
-  std::vector<float> head_share;                     // [n_heads] for attention-output SAEs
+  std::vector<FeatureContext> contexts;               // strongest first
+  std::vector<std::pair<int32_t, float>> promoted;    // (token, direct logit effect), largest first
+  std::vector<std::pair<int32_t, float>> suppressed;  // most negative first
+  std::vector<float> head_share;                      // [n_heads] for attention-output SAEs
 };
 
 struct FeatureReportOptions {
   int64_t max_sequences = 0;  // 0 = all
   int64_t batch = 16;
-  int64_t contexts = 8;       // per feature
+  int64_t contexts = 8;            // per feature
   int64_t before = 10, after = 3;  // window around the token
-  int64_t logits = 8;         // promoted and suppressed tokens per feature
-  int64_t max_features = 256; // the live features with the highest density, at most this many
+  int64_t logits = 8;              // promoted and suppressed tokens per feature
+  int64_t max_features = 256;      // the live features with the highest density, at most this many
 };
 
 struct FeatureReport {

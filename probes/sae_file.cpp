@@ -120,8 +120,8 @@ void write_inference(h5::File& f, const Sae& s) {
 void require_finite(const std::vector<float>& v, const h5::Group& g, const std::string& name) {
   for (size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
-      throw InputError(g.where(name), "expected finite weights; found " + std::to_string(v[i]) + " at index " +
-                                          std::to_string(i));
+      throw InputError(g.where(name),
+                       "expected finite weights; found " + std::to_string(v[i]) + " at index " + std::to_string(i));
 }
 
 nlohmann::json parse_json_attr(const h5::Group& g, const std::string& name) {

@@ -11,8 +11,8 @@ namespace headlab {
 
 struct HeadAttribution {
   int64_t n_heads = 0;
-  std::vector<float> share;          // [d_sae, n_heads], rows sum to 1 (0 for a zero row)
-  std::vector<int32_t> top_head;     // [d_sae] the head with the largest share
+  std::vector<float> share;       // [d_sae, n_heads], rows sum to 1 (0 for a zero row)
+  std::vector<int32_t> top_head;  // [d_sae] the head with the largest share
   // Per head: features whose largest share is this head, and those where it holds >= `dominant`.
   std::vector<int64_t> top_count, dominant_count;
   double dominant = 0.8;

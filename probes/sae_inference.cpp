@@ -25,7 +25,8 @@ Sae inference_sae(const SaeTrainState& st) {
   const float* b_enc = st.params.data() + L.b_enc;
   const float* W_dec = st.params.data() + L.W_dec;
   const float* b_dec = st.params.data() + L.b_dec;
-  const bool rescale = cfg.rescale_acts_by_decoder_norm && (cfg.arch == SaeArch::topk || cfg.arch == SaeArch::batchtopk);
+  const bool rescale =
+      cfg.rescale_acts_by_decoder_norm && (cfg.arch == SaeArch::topk || cfg.arch == SaeArch::batchtopk);
   std::vector<float> n(static_cast<size_t>(cfg.d_sae), 1.0f);
   if (rescale) n = decoder_row_norms(W_dec, cfg.d_sae, cfg.d_in);
   // On raw x: pre = (s x − b_dec) W_enc + b_enc = (x − b_dec/s)(s W_enc) + b_enc; the rescaled

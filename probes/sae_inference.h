@@ -26,7 +26,7 @@ struct Sae {
   int64_t d_in = 0, d_sae = 0, k = 0;
   std::vector<float> W_enc, b_enc, W_dec, b_dec;  // [d_in, d_sae], [d_sae], [d_sae, d_in], [d_in]
   std::vector<float> threshold;                   // [d_sae] for "jumprelu", else empty
-  double scale = 1.0;  // the input scale training used, already folded into the weights
+  double scale = 1.0;                             // the input scale training used, already folded into the weights
   std::string hook_name;
   int64_t n_heads = 0, d_head = 0;  // > 0 for an attention-output SAE (hook_z, heads concatenated)
   std::string model_hash;           // of the checkpoint it was trained on ("" = unknown)

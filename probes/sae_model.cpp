@@ -56,7 +56,8 @@ std::string num(double v) {
 }  // namespace
 
 void SaeConfig::validate() const {
-  require(d_in > 0 && d_in <= (int64_t(1) << 20), "input width", "expected 1 to 2^20 values per row, got " + num(double(d_in)));
+  require(d_in > 0 && d_in <= (int64_t(1) << 20), "input width",
+          "expected 1 to 2^20 values per row, got " + num(double(d_in)));
   require(d_sae > 0, "--expansion", "expected a dictionary of at least one latent (expansion > 0)");
   require(d_sae <= (int64_t(1) << 24), "--expansion", "expected at most 2^24 latents, got " + num(double(d_sae)));
   require(d_in * d_sae <= (int64_t(1) << 31), "--expansion",
@@ -123,7 +124,8 @@ std::vector<float> init_sae_params(const SaeConfig& cfg) {
   for (int64_t i = 0; i < cfg.d_sae; ++i)
     for (int64_t j = 0; j < cfg.d_in; ++j) W_enc[j * cfg.d_sae + i] = W_dec[i * cfg.d_in + j];
   if (cfg.uses_threshold())
-    for (int64_t i = 0; i < cfg.d_sae; ++i) p[size_t(L.log_threshold + i)] = float(std::log(cfg.jumprelu_init_threshold));
+    for (int64_t i = 0; i < cfg.d_sae; ++i)
+      p[size_t(L.log_threshold + i)] = float(std::log(cfg.jumprelu_init_threshold));
   return p;
 }
 

@@ -18,7 +18,7 @@
 namespace headlab {
 
 enum class SaeArch { relu, topk, batchtopk, jumprelu };
-std::string to_string(SaeArch a);            // "relu" | "topk" | "batchtopk" | "jumprelu"
+std::string to_string(SaeArch a);              // "relu" | "topk" | "batchtopk" | "jumprelu"
 SaeArch parse_sae_arch(const std::string& s);  // InputError("--arch", ...) otherwise
 // SAELens' architecture name, written to the file's config: "standard" for relu.
 std::string saelens_architecture(SaeArch a);

@@ -149,7 +149,8 @@ std::string feature_report_html(const FeatureReport& rep, const Sae& sae, const 
        std::to_string(rep.pages.size()) + " shown, most frequent first.</p>\n";
   if (rep.has_heads) {
     h += "<h2>Heads</h2><table><tr><th>head</th><th>features whose largest decoder share is this head</th>"
-         "<th>features with share &ge; " + fmt(rep.heads.dominant, "%.2f") + "</th></tr>\n";
+         "<th>features with share &ge; " +
+         fmt(rep.heads.dominant, "%.2f") + "</th></tr>\n";
     for (int64_t k = 0; k < rep.heads.n_heads; ++k)
       h += "<tr><td>" + head_name(layer, k) + "</td><td>" + std::to_string(rep.heads.top_count[size_t(k)]) +
            "</td><td>" + std::to_string(rep.heads.dominant_count[size_t(k)]) + "</td></tr>\n";
@@ -196,17 +197,20 @@ std::string feature_report_html(const FeatureReport& rep, const Sae& sae, const 
     if (rep.has_heads) {
       h += "<p>heads: ";
       for (size_t k = 0; k < p.head_share.size(); ++k)
-        h += head_name(layer, int64_t(k)) + " <span class=\"bar\" style=\"width:" + fmt(80.0 * p.head_share[k], "%.0f") +
-             "px\"></span> " + fmt(p.head_share[k], "%.2f") + " &nbsp; ";
+        h += head_name(layer, int64_t(k)) +
+             " <span class=\"bar\" style=\"width:" + fmt(80.0 * p.head_share[k], "%.0f") + "px\"></span> " +
+             fmt(p.head_share[k], "%.2f") + " &nbsp; ";
       h += "</p>\n";
     }
     if (rep.has_logits) {
       h += "<p>promotes: ";
       for (const auto& [id, l] : p.promoted)
-        h += "<code>" + html_escape(token_text(tok, id)) + "</code> <span class=\"small\">" + fmt(l, "%+.2f") + "</span> ";
+        h += "<code>" + html_escape(token_text(tok, id)) + "</code> <span class=\"small\">" + fmt(l, "%+.2f") +
+             "</span> ";
       h += "<br>suppresses: ";
       for (const auto& [id, l] : p.suppressed)
-        h += "<code>" + html_escape(token_text(tok, id)) + "</code> <span class=\"small\">" + fmt(l, "%+.2f") + "</span> ";
+        h += "<code>" + html_escape(token_text(tok, id)) + "</code> <span class=\"small\">" + fmt(l, "%+.2f") +
+             "</span> ";
       h += "</p>\n";
     }
     h += "<p class=\"small\">top contexts (sequence:position, activation):</p>\n";

@@ -22,17 +22,17 @@
 namespace headlab {
 
 struct SaeStepInput {
-  const float* x = nullptr;     // [B, d_in]
+  const float* x = nullptr;  // [B, d_in]
   int64_t B = 0;
-  const uint8_t* dead = nullptr;  // [d_sae], 1 = dead (AuxK); nullptr = none dead
+  const uint8_t* dead = nullptr;    // [d_sae], 1 = dead (AuxK); nullptr = none dead
   double sparsity_coefficient = 0;  // this step's L1 (relu) or L0 (jumprelu) coefficient
 };
 
 struct SaeStepResult {
   double loss = 0, mse = 0, sparsity = 0, aux = 0;
-  double l0 = 0;                // mean active latents per row
-  int64_t n_dead = 0;           // dead latents AuxK saw
-  float min_selected = 0;       // batchtopk: smallest selected (rescaled) activation, 0 if none
+  double l0 = 0;           // mean active latents per row
+  int64_t n_dead = 0;      // dead latents AuxK saw
+  float min_selected = 0;  // batchtopk: smallest selected (rescaled) activation, 0 if none
 };
 
 // Buffers reused between steps (sized on first use).

@@ -87,7 +87,8 @@ ModelRows::ModelRows(Transformer& model, const TokenDataset& dataset, HookPoint 
   if (seq_len_ < 1 || seq_len_ > cfg.n_ctx)
     throw InputError("--data", "expected sequences of 1 to n_ctx = " + std::to_string(cfg.n_ctx) + " tokens, got " +
                                    std::to_string(seq_len_));
-  if (n_seq_ < 1) throw InputError("--data", "expected at least one sequence of " + std::to_string(seq_len_) + " tokens");
+  if (n_seq_ < 1)
+    throw InputError("--data", "expected at least one sequence of " + std::to_string(seq_len_) + " tokens");
   if (ds_.d_vocab > cfg.d_vocab)
     throw InputError("--data", "its vocabulary (" + std::to_string(ds_.d_vocab) + ") is larger than the model's (" +
                                    std::to_string(cfg.d_vocab) + ")");

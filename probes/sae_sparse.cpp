@@ -136,7 +136,7 @@ float batch_topk(SparseRows& out, const float* score, const float* value, int64_
   int64_t positives = 0;
   for (int64_t c : high) positives += c;
 
-  uint32_t cut = 1;             // select bits > cut, plus `take_equal` entries with bits == cut
+  uint32_t cut = 1;  // select bits > cut, plus `take_equal` entries with bits == cut
   int64_t take_equal = 0;
   if (positives > K && K > 0) {
     int64_t above = 0;

@@ -19,11 +19,11 @@ namespace headlab {
 // Everything training needs to continue exactly.
 struct SaeTrainState {
   SaeConfig cfg;
-  double scale = 1.0;                 // rows are multiplied by this before the SAE sees them
-  std::vector<float> params, m, v;    // arena (SaeLayout), training space
-  std::vector<int64_t> since_fired;   // [d_sae] steps since each latent last fired
-  std::vector<int64_t> fire_count;    // [d_sae] rows each latent fired on, over the whole run
-  double topk_threshold = 0;          // batchtopk's inference threshold (EMA)
+  double scale = 1.0;                // rows are multiplied by this before the SAE sees them
+  std::vector<float> params, m, v;   // arena (SaeLayout), training space
+  std::vector<int64_t> since_fired;  // [d_sae] steps since each latent last fired
+  std::vector<int64_t> fire_count;   // [d_sae] rows each latent fired on, over the whole run
+  double topk_threshold = 0;         // batchtopk's inference threshold (EMA)
   int64_t step = 0, tokens_seen = 0;
   std::vector<uint64_t> source_state;
 };

@@ -85,17 +85,18 @@ TEST(SaeCliTest, TrainEvalFeaturesEndToEnd) {
   EXPECT_EQ(s.model_hash, checkpoint_hash(f.ckpt));
 
   const std::string json = f.dir.path("m.json");
-  const testing::CommandResult e = testing::run_command_line(kTool + " sae eval --sae " + sae + " --checkpoint " +
-                                                             f.ckpt + " --data " + f.data + " --threads 1 --json " + json);
+  const testing::CommandResult e =
+      testing::run_command_line(kTool + " sae eval --sae " + sae + " --checkpoint " + f.ckpt + " --data " + f.data +
+                                " --threads 1 --json " + json);
   ASSERT_EQ(e.exit_code, 0) << e.err;
   for (const char* key : {"L0", "explained variance", "ce_loss_score", "kl_div_score", "dead features"})
     EXPECT_NE(e.out.find(key), std::string::npos) << key << " in " << e.out;
   EXPECT_TRUE(std::filesystem::exists(json));
 
   const std::string pages = f.dir.path("pages");
-  const testing::CommandResult p = testing::run_command_line(kTool + " sae features --sae " + sae +
-                                                             " --checkpoint " + f.ckpt + " --data " + f.data +
-                                                             " --threads 1 --out-dir " + pages);
+  const testing::CommandResult p =
+      testing::run_command_line(kTool + " sae features --sae " + sae + " --checkpoint " + f.ckpt + " --data " + f.data +
+                                " --threads 1 --out-dir " + pages);
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_TRUE(std::filesystem::exists(pages + "/index.html"));
   EXPECT_TRUE(std::filesystem::exists(pages + "/features.json"));
@@ -140,17 +141,17 @@ TEST(SaeCliTest, BadInputsGiveOneLineAndStatusTwo) {
     h.write<float>("b_dec", w.data(), {7});
     h.close();
   }
-  expect_refused(testing::run_command_line(kTool + " sae eval --sae " + sae + " --checkpoint " + f.ckpt +
-                                           " --data " + f.data + " --json " + json),
+  expect_refused(testing::run_command_line(kTool + " sae eval --sae " + sae + " --checkpoint " + f.ckpt + " --data " +
+                                           f.data + " --json " + json),
                  "b_dec", json);
   const std::string pages = f.dir.path("pages");
   expect_refused(testing::run_command_line(kTool + " sae features --sae " + sae + " --checkpoint " + f.ckpt +
                                            " --data " + f.data + " --out-dir " + pages),
                  "--sae", pages);
   std::filesystem::resize_file(sae, 100);
-  expect_refused(testing::run_command_line(kTool + " sae eval --sae " + sae + " --checkpoint " + f.ckpt +
-                                           " --data " + f.data),
-                 "--sae", "");
+  expect_refused(
+      testing::run_command_line(kTool + " sae eval --sae " + sae + " --checkpoint " + f.ckpt + " --data " + f.data),
+      "--sae", "");
 }
 
 }  // namespace

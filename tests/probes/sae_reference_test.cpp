@@ -133,7 +133,8 @@ TEST_P(SaeReferenceTest, StepsEqualFloat64Torch) {
   const std::vector<double> replay = ref.read<double>("replay", {S, P});
   for (int64_t s = 0; s < S; ++s) {
     for (int j = 0; j < 4; ++j)
-      EXPECT_NEAR(hl_loss[size_t(s * 4 + j)], loss[size_t(s * 4 + j)], 2e-5 * std::max(1.0, std::fabs(loss[size_t(s * 4 + j)])))
+      EXPECT_NEAR(hl_loss[size_t(s * 4 + j)], loss[size_t(s * 4 + j)],
+                  2e-5 * std::max(1.0, std::fabs(loss[size_t(s * 4 + j)])))
           << "step " << s << " loss part " << j;
     double gmax = 0;
     const double gdiff = max_abs(grads.data() + s * P, rgrads.data() + s * P, P, &gmax);

@@ -64,8 +64,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_of(const Checkpoint& ckpt, const Token
 void require_same_model(const Sae& sae, const std::string& sae_path, const std::string& hash,
                         const std::string& ckpt_path) {
   if (!sae.model_hash.empty() && !hash.empty() && sae.model_hash != hash)
-    throw InputError("--sae " + sae_path, "was trained on model " + sae.model_hash + ", but --checkpoint " +
-                                              ckpt_path + " is model " + hash);
+    throw InputError("--sae " + sae_path, "was trained on model " + sae.model_hash + ", but --checkpoint " + ckpt_path +
+                                              " is model " + hash);
 }
 
 std::string format_seconds(double s) {

@@ -17,8 +17,7 @@ namespace headlab::sae_cli {
 namespace po = boost::program_options;
 
 // false after printing usage for --help; stray words are refused (Boost error, exit 2).
-bool parse(int argc, char** argv, const po::options_description& opts, const std::string& usage,
-           po::variables_map& vm);
+bool parse(int argc, char** argv, const po::options_description& opts, const std::string& usage, po::variables_map& vm);
 
 struct LoadedModel {
   Checkpoint checkpoint;

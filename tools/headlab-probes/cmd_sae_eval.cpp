@@ -42,10 +42,11 @@ int cmd_sae_eval(int argc, char** argv) {
   const SequenceView seqs = sequence_view(ds, lm.checkpoint.config, seq_len, "--data " + data);
   const SaeMetrics m = evaluate_sae(sae, *lm.model, seqs, sequences, batch);
 
-  std::printf("headlab-probes sae eval: %s SAE (trained as %s), %lld latents on %s; %lld sequences of %lld tokens "
-              "(%lld tokens)\n",
-              sae.architecture.c_str(), to_string(sae.trained_as).c_str(), (long long)sae.d_sae, sae.hook_name.c_str(),
-              (long long)m.sequences, (long long)seqs.seq_len, (long long)m.tokens);
+  std::printf(
+      "headlab-probes sae eval: %s SAE (trained as %s), %lld latents on %s; %lld sequences of %lld tokens "
+      "(%lld tokens)\n",
+      sae.architecture.c_str(), to_string(sae.trained_as).c_str(), (long long)sae.d_sae, sae.hook_name.c_str(),
+      (long long)m.sequences, (long long)seqs.seq_len, (long long)m.tokens);
   std::printf("L0                   %.3f\n", m.l0);
   std::printf("explained variance   %.4f   (1 - sum |x - x_hat|^2 / sum |x - mean x|^2)\n", m.explained_variance);
   std::printf("mse                  %.5g   (mean over tokens of |x - x_hat|^2)\n", m.mse);

@@ -83,16 +83,17 @@ int cmd_sae_train(int argc, char** argv) {
              vm))
     return 0;
   if (o.resume.empty() && !vm.count("steps")) throw InputError("--steps", "is required (or --resume a checkpoint)");
-  if (o.expansion < 1) throw InputError("--expansion", "expected a whole number >= 1, got " + std::to_string(o.expansion));
+  if (o.expansion < 1)
+    throw InputError("--expansion", "expected a whole number >= 1, got " + std::to_string(o.expansion));
   require_positive(o.log_every, "--log-every");
   require_positive(o.norm_tokens, "--norm-tokens");
   require_positive(o.mix_sequences, "--mix-sequences");
   if (o.checkpoint_every < 0) throw InputError("--checkpoint-every", "expected a number >= 0");
   check_output_file(o.out, "--out");
   if (o.checkpoint_dir.empty())
-    o.checkpoint_dir = (std::filesystem::path(o.out).parent_path() /
-                        (std::filesystem::path(o.out).stem().string() + ".ckpt"))
-                           .string();
+    o.checkpoint_dir =
+        (std::filesystem::path(o.out).parent_path() / (std::filesystem::path(o.out).stem().string() + ".ckpt"))
+            .string();
   if (o.checkpoint_every > 0) check_output_dir(o.checkpoint_dir, "--checkpoint-dir");
 
   LoadedModel lm = load_model(o.checkpoint, o.threads);
@@ -124,7 +125,8 @@ int cmd_sae_train(int argc, char** argv) {
       throw InputError("--resume " + o.resume, "was trained on " + state.cfg.hook_name + " (" +
                                                    std::to_string(state.cfg.d_in) + " values), not " + o.hook);
     if (vm.count("steps")) {
-      if (o.steps < state.step) throw InputError("--steps", "is below the checkpoint's step " + std::to_string(state.step));
+      if (o.steps < state.step)
+        throw InputError("--steps", "is below the checkpoint's step " + std::to_string(state.step));
       state.cfg.steps = o.steps;
     }
     rows.restore(state.source_state, "--resume " + o.resume + ": /train/source_state");
@@ -162,12 +164,11 @@ int cmd_sae_train(int argc, char** argv) {
     state = new_sae_state(cfg, rows, o.norm_tokens);
   }
   const SaeConfig& cfg = state.cfg;
-  std::printf("headlab-probes sae train: %s SAE, %lld latents on %s (%lld values per token)%s on %s\n",
-              to_string(cfg.arch).c_str(), (long long)cfg.d_sae, cfg.hook_name.c_str(), (long long)cfg.d_in,
-              cfg.arch == SaeArch::topk || cfg.arch == SaeArch::batchtopk
-                  ? (", k " + std::to_string(cfg.k)).c_str()
-                  : "",
-              lm.backend->name().c_str());
+  std::printf(
+      "headlab-probes sae train: %s SAE, %lld latents on %s (%lld values per token)%s on %s\n",
+      to_string(cfg.arch).c_str(), (long long)cfg.d_sae, cfg.hook_name.c_str(), (long long)cfg.d_in,
+      cfg.arch == SaeArch::topk || cfg.arch == SaeArch::batchtopk ? (", k " + std::to_string(cfg.k)).c_str() : "",
+      lm.backend->name().c_str());
   std::printf("rows: %s; input scale %.4g (mean norm -> sqrt(%lld)); %lld steps of %lld tokens%s\n",
               rows.describe().c_str(), state.scale, (long long)cfg.d_in, (long long)cfg.steps,
               (long long)cfg.batch_size,
@@ -194,7 +195,7 @@ int cmd_sae_train(int argc, char** argv) {
       const double eta = tps > 0 ? double(cfg.steps - p.step) * double(cfg.batch_size) / tps : 0;
       std::printf("step %lld/%lld loss %.4g mse %.4g%s L0 %.2f dead %.3f lr %.3g tokens/s %.1fk eta %s\n",
                   (long long)p.step, (long long)cfg.steps, p.result.loss, p.result.mse,
-                  p.result.aux > 0 ? (" aux " + std::to_string(p.result.aux).substr(0, 6)).c_str()
+                  p.result.aux > 0        ? (" aux " + std::to_string(p.result.aux).substr(0, 6)).c_str()
                   : p.result.sparsity > 0 ? (" sparsity " + std::to_string(p.result.sparsity).substr(0, 6)).c_str()
                                           : "",
                   p.result.l0, p.dead_fraction, p.lr, tps / 1000.0, format_seconds(eta).c_str());
