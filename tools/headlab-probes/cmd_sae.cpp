@@ -12,31 +12,9 @@ namespace headlab {
 
 namespace sae_cli {
 
-bool parse(int argc, char** argv, const po::options_description& opts, const std::string& usage,
-           po::variables_map& vm) {
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-  if (vm.count("help")) {
-    std::cout << usage << "\n" << opts << "\n";
-    return false;
-  }
-  po::notify(vm);
-  return true;
-}
-
 LoadedModel load_model(const std::string& path, int threads) {
   require_cpu_threads(threads);
-  LoadedModel m;
-  try {
-    m.checkpoint = read_checkpoint(path);
-    require_finite_params(m.checkpoint, path);
-  } catch (const InputError& e) {
-    throw InputError("--checkpoint", e.what());
-  }
-  m.hash = model_hash(m.checkpoint.config, m.checkpoint.params);
-  m.backend = make_cpu_backend(threads);
-  m.model = std::make_unique<Transformer>(m.checkpoint.config, *m.backend);
-  m.model->params_from_host(m.checkpoint.params);
-  return m;
+  return probes_cli::load_model(path, "cpu", threads);
 }
 
 TokenDataset load_data(const std::string& path) {
@@ -66,19 +44,6 @@ void require_same_model(const Sae& sae, const std::string& sae_path, const std::
   if (!sae.model_hash.empty() && !hash.empty() && sae.model_hash != hash)
     throw InputError("--sae " + sae_path, "was trained on model " + sae.model_hash + ", but --checkpoint " + ckpt_path +
                                               " is model " + hash);
-}
-
-std::string format_seconds(double s) {
-  char b[32];
-  if (!(s >= 0) || !std::isfinite(s)) return "?";
-  if (s < 60) {
-    std::snprintf(b, sizeof b, "%.0fs", s);
-  } else if (s < 3600) {
-    std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(s) % 60);
-  } else {
-    std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
-  }
-  return b;
 }
 
 }  // namespace sae_cli

@@ -1,5 +1,5 @@
-// What the `headlab-probes sae` subcommands share: option parsing, the model of --checkpoint, the
-// token data of --data, and the SAE of --sae. Part of the command (Boost), not the library.
+// What the `headlab-probes sae` subcommands share besides probes_options.h: the token data of
+// --data, the SAE of --sae, the tokenizer and the model check. Part of the command, not the library.
 #pragma once
 #include <boost/program_options.hpp>
 #include <memory>
@@ -11,20 +11,14 @@
 #include "model/checkpoint.h"
 #include "model/transformer.h"
 #include "probes/sae_file.h"
+#include "tools/headlab-probes/probes_options.h"
 
 namespace headlab::sae_cli {
 
 namespace po = boost::program_options;
-
-// false after printing usage for --help; stray words are refused (Boost error, exit 2).
-bool parse(int argc, char** argv, const po::options_description& opts, const std::string& usage, po::variables_map& vm);
-
-struct LoadedModel {
-  Checkpoint checkpoint;
-  std::string hash;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Transformer> model;
-};
+using probes_cli::format_seconds;
+using probes_cli::LoadedModel;
+// The CPU model of --checkpoint (SAEs run on the CPU backend).
 LoadedModel load_model(const std::string& path, int threads);
 TokenDataset load_data(const std::string& path);
 Sae load_sae(const std::string& path);
@@ -34,8 +28,6 @@ std::unique_ptr<Tokenizer> load_tokenizer_of(const Checkpoint& ckpt, const Token
 // InputError when the SAE records another model than `hash` (both known).
 void require_same_model(const Sae& sae, const std::string& sae_path, const std::string& hash,
                         const std::string& ckpt_path);
-
-std::string format_seconds(double seconds);  // "42s", "3m05s", "1h02m"
 
 int cmd_sae_train(int argc, char** argv);
 int cmd_sae_eval(int argc, char** argv);

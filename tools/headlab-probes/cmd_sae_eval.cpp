@@ -28,7 +28,8 @@ int cmd_sae_eval(int argc, char** argv) {
       ("json", po::value(&json_out), "also write the metrics (and every feature's density) as JSON here");
   // clang-format on
   po::variables_map vm;
-  if (!parse(argc, argv, opts, "usage: headlab-probes sae eval --sae SAE.h5 --checkpoint CKPT --data DATA.h5", vm))
+  if (!probes_cli::parse_command_line(
+          argc, argv, opts, "usage: headlab-probes sae eval --sae SAE.h5 --checkpoint CKPT --data DATA.h5", &vm))
     return 0;
   if (sequences < 0) throw InputError("--sequences", "expected a number >= 0");
   if (batch < 1) throw InputError("--batch", "expected a number >= 1");

@@ -37,8 +37,9 @@ int cmd_sae_features(int argc, char** argv) {
       ("out-dir", po::value(&out_dir)->required(), "folder for features.json and index.html");
   // clang-format on
   po::variables_map vm;
-  if (!parse(argc, argv, opts,
-             "usage: headlab-probes sae features --sae SAE.h5 --checkpoint CKPT --data DATA.h5 --out-dir DIR", vm))
+  if (!probes_cli::parse_command_line(
+          argc, argv, opts,
+          "usage: headlab-probes sae features --sae SAE.h5 --checkpoint CKPT --data DATA.h5 --out-dir DIR", &vm))
     return 0;
   if (f.max_sequences < 0) throw InputError("--sequences", "expected a number >= 0");
   if (f.max_features < 0) throw InputError("--features", "expected a number >= 0");

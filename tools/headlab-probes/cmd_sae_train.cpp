@@ -77,10 +77,11 @@ int cmd_sae_train(int argc, char** argv) {
       ("out", po::value(&o.out)->required(), "the SAE file to write (headlab.sae, HDF5)");
   // clang-format on
   po::variables_map vm;
-  if (!parse(argc, argv, opts,
-             "usage: headlab-probes sae train --checkpoint CKPT --data DATA.h5 --hook NAME --arch ARCH --steps N "
-             "--out SAE.h5",
-             vm))
+  if (!probes_cli::parse_command_line(
+          argc, argv, opts,
+          "usage: headlab-probes sae train --checkpoint CKPT --data DATA.h5 --hook NAME --arch ARCH --steps N "
+          "--out SAE.h5",
+          &vm))
     return 0;
   if (o.resume.empty() && !vm.count("steps")) throw InputError("--steps", "is required (or --resume a checkpoint)");
   if (o.expansion < 1)
