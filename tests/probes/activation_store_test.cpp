@@ -302,6 +302,43 @@ TEST(ProbesExtractTest, StreamWindowsMatchTheCacheThroughTheCommandAndHeadlabMod
   }
 }
 
+// True and false statements: each row up to its answer position, then the answer (truth 1) or the
+// wrong answer (truth 0); the store keeps the appended token's activations.
+TEST(ProbesExtractTest, StatementsAppendTheTrueAndTheWrongAnswer) {
+  Fixture f;
+  {  // the fixture's task with wrong answers
+    f.task_ds.wrong_answer = testing::random_tokens(11, f.cfg.d_vocab, 7);
+    write_token_dataset(f.task, f.task_ds);
+  }
+  auto be = make_cpu_backend(1);
+  Transformer m(f.cfg, *be);
+  m.params_from_host(f.params);
+  ExtractOptions o;
+  o.hooks = {parse_hook_name("blocks.1.hook_resid_post", f.cfg)};
+  o.positions = TokenPositions::statements;
+  o.batch_size = 3;
+  extract_activations(m, f.task, o, f.dir.path("st.h5"));
+  const ActivationStore s(f.dir.path("st.h5"));
+  ASSERT_EQ(s.n_tokens(), 22);
+  const std::vector<int32_t> truth = s.class_label("truth"), tokens = s.tokens(), positions = s.positions();
+  const std::vector<int64_t> docs = s.doc_ids();
+  std::vector<float> got(size_t(22 * 12));
+  s.read_rows("blocks.1.hook_resid_post", 0, 22, got.data());
+  for (int i = 0; i < 22; ++i) {
+    const int row = i / 2, ap = row % 4 + 1;
+    EXPECT_EQ(truth[size_t(i)], i % 2 == 0 ? 1 : 0);
+    EXPECT_EQ(docs[size_t(i)], row);
+    EXPECT_EQ(positions[size_t(i)], ap + 1);
+    const int32_t appended = i % 2 == 0 ? f.task_ds.answer[size_t(row)] : f.task_ds.wrong_answer[size_t(row)];
+    EXPECT_EQ(tokens[size_t(i)], appended);
+    std::vector<int32_t> seq(f.task_ds.tokens.begin() + row * 6, f.task_ds.tokens.begin() + row * 6 + ap + 1);
+    seq.push_back(appended);
+    const HostTensor want = f.cache("blocks.1.hook_resid_post", seq.data(), 1, int(seq.size()));
+    for (int j = 0; j < 12; ++j)
+      EXPECT_NEAR(got[size_t(i * 12 + j)], want.data[size_t((ap + 1) * 12 + j)], 1e-5) << i << " " << j;
+  }
+}
+
 // The store is several times larger than the address space the process may use: extraction streams.
 TEST(ProbesExtractTest, StoreLargerThanTheMemoryLimit) {
   TempDir dir;

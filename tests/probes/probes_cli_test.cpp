@@ -3,6 +3,8 @@
 // exit 2 and no output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -47,7 +49,8 @@ void write_head_store(const std::string& path, int64_t n, int64_t doc_len) {
   std::vector<float> z0(size_t(n * 12)), z1(size_t(n * 12));
   for (float& v : z0) v = g(rng);
   for (float& v : z1) v = g(rng);
-  std::vector<int32_t> tokens(static_cast<size_t>(n)), positions(static_cast<size_t>(n)), planted(static_cast<size_t>(n)), one(static_cast<size_t>(n), 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(n)), positions(static_cast<size_t>(n)),
+      planted(static_cast<size_t>(n)), one(static_cast<size_t>(n), 1);
   std::vector<int64_t> rows(static_cast<size_t>(n)), docs(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const float* h = z1.data() + i * 12 + 2 * 4;
@@ -140,6 +143,88 @@ TEST(ProbesCliTest, DirectionsDriveCircuitsSteer) {
       " --hook blocks.1.attn.hook_z --direction " + dir.path("p/directions/blocks.1.attn.hook_z.H0.h5") +
       " --coefficients -1,1 --samples 0 --out " + dir.path("steer") + " --threads 1");
   EXPECT_EQ(steer.exit_code, 0) << steer.err;
+}
+
+// ITI end to end: statements -> per-head probes -> intervene. The metric at alpha is recomputed here
+// with a hook of the test's own: z_h += alpha * sigma_h * theta_h for the two best heads by
+// validation accuracy, at every position, and the logit difference at the answer position.
+TEST(ProbesCliTest, InterveneShiftsTheTopHeadsAlongTheirDirections) {
+  TempDir dir;
+  if (!fs::exists(kProbes)) GTEST_SKIP() << "headlab-probes was not built";
+  ModelConfig c = testing::tiny_config();
+  auto be = make_cpu_backend(1);
+  Transformer m(c, *be);
+  m.init_gpt2(6);
+  write_checkpoint(dir.path("m.h5"), Checkpoint{c, m.params_to_host(), std::nullopt, ""});
+  TokenDataset ds;
+  ds.kind = DatasetKind::sequences;
+  ds.d_vocab = c.d_vocab;
+  ds.n_seq = 80;
+  ds.seq_len = 5;
+  ds.tokens = testing::random_tokens(400, c.d_vocab, 18);
+  ds.answer = testing::random_tokens(80, c.d_vocab, 19);
+  ds.wrong_answer = testing::random_tokens(80, c.d_vocab, 20);
+  write_token_dataset(dir.path("facts.h5"), ds);
+  const std::string store = dir.path("truth.h5"), probes = dir.path("p");
+  ASSERT_EQ(run_command_line(kProbes + " extract --checkpoint " + dir.path("m.h5") + " --data " + dir.path("facts.h5") +
+                             " --positions statements --hooks blocks.0.attn.hook_z,blocks.1.attn.hook_z --out " +
+                             store + " --threads 1")
+                .exit_code,
+            0);
+  const testing::CommandResult lin = run_command_line(
+      kProbes + " linear --store " + store + " --label truth --per-head --no-control --threads 1 --out " + probes);
+  ASSERT_EQ(lin.exit_code, 0) << lin.err;
+  const testing::CommandResult r = run_command_line(
+      kProbes + " intervene --checkpoint " + dir.path("m.h5") + " --data " + dir.path("facts.h5") + " --probes " +
+      probes + "/probes.h5 --top-k 2 --alphas 0,200 --threads 1 --out " + dir.path("iti"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path("iti.svg")));
+  const h5::File out = h5::File::open(dir.path("iti.h5"));
+  EXPECT_EQ(out.attr_string("format"), "headlab.intervention");
+  const std::vector<double> metric = out.read<double>("metric");
+  const std::vector<int32_t> heads = out.read<int32_t>("heads");
+  ASSERT_EQ(metric.size(), 2u);
+  ASSERT_EQ(heads.size(), 4u);
+
+  // The two best heads by validation accuracy, from the probes file.
+  const h5::File pf = h5::File::open(probes + "/probes.h5");
+  const std::vector<double> val = pf.read<double>("table/validation_score");
+  const std::vector<int32_t> layer = pf.read<int32_t>("table/layer"), head = pf.read<int32_t>("table/head");
+  std::vector<size_t> order(val.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return val[a] > val[b]; });
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(heads[size_t(2 * k)], layer[order[size_t(k)]]);
+    EXPECT_EQ(heads[size_t(2 * k + 1)], head[order[size_t(k)]]);
+  }
+  auto mean_logit_diff = [&](float alpha) {
+    HookSet hooks;
+    for (int k = 0; k < 2; ++k) {
+      const int l = layer[order[size_t(k)]], h = head[order[size_t(k)]];
+      const std::string g = "probes/blocks." + std::to_string(l) + ".attn.hook_z/H" + std::to_string(h);
+      const std::vector<float> theta = pf.read<float>(g + "/direction");
+      const double sigma = pf.group(g).attr_float("projection_std");
+      hooks.add_forward({l, HookSite::attn_z}, [=](HookPoint, ActivationView& v, Backend&) {
+        const int64_t rows = v.numel() / (c.n_heads * c.d_head);  // [batch * pos], heads, d_head
+        for (int64_t r = 0; r < rows; ++r)
+          for (int j = 0; j < c.d_head; ++j)
+            v.data[(r * c.n_heads + h) * c.d_head + j] += float(alpha * sigma * theta[size_t(j)]);
+      });
+    }
+    m.forward(ds.tokens.data(), 80, 5, &hooks);
+    const std::vector<float> logits = m.logits_to_host();
+    double sum = 0;
+    for (int r = 0; r < 80; ++r) {
+      const float* last = logits.data() + (int64_t(r) * 5 + 4) * c.d_vocab;
+      sum += double(last[ds.answer[size_t(r)]]) - last[ds.wrong_answer[size_t(r)]];
+    }
+    return sum / 80;
+  };
+  // A random model at init has small head outputs and a small unembedding: the effect is small, the
+  // agreement tight.
+  EXPECT_NEAR(metric[0], mean_logit_diff(0), 2e-6);
+  EXPECT_NEAR(metric[1], mean_logit_diff(200), 2e-6);
+  EXPECT_GT(std::abs(metric[1] - metric[0]), 5e-5);
 }
 
 TEST(ProbesCliTest, BadInputsOneLineExit2NoOutput) {
