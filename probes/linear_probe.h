@@ -42,7 +42,7 @@ std::vector<float> control_task_scalars(const std::vector<int32_t>& tokens, cons
                                         const ProbeSplit& split, uint64_t seed);
 
 struct ProbeOptions {
-  std::vector<double> l2_grid = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5};
+  std::vector<double> l2_grid = {1e-1, 1e-2, 1e-3, 1e-4};
   LbfgsOptions lbfgs;
   bool control = true;
 };

@@ -5,35 +5,42 @@ minimises (1/n) sum (y - Xw - b)^2 + lambda ||w||^2, sklearn ||y - Xw - b||^2 + 
 alpha = lambda n.
 
 usage: sklearn_reference.py IN.h5 OUT.h5
-IN: /X_train [n, d] /y_train [n] /X_test /y_test, attributes l2, kind ("logistic" | "ridge")
-OUT: /W [k, d] /b [k], attribute test_score (accuracy or R^2), n_iter
+IN: one group per problem (/logistic, /ridge): X_train [n, d], y_train [n], X_test, y_test, attribute l2
+OUT: the same groups with W [k, d], b [k], attribute test_score (accuracy or R^2), n_iter
 """
 import sys
 
 import h5py
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
+
+try:
+    from sklearn.linear_model import LogisticRegression, Ridge
+except ImportError:
+    sys.exit(77)  # the test skips: no scikit-learn here
 
 src = h5py.File(sys.argv[1], "r")
-X = src["X_train"][...].astype(np.float64)
-y = src["y_train"][...]
-Xt = src["X_test"][...].astype(np.float64)
-yt = src["y_test"][...]
-l2 = float(src.attrs["l2"])
-n = X.shape[0]
 with h5py.File(sys.argv[2], "w") as out:
-    if src.attrs["kind"] == "logistic":
-        m = LogisticRegression(C=1.0 / (l2 * n), multi_class="multinomial", solver="lbfgs", tol=1e-10,
-                               max_iter=100000)
-        m.fit(X, y)
-        out["W"] = m.coef_
-        out["b"] = m.intercept_
-        out.attrs["test_score"] = float((m.predict(Xt) == yt).mean())
-        out.attrs["n_iter"] = int(m.n_iter_[0])
-    else:
-        m = Ridge(alpha=l2 * n, fit_intercept=True, solver="cholesky")
-        m.fit(X, y)
-        out["W"] = m.coef_[None, :]
-        out["b"] = np.array([m.intercept_])
-        out.attrs["test_score"] = float(m.score(Xt, yt))
-        out.attrs["n_iter"] = 0
+    for kind in src:
+        g = src[kind]
+        X = g["X_train"][...].astype(np.float64)
+        y = g["y_train"][...]
+        Xt = g["X_test"][...].astype(np.float64)
+        yt = g["y_test"][...]
+        l2 = float(g.attrs["l2"])
+        n = X.shape[0]
+        o = out.create_group(kind)
+        if kind == "logistic":
+            m = LogisticRegression(C=1.0 / (l2 * n), multi_class="multinomial", solver="lbfgs", tol=1e-10,
+                                   max_iter=100000)
+            m.fit(X, y)
+            o["W"] = m.coef_
+            o["b"] = m.intercept_
+            o.attrs["test_score"] = float((m.predict(Xt) == yt).mean())
+            o.attrs["n_iter"] = int(m.n_iter_[0])
+        else:
+            m = Ridge(alpha=l2 * n, fit_intercept=True, solver="cholesky")
+            m.fit(X, y)
+            o["W"] = m.coef_[None, :]
+            o["b"] = np.array([m.intercept_])
+            o.attrs["test_score"] = float(m.score(Xt, yt))
+            o.attrs["n_iter"] = 0

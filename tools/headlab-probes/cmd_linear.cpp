@@ -150,7 +150,7 @@ int cmd_linear(int argc, char** argv) {
   bool per_head = false, no_control = false;
   int64_t seed = 0;
   int max_iter = 1000, threads = 0;
-  double tol = 1e-5;
+  double tol = 1e-4;
   po::options_description opts("headlab-probes linear");
   opts.add_options()("help,h", "this help")("store", po::value<std::string>(&store_path), "activation store (extract)")(
       "label", po::value<std::string>(&label), "label to probe for (/labels/<name> of the store)")(
@@ -160,11 +160,11 @@ int cmd_linear(int argc, char** argv) {
       "split", po::value<std::string>(&split_arg)->default_value("0.6,0.2,0.2"),
       "train,validation,test fractions of the documents")("seed", po::value<int64_t>(&seed)->default_value(0),
                                                           "split and control-task seed")(
-      "l2", po::value<std::string>(&l2_arg)->default_value("1e-1,1e-2,1e-3,1e-4,1e-5"),
+      "l2", po::value<std::string>(&l2_arg)->default_value("1e-1,1e-2,1e-3,1e-4"),
       "L2 strengths to choose from on the validation set")("no-control", po::bool_switch(&no_control),
                                                            "skip the control task (halves the cost)")(
       "max-iter", po::value<int>(&max_iter)->default_value(1000), "L-BFGS iterations per fit")(
-      "tol", po::value<double>(&tol)->default_value(1e-5), "L-BFGS stops when max |gradient| <= tol")(
+      "tol", po::value<double>(&tol)->default_value(1e-4, "1e-4"), "L-BFGS stops when max |gradient of the mean loss| <= tol")(
       "direction-class", po::value<std::string>(&direction_class),
       "with more than two classes: write directions for this class (its weights minus the mean of all)")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)")(
