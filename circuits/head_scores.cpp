@@ -402,7 +402,7 @@ ProbeTokens probe_tokens(const ModelConfig& cfg, const std::string& tokenizer_js
   const std::unique_ptr<Tokenizer> tok = tokenizer_from_json(tokenizer_json, what);
   t.bos = tok->special().bos;
   t.lo = 0;
-  t.hi = std::min(cfg.d_vocab, tok->vocab_size() - 3);
+  t.hi = std::min(cfg.d_vocab, tok->ordinary_vocab_size());
   if (t.bos >= cfg.d_vocab) throw InputError(what, "its BOS id is outside the model's vocabulary");
   return t;
 }

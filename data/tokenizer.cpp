@@ -11,6 +11,7 @@
 
 #include "data/bpe_tokenizer.h"
 #include "data/char_tokenizer.h"
+#include "data/gpt2_tokenizer.h"
 #include "data/word_tokenizer.h"
 #include "model/errors.h"
 
@@ -26,6 +27,8 @@ const char* tokenizer_kind_name(TokenizerKind kind) {
       return "char";
     case TokenizerKind::word:
       return "word";
+    case TokenizerKind::gpt2:
+      return "gpt2";
   }
   return "?";
 }
@@ -79,9 +82,20 @@ std::unique_ptr<Tokenizer> build_from_json(const nlohmann::json& j, const std::s
     }
     return std::make_unique<BpeTokenizer>(std::move(merges), what);
   }
+  if (type == "gpt2") {
+    std::vector<std::string> bytes;
+    for (const auto& h : j.at("token_bytes")) bytes.push_back(from_hex(h.get<std::string>(), what));
+    std::vector<std::pair<int32_t, int32_t>> merges;
+    for (const auto& m : j.at("merges")) {
+      if (!m.is_array() || m.size() != 2) throw InputError(what, "each merge must be a pair [left, right]");
+      merges.emplace_back(m[0].get<int32_t>(), m[1].get<int32_t>());
+    }
+    return std::make_unique<Gpt2Tokenizer>(std::move(bytes), std::move(merges),
+                                           j.at("special_tokens").at("bos").get<int32_t>(), what);
+  }
   if (type == "char") return std::make_unique<CharTokenizer>(from_hex(j.at("alphabet").get<std::string>(), what), what);
   if (type == "word") return std::make_unique<WordTokenizer>(j.at("words").get<std::vector<std::string>>(), what);
-  throw InputError(what, "unknown tokenizer type '" + type + "' (expected bpe, char or word)");
+  throw InputError(what, "unknown tokenizer type '" + type + "' (expected bpe, char, word or gpt2)");
 }
 
 // The redundant fields must agree with the tokenizer the essential ones built: a file edited by hand
@@ -95,7 +109,9 @@ void check_consistent(const Tokenizer& t, const nlohmann::json& j, const std::st
   const auto& sj = j.at("special_tokens");
   if (sj.at("bos").get<int32_t>() != s.bos || sj.at("eos").get<int32_t>() != s.eos ||
       sj.at("pad").get<int32_t>() != s.pad)
-    throw InputError(what, "special_tokens must be the last three ids, bos, eos, pad");
+    throw InputError(what, t.kind() == TokenizerKind::gpt2
+                               ? "special_tokens must all be <|endoftext|>'s id"
+                               : "special_tokens must be the last three ids, bos, eos, pad");
   if (!j.contains("token_bytes")) return;
   const auto& bytes = j.at("token_bytes");
   if (int64_t(bytes.size()) != t.vocab_size())

