@@ -14,11 +14,14 @@
 
 #include "cli/command_main.h"
 #include "cli/model_options.h"
+#include "data/gpt2_tokenizer.h"
 #include "data/tokenizer.h"  // the command (not the library) plugs in data/ to print text
 #include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/h5_file.h"
+#include "model/hf_gpt2.h"
 #include "model/hooks.h"
+#include "model/params.h"
 #include "model/transformer.h"
 
 namespace po = boost::program_options;
@@ -36,6 +39,8 @@ const char* kUsage =
     "  sample  --checkpoint CKPT (--prompt TEXT | --prompt-tokens \"1 2 3\") --max-new N [--temperature T] [--seed S]\n"
     "          continues the prompt; prints the text when the checkpoint carries its tokenizer.\n"
     "          Past n_ctx tokens the model reads the last n_ctx (a sliding window); T = 0 is greedy\n"
+    "  import  --hf DIR --out CKPT.h5                    a Hugging Face GPT-2 (config.json, model.safetensors)\n"
+    "  export  --checkpoint CKPT --safetensors OUT       TransformerLens state_dict names, float32\n"
     "Run headlab-model <command> --help for the options of one command.\n";
 
 po::variables_map parse(int argc, char** argv, const po::options_description& opts,
@@ -418,11 +423,78 @@ int cmd_sample(int argc, char** argv) {
   return 0;
 }
 
+int cmd_import(int argc, char** argv) {
+  std::string hf_dir, out, tokenizer_path;
+  po::options_description opts("headlab-model import");
+  opts.add_options()("help,h", "this help")("hf", po::value<std::string>(&hf_dir),
+                                            "a Hugging Face GPT-2 folder: config.json, model.safetensors "
+                                            "(and vocab.json + merges.txt for the tokenizer)")(
+      "tokenizer", po::value<std::string>(&tokenizer_path),
+      "a tokenizer JSON to store instead (headlab-data tokenizer import --gpt2 DIR)")(
+      "out", po::value<std::string>(&out), "checkpoint to write");
+  po::variables_map vm;
+  if (!parse_or_help(argc, argv, opts, vm)) return 0;
+  cli::require_option(vm, "hf");
+  cli::require_option(vm, "out");
+  require_output_path(out, "--out");
+  HfImportReport report;
+  Checkpoint ck = import_hf_gpt2(hf_dir, &report);
+  std::string tokenizer_note = "no tokenizer (give --tokenizer, or put vocab.json + merges.txt in " + hf_dir + ")";
+  std::unique_ptr<Tokenizer> tok;
+  if (!tokenizer_path.empty()) {
+    tok = load_tokenizer(tokenizer_path);
+    tokenizer_note = "tokenizer from " + tokenizer_path;
+  } else if (has_gpt2_tokenizer_files(hf_dir)) {
+    tok = std::make_unique<Gpt2Tokenizer>(import_gpt2_tokenizer(hf_dir));
+    tokenizer_note = "GPT-2 tokenizer from " + hf_dir;
+  }
+  if (tok) {
+    if (tok->vocab_size() != ck.config.d_vocab)
+      throw InputError(tokenizer_path.empty() ? hf_dir : "--tokenizer " + tokenizer_path,
+                       "the tokenizer has " + std::to_string(tok->vocab_size()) +
+                           " tokens; the model's vocab_size is " + std::to_string(ck.config.d_vocab));
+    ck.tokenizer_json = tok->to_json();
+  }
+  write_checkpoint(out, ck);
+  const ModelConfig& c = ck.config;
+  std::printf(
+      "wrote %s: GPT-2 of %lld parameters (n_layers %d, d_model %d, n_heads %d, n_ctx %d, d_vocab %d) from %lld "
+      "%s tensors; %s\n",
+      out.c_str(), (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
+      (long long)report.n_tensors, report.source_dtype.c_str(), tokenizer_note.c_str());
+  if (!report.ignored.empty()) {
+    std::string names;
+    for (size_t i = 0; i < report.ignored.size() && i < 4; ++i) names += (i ? ", " : "") + report.ignored[i];
+    std::printf("not used: %zu tensors (%s%s)\n", report.ignored.size(), names.c_str(),
+                report.ignored.size() > 4 ? ", ..." : "");
+  }
+  return 0;
+}
+
+int cmd_export(int argc, char** argv) {
+  std::string path, out;
+  po::options_description opts("headlab-model export");
+  opts.add_options()("help,h", "this help")("checkpoint", po::value<std::string>(&path), "checkpoint")(
+      "safetensors", po::value<std::string>(&out), "the .safetensors file to write (TransformerLens state_dict names)");
+  po::variables_map vm;
+  if (!parse_or_help(argc, argv, opts, vm)) return 0;
+  cli::require_option(vm, "checkpoint");
+  cli::require_option(vm, "safetensors");
+  require_output_path(out, "--safetensors");
+  const Checkpoint ck = read_checkpoint(path);
+  require_disk_space(out, double(ck.params.size()) * 4.4, "--safetensors");
+  export_safetensors(ck, out);
+  std::printf("wrote %s: %zu TransformerLens state_dict entries, float32\n", out.c_str(),
+              ParamTable(ck.config).params().size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return cli::run_command("headlab-model", [&]() -> int {
-    if (argc < 2) throw InputError("command", "expected init, info, run or sample (see headlab-model --help)");
+    if (argc < 2)
+      throw InputError("command", "expected init, info, run, sample, import or export (see headlab-model --help)");
     if (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -432,6 +504,9 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(argc - 1, argv + 1);
     if (cmd == "run") return cmd_run(argc - 1, argv + 1);
     if (cmd == "sample") return cmd_sample(argc - 1, argv + 1);
-    throw InputError("command '" + cmd + "'", "expected init, info, run or sample (see headlab-model --help)");
+    if (cmd == "import") return cmd_import(argc - 1, argv + 1);
+    if (cmd == "export") return cmd_export(argc - 1, argv + 1);
+    throw InputError("command '" + cmd + "'",
+                     "expected init, info, run, sample, import or export (see headlab-model --help)");
   });
 }
