@@ -1,8 +1,9 @@
 // headlab-data: tokenizers, the Brown corpus, task suites and mixtures.
 //   headlab-data brown --out DIR [--corpus DIR] [--tokenizer FILE | --vocab-size N] [--seed S]
+//   headlab-data text --input PATH... --out DIR [--tokenizer FILE | --vocab-size N] [--val-fraction F]
 //   headlab-data task NAME --n N --seed S --out FILE [--tokenizer FILE] [task options]   (task --list)
 //   headlab-data mix --source FILE[:WEIGHT] ... --n N --seq-len L --seed S --out FILE
-//   headlab-data tokenizer train|encode|decode ...
+//   headlab-data tokenizer train|import|encode|decode ...
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
@@ -18,10 +19,12 @@
 #include "data/brown.h"
 #include "data/brown_dataset.h"
 #include "data/char_tokenizer.h"
+#include "data/gpt2_tokenizer.h"
 #include "data/message_text.h"
 #include "data/mix.h"
 #include "data/output_files.h"
 #include "data/tasks.h"
+#include "data/text_dataset.h"
 #include "model/errors.h"
 
 namespace po = boost::program_options;
@@ -33,9 +36,10 @@ const char* const kUsage =
     "usage: headlab-data <command> [options]\n"
     "commands:\n"
     "  brown       the Brown corpus as text, tags, a BPE and token datasets per split\n"
+    "  text        your own text (files, folders, JSONL, stdin) as train/validation token datasets\n"
     "  task NAME   a task suite with clean/corrupted rows (task --list names them)\n"
     "  mix         one training dataset from several, in stated proportions\n"
-    "  tokenizer   train | encode | decode\n"
+    "  tokenizer   train | import | encode | decode\n"
     "Run headlab-data <command> --help for its options.\n";
 
 // Parses a subcommand's arguments; returns false (after printing help) when --help was asked.
@@ -203,6 +207,45 @@ int run_mix(const std::vector<std::string>& args) {
   return 0;
 }
 
+int run_text(const std::vector<std::string>& args) {
+  TextDatasetOptions o;
+  std::string format = "auto";
+  int64_t seed = 1;
+  po::options_description options("headlab-data text");
+  options.add_options()("help", "this help")("input", po::value(&o.inputs)->multitoken()->composing(),
+                                             "files, folders (every file under them) or - (standard input)")(
+      "format", po::value(&format)->default_value("auto"),
+      "auto (.jsonl/.ndjson files are JSONL, others plain text) | text | jsonl")(
+      "text-field", po::value(&o.text_field)->default_value("text"), "JSONL: the field holding each document's text")(
+      "tokenizer", po::value(&o.tokenizer_path), "use this tokenizer instead of training a BPE")(
+      "vocab-size", po::value(&o.vocab_size)->default_value(8192), "vocabulary of the BPE trained on the train split")(
+      "bpe-sample-mb", po::value(&o.bpe_sample_mb)->default_value(256),
+      "train the BPE on at most this many MB of the train split")(
+      "val-fraction", po::value(&o.val_fraction)->default_value(0.05), "share of documents for validation")(
+      "seed", po::value(&seed)->default_value(1), "seed of the document split")(
+      "threads", po::value(&o.threads)->default_value(0), "encoding threads (0 = all cores)")(
+      "out", po::value(&o.out_dir)->required(), "output folder (created): train.h5, validation.h5, tokenizer.json");
+  po::variables_map vm;
+  if (!parse(args, options, vm)) return 0;
+  o.seed = seed_value(seed, "--seed");
+  if (format == "auto")
+    o.format = TextFormat::auto_detect;
+  else if (format == "text")
+    o.format = TextFormat::text;
+  else if (format == "jsonl")
+    o.format = TextFormat::jsonl;
+  else
+    throw InputError("--format", "expected auto, text or jsonl, got '" + format + "'");
+  if (!o.tokenizer_path.empty() && !vm["vocab-size"].defaulted())
+    throw InputError("--vocab-size", "sets the BPE trained here; with --tokenizer none is trained (give one of them)");
+  if (o.bpe_sample_mb < 1) throw InputError("--bpe-sample-mb", "expected at least 1");
+  if (o.threads < 0) throw InputError("--threads", "expected 0 (all cores) or more");
+  build_text_datasets(
+      o, [](const std::string& line) { std::cout << line << std::endl; },
+      [](const std::string& line) { std::cerr << "headlab-data text: " << line << std::endl; });
+  return 0;
+}
+
 int run_tokenizer_train(const std::vector<std::string>& args) {
   std::vector<std::string> inputs;
   std::string out, kind, brown_dir;
@@ -309,25 +352,48 @@ int run_tokenizer_decode(const std::vector<std::string>& args) {
   return 0;
 }
 
+int run_tokenizer_import(const std::vector<std::string>& args) {
+  std::string gpt2_dir, out;
+  po::options_description options("headlab-data tokenizer import");
+  options.add_options()("help", "this help")("gpt2", po::value(&gpt2_dir)->required(),
+                                             "a folder with GPT-2's encoder.json and vocab.bpe")(
+      "out", po::value(&out)->required(), "output JSON file (missing folders are created)");
+  po::variables_map vm;
+  if (!parse(args, options, vm)) return 0;
+  check_output_file(out, "--out");
+  const auto t0 = std::chrono::steady_clock::now();
+  const Gpt2Tokenizer tok = import_gpt2_tokenizer(gpt2_dir);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  make_parent_dirs(out, "--out");
+  save_tokenizer(tok, out);
+  const std::vector<int32_t> hello = tok.encode("Hello world");
+  std::printf("wrote %s: gpt2 tokenizer of %d tokens (<|endoftext|> = %d) in %.2f s; 'Hello world' -> %d %d\n",
+              out.c_str(), tok.vocab_size(), tok.special().bos, seconds, hello.at(0), hello.at(1));
+  return 0;
+}
+
 int run_tokenizer(const std::vector<std::string>& args) {
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "usage: headlab-data tokenizer train|encode|decode [options]\n"
+    std::cout << "usage: headlab-data tokenizer train|import|encode|decode [options]\n"
                  "  train    a BPE or character tokenizer from text files or the Brown corpus\n"
+                 "  import   GPT-2's tokenizer from its encoder.json and vocab.bpe (--gpt2 DIR)\n"
                  "  encode   text to token ids\n"
                  "  decode   token ids to text\n"
                  "Run headlab-data tokenizer <action> --help for its options.\n";
     return 0;
   }
-  if (args.empty()) throw InputError("tokenizer", "expected train, encode or decode (headlab-data tokenizer --help)");
+  if (args.empty())
+    throw InputError("tokenizer", "expected train, import, encode or decode (headlab-data tokenizer --help)");
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return run_tokenizer_train(rest);
+  if (args[0] == "import") return run_tokenizer_import(rest);
   if (args[0] == "encode") return run_tokenizer_encode(rest);
   if (args[0] == "decode") return run_tokenizer_decode(rest);
-  throw InputError("tokenizer", "unknown action '" + args[0] + "' (expected train, encode or decode)");
+  throw InputError("tokenizer", "unknown action '" + args[0] + "' (expected train, import, encode or decode)");
 }
 
 int dispatch(int argc, char** argv) {
-  if (argc < 2) throw InputError("command", "expected brown, task, mix or tokenizer (headlab-data --help)");
+  if (argc < 2) throw InputError("command", "expected brown, text, task, mix or tokenizer (headlab-data --help)");
   if (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return 0;
@@ -336,13 +402,14 @@ int dispatch(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
     if (command == "brown") return run_brown(args);
+    if (command == "text") return run_text(args);
     if (command == "task") return run_task(args);
     if (command == "mix") return run_mix(args);
     if (command == "tokenizer") return run_tokenizer(args);
   } catch (const po::error& e) {
     throw InputError(command, std::string(e.what()) + " (see headlab-data " + command + " --help)");
   }
-  throw InputError("command", "unknown command '" + command + "' (expected brown, task, mix or tokenizer)");
+  throw InputError("command", "unknown command '" + command + "' (expected brown, text, task, mix or tokenizer)");
 }
 
 }  // namespace
