@@ -159,8 +159,61 @@ void write_token_dataset(const std::string& path, const TokenDataset& ds) {
   out.commit();
 }
 
+namespace {
+
+// A bare /tokens as h5py writes it: nothing but the ids, so the rest is assumed and said.
+TokenDataset read_plain_tokens(const h5::File& f, const std::string& path) {
+  const h5::Shape shape = f.shape("tokens");
+  const h5::DType type = f.dtype("tokens");
+  if (type == h5::DType::f32 || type == h5::DType::f64)
+    throw InputError(f.where("tokens"), "expected integer token ids; found " + h5::to_string(type) +
+                                            " (write them with an integer dtype, e.g. np.int32)");
+  if (shape.size() != 1 && shape.size() != 2)
+    throw InputError(f.where("tokens"),
+                     "expected a 1-D stream or 2-D [n_seq, seq_len] sequences; found shape " + h5::to_string(shape));
+  for (const char* other : {"doc_offsets", "loss_mask", "corrupted", "answer", "wrong_answer", "answer_pos"})
+    if (f.exists(other))
+      throw InputError(path + ": / attribute format",
+                       std::string("missing, but /") + other +
+                           " is there: a headlab dataset needs its attributes (format, format_version, kind, d_vocab)");
+  TokenDataset ds;
+  ds.source = "plain /tokens";
+  if (shape.size() == 1) {
+    ds.kind = DatasetKind::stream;
+    ds.tokens = f.read<int32_t>("tokens", h5::Shape{-1});
+    ds.n_seq = 1;
+    ds.seq_len = ds.n_tokens();
+    ds.doc_offsets = {0};
+  } else {
+    ds.kind = DatasetKind::sequences;
+    ds.tokens = f.read<int32_t>("tokens", h5::Shape{-1, -1});
+    ds.n_seq = shape[0];
+    ds.seq_len = shape[1];
+  }
+  int32_t max_id = -1;
+  for (size_t i = 0; i < ds.tokens.size(); ++i) {
+    if (ds.tokens[i] < 0)
+      throw InputError(f.where("tokens"), "expected token ids >= 0; found " + std::to_string(ds.tokens[i]) + " at [" +
+                                              std::to_string(i) + "]");
+    max_id = std::max(max_id, ds.tokens[i]);
+  }
+  if (max_id < 0) throw InputError(f.where("tokens"), "holds no tokens");
+  ds.d_vocab = int64_t(max_id) + 1;
+  ds.assumed =
+      path + " has no headlab attributes: read /tokens " + h5::to_string(shape) + " as " +
+      (ds.kind == DatasetKind::stream ? "one stream (a single document)" : "sequences, every position trained") +
+      ", d_vocab = largest id + 1 = " + std::to_string(ds.d_vocab) +
+      " (a model's larger d_vocab is used where there is one), no tokenizer";
+  ds.validate(path);
+  return ds;
+}
+
+}  // namespace
+
 TokenDataset read_token_dataset(const std::string& path) {
   const h5::File f = h5::File::open(path);
+  if (!f.has_attr("format") && !f.has_attr("kind") && !f.has_attr("d_vocab") && f.is_dataset("tokens"))
+    return read_plain_tokens(f, path);
   h5::check_format(f, kTokensFormat, kTokensVersion);
   TokenDataset ds;
   const std::string kind = f.attr_string("kind");

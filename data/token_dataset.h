@@ -7,6 +7,11 @@
 //    optional /labels/<name> [n_seq, seq_len].
 // Root attributes: format = "headlab.tokens", format_version = 1, kind = "stream" | "sequences",
 // d_vocab (the tokenizer's vocabulary size), tokenizer (JSON text, optional), source (free text).
+//
+// A file written by hand (h5py: f["tokens"] = ids) without any of those attributes is read too, when
+// its meaning is clear: /tokens of an integer type, 1-D (a stream of one document) or 2-D (sequences,
+// every position trained), ids >= 0, and no other headlab dataset. d_vocab is then the largest id + 1;
+// TokenDataset::assumed says so, for the command to print as a warning.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -37,6 +42,7 @@ struct TokenDataset {
   std::vector<int32_t> answer, wrong_answer;           // [n_seq]; empty when none
   std::vector<int32_t> answer_pos;                     // [n_seq]; empty = seq_len - 1
   std::map<std::string, std::vector<int32_t>> labels;  // same length as tokens
+  std::string assumed;  // non-empty for a file without headlab's attributes: what reading it assumed
 
   int64_t n_tokens() const { return int64_t(tokens.size()); }
   bool has_pairs() const { return !corrupted.empty(); }

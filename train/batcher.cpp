@@ -1,10 +1,16 @@
 #include "train/batcher.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "data/repeat_task.h"
+#include "data/token_file_reader.h"
 #include "model/errors.h"
 
 namespace headlab {
@@ -65,68 +71,182 @@ void reset(Batch& b, int B, int T) {
   b.n_targets = 0;
 }
 
+class MemoryAccess : public TokenAccess {
+ public:
+  explicit MemoryAccess(std::shared_ptr<const TokenDataset> ds) : ds_(std::move(ds)) {}
+  DatasetKind kind() const override { return ds_->kind; }
+  int64_t n_seq() const override { return ds_->n_seq; }
+  int64_t seq_len() const override { return ds_->seq_len; }
+  bool has_loss_mask() const override { return !ds_->loss_mask.empty(); }
+  void tokens(int64_t first, int64_t n, int32_t* out) override {
+    std::copy(ds_->tokens.begin() + first, ds_->tokens.begin() + first + n, out);
+  }
+  void loss_mask(int64_t first, int64_t n, uint8_t* out) override {
+    std::copy(ds_->loss_mask.begin() + first, ds_->loss_mask.begin() + first + n, out);
+  }
+
+ private:
+  std::shared_ptr<const TokenDataset> ds_;
+};
+
+class FileAccess : public TokenAccess {
+ public:
+  explicit FileAccess(std::shared_ptr<const TokenFileReader> r) : r_(std::move(r)) {}
+  DatasetKind kind() const override { return r_->header().kind; }
+  int64_t n_seq() const override { return r_->header().n_seq; }
+  int64_t seq_len() const override { return r_->header().seq_len; }
+  bool has_loss_mask() const override { return r_->has_loss_mask(); }
+  void tokens(int64_t first, int64_t n, int32_t* out) override { r_->read_tokens(first, n, out); }
+  void loss_mask(int64_t first, int64_t n, uint8_t* out) override { r_->read_loss_mask(first, n, out); }
+
+ private:
+  std::shared_ptr<const TokenFileReader> r_;
+};
+
+// The producer thread runs inner->next() ahead of the caller, keeping up to `depth` finished batches
+// with the state inner reports after each; the caller's state() is the one after its last batch.
+class PrefetchingBatcher : public Batcher {
+ public:
+  PrefetchingBatcher(std::unique_ptr<Batcher> inner, int depth)
+      : inner_(std::move(inner)), depth_(std::max(1, depth)), current_state_(inner_->state()) {
+    start();
+  }
+  ~PrefetchingBatcher() override { stop(); }
+  const Batch& next() override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [&] { return !queue_.empty() || error_; });
+    if (queue_.empty()) std::rethrow_exception(error_);
+    current_ = std::move(queue_.front().first);
+    current_state_ = std::move(queue_.front().second);
+    queue_.pop_front();
+    space_.notify_one();
+    return current_;
+  }
+  int seq_len() const override { return inner_->seq_len(); }
+  BatcherState state() const override { return current_state_; }
+  void restore(const BatcherState& s, const std::string& what) override {
+    stop();
+    inner_->restore(s, what);
+    current_state_ = inner_->state();
+    start();
+  }
+
+ private:
+  void start() {
+    queue_.clear();
+    error_ = nullptr;
+    stopping_ = false;
+    worker_ = std::thread([this] {
+      try {
+        for (;;) {
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            space_.wait(lock, [&] { return stopping_ || int(queue_.size()) < depth_; });
+            if (stopping_) return;
+          }
+          Batch b = inner_->next();  // outside the lock: this is the work read-ahead hides
+          BatcherState st = inner_->state();
+          std::lock_guard<std::mutex> lock(mutex_);
+          queue_.emplace_back(std::move(b), std::move(st));
+          ready_.notify_one();
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        error_ = std::current_exception();
+        ready_.notify_one();
+      }
+    });
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    space_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  std::unique_ptr<Batcher> inner_;
+  int depth_;
+  std::thread worker_;
+  std::mutex mutex_;
+  std::condition_variable ready_, space_;
+  std::deque<std::pair<Batch, BatcherState>> queue_;
+  std::exception_ptr error_;
+  bool stopping_ = false;
+  Batch current_;
+  BatcherState current_state_;
+};
+
 class StreamBatcher : public Batcher {
  public:
-  StreamBatcher(std::shared_ptr<const TokenDataset> ds, int B, int n_ctx, uint64_t seed)
-      : ds_(std::move(ds)), B_(B), T_(n_ctx), rng_(seed) {
-    if (ds_->n_tokens() < int64_t(n_ctx) + 1)
+  StreamBatcher(std::shared_ptr<TokenAccess> data, int B, int n_ctx, uint64_t seed)
+      : data_(std::move(data)), B_(B), T_(n_ctx), rng_(seed) {
+    if (data_->seq_len() < int64_t(n_ctx) + 1)
       throw InternalError("stream batcher: fewer than n_ctx + 1 tokens (the caller checks this)");
   }
   const Batch& next() override {
     reset(batch_, B_, T_);
-    const uint64_t n_starts = uint64_t(ds_->n_tokens() - T_);  // window [o, o + T] inclusive
+    window_.resize(size_t(T_) + 1);
+    const uint64_t n_starts = uint64_t(data_->seq_len() - T_);  // window [o, o + T] inclusive
     for (int b = 0; b < B_; ++b) {
       const int64_t o = int64_t(rng_.below(n_starts));
-      row_to_example(ds_->tokens.data() + o, nullptr, T_ + 1, b, batch_);
+      data_->tokens(o, T_ + 1, window_.data());
+      row_to_example(window_.data(), nullptr, T_ + 1, b, batch_);
       ++drawn_;
     }
     return batch_;
   }
   int seq_len() const override { return T_; }
-  BatcherState state() const override { return {{rng_.state()}, {kStream, uint64_t(ds_->n_tokens()), drawn_}}; }
+  BatcherState state() const override { return {{rng_.state()}, {kStream, uint64_t(data_->seq_len()), drawn_}}; }
   void restore(const BatcherState& s, const std::string& what) override {
     expect_state(s, kStream, 1, 3, what);
-    if (s.position[1] != uint64_t(ds_->n_tokens()))
+    if (s.position[1] != uint64_t(data_->seq_len()))
       throw InputError(what, "the run was saved on a stream of " + std::to_string(s.position[1]) +
-                                 " tokens, but --data has " + std::to_string(ds_->n_tokens()));
+                                 " tokens, but --data has " + std::to_string(data_->seq_len()));
     rng_ = SplitMix64(s.rng[0]);
     drawn_ = s.position[2];
   }
 
  private:
-  std::shared_ptr<const TokenDataset> ds_;
+  std::shared_ptr<TokenAccess> data_;
   int B_, T_;
   SplitMix64 rng_;
-  uint64_t drawn_ = 0;  // windows so far (for the record; the RNG state alone fixes what follows)
+  uint64_t drawn_ = 0;           // windows so far (for the record; the RNG state alone fixes what follows)
+  std::vector<int32_t> window_;  // [T + 1]
   Batch batch_;
 };
 
 class SequencesBatcher : public Batcher {
  public:
-  SequencesBatcher(std::shared_ptr<const TokenDataset> ds, int B, uint64_t seed)
-      : ds_(std::move(ds)), B_(B), seed_(seed) {
-    if (ds_->seq_len < 2 || ds_->n_seq < 1)
+  SequencesBatcher(std::shared_ptr<TokenAccess> data, int B, uint64_t seed)
+      : data_(std::move(data)), B_(B), seed_(seed) {
+    if (data_->seq_len() < 2 || data_->n_seq() < 1)
       throw InternalError("sequences batcher: empty rows (the caller checks this)");
     shuffle_for(0);
   }
   const Batch& next() override {
     reset(batch_, B_, seq_len());
-    const uint8_t* mask = ds_->loss_mask.empty() ? nullptr : ds_->loss_mask.data();
-    const int64_t L = ds_->seq_len;
+    const bool masked = data_->has_loss_mask();
+    const int64_t L = data_->seq_len();
+    row_.resize(size_t(L));
+    mask_.resize(masked ? size_t(L) : 0);
     for (int b = 0; b < B_; ++b) {
-      if (cursor_ == uint64_t(ds_->n_seq)) shuffle_for(epoch_ + 1);
+      if (cursor_ == uint64_t(data_->n_seq())) shuffle_for(epoch_ + 1);
       const int64_t r = order_[cursor_++];
-      row_to_example(ds_->tokens.data() + r * L, mask ? mask + r * L : nullptr, L, b, batch_);
+      data_->tokens(r * L, L, row_.data());
+      if (masked) data_->loss_mask(r * L, L, mask_.data());
+      row_to_example(row_.data(), masked ? mask_.data() : nullptr, L, b, batch_);
     }
     return batch_;
   }
-  int seq_len() const override { return int(ds_->seq_len - 1); }
-  BatcherState state() const override { return {{seed_}, {kSequences, uint64_t(ds_->n_seq), epoch_, cursor_}}; }
+  int seq_len() const override { return int(data_->seq_len() - 1); }
+  BatcherState state() const override { return {{seed_}, {kSequences, uint64_t(data_->n_seq()), epoch_, cursor_}}; }
   void restore(const BatcherState& s, const std::string& what) override {
     expect_state(s, kSequences, 1, 4, what);
-    if (s.position[1] != uint64_t(ds_->n_seq) || s.position[3] > s.position[1])
+    if (s.position[1] != uint64_t(data_->n_seq()) || s.position[3] > s.position[1])
       throw InputError(what, "the run was saved on a dataset of " + std::to_string(s.position[1]) +
-                                 " sequences, but --data has " + std::to_string(ds_->n_seq));
+                                 " sequences, but --data has " + std::to_string(data_->n_seq()));
     seed_ = s.rng[0];
     shuffle_for(s.position[2]);
     cursor_ = s.position[3];
@@ -137,15 +257,17 @@ class SequencesBatcher : public Batcher {
   void shuffle_for(uint64_t epoch) {
     epoch_ = epoch;
     cursor_ = 0;
-    order_.resize(size_t(ds_->n_seq));
+    order_.resize(size_t(data_->n_seq()));
     std::iota(order_.begin(), order_.end(), int64_t(0));
     SplitMix64 rng(mix_seed(seed_, epoch));
     for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
   }
-  std::shared_ptr<const TokenDataset> ds_;
+  std::shared_ptr<TokenAccess> data_;
   int B_;
   uint64_t seed_, epoch_ = 0, cursor_ = 0;
   std::vector<int64_t> order_;
+  std::vector<int32_t> row_;   // [seq_len]
+  std::vector<uint8_t> mask_;  // [seq_len] when masked
   Batch batch_;
 };
 
@@ -247,8 +369,26 @@ class InductionBatcher : public Batcher {
 
 std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset> ds, int batch_size, int n_ctx,
                                               uint64_t seed) {
-  if (ds->kind == DatasetKind::stream) return std::make_unique<StreamBatcher>(std::move(ds), batch_size, n_ctx, seed);
-  return std::make_unique<SequencesBatcher>(std::move(ds), batch_size, seed);
+  return make_dataset_batcher(memory_token_access(std::move(ds)), batch_size, n_ctx, seed);
+}
+
+std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<TokenAccess> access, int batch_size, int n_ctx,
+                                              uint64_t seed) {
+  if (access->kind() == DatasetKind::stream)
+    return std::make_unique<StreamBatcher>(std::move(access), batch_size, n_ctx, seed);
+  return std::make_unique<SequencesBatcher>(std::move(access), batch_size, seed);
+}
+
+std::shared_ptr<TokenAccess> memory_token_access(std::shared_ptr<const TokenDataset> ds) {
+  return std::make_shared<MemoryAccess>(std::move(ds));
+}
+
+std::shared_ptr<TokenAccess> file_token_access(std::shared_ptr<const TokenFileReader> reader) {
+  return std::make_shared<FileAccess>(std::move(reader));
+}
+
+std::unique_ptr<Batcher> make_prefetching_batcher(std::unique_ptr<Batcher> inner, int depth) {
+  return std::make_unique<PrefetchingBatcher>(std::move(inner), depth);
 }
 
 std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,

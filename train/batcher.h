@@ -52,9 +52,33 @@ class Batcher {
   virtual void restore(const BatcherState& s, const std::string& what) = 0;
 };
 
+// Where a dataset batcher reads a dataset's tokens and loss mask: memory (a TokenDataset) or the file
+// itself, piece by piece (TokenFileReader). Both give the batcher the same values, so the batches
+// are the same bit for bit.
+class TokenAccess {
+ public:
+  virtual ~TokenAccess() = default;
+  virtual DatasetKind kind() const = 0;
+  virtual int64_t n_seq() const = 0;
+  virtual int64_t seq_len() const = 0;  // a stream: its length
+  virtual bool has_loss_mask() const = 0;
+  // n values from flat position `first` (within one row for sequences).
+  virtual void tokens(int64_t first, int64_t n, int32_t* out) = 0;
+  virtual void loss_mask(int64_t first, int64_t n, uint8_t* out) = 0;
+};
+std::shared_ptr<TokenAccess> memory_token_access(std::shared_ptr<const TokenDataset> ds);
+class TokenFileReader;
+std::shared_ptr<TokenAccess> file_token_access(std::shared_ptr<const TokenFileReader> reader);
+
 // `ds` must already be checked against the model (ids < d_vocab, length fits n_ctx).
 std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<const TokenDataset> ds, int batch_size, int n_ctx,
                                               uint64_t seed);
+std::unique_ptr<Batcher> make_dataset_batcher(std::shared_ptr<TokenAccess> access, int batch_size, int n_ctx,
+                                              uint64_t seed);
+// Read-ahead: a thread draws the next `depth` batches of `inner` while the caller trains on the
+// current one. The same batches in the same order, and state() / restore() as inner's at the
+// batch the caller last took.
+std::unique_ptr<Batcher> make_prefetching_batcher(std::unique_ptr<Batcher> inner, int depth = 2);
 // 1 <= min_half_len <= half_len.
 std::unique_ptr<Batcher> make_repeat_batcher(int batch_size, int64_t half_len, int64_t min_half_len, int d_vocab,
                                              uint64_t seed);

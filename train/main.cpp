@@ -63,6 +63,9 @@ po::options_description training_options() {
                   "builtin:induction")("val-data", po::value<std::string>(),
                                        "validation dataset or a builtin (default: a builtin's own fresh "
                                        "sequences; none for a file)")(
+      "read-data", po::value<std::string>(),
+      "auto | memory | disk: read --data whole at the start, or from the file as training goes (bounded memory; "
+      "default auto: disk when the tokens would take over a quarter of the usable memory)")(
       "repeat-half-len", po::value<int64_t>(),
       ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())(
       "repeat-min-half-len", po::value<int64_t>(),
@@ -117,6 +120,7 @@ void take(const po::variables_map& vm, const char* name, T& field) {
 void apply_given(const po::variables_map& vm, TrainOptions& o) {
   take(vm, "data", o.data);
   take(vm, "val-data", o.val_data);
+  take(vm, "read-data", o.read_data);
   take(vm, "repeat-half-len", o.repeat_half_len);
   take(vm, "repeat-min-half-len", o.repeat_min_half_len);
   take(vm, "induction-seq-len", o.induction_seq_len);
@@ -464,6 +468,10 @@ int train_main(int argc, char** argv) {
               (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
               session.backend->name().c_str(), start.c_str());
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
+  if (session.data_from_disk)
+    std::printf(
+        "note: --data is read from the file as training goes (windows and rows read ahead on a thread), "
+        "not held in memory\n");
   std::fflush(stdout);
   return train(session);
 }

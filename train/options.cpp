@@ -86,6 +86,8 @@ int64_t TrainOptions::builtin_seq_len(const std::string& name) const {
 }
 
 void TrainOptions::validate() const {
+  if (read_data != "auto" && read_data != "memory" && read_data != "disk")
+    throw InputError("--read-data", "expected auto, memory or disk, got '" + read_data + "'");
   require(!data.empty(), "--data", "is required: a token dataset (.h5), builtin:repeat or builtin:induction");
   require(init.empty() || resume.empty(), "--init", "cannot be combined with --resume (a resumed run has its weights)");
   int_in(steps, 1, kMaxSteps, "--steps");

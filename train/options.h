@@ -49,6 +49,10 @@ struct TrainOptions {
   std::string resume;    // continue this checkpoint's run exactly
   std::string out;       // DIR: metrics.jsonl, checkpoints/step_NNNNNN.h5, final.h5; empty = none
   ModelRequest model;
+  // How --data is read: "memory" (whole, at the start), "disk" (windows and rows from the file as
+  // training goes, read ahead on a thread: memory bounded whatever the file's size), or "auto" (disk
+  // when the tokens would take over a quarter of the usable memory). The batches are the same.
+  std::string read_data = "auto";
   // builtin:repeat: each row repeats n random tokens, n uniform in [min, half_len] (see batcher.h).
   // min 0 = half_len: every row is (BOS, r_1..r_n, r_1..r_n), the task as defined.
   int64_t repeat_half_len = 32;

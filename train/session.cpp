@@ -10,6 +10,7 @@
 #include <optional>
 #include <regex>
 
+#include "data/token_file_reader.h"
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
 #include "model/errors.h"
@@ -20,12 +21,26 @@ namespace {
 
 constexpr uint64_t kDataStream = 1, kValStream = 2;  // mix_seed streams of the run's seed
 
-std::shared_ptr<const TokenDataset> load_dataset(const std::string& path, const std::string& option) {
+void require_dataset_file(const std::string& path, const std::string& option) {
   if (path.rfind("builtin:", 0) == 0)
     throw InputError(option + " " + path, std::string("expected a token dataset (.h5), ") + kBuiltinRepeat + " or " +
                                               kBuiltinInduction + "; there is no such built-in task");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(option, "no such file: " + path);
+}
+
+// Whether --data is read from its file as training goes (auto: when its tokens, as int32 in memory,
+// would take more than a quarter of the memory this process may use).
+bool read_from_disk(const TrainOptions& o) {
+  if (o.read_data == "disk") return true;
+  if (o.read_data == "memory") return false;
+  const h5::File f = h5::File::open(o.data);
+  if (!f.is_dataset("tokens")) return false;  // read_token_dataset names what is missing
+  return double(h5::numel(f.shape("tokens"))) * 4.0 > usable_memory_bytes() / 4;
+}
+
+std::shared_ptr<const TokenDataset> load_dataset(const std::string& path, const std::string& option) {
+  require_dataset_file(path, option);
   auto ds = std::make_shared<const TokenDataset>(read_token_dataset(path));
   // A mask with no 1 leaves nothing to train on (every loss would be NaN).
   if (!ds->loss_mask.empty() && std::none_of(ds->loss_mask.begin(), ds->loss_mask.end(), [](uint8_t m) { return m; }))
@@ -42,8 +57,8 @@ void check_fits(const TokenDataset& ds, const ModelConfig& c, const std::string&
     throw InputError(what, "the dataset's d_vocab " + std::to_string(ds.d_vocab) + " exceeds the model's d_vocab " +
                                std::to_string(c.d_vocab));
   if (ds.kind == DatasetKind::stream) {
-    if (ds.n_tokens() < int64_t(c.n_ctx) + 1)
-      throw InputError(what, "a stream of " + std::to_string(ds.n_tokens()) +
+    if (ds.seq_len < int64_t(c.n_ctx) + 1)  // a stream's seq_len is its length, also when read from disk
+      throw InputError(what, "a stream of " + std::to_string(ds.seq_len) +
                                  " tokens is shorter than n_ctx + 1 = " + std::to_string(c.n_ctx + 1));
     return;
   }
@@ -93,12 +108,13 @@ uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
 
 // What a run trained on, in words a person can compare: kind, shape, d_vocab and a hash of the
 // tokens and loss mask as read (so the same tokens stored as uint16 or uint32 match).
-std::string data_fingerprint(const TokenDataset& ds) {
+std::string data_fingerprint(const TokenDataset& ds, const TokenFileReader* file) {
   uint64_t h = fnv1a(14695981039346656037ull, ds.tokens.data(), ds.tokens.size() * sizeof(int32_t));
   h = fnv1a(h, ds.loss_mask.data(), ds.loss_mask.size());
+  if (file) h = file->content_hash();  // the same hash, taken while the file was checked
   char buf[160];
   if (ds.kind == DatasetKind::stream)
-    std::snprintf(buf, sizeof buf, "a stream of %lld tokens, d_vocab %lld, hash %016llx", (long long)ds.n_tokens(),
+    std::snprintf(buf, sizeof buf, "a stream of %lld tokens, d_vocab %lld, hash %016llx", (long long)ds.seq_len,
                   (long long)ds.d_vocab, (unsigned long long)h);
   else
     std::snprintf(buf, sizeof buf, "sequences [%lld, %lld], d_vocab %lld, hash %016llx", (long long)ds.n_seq,
@@ -223,12 +239,28 @@ TrainSession open_session(const TrainOptions& options) {
   s.options = options;
   const TrainOptions& o = s.options;
 
-  std::shared_ptr<const TokenDataset> data;
-  if (!o.uses_builtin()) data = load_dataset(o.data, "--data");
+  std::shared_ptr<const TokenDataset> data;  // with --data read from disk: its header, without the tokens
+  std::shared_ptr<const TokenFileReader> data_file;
+  if (!o.uses_builtin()) {
+    require_dataset_file(o.data, "--data");
+    if (read_from_disk(o)) {
+      data_file = std::make_shared<const TokenFileReader>(o.data);
+      if (data_file->has_loss_mask() && !data_file->mask_has_a_one())
+        throw InputError("--data " + o.data, "/loss_mask has no 1: no position to train on");
+      const TokenDataset& h = data_file->header();
+      if (!h.tokenizer_json.empty()) tokenizer_from_json(h.tokenizer_json, "--data " + o.data + ": /tokenizer");
+      data = std::make_shared<const TokenDataset>(h);
+      s.data_from_disk = true;
+    } else {
+      data = load_dataset(o.data, "--data");
+    }
+  }
   if (!o.val_data.empty() && !is_builtin_data(o.val_data)) s.val_dataset_ = load_dataset(o.val_data, "--val-data");
   s.val_repeat_ = is_builtin_data(o.val_data) || (o.val_data.empty() && o.uses_builtin());
+  for (const TokenDataset* d : {data.get(), s.val_dataset_.get()})
+    if (d && !d->assumed.empty()) s.warnings.push_back(d->assumed);
 
-  if (data) s.data_fingerprint = data_fingerprint(*data);
+  if (data) s.data_fingerprint = data_fingerprint(*data, data_file.get());
 
   const std::optional<Checkpoint> start = load_start(o);
   if (!o.resume.empty()) check_resume_options(s, *start->train, o.resume);
@@ -250,8 +282,13 @@ TrainSession open_session(const TrainOptions& options) {
     s.model->init_gpt2(o.seed);
   s.optimizer = std::make_unique<Optimizer>(OptimizerSettings::from(o), s.model->table(), *s.backend);
   const uint64_t data_seed = mix_seed(o.seed, kDataStream);
-  s.train_batches = o.uses_builtin() ? make_builtin_batcher(o, o.data, int(o.batch_size), config.d_vocab, data_seed)
-                                     : make_dataset_batcher(data, int(o.batch_size), config.n_ctx, data_seed);
+  if (o.uses_builtin())
+    s.train_batches = make_builtin_batcher(o, o.data, int(o.batch_size), config.d_vocab, data_seed);
+  else if (data_file)  // read ahead on a thread, so the step does not wait for the file
+    s.train_batches = make_prefetching_batcher(
+        make_dataset_batcher(file_token_access(data_file), int(o.batch_size), config.n_ctx, data_seed));
+  else
+    s.train_batches = make_dataset_batcher(data, int(o.batch_size), config.n_ctx, data_seed);
   if (data) s.tokenizer_json = data->tokenizer_json;
   if (start && s.tokenizer_json.empty() && !start->tokenizer_json.empty()) {
     // It travels into every checkpoint of this run: a damaged one is refused here.

@@ -37,6 +37,8 @@ struct TrainSession {
   // Options given now that change a resumed run from the one in the checkpoint (a new --lr ...):
   // allowed, and the command prints each as a warning, one line apiece.
   std::vector<std::string> warnings;
+  // --data is read from its file as training goes (TrainOptions::read_data), not held in memory.
+  bool data_from_disk = false;
 
   bool has_validation() const { return val_repeat_ || val_dataset_ != nullptr; }
   // A fresh batcher over the validation data, the same batches at every evaluation.
