@@ -161,7 +161,7 @@ void build_text_datasets(const TextDatasetOptions& o, const std::function<void(c
       w.append(ids[i].data(), ids[i].size());
       (is_val ? val_bytes : train_bytes) += batch[i].text.size();
     }
-    bar.update(reader.bytes_read());
+    if (more) bar.update(reader.bytes_read());
   }
   bar.update(reader.bytes_read(), true);
   const int64_t n_docs = train.n_documents() + (val ? val->n_documents() : 0);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <filesystem>
 
 #include "model/errors.h"
 #include "model/h5_file.h"
@@ -62,6 +63,13 @@ TokenFileReader::TokenFileReader(const std::string& path) : path_(path) {
     if (has_mask_ && f.shape("loss_mask") != shape)
       throw InputError(f.where("loss_mask"), "expected the shape of /tokens, " + h5::to_string(shape));
   }
+  // A shape far past what the file holds (tokens compress about 2x) is damage, not data: refused before a
+  // checking pass over fill values.
+  std::error_code ec;
+  const double file_bytes = double(std::filesystem::file_size(path, ec));
+  if (!ec && double(h5::numel(shape)) > 64.0 * file_bytes)
+    throw InputError(f.where("tokens"), "declares " + h5::to_string(shape) + " tokens, more than a " +
+                                            std::to_string(int64_t(file_bytes)) + "-byte file can hold");
   h.n_seq = h.kind == DatasetKind::stream ? 1 : shape[0];
   h.seq_len = h.kind == DatasetKind::stream ? shape[0] : shape[1];
   const int64_t n = n_tokens();

@@ -211,7 +211,7 @@ TEST_F(DataCliTest, TokenizerCommandsRejectBadInput) {
       "tokenizer train --input " + dir_ + "/text.txt --kind char --vocab-size 300 --out " + dir_ + "/t2.json",
       "--vocab-size");
   expect_input_error("tokenizer train --input " + dir_ + "/text.txt --out " + dir_ + "/text.txt", "--input");
-  expect_input_error("tokenizer", "train, encode or decode");
+  expect_input_error("tokenizer", "train, import, encode or decode");
   EXPECT_FALSE(exists(dir_ + "/t2.json"));
   // Bytes that are not UTF-8 round-trip through the byte-level BPE.
   const headlab::testing::CommandResult enc =

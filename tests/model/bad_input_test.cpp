@@ -279,7 +279,7 @@ TEST_F(ModelBadInputTest, BadOptionValuesNameTheOption) {
       {"run --checkpoint " + path("good.h5") + " --tokens x.h5 --out o.h5 --hooks blocks.9.hook_resid_pre",
        "blocks.9.hook_resid_pre"},
       {"frobnicate", "command 'frobnicate'"},
-      {"", "command: expected init, info, run or sample"},
+      {"", "command: expected init, info, run, sample, import or export"},
   };
   for (const auto& [args, mentions] : cases) expect_input_error(tool(args), mentions, args);
 }
