@@ -155,4 +155,61 @@ std::string ModelRows::describe() const {
          std::to_string(seq_len_) + " tokens (" + std::to_string(width_) + " values per token)";
 }
 
+// ---- StoreRows ----------------------------------------------------------------------------
+
+StoreRows::StoreRows(const ActivationStore& store, const std::string& hook, int64_t chunk_tokens, uint64_t seed)
+    : store_(store), hook_(hook), seed_(seed) {
+  if (!store.has_hook(hook)) {
+    std::string held;
+    for (const std::string& h : store.hooks()) held += (held.empty() ? "" : ", ") + h;
+    throw InputError(store.path(), "has no activations of " + hook + " (it holds " + held + ")");
+  }
+  width_ = store.row_width(hook);
+  chunk_ = std::max<int64_t>(1, std::min(chunk_tokens, store.n_tokens()));
+  n_chunks_ = store.n_tokens() / chunk_;
+  if (n_chunks_ < 1) throw InputError(store.path(), "holds no tokens");
+}
+
+void StoreRows::load_chunk(uint64_t chunk) {
+  const uint64_t epoch = chunk / uint64_t(n_chunks_), within = chunk % uint64_t(n_chunks_);
+  std::vector<int64_t> order(static_cast<size_t>(n_chunks_));
+  for (int64_t i = 0; i < n_chunks_; ++i) order[size_t(i)] = i;
+  SeededRng rng(seed_ * 0x9e3779b97f4a7c15ULL + epoch + 1);
+  rng.shuffle(order);
+  rows_.resize(size_t(chunk_ * width_));
+  store_.read_rows(hook_, order[size_t(within)] * chunk_, chunk_, rows_.data());
+  SeededRng mix(seed_ ^ (0xa5a5a5a5ULL + chunk * 0x9e3779b97f4a7c15ULL));
+  std::vector<float> tmp(static_cast<size_t>(width_));
+  for (int64_t i = chunk_ - 1; i > 0; --i) {
+    const int64_t j = int64_t(mix.below(uint64_t(i + 1)));
+    if (i == j) continue;
+    float* a = rows_.data() + i * width_;
+    float* b = rows_.data() + j * width_;
+    std::memcpy(tmp.data(), a, size_t(width_) * sizeof(float));
+    std::memcpy(a, b, size_t(width_) * sizeof(float));
+    std::memcpy(b, tmp.data(), size_t(width_) * sizeof(float));
+  }
+  loaded_chunk_ = chunk;
+}
+
+void StoreRows::next(float* rows, int64_t n) {
+  for (int64_t r = 0; r < n; ++r) {
+    const uint64_t chunk = served_ / uint64_t(chunk_), off = served_ % uint64_t(chunk_);
+    if (chunk != loaded_chunk_) load_chunk(chunk);
+    std::memcpy(rows + r * width_, rows_.data() + off * uint64_t(width_), size_t(width_) * sizeof(float));
+    ++served_;
+  }
+}
+
+void StoreRows::restore(const std::vector<uint64_t>& state, const std::string& what) {
+  if (state.size() != 1) throw InputError(what, "expected the position of a store row source (rows served)");
+  served_ = state[0];
+  loaded_chunk_ = UINT64_MAX;
+}
+
+std::string StoreRows::describe() const {
+  return hook_ + " of the store " + store_.path() + " (" + std::to_string(n_chunks_ * chunk_) +
+         " tokens in chunks of " + std::to_string(chunk_) + ", " + std::to_string(width_) + " values per token)";
+}
+
 }  // namespace headlab

@@ -11,6 +11,7 @@
 #include "data/token_dataset.h"
 #include "model/hooks.h"
 #include "model/transformer.h"
+#include "probes/activation_store.h"
 
 namespace headlab {
 
@@ -72,6 +73,28 @@ class ModelRows final : public RowSource {
   int64_t seq_len_, chunk_seq_, n_seq_, width_;
   uint64_t seed_, served_ = 0, loaded_chunk_ = UINT64_MAX;
   std::vector<float> chunk_rows_;  // [chunk rows, width], shuffled
+};
+
+// One hook of an activation store, read in chunks of `chunk_tokens` consecutive tokens visited in a
+// seeded shuffled order (a new order each epoch), each chunk's rows shuffled before they are served.
+// The store's last n_tokens mod chunk_tokens tokens are not used (at most one chunk's worth).
+// hook_z rows are [n_heads · d_head], the stored head axis flattened.
+class StoreRows final : public RowSource {
+ public:
+  StoreRows(const ActivationStore& store, const std::string& hook, int64_t chunk_tokens, uint64_t seed);
+  int64_t width() const override { return width_; }
+  void next(float* rows, int64_t n) override;
+  std::vector<uint64_t> state() const override { return {served_}; }
+  void restore(const std::vector<uint64_t>& state, const std::string& what) override;
+  std::string describe() const override;
+
+ private:
+  void load_chunk(uint64_t chunk);
+  const ActivationStore& store_;
+  std::string hook_;
+  int64_t width_, chunk_, n_chunks_;
+  uint64_t seed_, served_ = 0, loaded_chunk_ = UINT64_MAX;
+  std::vector<float> rows_;
 };
 
 // Runs the model on tokens [B, T] and returns the hook's activation as rows [B·T, width]

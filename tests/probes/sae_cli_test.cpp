@@ -117,6 +117,35 @@ TEST(SaeCliTest, TrainEvalFeaturesEndToEnd) {
   EXPECT_EQ(read_sae_file(a).W_dec, s.W_dec);
 }
 
+TEST(SaeCliTest, TrainsFromAnActivationStore) {
+  Fixture f;
+  const std::string store = f.dir.path("store.h5"), other = f.dir.path("other_store.h5");
+  auto extract = [&](const std::string& ckpt, const std::string& hooks, const std::string& out) {
+    return testing::run_command_line(kTool + " extract --checkpoint " + ckpt + " --data " + f.data + " --hooks " +
+                                     hooks + " --threads 1 --out " + out);
+  };
+  ASSERT_EQ(extract(f.ckpt, "blocks.1.attn.hook_z,blocks.0.hook_resid_post", store).exit_code, 0);
+  const std::string sae = f.dir.path("sae.h5");
+  const std::string args = kTool + " sae train --checkpoint " + f.ckpt +
+                           " --hook blocks.1.attn.hook_z --arch relu --expansion 2 --steps 4 --batch-size 32"
+                           " --norm-tokens 64 --threads 1 --out " +
+                           sae;
+  const testing::CommandResult r = testing::run_command_line(args + " --store " + store);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("of the store"), std::string::npos) << r.out;
+  EXPECT_EQ(read_sae_file(sae).d_in, 8);
+  std::filesystem::remove(sae);
+
+  // A store without the hook; a store of another model; --data and --store together.
+  ASSERT_EQ(extract(f.ckpt, "blocks.0.hook_resid_post", other).exit_code, 0);
+  expect_refused(testing::run_command_line(args + " --store " + other), "has no activations of blocks.1.attn.hook_z",
+                 sae);
+  std::filesystem::remove(other);
+  ASSERT_EQ(extract(f.other_ckpt, "blocks.1.attn.hook_z", other).exit_code, 0);
+  expect_refused(testing::run_command_line(args + " --store " + other), "holds activations of model", sae);
+  expect_refused(testing::run_command_line(args + " --store " + store + " --data " + f.data), "exactly one", sae);
+}
+
 TEST(SaeCliTest, BadInputsGiveOneLineAndStatusTwo) {
   Fixture f;
   const std::string out = f.dir.path("bad.h5");

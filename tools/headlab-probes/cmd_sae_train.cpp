@@ -14,7 +14,7 @@ namespace headlab::sae_cli {
 namespace {
 
 struct TrainOptions {
-  std::string checkpoint, data, hook, arch = "topk", out, resume, checkpoint_dir;
+  std::string checkpoint, data, store, hook, arch = "topk", out, resume, checkpoint_dir;
   int64_t expansion = 16, k = 100, l1_warmup = 0, l0_warmup = 0, dead_window = 1000;
   double l1 = 1.0, l0 = 1.0, bandwidth = 0.05, init_threshold = 0.01, aux = 1.0, threshold_lr = 0.01;
   double decoder_init_norm = 0.1, lr = 3e-4, grad_clip = 1.0;
@@ -37,7 +37,8 @@ int cmd_sae_train(int argc, char** argv) {
   opts.add_options()
       ("help,h", "show this help")
       ("checkpoint", po::value(&o.checkpoint)->required(), "the model (a headlab checkpoint)")
-      ("data", po::value(&o.data)->required(), "token dataset the model runs on (headlab-data output)")
+      ("data", po::value(&o.data), "token dataset the model runs on live (headlab-data output)")
+      ("store", po::value(&o.store), "or: an activation store of the model (headlab-probes extract) holding --hook")
       ("hook", po::value(&o.hook)->required(), "TransformerLens hook name, e.g. blocks.1.attn.hook_z "
                                                 "(hook_z: heads concatenated, an attention-output SAE)")
       ("arch", po::value(&o.arch)->default_value(o.arch), "relu | topk | batchtopk | jumprelu")
@@ -77,11 +78,11 @@ int cmd_sae_train(int argc, char** argv) {
       ("out", po::value(&o.out)->required(), "the SAE file to write (headlab.sae, HDF5)");
   // clang-format on
   po::variables_map vm;
-  if (!probes_cli::parse_command_line(
-          argc, argv, opts,
-          "usage: headlab-probes sae train --checkpoint CKPT --data DATA.h5 --hook NAME --arch ARCH --steps N "
-          "--out SAE.h5",
-          &vm))
+  if (!probes_cli::parse_command_line(argc, argv, opts,
+                                      "usage: headlab-probes sae train --checkpoint CKPT --data DATA.h5|--store "
+                                      "STORE.h5 --hook NAME --arch ARCH --steps N "
+                                      "--out SAE.h5",
+                                      &vm))
     return 0;
   if (o.resume.empty() && !vm.count("steps")) throw InputError("--steps", "is required (or --resume a checkpoint)");
   if (o.expansion < 1)
@@ -112,8 +113,25 @@ int cmd_sae_train(int argc, char** argv) {
       throw InputError("--hook", e.what());
     }
   }();
-  const TokenDataset ds = load_data(o.data);
-  ModelRows rows(*lm.model, ds, hook, o.seq_len, o.mix_sequences, o.seed);
+  if (o.data.empty() == o.store.empty()) throw InputError("--data/--store", "expected exactly one of them");
+  std::unique_ptr<TokenDataset> ds;
+  std::unique_ptr<ActivationStore> store;
+  std::unique_ptr<RowSource> source;
+  if (!o.store.empty()) {
+    store = probes_cli::reading("--store", [&] { return std::make_unique<ActivationStore>(o.store); });
+    const std::string& stored_hash = store->provenance().model_hash;
+    if (!stored_hash.empty() && stored_hash != lm.hash)
+      throw InputError("--store " + o.store, "holds activations of model " + stored_hash + ", but --checkpoint " +
+                                                 o.checkpoint + " is model " + lm.hash);
+    source = probes_cli::reading("--store", [&] { return std::make_unique<StoreRows>(*store, o.hook, 65536, o.seed); });
+    if (source->width() != width)
+      throw InputError("--store " + o.store, o.hook + " rows of " + std::to_string(source->width()) +
+                                                 " values, the model's are " + std::to_string(width));
+  } else {
+    ds = std::make_unique<TokenDataset>(load_data(o.data));
+    source = std::make_unique<ModelRows>(*lm.model, *ds, hook, o.seq_len, o.mix_sequences, o.seed);
+  }
+  RowSource& rows = *source;
 
   SaeTrainState state;
   if (!o.resume.empty()) {
@@ -185,7 +203,7 @@ int cmd_sae_train(int argc, char** argv) {
     s.model_hash = lm.hash;
     s.config = sae_config_json(cfg);
     s.config["checkpoint"] = o.checkpoint;
-    s.config["data"] = o.data;
+    s.config[o.store.empty() ? "data" : "store"] = o.store.empty() ? o.data : o.store;
     s.config["tokens_seen"] = state.tokens_seen;
     write_sae_file(path, s, with_train ? &state : nullptr);
   };
