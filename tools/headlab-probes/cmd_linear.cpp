@@ -164,7 +164,8 @@ int cmd_linear(int argc, char** argv) {
       "L2 strengths to choose from on the validation set")("no-control", po::bool_switch(&no_control),
                                                            "skip the control task (halves the cost)")(
       "max-iter", po::value<int>(&max_iter)->default_value(1000), "L-BFGS iterations per fit")(
-      "tol", po::value<double>(&tol)->default_value(1e-4, "1e-4"), "L-BFGS stops when max |gradient of the mean loss| <= tol")(
+      "tol", po::value<double>(&tol)->default_value(1e-4, "1e-4"),
+      "L-BFGS stops when max |gradient of the mean loss| <= tol")(
       "direction-class", po::value<std::string>(&direction_class),
       "with more than two classes: write directions for this class (its weights minus the mean of all)")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)")(
