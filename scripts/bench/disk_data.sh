@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Training from a dataset larger than the process may hold: writes a plain h5py token file of
-# --gib GiB (random ids, uint16, chunked; the file a Python user writes), then runs headlab-train on
-# the toy shape under `ulimit -v` of --limit-mib MiB (the dataset is --gib * 1024 / --limit-mib times
-# the limit) and prints its peak resident memory (/usr/bin/time). Also the toy shape's tokens/s
-# reading a 64M-token stream from disk against the same stream in memory, in the same run.
+# Training from a dataset larger than the process holds: writes a plain h5py token file of --gib GiB
+# (random ids, uint16, chunked; the file a Python user writes), then runs headlab-train on the toy
+# shape, prints its peak resident memory and fails if that is above --limit-mib MiB (the dataset is
+# --gib * 1024 / --limit-mib times the limit). Resident memory, not `ulimit -v`: a CUDA build maps
+# gigabytes of address space it never touches. Also the toy shape's tokens/s reading a 64M-token
+# stream from disk against the same stream in memory, in the same run.
 #
 #   scripts/bench/disk_data.sh [--gib G] [--limit-mib M] [--steps N] [--threads N] [--keep DIR]
 set -euo pipefail
@@ -24,7 +25,9 @@ while [ $# -gt 0 ]; do
     *) echo "disk_data.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
-train="${HEADLAB_BUILD_DIR:-$root/build}/train/headlab-train"
+build="${HEADLAB_BUILD_DIR:-$root/build}"
+train="$build/bin/headlab-train"
+[ -x "$train" ] || train="$build/train/headlab-train"
 [ -x "$train" ] || { echo "disk_data.sh: error: build headlab-train first ($train)" >&2; exit 2; }
 if [ -z "$work" ]; then
   work=$(mktemp -d)
@@ -46,12 +49,20 @@ with h5py.File(path, "w") as f:
 PY
 echo "dataset: $big, $(du -BM "$big" | cut -f1) on disk, $(/usr/bin/python3 -c "import h5py; print(h5py.File('$big')['tokens'].shape[0])") tokens (plain /tokens, uint16)"
 model="--model.n_layers 2 --model.d_model 128 --model.n_heads 4 --model.d_head 32 --model.attn_only true --model.d_vocab 512 --model.n_ctx 128"
-echo "\$ ulimit -v $((limit_mib * 1024)); headlab-train --data big.h5 $model --batch-size 32 --steps $steps --threads $threads --out run"
-(
-  ulimit -v $((limit_mib * 1024))
-  /usr/bin/time -f "peak resident memory %M KiB, %e s" "$train" --data "$big" $model --batch-size 32 --steps "$steps" \
-    --log-every 10 --threads "$threads" --out "$work/run" 2>&1
-) | sed "s|$work/||g"
+echo "\$ headlab-train --data big.h5 $model --batch-size 32 --steps $steps --threads $threads --out run"
+/usr/bin/python3 - "$limit_mib" "$train" --data "$big" $model --batch-size 32 --steps "$steps" --log-every 10 \
+  --threads "$threads" --out "$work/run" <<'PY' 2>&1 | sed "s|$work/||g"
+import resource, subprocess, sys, time
+limit_mib, cmd = int(sys.argv[1]), sys.argv[2:]
+start = time.time()
+rc = subprocess.run(cmd).returncode
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"peak resident memory {peak_kib} KiB ({peak_kib / 1024:.0f} MiB, limit {limit_mib} MiB), {time.time() - start:.1f} s")
+if rc != 0:
+    sys.exit(f"disk_data.sh: error: headlab-train exited with status {rc}")
+if peak_kib > limit_mib * 1024:
+    sys.exit(f"disk_data.sh: error: headlab-train held {peak_kib >> 10} MiB, above the {limit_mib} MiB limit")
+PY
 
 # Throughput: the same 64M-token stream, in memory and from disk.
 mid="$work/mid.h5"
