@@ -5,7 +5,7 @@
 #include <random>
 
 #include "circuits/interventions.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "circuits/interventions.h"
-#include "model/errors.h"
+#include "core/errors.h"
 #include "model/params.h"
 
 namespace headlab {

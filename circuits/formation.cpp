@@ -1,5 +1,5 @@
 #include "circuits/formation.h"
-#include "model/atomic_write.h"
+#include "core/atomic_write.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "circuits/head_report.h"
 #include "circuits/heads_arg.h"
 #include "circuits/svg_plot.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

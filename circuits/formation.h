@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "circuits/head_tracker.h"
+#include "circuits/formation_track.h"
 
 namespace headlab {
 

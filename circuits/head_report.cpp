@@ -1,5 +1,5 @@
 #include "circuits/head_report.h"
-#include "model/atomic_write.h"
+#include "core/atomic_write.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,12 +15,12 @@
 #include "circuits/composition.h"
 #include "circuits/heads_arg.h"
 #include "circuits/svg_plot.h"
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "data/tasks.h"
 #include "data/token_dataset.h"
 #include "data/tokenizer.h"
 #include "model/backend.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 
 namespace headlab {

@@ -8,9 +8,9 @@
 #include <utility>
 
 #include "circuits/eigen.h"
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/tokenizer.h"
-#include "model/errors.h"
 #include "model/hooks.h"
 #include "model/params.h"
 

@@ -132,7 +132,7 @@ std::vector<double> successor_scores(const ModelConfig& cfg, const std::vector<f
 // ---- The repeated-random-token probe all pattern scores run on ----------------------------------
 
 // n_seq sequences (BOS, r_1..r_n, r_1..r_n), r_i uniform over [token_lo, token_hi) (a range without
-// special tokens), drawn from the seed (data/seeded_rng.h: the same on every platform).
+// special tokens), drawn from the seed (core/seeded_rng.h: the same on every platform).
 struct RepeatProbe {
   int64_t n_seq = 0, half_len = 0;
   int32_t bos = 0;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

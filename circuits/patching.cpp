@@ -7,7 +7,7 @@
 #include <set>
 
 #include "circuits/interventions.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

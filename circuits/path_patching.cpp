@@ -7,7 +7,7 @@
 
 #include "circuits/interventions.h"
 #include "circuits/patching.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

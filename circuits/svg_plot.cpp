@@ -1,5 +1,5 @@
 #include "circuits/svg_plot.h"
-#include "model/atomic_write.h"
+#include "core/atomic_write.h"
 
 #include <algorithm>
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab::svg {
 namespace {

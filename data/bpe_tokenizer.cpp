@@ -4,8 +4,8 @@
 #include <climits>
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "data/bpe_pretokenize.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

@@ -48,7 +48,7 @@ struct BpeTrainingReport {
   bool stopped_early = false;  // the corpus ran out of pairs before vocab_size was reached
 };
 
-// InputError("--vocab-size", ...) unless 259 <= vocab_size <= ModelLimits::d_vocab (the largest
+// InputError("--vocab-size", ...) unless 259 <= vocab_size <= kMaxVocabSize (the largest
 // vocabulary a model may have).
 void check_bpe_vocab_size(int64_t vocab_size);
 

@@ -6,10 +6,10 @@
 #include <queue>
 #include <unordered_map>
 
+#include "core/errors.h"
+#include "core/limits.h"
 #include "data/bpe_pretokenize.h"
 #include "data/bpe_tokenizer.h"
-#include "model/config.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {
@@ -130,9 +130,9 @@ class PairStatistics {
 }  // namespace
 
 void check_bpe_vocab_size(int64_t vocab_size) {
-  if (vocab_size < 259 || vocab_size > ModelLimits::d_vocab)
-    throw InputError("--vocab-size", "expected 259 (256 bytes + 3 special tokens) to " +
-                                         std::to_string(ModelLimits::d_vocab) + ", got " + std::to_string(vocab_size));
+  if (vocab_size < 259 || vocab_size > kMaxVocabSize)
+    throw InputError("--vocab-size", "expected 259 (256 bytes + 3 special tokens) to " + std::to_string(kMaxVocabSize) +
+                                         ", got " + std::to_string(vocab_size));
 }
 
 BpeTokenizer train_bpe(const std::vector<std::string>& texts, const BpeTrainingOptions& options,

@@ -10,9 +10,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "data/message_text.h"
-#include "data/seeded_rng.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/message_text.h"
+#include "core/seeded_rng.h"
 
 namespace headlab {
 namespace {

@@ -1,5 +1,5 @@
 #include "data/brown_dataset.h"
-#include "model/atomic_write.h"
+#include "core/atomic_write.h"
 
 #include <chrono>
 #include <cstdio>
@@ -10,10 +10,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "data/bpe_tokenizer.h"
-#include "data/output_files.h"
 #include "data/pos_tags.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

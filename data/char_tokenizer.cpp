@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 

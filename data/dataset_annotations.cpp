@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "model/errors.h"
-#include "model/h5_file.h"
+#include "core/errors.h"
+#include "core/h5_file.h"
 
 namespace headlab {
 namespace {

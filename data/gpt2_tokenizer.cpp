@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/errors.h"
 #include "data/gpt2_pretokenize.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

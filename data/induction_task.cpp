@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "data/seeded_rng.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 
 namespace headlab {
 namespace {

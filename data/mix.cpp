@@ -5,9 +5,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/tokenizer.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

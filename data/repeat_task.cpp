@@ -2,8 +2,8 @@
 
 #include <climits>
 
-#include "data/seeded_rng.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 
 namespace headlab {
 namespace {

@@ -15,7 +15,7 @@ namespace headlab {
 // fresh random tokens, which breaks every induction match. answer_pos = seq_len - 2 (predicting
 // the last token), answer = tokens[seq_len - 1] (= r_n), wrong_answer = corrupted[seq_len - 1]
 // when that differs from the answer, else another random token.
-// Deterministic in seed on every platform: SeededRng (data/seeded_rng.h), std::mt19937_64 with
+// Deterministic in seed on every platform: SeededRng (core/seeded_rng.h), std::mt19937_64 with
 // our own uniform mapping (std::uniform_int_distribution differs between standard libraries).
 // InputError ("repeat task: <argument>") unless n_seq >= 1, half_len >= 1, d_vocab >= 3,
 // 0 <= bos < d_vocab.

@@ -4,9 +4,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "model/atomic_write.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
+#include "core/atomic_write.h"
+#include "core/errors.h"
+#include "core/h5_file.h"
 
 namespace headlab {
 namespace {

@@ -9,11 +9,11 @@
 // Corrupted: another person whose value for the attribute differs; the wrong answer is that value.
 #include <nlohmann/json.hpp>
 
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/task_rows.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

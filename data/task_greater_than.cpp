@@ -6,11 +6,11 @@
 // Corrupted: the start year XX01, which leaves no year below, so the digits of the start year are the
 // only position that differs. Under a tokenizer where "01" is not one token (a BPE trained on Brown
 // has only two dozen two-digit tokens) XX00 serves instead; the attribute corrupted_start says which.
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/task_rows.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

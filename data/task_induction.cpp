@@ -3,11 +3,11 @@
 // model trained there is probed on the same distribution; this file only restricts its random tokens to
 // the tokenizer's ordinary ids (never BOS, EOS or PAD) and adds the tokenizer and the role labels.
 // Corrupted: the second half replaced by fresh random tokens; the mask trains every position.
+#include "core/errors.h"
 #include "data/repeat_task.h"
 #include "data/task_rows.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

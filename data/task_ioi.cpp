@@ -6,11 +6,11 @@
 // The templates are headlab's own wording of the paper's kind of sentence.
 #include <nlohmann/json.hpp>
 
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/task_rows.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

@@ -2,11 +2,11 @@
 // --pairs key-value pairs with distinct keys and distinct values, then one of the keys (the needle,
 // at a random place in the context) is asked for. Corrupted: a different key of the context is asked
 // for instead, so the one differing position is the query, and the wrong answer is that key's value.
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/task_rows.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

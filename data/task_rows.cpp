@@ -1,6 +1,6 @@
 #include "data/task_rows.h"
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 

@@ -5,11 +5,11 @@
 // one, so the multiset of tokens is unchanged and only the order (the successor cue) is lost.
 #include <numeric>
 
-#include "data/seeded_rng.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/task_rows.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

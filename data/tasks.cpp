@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "data/word_tokenizer.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace fs = std::filesystem;
 

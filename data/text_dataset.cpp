@@ -10,11 +10,11 @@
 #include <memory>
 #include <random>
 
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "data/bpe_tokenizer.h"
-#include "data/output_files.h"
 #include "data/stream_dataset_writer.h"
 #include "data/tokenizer.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

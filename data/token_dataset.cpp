@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <climits>
 
-#include "model/errors.h"
-#include "model/h5_file.h"
+#include "core/errors.h"
+#include "core/h5_file.h"
 
 namespace headlab {
 namespace {

@@ -1,5 +1,5 @@
 #include "data/tokenizer.h"
-#include "model/atomic_write.h"
+#include "core/atomic_write.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/errors.h"
 #include "data/bpe_tokenizer.h"
 #include "data/char_tokenizer.h"
 #include "data/gpt2_tokenizer.h"
 #include "data/word_tokenizer.h"
-#include "model/errors.h"
 
 namespace headlab {
 

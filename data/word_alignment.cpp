@@ -1,6 +1,6 @@
 #include "data/word_alignment.h"
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 

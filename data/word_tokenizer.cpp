@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

@@ -5,8 +5,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "model/errors.h"
-#include "model/h5_file.h"
+#include "core/errors.h"
+#include "core/h5_file.h"
+#include "core/hash.h"
 #include "model/params.h"
 
 namespace headlab {
@@ -195,12 +196,6 @@ void check_sizes(const std::string& path, const Checkpoint& c, int64_t arena_siz
   }
 }
 
-uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& ckpt) {
@@ -264,7 +259,7 @@ std::string model_hash(const ModelConfig& c, const std::vector<float>& params) {
                            ";positional_embedding_type=" + to_string(c.positional_embedding_type) +
                            ";tie_embeddings=" + std::to_string(int(c.tie_embeddings)) +
                            ";rotary_base=" + std::to_string(rotary_bits) + ";eps=" + std::to_string(eps_bits) + ";";
-  uint64_t h = fnv1a(14695981039346656037ull, text.data(), text.size());
+  uint64_t h = fnv1a(kFnv1aOffset, text.data(), text.size());
   h = fnv1a(h, params.data(), params.size() * sizeof(float));
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));

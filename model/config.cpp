@@ -1,13 +1,10 @@
 #include "model/config.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "model/params.h"
 
 namespace headlab {
@@ -15,11 +12,6 @@ namespace {
 std::string number(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-std::string gib(double bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g GiB", bytes / double(int64_t(1) << 30));
   return buf;
 }
 }  // namespace
@@ -68,21 +60,6 @@ double ModelConfig::memory_bytes(int64_t B, int64_t T, bool training) const {
   const double per_token = L * per_block + (L + 1) * D + V + 3 + (training ? scratch : 0);
   const double param_copies = training ? 4 : 1;  // weights, gradients, AdamW m and v
   return 4.0 * (param_copies * double(n_params()) + double(B) * t * per_token);
-}
-
-double usable_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  double limit = pages > 0 && page > 0 ? double(pages) * double(page) : 0;
-  struct rlimit as;
-  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
-    limit = limit > 0 ? std::min(limit, double(as.rlim_cur)) : double(as.rlim_cur);
-  return limit;
-}
-
-void require_memory(double bytes, const std::string& what, const std::string& purpose) {
-  const double usable = usable_memory_bytes();
-  if (usable > 0 && bytes > usable)
-    throw InputError(what, purpose + " needs about " + gib(bytes) + " of memory; this machine has " + gib(usable));
 }
 
 std::string to_string(ActFn a) {

@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <string>
 
+#include "core/limits.h"
+#include "core/memory.h"  // require_memory: commands check a model's memory_bytes() against it
+
 namespace headlab {
 
 enum class ActFn { gelu_new, gelu, relu, silu };
@@ -46,16 +49,9 @@ struct ModelLimits {
   static constexpr int d_head = 1 << 16;
   static constexpr int d_mlp = 1 << 20;
   static constexpr int n_ctx = 1 << 20;
-  static constexpr int d_vocab = 1 << 24;
+  static constexpr int d_vocab = kMaxVocabSize;
   static constexpr int64_t n_params = int64_t(1) << 33;  // 32 GiB of float32
 };
-
-// Bytes this process can hope to allocate: physical memory, or less under `ulimit -v`.
-double usable_memory_bytes();
-// InputError(what, "<purpose> needs about N GiB of memory; this machine has M GiB") when `bytes`
-// exceed usable_memory_bytes(): an allocation that cannot succeed is refused up front, naming the
-// input that asked for it, instead of ending in std::bad_alloc or the kernel's OOM killer.
-void require_memory(double bytes, const std::string& what, const std::string& purpose);
 
 std::string to_string(ActFn);
 std::string to_string(Normalization);

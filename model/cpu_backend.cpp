@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/errors.h"
 #include "model/backend.h"
 #include "model/cpu/activation.h"
 #include "model/cpu/adamw.h"
@@ -18,7 +19,6 @@
 #include "model/cpu/matmul.h"
 #include "model/cpu/rmsnorm.h"
 #include "model/cpu/rotary.h"
-#include "model/errors.h"
 
 namespace headlab {
 

@@ -1,7 +1,7 @@
 // make_cuda_backend for builds without CUDA: asking for the GPU is an input error, not a crash.
 #ifndef HEADLAB_HAVE_CUDA
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 
 namespace headlab {
 

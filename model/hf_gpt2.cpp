@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "model/params.h"
 #include "model/safetensors.h"
 

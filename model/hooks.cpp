@@ -2,8 +2,8 @@
 
 #include <cstring>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

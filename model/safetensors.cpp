@@ -9,8 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "model/atomic_write.h"
-#include "model/errors.h"
+#include "core/atomic_write.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <random>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "model/transformer_activations.h"
 
 namespace headlab {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "model/hook_recompute.h"
 #include "model/transformer.h"
 #include "model/transformer_activations.h"

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

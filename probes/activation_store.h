@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "core/h5_file.h"
 #include "model/config.h"
-#include "model/h5_file.h"
 
 namespace headlab {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

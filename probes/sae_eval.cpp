@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "probes/sae_source.h"
 
 namespace headlab {

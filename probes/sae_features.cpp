@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "model/params.h"
 #include "probes/sae_source.h"
 

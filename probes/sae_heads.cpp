@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 

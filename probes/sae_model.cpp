@@ -3,8 +3,8 @@
 #include <cmath>
 #include <string>
 
-#include "data/seeded_rng.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 
 namespace headlab {
 

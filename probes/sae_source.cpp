@@ -4,8 +4,8 @@
 #include <cstring>
 #include <string>
 
-#include "data/seeded_rng.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 
 namespace headlab {
 

@@ -20,10 +20,10 @@ quick="${HEADLAB_DEMO_QUICK:-0}"
 rm -rf "$out/ioi" "$out/brown" "$out/induction"
 mkdir -p "$out" "$out/ioi" "$out/induction"
 report="$out/report.md"
-data="$build/data/headlab-data"
-train="$build/train/headlab-train"
-model="$build/model/headlab-model"
-circuits="$build/circuits/headlab-circuits"
+data="$build/bin/headlab-data"
+train="$build/bin/headlab-train"
+model="$build/bin/headlab-model"
+circuits="$build/bin/headlab-circuits"
 
 # Runs a command, echoes it and its output into the report as a code block.
 log() {

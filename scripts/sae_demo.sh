@@ -13,7 +13,7 @@ steps=${HEADLAB_SAE_STEPS:-2000}
 threads=${HEADLAB_THREADS:-2}
 bin="${HEADLAB_BUILD_DIR:-$root/build}"
 probes="$bin/bin/headlab-probes"
-train="$bin/train/headlab-train"
+train="$bin/bin/headlab-train"
 [ -x "$train" ] || train="$bin/bin/headlab-train"
 mkdir -p "$out"
 log() { echo "\$ $*" | sed "s|$root/||g; s|$bin/[a-z]*/||g"; "$@"; }

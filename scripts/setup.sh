@@ -16,7 +16,7 @@ required=(
   ocl-icd-opencl-dev opencl-headers
   googletest libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
-  nlohmann-json3-dev libfmt-dev
+  nlohmann-json3-dev
 )
 # Wanted, not needed: the TransformerLens-math reference tests and the benchmarks' PyTorch baseline
 # (OpenBLAS, or PyTorch's CPU path is 20-50x slower than it should be); their tests skip without them.

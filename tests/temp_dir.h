@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab::testing {
 

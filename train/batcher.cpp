@@ -9,9 +9,9 @@
 #include <numeric>
 #include <thread>
 
+#include "core/errors.h"
 #include "data/repeat_task.h"
 #include "data/token_file_reader.h"
-#include "model/errors.h"
 
 namespace headlab {
 

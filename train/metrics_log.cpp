@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "model/atomic_write.h"
-#include "model/errors.h"
+#include "core/atomic_write.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

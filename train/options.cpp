@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

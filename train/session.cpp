@@ -10,11 +10,12 @@
 #include <optional>
 #include <regex>
 
+#include "core/errors.h"
+#include "core/h5_file.h"
+#include "core/hash.h"
 #include "data/token_file_reader.h"
 #include "data/tokenizer.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 
 namespace headlab {
 namespace {
@@ -105,16 +106,10 @@ std::optional<Checkpoint> load_start(const TrainOptions& o) {
   return ck;
 }
 
-uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 // What a run trained on, in words a person can compare: kind, shape, d_vocab and a hash of the
 // tokens and loss mask as read (so the same tokens stored as uint16 or uint32 match).
 std::string data_fingerprint(const TokenDataset& ds, const TokenFileReader* file) {
-  uint64_t h = fnv1a(14695981039346656037ull, ds.tokens.data(), ds.tokens.size() * sizeof(int32_t));
+  uint64_t h = fnv1a(kFnv1aOffset, ds.tokens.data(), ds.tokens.size() * sizeof(int32_t));
   h = fnv1a(h, ds.loss_mask.data(), ds.loss_mask.size());
   if (file) h = file->content_hash();  // the same hash, taken while the file was checked
   char buf[160];

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <regex>
 
-#include "model/atomic_write.h"
+#include "core/atomic_write.h"
 #include "model/checkpoint.h"
 #include "train/metrics_log.h"
 

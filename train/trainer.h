@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "train/schedule.h"
 #include "train/session.h"
 

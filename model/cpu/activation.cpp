@@ -2,8 +2,8 @@
 
 #include <cmath>
 
+#include "core/errors.h"
 #include "model/cpu/vector_math.h"
-#include "model/errors.h"
 
 namespace headlab::cpu {
 

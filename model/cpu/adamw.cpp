@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/cpu/vector_math.h"
-#include "model/errors.h"
 
 namespace headlab::cpu {
 

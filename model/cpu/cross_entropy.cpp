@@ -5,8 +5,8 @@
 #include <limits>
 #include <string>
 
+#include "core/errors.h"
 #include "model/cpu/vector_math.h"
-#include "model/errors.h"
 
 namespace headlab::cpu {
 

@@ -6,8 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "core/errors.h"
 #include "model/cpu/column_blocks.h"
-#include "model/errors.h"
 
 namespace headlab::cpu {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab::cpu {
 

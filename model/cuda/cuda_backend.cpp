@@ -4,10 +4,10 @@
 
 #include <string>
 
+#include "core/errors.h"
 #include "model/cuda/cuda_check.cuh"
 #include "model/cuda/cuda_context.cuh"
 #include "model/cuda/kernels.cuh"
-#include "model/errors.h"
 
 namespace headlab {
 

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab::cuda {
 

@@ -23,9 +23,9 @@
 #include "circuits/interventions.h"
 #include "circuits/patching.h"
 #include "circuits/path_patching.h"
-#include "cli/command_main.h"
 #include "model/backend.h"
 #include "model/transformer.h"
+#include "tools/common/command_main.h"
 
 using namespace headlab;
 namespace po = boost::program_options;

@@ -16,7 +16,7 @@ threads=${HEADLAB_THREADS:-1}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DHEADLAB_CUDA=OFF -DHEADLAB_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bench_circuits_cost >/dev/null
-bench="$build/circuits/bench_circuits_cost"
+bench="$build/bin/bench_circuits_cost"
 
 if [ "$#" -gt 0 ]; then
   exec "$bench" --threads "$threads" "$@"

@@ -25,9 +25,7 @@ while [ $# -gt 0 ]; do
     *) echo "disk_data.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
-build="${HEADLAB_BUILD_DIR:-$root/build}"
-train="$build/bin/headlab-train"
-[ -x "$train" ] || train="$build/train/headlab-train"
+train="${HEADLAB_BUILD_DIR:-$root/build}/bin/headlab-train"
 [ -x "$train" ] || { echo "disk_data.sh: error: build headlab-train first ($train)" >&2; exit 2; }
 if [ -z "$work" ]; then
   work=$(mktemp -d)

@@ -11,7 +11,7 @@
 #                                        .cache/gpu-debs/, to take along (device run carry:
 #                                        [".cache/gpu-debs"]). The GPU machine's image has CUDA,
 #                                        CMake and a compiler but not oneDNN, HDF5, Boost, GTest,
-#                                        fmt or nlohmann-json, and it cannot download them.
+#                                        or nlohmann-json, and it cannot download them.
 #
 # With .cache/gpu-debs present, the packages are unpacked into /tmp/headlab-deps (never into /)
 # and CMake looks there first; the shared libraries the machine lacks are put on LD_LIBRARY_PATH
@@ -40,7 +40,7 @@ if [ "${1:-}" = "--pack-deps" ]; then
     libkrb5-3 libkrb5support0 libldap-2.5-0 libnettle8 libnghttp2-14 libp11-kit0 libpsl5 librtmp1 libsasl2-2
     libssh2-1 libssl3 libtasn1-6 libunistring2 libzstd1 libcom-err2 libkeyutils1
     libboost1.74-dev libboost-program-options1.74-dev libboost-program-options1.74.0
-    libgtest-dev nlohmann-json3-dev libfmt-dev libfmt9
+    libgtest-dev nlohmann-json3-dev
   )
   rm -rf "$debs_dir"
   mkdir -p "$debs_dir"
@@ -132,7 +132,7 @@ cuda_built=${PIPESTATUS[0]}
 timeout "$(left)" cmake --build "$build" -j "$jobs" --target test_model "${keep_going[@]}" 2>&1 | tee -a "$OUT/build.log"
 tests_built=${PIPESTATUS[0]}
 echo "build: headlab_model_cuda exit $cuda_built, test_model exit $tests_built"
-if [ "$tests_built" -ne 0 ] || [ ! -x "$build/tests/test_model" ]; then
+if [ "$tests_built" -ne 0 ] || [ ! -x "$build/bin/test_model" ]; then
   echo "gpu.sh: test_model did not build (see build.log)"
   exit 1
 fi
@@ -154,7 +154,7 @@ if command -v compute-sanitizer >/dev/null; then
   [ "$budget" -gt 150 ] && budget=150
   if [ "$budget" -gt 20 ]; then
     timeout "$budget" compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-      "$build/tests/test_model" --gtest_filter='Cuda*' --gtest_brief=1 2>&1 | tee "$OUT/sanitizer.log"
+      "$build/bin/test_model" --gtest_filter='Cuda*' --gtest_brief=1 2>&1 | tee "$OUT/sanitizer.log"
     echo "compute-sanitizer memcheck exit ${PIPESTATUS[0]} (124: ran out of time; 3: memory errors)"
   else
     echo "no time left for it"
@@ -165,7 +165,7 @@ if command -v compute-sanitizer >/dev/null; then
   if [ "$budget" -gt 20 ]; then
     echo "--- racecheck on the fused attention, at most $budget s"
     timeout "$budget" compute-sanitizer --tool racecheck --error-exitcode 3 --print-limit 20 \
-      "$build/tests/test_model" --gtest_filter='CudaFlashAttentionTest.*' --gtest_brief=1 2>&1 | tee -a "$OUT/sanitizer.log"
+      "$build/bin/test_model" --gtest_filter='CudaFlashAttentionTest.*' --gtest_brief=1 2>&1 | tee -a "$OUT/sanitizer.log"
     echo "compute-sanitizer racecheck exit ${PIPESTATUS[0]} (124: ran out of time; 3: hazards)"
   fi
 else

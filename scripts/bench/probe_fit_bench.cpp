@@ -7,8 +7,8 @@
 #include <iostream>
 #include <random>
 
+#include "core/h5_file.h"
 #include "model/backend.h"
-#include "model/h5_file.h"
 #include "probes/linear_models.h"
 
 using namespace headlab;

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 #include "model/params.h"
 #include "model/transformer.h"
 #include "scripts/bench/timing_backend.h"

@@ -45,8 +45,8 @@ for p in python3-torch libopenblas0-openmp; do
     exit 2
   fi
 done
-bench="$build_dir/scripts/bench/headlab-bench-train-step"
-train="$build_dir/train/headlab-train"
+bench="$build_dir/bin/headlab-bench-train-step"
+train="$build_dir/bin/headlab-train"
 torch_python=/usr/bin/python3  # Debian's python3-torch; a python3 earlier on PATH may lack torch
 
 # Timed steps per run (after warm-up), per shape: a few seconds each.

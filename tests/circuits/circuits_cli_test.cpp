@@ -9,10 +9,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "circuits/head_tracker.h"
+#include "circuits/formation_track.h"
+#include "core/h5_file.h"
 #include "data/token_dataset.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "tests/circuits/circuits_test_util.h"
 #include "tests/command_runner.h"
 #include "tests/data/bad_token_datasets.h"
@@ -21,7 +21,7 @@ namespace headlab {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kBinary = HEADLAB_BINARY_DIR "/circuits/headlab-circuits";
+const std::string kBinary = HEADLAB_BINARY_DIR "/bin/headlab-circuits";
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

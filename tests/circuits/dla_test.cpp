@@ -5,7 +5,7 @@
 
 #include "circuits/dla.h"
 #include "circuits/interventions.h"
-#include "model/errors.h"
+#include "core/errors.h"
 #include "tests/circuits/circuits_test_util.h"
 
 namespace headlab {

@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 #include "tests/circuits/toy_induction_model.h"
 #include "tests/command_runner.h"
@@ -165,7 +165,7 @@ TEST(CircuitsHeadReportTest, RolesFollowTheStatedThresholds) {
 
 // headlab-circuits heads through the binary: files written; bad inputs give one line and exit 2.
 TEST(CircuitsHeadReportTest, CommandWritesTheReportAndRejectsBadInputs) {
-  const std::string binary = std::string(HEADLAB_BINARY_DIR) + "/circuits/headlab-circuits";
+  const std::string binary = std::string(HEADLAB_BINARY_DIR) + "/bin/headlab-circuits";
   if (!std::filesystem::exists(binary)) GTEST_SKIP() << binary << " is not built";
   const std::string dir = std::string(HEADLAB_BINARY_DIR) + "/test_out/heads_command";
   std::filesystem::remove_all(dir);

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "circuits/composition.h"
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 #include "model/params.h"
 #include "model/transformer.h"
 

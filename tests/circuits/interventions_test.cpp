@@ -9,7 +9,7 @@
 #include "circuits/patching.h"
 #include "circuits/path_patching.h"
 #include "circuits/steering.h"
-#include "model/errors.h"
+#include "core/errors.h"
 #include "tests/circuits/circuits_test_util.h"
 
 namespace headlab {

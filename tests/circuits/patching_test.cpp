@@ -6,7 +6,7 @@
 #include "circuits/heads_arg.h"
 #include "circuits/interventions.h"
 #include "circuits/patching.h"
-#include "model/errors.h"
+#include "core/errors.h"
 #include "tests/circuits/circuits_test_util.h"
 
 namespace headlab {

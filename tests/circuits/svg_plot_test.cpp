@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "circuits/svg_plot.h"
-#include "model/errors.h"
+#include "core/errors.h"
 #include "tests/circuits/circuits_test_util.h"
 
 namespace headlab {

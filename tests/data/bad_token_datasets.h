@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/h5_file.h"
+#include "core/h5_file.h"
 
 namespace headlab::testing {
 

@@ -5,11 +5,11 @@
 
 #include <set>
 
+#include "core/errors.h"
 #include "data/bpe_tokenizer.h"
 #include "data/brown.h"
 #include "data/brown_dataset.h"
 #include "data/pos_tags.h"
-#include "model/errors.h"
 
 using namespace headlab;
 

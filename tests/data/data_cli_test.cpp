@@ -16,7 +16,7 @@
 
 namespace {
 
-const std::string kBinary = std::string(HEADLAB_BINARY_DIR) + "/data/headlab-data";
+const std::string kBinary = std::string(HEADLAB_BINARY_DIR) + "/bin/headlab-data";
 
 bool exists(const std::string& path) {
   struct stat st;

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/errors.h"
 #include "data/brown.h"
 #include "data/gpt2_pretokenize.h"
 #include "data/gpt2_tokenizer.h"
-#include "model/errors.h"
 #include "tests/command_runner.h"
 #include "tests/temp_dir.h"
 

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/errors.h"
 #include "data/char_tokenizer.h"
 #include "data/dataset_annotations.h"
 #include "data/mix.h"
 #include "data/tasks.h"
-#include "model/errors.h"
 #include "tests/temp_dir.h"
 
 using namespace headlab;

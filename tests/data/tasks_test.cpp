@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/errors.h"
 #include "data/bpe_tokenizer.h"
 #include "data/task_word_lists.h"
 #include "data/tasks.h"
 #include "data/word_tokenizer.h"
-#include "model/errors.h"
 
 using namespace headlab;
 

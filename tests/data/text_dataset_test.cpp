@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/errors.h"
 #include "data/bpe_tokenizer.h"
 #include "data/text_corpus.h"
 #include "data/text_dataset.h"
 #include "data/token_dataset.h"
-#include "model/errors.h"
 #include "tests/command_runner.h"
 #include "tests/temp_dir.h"
 
@@ -21,7 +21,7 @@ using namespace headlab::testing;
 
 namespace {
 
-const std::string kTool = HEADLAB_BINARY_DIR "/data/headlab-data";
+const std::string kTool = HEADLAB_BINARY_DIR "/bin/headlab-data";
 
 void write_file(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <random>
 
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "data/repeat_task.h"
 #include "data/token_dataset.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 
 namespace headlab {
 using testing::expect_input_error;

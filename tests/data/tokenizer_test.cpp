@@ -6,11 +6,11 @@
 #include <fstream>
 #include <random>
 
+#include "core/errors.h"
 #include "data/bpe_pretokenize.h"
 #include "data/bpe_tokenizer.h"
 #include "data/char_tokenizer.h"
 #include "data/word_tokenizer.h"
-#include "model/errors.h"
 #include "tests/temp_dir.h"
 
 using namespace headlab;

@@ -1,10 +1,10 @@
 // Word labels onto tokens, on hand-made tokenizations.
 #include <gtest/gtest.h>
 
+#include "core/errors.h"
 #include "data/bpe_tokenizer.h"
 #include "data/char_tokenizer.h"
 #include "data/word_alignment.h"
-#include "model/errors.h"
 
 using namespace headlab;
 

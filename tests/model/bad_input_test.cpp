@@ -13,9 +13,9 @@
 #include <limits>
 #include <sstream>
 
+#include "core/h5_file.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
-#include "model/h5_file.h"
 #include "tests/command_runner.h"
 #include "tests/temp_dir.h"
 
@@ -27,7 +27,7 @@ using testing::CommandResult;
 using testing::run_command_line;
 using testing::TempDir;
 
-const std::string kTool = HEADLAB_BINARY_DIR "/model/headlab-model";
+const std::string kTool = HEADLAB_BINARY_DIR "/bin/headlab-model";
 
 // d_vocab 20, n_ctx 8, 2 layers with MLPs: small enough that each command takes milliseconds.
 const char* kModelIni = "[model]\nn_layers = 2\nd_model = 16\nn_heads = 2\nd_mlp = 32\nn_ctx = 8\nd_vocab = 20\n";

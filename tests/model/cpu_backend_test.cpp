@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/backend.h"
 #include "model/cpu/vector_math.h"
-#include "model/errors.h"
 #include "tests/model/cpu_test_util.h"
 
 namespace headlab {

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 #include "tests/model/cpu_test_util.h"
 
 namespace headlab {

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 #include "tests/model/cpu_test_util.h"
 #ifdef HEADLAB_HAVE_CUDA
 #include "model/cuda/cuda_backend.cuh"

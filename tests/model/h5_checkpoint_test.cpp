@@ -1,4 +1,4 @@
-// The HDF5 wrapper (model/h5_file.h) and the checkpoint format (model/checkpoint.h).
+// The HDF5 wrapper (core/h5_file.h) and the checkpoint format (model/checkpoint.h).
 #include <gtest/gtest.h>
 
 #include <hdf5.h>
@@ -19,9 +19,9 @@
 #include <thread>
 #include <tuple>
 
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 #include "model/params.h"
 
 namespace headlab {

@@ -10,9 +10,9 @@
 #include <fstream>
 #include <random>
 
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 #include "model/hf_gpt2.h"
 #include "model/safetensors.h"
 #include "tests/command_runner.h"
@@ -24,7 +24,7 @@ using namespace headlab::testing;
 
 namespace {
 
-const std::string kTool = HEADLAB_BINARY_DIR "/model/headlab-model";
+const std::string kTool = HEADLAB_BINARY_DIR "/bin/headlab-model";
 const std::string kScript = HEADLAB_SOURCE_DIR "/tests/model/hf_gpt2_reference.py";
 
 std::string read_bytes(const std::string& path) {

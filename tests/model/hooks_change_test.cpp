@@ -6,8 +6,8 @@
 #include <limits>
 #include <random>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 #include "model/hooks.h"
 #include "model/transformer.h"
 #include "tests/model/model_test_util.h"

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 #include "model/hooks.h"
 #include "model/transformer.h"
 #include "tests/model/model_test_util.h"

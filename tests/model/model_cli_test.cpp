@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/h5_file.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "tests/command_runner.h"
 
 namespace headlab {
@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 using testing::CommandResult;
 using testing::run_command_line;
 
-const std::string kTool = HEADLAB_BINARY_DIR "/model/headlab-model";
+const std::string kTool = HEADLAB_BINARY_DIR "/bin/headlab-model";
 
 class ModelCliTest : public ::testing::Test {
  protected:

@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/h5_file.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 #include "tests/model/model_test_util.h"
 #include "tests/python_reference.h"

@@ -11,10 +11,10 @@
 #include "../command_runner.h"
 #include "../model/model_test_util.h"
 #include "../temp_dir.h"
+#include "core/h5_file.h"
 #include "data/token_dataset.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 #include "probes/activation_store.h"
 

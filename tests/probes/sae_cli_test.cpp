@@ -6,10 +6,10 @@
 #include <random>
 #include <string>
 
+#include "core/h5_file.h"
 #include "data/token_dataset.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 #include "probes/sae_file.h"
 #include "tests/command_runner.h"

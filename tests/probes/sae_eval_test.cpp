@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "core/h5_file.h"
 #include "data/token_dataset.h"
 #include "model/backend.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 #include "probes/sae_eval.h"
 #include "probes/sae_file.h"

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/h5_file.h"
 #include "model/backend.h"
-#include "model/h5_file.h"
 #include "probes/sae_trainer.h"
 #include "tests/probes/sae_test_util.h"
 #include "tests/python_reference.h"

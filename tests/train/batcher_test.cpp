@@ -6,7 +6,7 @@
 #include <functional>
 #include <set>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

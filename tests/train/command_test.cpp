@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/h5_file.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "tests/train/train_test_util.h"
 #include "train/options.h"
 
@@ -24,7 +24,7 @@ using testing::file_exists;
 using testing::TempDir;
 using testing::tiny_model;
 
-const std::string kBinary = HEADLAB_BINARY_DIR "/train/headlab-train";
+const std::string kBinary = HEADLAB_BINARY_DIR "/bin/headlab-train";
 
 struct Outcome {
   int status = -1;

@@ -7,10 +7,10 @@
 #include <random>
 #include <sstream>
 
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "data/token_dataset.h"
 #include "data/token_file_reader.h"
-#include "model/errors.h"
-#include "model/h5_file.h"
 #include "tests/command_runner.h"
 #include "tests/temp_dir.h"
 #include "train/batcher.h"
@@ -20,7 +20,7 @@ using namespace headlab::testing;
 
 namespace {
 
-const std::string kTrain = HEADLAB_BINARY_DIR "/train/headlab-train";
+const std::string kTrain = HEADLAB_BINARY_DIR "/bin/headlab-train";
 
 TokenDataset random_stream(int64_t n, int64_t d_vocab, uint64_t seed) {
   TokenDataset ds;

@@ -11,10 +11,10 @@
 #include <functional>
 #include <set>
 
+#include "core/errors.h"
+#include "core/seeded_rng.h"
 #include "data/induction_task.h"
-#include "data/seeded_rng.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
 #include "tests/command_runner.h"
 #include "tests/train/train_test_util.h"
 #include "train/batcher.h"
@@ -282,7 +282,7 @@ TEST(TrainInductionOptionsTest, SessionSizesTheModelFromTheRowsAndChecksTheyFit)
 }
 
 TEST(TrainInductionOptionsTest, CommandTrainsOnItAndResumesIt) {
-  const std::string binary = HEADLAB_BINARY_DIR "/train/headlab-train";
+  const std::string binary = HEADLAB_BINARY_DIR "/bin/headlab-train";
   if (!testing::file_exists(binary)) GTEST_SKIP() << "headlab-train is not built (" << binary << ")";
   testing::TempDir dir("induction_cmd");
   const std::string run = binary +

@@ -19,8 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/h5_file.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "tests/train/train_test_util.h"
 #include "train/metrics_log.h"
 #include "train/trainer.h"
@@ -34,7 +34,7 @@ namespace fs = std::filesystem;
 using testing::file_exists;
 using testing::TempDir;
 
-const std::string kBinary = HEADLAB_BINARY_DIR "/train/headlab-train";
+const std::string kBinary = HEADLAB_BINARY_DIR "/bin/headlab-train";
 
 std::vector<std::string> split_words(const std::string& s) {
   std::istringstream in(s);

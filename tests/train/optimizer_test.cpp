@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

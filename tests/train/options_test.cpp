@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/backend.h"
-#include "model/errors.h"
 
 namespace headlab {
 namespace {

@@ -24,9 +24,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/h5_file.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
 #include "model/transformer.h"
 #include "tests/python_reference.h"
 #include "tests/train/train_test_util.h"

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "data/output_files.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "probes/extract.h"
 #include "tools/headlab-probes/commands.h"
 #include "tools/headlab-probes/probes_options.h"

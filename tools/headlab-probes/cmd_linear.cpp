@@ -22,9 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "circuits/svg_plot.h"
-#include "data/output_files.h"
-#include "model/atomic_write.h"
-#include "model/errors.h"
+#include "core/atomic_write.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "probes/linear_probe.h"
 #include "tools/headlab-probes/commands.h"
 #include "tools/headlab-probes/probes_options.h"

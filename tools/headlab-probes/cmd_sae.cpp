@@ -4,7 +4,7 @@
 #include <iostream>
 #include <string>
 
-#include "model/errors.h"
+#include "core/errors.h"
 #include "tools/headlab-probes/cmd_sae_common.h"
 #include "tools/headlab-probes/sae_commands.h"
 

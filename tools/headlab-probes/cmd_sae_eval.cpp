@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <string>
 
-#include "data/output_files.h"
-#include "model/atomic_write.h"
-#include "model/errors.h"
+#include "core/atomic_write.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "probes/sae_eval.h"
 #include "tools/headlab-probes/cmd_sae_common.h"
 

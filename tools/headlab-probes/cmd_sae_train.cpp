@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <string>
 
-#include "data/output_files.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "probes/sae_source.h"
 #include "tools/headlab-probes/cmd_sae_common.h"
 

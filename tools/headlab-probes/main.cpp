@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <string>
 
-#include "cli/command_main.h"
-#include "data/message_text.h"
-#include "model/errors.h"
+#include "core/errors.h"
+#include "core/message_text.h"
+#include "tools/common/command_main.h"
 #include "tools/headlab-probes/commands.h"
 
 using namespace headlab;

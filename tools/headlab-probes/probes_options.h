@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
-#include "model/errors.h"
 #include "model/hooks.h"
 #include "model/transformer.h"
 

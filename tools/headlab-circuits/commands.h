@@ -1,0 +1,42 @@
+// The subcommands of headlab-circuits: one function per subcommand, each in tools/headlab-circuits/cmd_<name>.cpp,
+// and the table main.cpp dispatches on. Each function gets argv from the subcommand's name on and
+// returns the exit status (errors are thrown: main's run_command prints them).
+#pragma once
+#include <vector>
+
+namespace headlab::circuits_cli {
+
+// Modeling-free methods on a task with clean/corrupted pairs (issue 4, part 2).
+int cmd_patch(int argc, char** argv);       // activation patching sweeps
+int cmd_path_patch(int argc, char** argv);  // path patching to receivers' q/k/v or the logits
+int cmd_ablate(int argc, char** argv);      // zero / mean / resample ablation of heads and layers
+int cmd_dla(int argc, char** argv);         // direct logit attribution
+int cmd_logit_lens(int argc, char** argv);  // the logit lens
+int cmd_steer(int argc, char** argv);       // directional addition / subtraction
+
+// ---- head scores and head formation (issue 4, parts 3 and 4): declarations go here ----
+int cmd_heads(int argc, char** argv);      // every head's scores and roles (head report)
+int cmd_formation(int argc, char** argv);  // when induction heads form, from a --track-heads file
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+
+inline const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> table = {
+      {"patch", "activation patching sweeps (denoising / noising) by layer, position and head", cmd_patch},
+      {"path-patch", "path patching from sender heads to receivers' q/k/v or to the logits", cmd_path_patch},
+      {"ablate", "zero / mean / resample ablation of each head and layer: metric and loss", cmd_ablate},
+      {"dla", "direct logit attribution of each head, MLP and embedding", cmd_dla},
+      {"logit-lens", "the answer's probability and rank in the residual stream after each layer", cmd_logit_lens},
+      {"steer", "add a mean-difference direction at a hook point: metric, loss and samples", cmd_steer},
+      // ---- head scores and head formation (issue 4, parts 3 and 4): table entries go here ----
+      {"heads", "every head's scores (induction, previous-token, copying ...) and the roles they earn", cmd_heads},
+      {"formation", "when induction heads form during a run tracked with headlab-train --track-heads", cmd_formation},
+  };
+  return table;
+}
+
+}  // namespace headlab::circuits_cli

@@ -1,0 +1,483 @@
+// headlab-train: train a transformer on a token dataset or a built-in task (repeat, induction).
+// Options on the command line or in an INI file (--config): [model] keys are ModelConfig's field
+// names (--model.<field> on the command line), [train] keys the training options (batch-size or
+// batch_size). The command line wins over the file; with --resume, the checkpoint's own options
+// are the base and only options given now override them (see open_session for which may differ;
+// model options may be repeated but must equal the checkpoint's).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "core/h5_file.h"
+#include "model/checkpoint.h"
+#include "tools/common/command_main.h"
+#include "tools/common/model_options.h"
+#include "tools/headlab-train/head_tracker.h"
+#include "train/progress.h"
+#include "train/schedule.h"
+#include "train/session.h"
+#include "train/trainer.h"
+
+namespace po = boost::program_options;
+using namespace headlab;
+
+namespace {
+
+const char* kUsage =
+    "usage: headlab-train --data FILE.h5|builtin:repeat|builtin:induction --out DIR [options]\n"
+    "       headlab-train --resume DIR/checkpoints/step_NNNNNN.h5 [--steps N] [options]\n"
+    "Trains a transformer; writes DIR/metrics.jsonl, DIR/checkpoints/step_NNNNNN.h5 and DIR/final.h5.\n"
+    "builtin:repeat generates rows (BOS, r_1..r_n, r_1..r_n) from the seed, n = --repeat-half-len; with\n"
+    "--repeat-min-half-len below it, n varies from row to row and shorter rows start with random noise.\n"
+    "builtin:induction generates random tokens in which spans of earlier tokens recur at random distances\n"
+    "(--induction-*); a 2-layer attention-only model forms an induction circuit on it after a plateau\n"
+    "(phase change near step 450, about 75 s at 1 thread with --track-heads):\n"
+    "  headlab-train --data builtin:induction --out DIR --model.attn_only true --model.d_model 64\n"
+    "    --model.n_heads 4 --model.d_head 16 --model.d_vocab 128 --steps 6000 --batch-size 32 --lr 1e-3\n"
+    "    --weight-decay 0 --threads 1 --checkpoint-schedule log --track-heads DIR/heads.h5 --track-every 50\n";
+
+std::string dflt(const std::string& s) { return " (default " + s + ")"; }
+template <class T>
+std::string dflt(T x) {
+  std::ostringstream os;
+  os << x;
+  return dflt(os.str());
+}
+
+// Training options have no Boost default, so vm.count(name) means "given" (see apply_given).
+po::options_description training_options() {
+  const TrainOptions d;
+  po::options_description o("training options ([train] section of --config)");
+  o.add_options()("data", po::value<std::string>(),
+                  "token dataset (.h5: stream or sequences), builtin:repeat or "
+                  "builtin:induction")("val-data", po::value<std::string>(),
+                                       "validation dataset or a builtin (default: a builtin's own fresh "
+                                       "sequences; none for a file)")(
+      "read-data", po::value<std::string>(),
+      "auto | memory | disk: read --data whole at the start, or from the file as training goes (bounded memory; "
+      "default auto: disk when the tokens would take over a quarter of the usable memory)")(
+      "repeat-half-len", po::value<int64_t>(),
+      ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())(
+      "repeat-min-half-len", po::value<int64_t>(),
+      "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
+      "--repeat-half-len, every row the same length)")(
+      "induction-seq-len", po::value<int64_t>(),
+      ("builtin:induction: tokens the model reads per row (rows are BOS + this many)" + dflt(d.induction_seq_len))
+          .c_str())(
+      "induction-copy-prob", po::value<double>(),
+      ("builtin:induction: chance that a copy of an earlier span starts at a position" + dflt(d.induction_copy_prob))
+          .c_str())("induction-min-span", po::value<int64_t>(),
+                    ("builtin:induction: the fewest tokens a copy has" + dflt(d.induction_min_span)).c_str())(
+      "induction-max-span", po::value<int64_t>(),
+      ("builtin:induction: the most tokens a copy has" + dflt(d.induction_max_span)).c_str())(
+      "init", po::value<std::string>(), "start from this checkpoint's weights (new optimizer, step 0)")(
+      "resume", po::value<std::string>(),
+      "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)")(
+      "out", po::value<std::string>(), "output directory")("steps", po::value<int64_t>(),
+                                                           ("total optimizer steps" + dflt(d.steps)).c_str())(
+      "stop-at", po::value<int64_t>(), "stop after this step (checkpoint written; resume later)")(
+      "batch-size", po::value<int64_t>(), ("sequences per micro-batch" + dflt(d.batch_size)).c_str())(
+      "grad-accum", po::value<int64_t>(), ("micro-batches per step" + dflt(d.grad_accum)).c_str())(
+      "optimizer", po::value<std::string>(), "adamw | sgd (default adamw)")(
+      "lr", po::value<float>(), ("peak learning rate" + dflt(d.lr)).c_str())("beta1", po::value<float>(),
+                                                                             ("AdamW beta1" + dflt(d.beta1)).c_str())(
+      "beta2", po::value<float>(), ("AdamW beta2" + dflt(d.beta2)).c_str())("eps", po::value<float>(),
+                                                                            ("AdamW epsilon" + dflt(d.eps)).c_str())(
+      "weight-decay", po::value<float>(), ("decoupled weight decay, matrices only" + dflt(d.weight_decay)).c_str())(
+      "grad-clip", po::value<float>(), ("max global gradient norm, 0 = off" + dflt(d.grad_clip)).c_str())(
+      "warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())(
+      "schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")(
+      "min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())(
+      "seed", po::value<cli::Unsigned>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())(
+      "threads", po::value<int>(), "CPU threads (default 0 = every core)")("device", po::value<std::string>(),
+                                                                           "cpu | cuda (default cpu)")(
+      "log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())(
+      "eval-every", po::value<int64_t>(), "steps between validation losses (default 0: start and end only)")(
+      "eval-batches", po::value<int64_t>(), ("validation batches per evaluation" + dflt(d.eval_batches)).c_str())(
+      "checkpoint-every", po::value<int64_t>(), "steps between checkpoints (default 0: none but final.h5)")(
+      "checkpoint-schedule", po::value<std::string>(),
+      "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)")(
+      "checkpoints-per-octave", po::value<int>(), ("log schedule density" + dflt(d.checkpoints_per_octave)).c_str());
+  return o;
+}
+
+template <class T>
+void take(const po::variables_map& vm, const char* name, T& field) {
+  if (vm.count(name)) field = vm[name].as<T>();
+}
+
+// The options given (command line or file) over `o`.
+void apply_given(const po::variables_map& vm, TrainOptions& o) {
+  take(vm, "data", o.data);
+  take(vm, "val-data", o.val_data);
+  take(vm, "read-data", o.read_data);
+  take(vm, "repeat-half-len", o.repeat_half_len);
+  take(vm, "repeat-min-half-len", o.repeat_min_half_len);
+  take(vm, "induction-seq-len", o.induction_seq_len);
+  take(vm, "induction-copy-prob", o.induction_copy_prob);
+  take(vm, "induction-min-span", o.induction_min_span);
+  take(vm, "induction-max-span", o.induction_max_span);
+  take(vm, "init", o.init);
+  take(vm, "resume", o.resume);
+  take(vm, "out", o.out);
+  take(vm, "steps", o.steps);
+  take(vm, "stop-at", o.stop_at);
+  take(vm, "batch-size", o.batch_size);
+  take(vm, "grad-accum", o.grad_accum);
+  if (vm.count("optimizer")) o.optimizer = parse_optimizer(vm["optimizer"].as<std::string>());
+  take(vm, "lr", o.lr);
+  take(vm, "beta1", o.beta1);
+  take(vm, "beta2", o.beta2);
+  take(vm, "eps", o.eps);
+  take(vm, "weight-decay", o.weight_decay);
+  take(vm, "grad-clip", o.grad_clip);
+  take(vm, "warmup", o.warmup);
+  if (vm.count("schedule")) o.schedule = parse_lr_shape(vm["schedule"].as<std::string>());
+  take(vm, "min-lr", o.min_lr);
+  if (vm.count("seed")) o.seed = vm["seed"].as<cli::Unsigned>().value;  // "-1" is refused, not 2^64 - 1
+  take(vm, "threads", o.threads);
+  take(vm, "device", o.device);
+  take(vm, "log-every", o.log_every);
+  take(vm, "eval-every", o.eval_every);
+  take(vm, "eval-batches", o.eval_batches);
+  take(vm, "checkpoint-every", o.checkpoint_every);
+  if (vm.count("checkpoint-schedule"))
+    o.checkpoint_schedule = parse_checkpoint_spacing(vm["checkpoint-schedule"].as<std::string>());
+  take(vm, "checkpoints-per-octave", o.checkpoints_per_octave);
+  take(vm, "track-heads", o.track_heads);
+  take(vm, "track-every", o.track_every);
+}
+
+bool given(const po::variables_map& vm, const char* name) { return vm.count(name) && !vm[name].defaulted(); }
+
+ModelRequest model_request(const po::variables_map& vm, const cli::ModelOptionValues& mv,
+                           const po::options_description& model_desc) {
+  ModelRequest r;
+  for (const auto& opt : model_desc.options()) r.any_given = r.any_given || given(vm, opt->long_name().c_str());
+  r.n_ctx_given = given(vm, "model.n_ctx");
+  r.d_vocab_given = given(vm, "model.d_vocab");
+  r.config = cli::model_config_from(mv);
+  return r;
+}
+
+// With --resume or --init the model is the checkpoint's. Model options (command line or [model])
+// that say what the checkpoint says are fine — a resume may repeat the original command line —
+// and then dropped; one that says otherwise is an input error naming it.
+void check_model_options_match(const po::variables_map& vm, const cli::ModelOptionValues& mv, ModelRequest& request,
+                               const std::string& path) {
+  if (!request.any_given || ::access(path.c_str(), F_OK) != 0) return;  // a missing file is reported later
+  const ModelConfig c = read_checkpoint_config(path);
+  auto same = [&](const char* field, const std::string& asked, const std::string& has) {
+    const std::string name = std::string("model.") + field;
+    if (given(vm, name.c_str()) && asked != has)
+      throw InputError("--" + name, "is " + asked + ", but the model in " + path + " has " + field + " = " + has +
+                                        "; a resumed or --init run keeps the checkpoint's model (leave out --" + name +
+                                        ")");
+  };
+  auto num = [](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", x);
+    return std::string(buf);
+  };
+  auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+  same("n_layers", std::to_string(mv.cfg.n_layers), std::to_string(c.n_layers));
+  same("d_model", std::to_string(mv.cfg.d_model), std::to_string(c.d_model));
+  same("n_heads", std::to_string(mv.cfg.n_heads), std::to_string(c.n_heads));
+  same("d_head", std::to_string(mv.d_head), std::to_string(c.d_head));
+  same("d_mlp", std::to_string(mv.cfg.d_mlp), std::to_string(c.d_mlp));
+  same("n_ctx", std::to_string(mv.cfg.n_ctx), std::to_string(c.n_ctx));
+  same("d_vocab", std::to_string(mv.cfg.d_vocab), std::to_string(c.d_vocab));
+  same("act_fn", to_string(parse_act_fn(mv.act_fn, "--model.act_fn")), to_string(c.act_fn));
+  same("normalization_type", to_string(parse_normalization(mv.normalization_type, "--model.normalization_type")),
+       to_string(c.normalization_type));
+  same("attn_only", yes_no(mv.cfg.attn_only), yes_no(c.attn_only));
+  same("positional_embedding_type",
+       to_string(parse_positional(mv.positional_embedding_type, "--model.positional_embedding_type")),
+       to_string(c.positional_embedding_type));
+  same("tie_embeddings", yes_no(mv.cfg.tie_embeddings), yes_no(c.tie_embeddings));
+  same("rotary_base", num(mv.cfg.rotary_base), num(c.rotary_base));
+  same("eps", num(mv.cfg.eps), num(c.eps));
+  request.any_given = false;  // every one given agrees with the checkpoint
+}
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// An INI file as written by hand or by another tool, in the form Boost's parser reads: a UTF-8
+// byte-order mark and Windows line ends dropped, ';' comment lines as well as '#' ones, section
+// names and keys in any case and with spaces inside the brackets, values in matching quotes.
+// Lines that are not a section or `key = value` are refused naming the line.
+std::string normalized_config(const std::string& path) {
+  constexpr size_t kMaxBytes = 1 << 20;  // a config of a few hundred bytes; more is not one
+  const std::string what = "--config " + path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(what, "cannot open it");
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(&text[0], std::streamsize(text.size()));
+  text.resize(size_t(in.gcount()));
+  if (text.size() > kMaxBytes) throw InputError(what, "expected an INI file of at most 1 MiB; this one is larger");
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  std::istringstream lines(text);
+  std::string line, out;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string at = "line " + std::to_string(number) + ": ";
+    const std::string shown = "'" + (line.size() > 60 ? line.substr(0, 60) + "..." : line) + "'";
+    if (line.find('\0') != std::string::npos) throw InputError(what, at + "expected text; found a NUL byte");
+    const std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    if (t[0] == '[') {
+      const std::string name = t.back() == ']' ? lower(trim(t.substr(1, t.size() - 2))) : "";
+      if (name.empty())
+        throw InputError(what, at + "expected a section name in brackets ([model] or [train]); got " + shown);
+      out += "[" + name + "]\n";
+      continue;
+    }
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos || trim(t.substr(0, eq)).empty())
+      throw InputError(what, at + "expected 'key = value'; got " + shown);
+    std::string value = t.substr(eq + 1);
+    value = trim(value.substr(0, value.find('#')));  // as Boost: '#' starts a comment anywhere
+    if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
+      value = value.substr(1, value.size() - 2);
+    out += lower(trim(t.substr(0, eq))) + "=" + value + "\n";
+  }
+  return out;
+}
+
+// Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
+// [train] keys (and keys before any section) are the command line's names, in either spelling.
+po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {
+  if (path.empty()) throw InputError("--config", "expected a file name; got an empty one");
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError("--config", "cannot open " + path);
+  // A directory reads as empty, /dev/zero as one endless line.
+  if (!S_ISREG(st.st_mode)) throw InputError("--config " + path, "expected an INI file; this is not a regular file");
+  std::istringstream in(normalized_config(path));
+  po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+  for (po::option& opt : parsed.options) {
+    if (!opt.unregistered) continue;
+    std::string key = opt.string_key;
+    if (key.rfind("train.", 0) == 0) key = key.substr(6);
+    std::replace(key.begin(), key.end(), '_', '-');
+    if (key == "config" || key == "help" || key.find('.') != std::string::npos || !desc.find_nothrow(key, false))
+      throw InputError("--config " + path, "unknown option '" + opt.string_key + "'");
+    opt.string_key = key;
+    opt.unregistered = false;
+  }
+  return parsed;
+}
+
+// SIGINT or SIGTERM: the run stops after the step under way (and its checkpoint, when one is due
+// there), its metrics line written, and says which checkpoint to resume from; a second signal
+// kills it at once (SA_RESETHAND). No extra checkpoint is written for the stop, so the folder
+// holds what an uninterrupted run's holds up to that step, and a resume repeats the steps since
+// the last checkpoint bit for bit.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+struct Interrupted {
+  int signal;
+  int64_t step;
+};
+
+class StopOnSignal : public TrainObserver {
+ public:
+  explicit StopOnSignal(const TrainOptions& o) : checkpoints_(o), stop_at_(o.stop_at), steps_(o.steps) {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
+  void on_step(const StepRecord& r, Transformer&) override {
+    const bool checkpoint_due = checkpoints_.due(r.step) || r.step == stop_at_ || r.step == steps_;
+    if (g_stop_signal && !checkpoint_due) throw Interrupted{int(g_stop_signal), r.step};
+  }
+  void on_checkpoint(int64_t step, const std::string&) override {
+    if (g_stop_signal && step != steps_) throw Interrupted{int(g_stop_signal), step};  // at --steps: done anyway
+  }
+
+ private:
+  CheckpointSchedule checkpoints_;
+  int64_t stop_at_, steps_;
+};
+
+// Whether two --out spellings are one directory ("run", "run/", "./run").
+bool same_directory(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  return std::filesystem::weakly_canonical(std::filesystem::absolute(a, ec), ec) ==
+         std::filesystem::weakly_canonical(std::filesystem::absolute(b, ec), ec);
+}
+
+// The run's options: the checkpoint's with --resume, the ones given (command line, then --config)
+// on top. `notes` collects what the command should tell the person.
+TrainOptions assemble_options(const po::variables_map& vm, const cli::ModelOptionValues& mv,
+                              const po::options_description& model_desc, std::vector<std::string>& notes) {
+  if (vm.count("init") && vm.count("resume"))  // before either file is read
+    throw InputError("--init", "cannot be combined with --resume (a resumed run has its weights)");
+  TrainOptions o = vm.count("resume") ? resumed_options(vm["resume"].as<std::string>()) : TrainOptions{};
+  const std::string stored_out = o.out;
+  apply_given(vm, o);
+  o.model = model_request(vm, mv, model_desc);
+  if (!o.resume.empty() || !o.init.empty())
+    check_model_options_match(vm, mv, o.model, o.resume.empty() ? o.init : o.resume);
+  if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
+  // A resume into the run's own --out goes on tracking heads as it did; one into another --out is
+  // a branch, and would otherwise trim the original run's file to the branch point.
+  if (!o.resume.empty() && !vm.count("track-heads") && !o.track_heads.empty() && !same_directory(o.out, stored_out)) {
+    notes.push_back("the run in " + o.resume + " tracked heads in " + o.track_heads +
+                    "; this run in another --out does not (give --track-heads FILE.h5 to track it)");
+    o.track_heads.clear();
+  }
+  if (vm.count("track-every") && o.track_heads.empty())
+    throw InputError("--track-every", "is the spacing of --track-heads FILE.h5, which is not given");
+  if (vm.count("eval-every") && o.eval_every > 0 && o.val_data.empty() && !o.uses_builtin())
+    throw InputError("--eval-every",
+                     "there is no validation data to evaluate: give --val-data FILE.h5 (a built-in "
+                     "--data validates on fresh rows of its own)");
+  return o;
+}
+
+// Trains the opened session to the end (or --stop-at), with the progress line, head tracking and
+// a clean stop on SIGINT / SIGTERM.
+int train(TrainSession& session) {
+  const TrainOptions& o = session.options;
+  std::unique_ptr<HeadTracker> tracker;  // before the Trainer: its errors come before any file is written
+  if (!o.track_heads.empty()) {
+    std::remove(h5::AtomicFile::temporary_path(o.track_heads).c_str());  // what a kill during a rewrite left
+    HeadTrackerOptions t;
+    t.path = o.track_heads;
+    t.every = o.track_every;
+    tracker = std::make_unique<HeadTracker>(session.model->config(), session.tokenizer_json, t, session.step);
+  }
+  Trainer trainer(session);
+  ProgressReporter progress(stdout, isatty(fileno(stdout)) != 0);
+  trainer.add_observer(&progress);
+  if (tracker) {
+    std::error_code ec;  // a folder of its own, created as --out is (check_output_paths vetted the path)
+    const std::filesystem::path folder = std::filesystem::path(o.track_heads).parent_path();
+    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+    if (ec) throw InputError("--track-heads " + o.track_heads, "cannot create its directory: " + ec.message());
+    trainer.add_observer(tracker.get());
+  }
+  StopOnSignal stop(o);
+  trainer.add_observer(&stop);
+  TrainResult result;
+  try {
+    result = trainer.run();
+  } catch (const Interrupted& i) {
+    progress.finish();
+    std::fflush(stdout);
+    const std::string next = session.last_checkpoint.empty()
+                                 ? "no checkpoint was written yet: start it again"
+                                 : "resume with --resume " + session.last_checkpoint + " --out " + o.out;
+    std::fprintf(stderr, "headlab-train: stopped by %s after step %lld; %s\n",
+                 i.signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)i.step, next.c_str());
+    std::signal(i.signal, SIG_DFL);  // end as the signal would have: the shell sees it
+    std::raise(i.signal);
+    return 128 + i.signal;
+  }
+  progress.finish();
+  if (result.finished && result.losses.empty())
+    std::printf("done: %lld steps; wrote %s/final.h5\n", (long long)result.step, o.out.c_str());
+  else if (result.finished)
+    std::printf("done: %lld steps, final loss %.4f; wrote %s/final.h5\n", (long long)result.step, result.losses.back(),
+                o.out.c_str());
+  else
+    std::printf("stopped at step %lld; resume with --resume %s\n", (long long)result.step,
+                session.last_checkpoint.c_str());
+  if (tracker)
+    std::printf("head scores at %zu steps in %s (headlab-circuits formation --track %s)\n",
+                tracker->track().points.size(), o.track_heads.c_str(), o.track_heads.c_str());
+  return 0;
+}
+
+int train_main(int argc, char** argv) {
+  cli::ModelOptionValues mv;
+  po::options_description general("general");
+  general.add_options()("help,h", "this help")("config", po::value<std::string>(),
+                                               "INI file: [model] and [train] sections");
+  po::options_description model_desc(
+      "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
+      "come from the data)");
+  cli::add_model_options(model_desc, mv);
+  // Head formation (issue 4): the command plugs circuits' tracker in as an observer.
+  po::options_description tracking(
+      "head formation ([train] section of --config; read the file with headlab-circuits formation --track "
+      "FILE.h5)");
+  tracking.add_options()("track-heads", po::value<std::string>(),
+                         "score every head on a fixed repeated-token probe during training; write the history to "
+                         "FILE.h5 (a resume into the same --out goes on tracking; '' = off)")(
+      "track-every", po::value<int64_t>(), ("steps between head scores" + dflt(TrainOptions{}.track_every)).c_str());
+  po::options_description all;
+  all.add(general).add(training_options()).add(model_desc).add(tracking);
+
+  po::variables_map vm;
+  // Stray words are collected (Boost drops them silently without a positional description).
+  po::options_description with_words;
+  with_words.add(all).add_options()("unexpected-word", po::value<std::vector<std::string>>());
+  po::positional_options_description words;
+  words.add("unexpected-word", -1);
+  po::store(po::command_line_parser(argc, argv).options(with_words).positional(words).run(), vm);
+  if (vm.count("unexpected-word"))
+    throw InputError("command line: '" + vm["unexpected-word"].as<std::vector<std::string>>().front() + "'",
+                     "unexpected word (options start with --; see --help)");
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << all << "\n";
+    return 0;
+  }
+  if (vm.count("config")) {
+    const std::string path = vm["config"].as<std::string>();
+    try {  // a bad value in the file is the file's error, not the command line's
+      po::store(parse_config_file(path, all), vm);
+    } catch (const po::error& e) {
+      throw InputError("--config " + path, e.what());
+    }
+  }
+  po::notify(vm);
+
+  std::vector<std::string> notes;
+  TrainSession session = open_session(assemble_options(vm, mv, model_desc, notes));
+  check_output_paths(session);
+  for (const std::string& w : session.warnings) std::fprintf(stderr, "headlab-train: warning: %s\n", w.c_str());
+  const ModelConfig& c = session.model->config();
+  std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
+  if (session.step > 0 && session.step == session.options.steps)
+    start += ", which is --steps: nothing left to train, only final.h5 to write";
+  std::printf("headlab-train: %lld parameters (%d layers, d_model %d, %d heads, n_ctx %d, d_vocab %d) on %s; %s\n",
+              (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
+              session.backend->name().c_str(), start.c_str());
+  for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
+  if (session.data_from_disk)
+    std::printf(
+        "note: --data is read from the file as training goes (windows and rows read ahead on a thread), "
+        "not held in memory\n");
+  std::fflush(stdout);
+  return train(session);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::run_command("headlab-train", [&] { return train_main(argc, argv); });
+}
