@@ -69,7 +69,7 @@ fi
 
 section "3. Induction heads form in a 2-layer attention-only model"
 # builtin:induction copies spans from random earlier positions, so a fixed-offset head cannot help:
-# a previous-token head (L0) and an induction head (L1) form after a plateau (docs: README).
+# a previous-token head (L0) and an induction head (L1) form after a plateau (docs/demo.md).
 steps=6000
 [ "$quick" = 1 ] && steps=2000
 log "$train" --data builtin:induction --out "$out/induction" --model.attn_only true --model.d_model 64 \

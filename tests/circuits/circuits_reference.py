@@ -456,7 +456,7 @@ def patching(cfg, P, f, out):
 def read_task(g):
     """The task file's rows cut after the last answer position (later tokens cannot change any
     metric), and the next-token targets of the clean rows from the whole row: the prediction at
-    position p is counted where loss_mask[p + 1] is set (README "Training"), -1 elsewhere."""
+    position p is counted where loss_mask[p + 1] is set (docs/headlab-train.md), -1 elsewhere."""
     rows = torch.tensor(np.asarray(g["rows"], dtype=np.int64))  # [n, S]
     mask = torch.tensor(np.asarray(g["loss_mask"]) != 0)
     t = {name: torch.tensor(np.asarray(g[name], dtype=np.int64)) for name in ("answer", "wrong_answer", "answer_pos")}

@@ -32,7 +32,7 @@ OUT.h5 (float64), attributes format "headlab.train_reference_out", format_versio
   /replay/grad_norm [S], /replay/params/<name> [S, *shape] (with /headlab/grads): the optimizer
         alone, fed headlab's own gradients: clip_grad_norm_ and the torch optimizer in float64
 
-Weight decay, by name, as headlab documents it (README "--weight-decay"): the matrices of attention,
+Weight decay, by name, as headlab documents it (docs/headlab-train.md, "--weight-decay"): the matrices of attention,
 MLP and an untied unembedding decay; biases, norm weights and biases, and the embeddings (W_E, and
 a W_U tied to it, W_pos) do not. That is minGPT's rule; nanoGPT and llm.c decay every tensor of
 two or more dimensions, embeddings included, and TransformerLens' train() decays everything. SGD is torch.optim.SGD without momentum: weight decay is added to
