@@ -42,6 +42,9 @@ const bool kNoHdf5Atexit = H5dont_atexit() >= 0;
 void quiet() {
   static const bool no_atexit = kNoHdf5Atexit || H5dont_atexit() >= 0;
   (void)no_atexit;
+  // A file must not make HDF5 load a plugin library or open another file through a link.
+  static const bool contained = H5PLset_loading_state(0) >= 0 && H5Lunregister(H5L_TYPE_EXTERNAL) >= 0;
+  (void)contained;
   static thread_local bool done = false;
   if (!done) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -83,6 +86,13 @@ hid_t half_type(DType t) {
   };
   static const hid_t f16 = make(5, 10, 15), bf16 = make(8, 7, 127);
   return t == DType::f16 ? f16 : bf16;
+}
+
+// An id read from the file's metadata (a dataset's type, an attribute): when HDF5 cannot make it,
+// the file is damaged, an input error like any other of its faults.
+hid_t readable(hid_t id, const std::string& at) {
+  if (id < 0) throw InputError(at, "expected readable metadata (damaged file?)");
+  return id;
 }
 
 hid_t memory_type(DType t) {
@@ -225,7 +235,7 @@ Shape space_shape(hid_t space, const std::string& where) {
 }
 
 Shape dataset_shape(hid_t dset, const std::string& where) {
-  Id space(H5Dget_space(dset), H5Sclose, where + ": H5Dget_space failed");
+  Id space(readable(H5Dget_space(dset), where), H5Sclose, where + ": H5Dget_space failed");
   return space_shape(space, where);
 }
 
@@ -267,6 +277,19 @@ hid_t creation_plist(hid_t cls) {
   return p;
 }
 
+// The missing groups on the way to `name` ("labels" of "labels/pos_tag"), made here with the
+// creation properties above rather than by HDF5's intermediate-group option, which would give them
+// modification times.
+void make_parents(hid_t loc, const std::string& name, const std::string& at) {
+  for (size_t slash = name.find('/', 1); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+    const std::string parent = name.substr(0, slash);
+    if (H5Lexists(loc, parent.c_str(), H5P_DEFAULT) > 0) continue;
+    Id gcpl(creation_plist(H5P_GROUP_CREATE), H5Pclose, at + ": group creation property list failed");
+    Id g(H5Gcreate2(loc, parent.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT), H5Gclose,
+         at + ": cannot create the group " + parent);
+  }
+}
+
 hid_t text_type(H5T_cset_t cset) {  // a variable-length string
   hid_t t = H5Tcopy(H5T_C_S1);
   if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, cset) < 0)) {
@@ -293,7 +316,7 @@ std::string read_text(hid_t file_type, hid_t space, const std::string& where, Re
     H5Dvlen_reclaim(mem, space, H5P_DEFAULT, &text);
     return out;
   }
-  Id mem(H5Tcopy(file_type), H5Tclose, where + ": H5Tcopy failed");
+  Id mem(readable(H5Tcopy(file_type), where), H5Tclose, where + ": H5Tcopy failed");
   std::string buf(H5Tget_size(file_type), '\0');
   if (read(hid_t(mem), static_cast<void*>(buf.data())) < 0)
     throw InputError(where, "expected readable text (damaged file?)");
@@ -368,13 +391,14 @@ bool Group::is_group(const std::string& name) const { return object_kind(id(), n
 std::vector<std::string> Group::children() const {
   quiet();
   H5G_info_t info;
-  check(H5Gget_info(id(), &info), where("") + ": H5Gget_info failed");
+  if (H5Gget_info(id(), &info) < 0) throw InputError(where(""), "expected a readable group (damaged file?)");
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
     ssize_t n = H5Lget_name_by_idx(id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (n < 0) throw InputError(where(""), "expected readable link names (damaged file?)");
     std::string name(size_t(n) + 1, '\0');
-    H5Lget_name_by_idx(id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+    if (H5Lget_name_by_idx(id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) < 0)
+      throw InputError(where(""), "expected readable link names (damaged file?)");
     name.resize(size_t(n));
     names.push_back(name);
   }
@@ -394,6 +418,7 @@ Group Group::group(const std::string& name) const {
 
 Group Group::create_group(const std::string& name) {
   quiet();
+  make_parents(id(), name, where(name));
   Id lcpl(link_plist(), H5Pclose, where(name) + ": link property list failed");
   Id gcpl(creation_plist(H5P_GROUP_CREATE), H5Pclose, where(name) + ": group creation property list failed");
   hid_t g = H5Gcreate2(id(), name.c_str(), lcpl, gcpl, H5P_DEFAULT);
@@ -427,6 +452,7 @@ void Group::create_raw(const std::string& name, DType mem, const Shape& shape, c
       check(H5Pset_deflate(dcpl, unsigned(opt.deflate)), where(name) + ": H5Pset_deflate failed");
     }
   }
+  make_parents(id(), name, where(name));
   Id lcpl(link_plist(), H5Pclose, where(name) + ": link property list failed");
   Id d(H5Dcreate2(id(), name.c_str(), disk_type(opt.stored_as.value_or(mem)), space, lcpl, dcpl, H5P_DEFAULT), H5Dclose,
        where(name) + ": cannot create the dataset");
@@ -453,14 +479,14 @@ void Group::rows_raw(const std::string& name, DType mem, int64_t first_row, int6
   if (first_row < 0 || n_rows < 0 || first_row + n_rows > s[0])
     throw InputError(at, "expected rows within [0, " + std::to_string(s[0]) + "); asked for [" +
                              std::to_string(first_row) + ", " + std::to_string(first_row + n_rows) + ")");
-  Id type(H5Dget_type(d), H5Tclose, at + ": H5Dget_type failed");
+  Id type(readable(H5Dget_type(d), at), H5Tclose, at);
   if (!write) check_kind(type, mem, at);
   if (n_rows == 0 || numel(s) == 0) return;
 
   std::vector<hsize_t> start(s.size(), 0), count = to_hsize(s);
   start[0] = hsize_t(first_row);
   count[0] = hsize_t(n_rows);
-  Id file_space(H5Dget_space(d), H5Sclose, at + ": H5Dget_space failed");
+  Id file_space(readable(H5Dget_space(d), at), H5Sclose, at);
   check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
         at + ": H5Sselect_hyperslab failed");
   Id mem_space(H5Screate_simple(int(count.size()), count.data(), nullptr), H5Sclose, at + ": H5Screate failed");
@@ -484,7 +510,7 @@ Shape Group::shape(const std::string& name) const {
 DType Group::dtype(const std::string& name) const {
   quiet();
   Id d(open_dataset(id(), name, where(name)), H5Dclose, where(name));
-  Id type(H5Dget_type(d), H5Tclose, where(name) + ": H5Dget_type failed");
+  Id type(readable(H5Dget_type(d), where(name)), H5Tclose, where(name));
   const H5T_class_t cls = H5Tget_class(type);
   const size_t size = H5Tget_size(type);
   if (cls == H5T_FLOAT && size == 4) return DType::f32;
@@ -522,7 +548,7 @@ void Group::read_raw(const std::string& name, DType mem, void* out, const Shape&
   Id d(open_dataset(id(), name, at), H5Dclose, at);
   const Shape s = dataset_shape(d, at);
   if (s != exact) throw InputError(at, "expected shape " + to_string(exact) + "; found " + to_string(s));
-  Id type(H5Dget_type(d), H5Tclose, at + ": H5Dget_type failed");
+  Id type(readable(H5Dget_type(d), at), H5Tclose, at);
   check_kind(type, mem, at);
   if (numel(s) == 0) return;
   Transfer xfer;
@@ -539,6 +565,7 @@ void Group::write_string(const std::string& name, const std::string& text) {
   if (exists(name)) remove(name);
   Id type(text_type(H5T_CSET_UTF8), H5Tclose, at + ": making a string type failed");
   Id space(H5Screate(H5S_SCALAR), H5Sclose, at + ": H5Screate failed");
+  make_parents(id(), name, at);
   Id lcpl(link_plist(), H5Pclose, at + ": link property list failed");
   Id dcpl(creation_plist(H5P_DATASET_CREATE), H5Pclose, at + ": H5Pcreate failed");
   Id d(H5Dcreate2(id(), name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose,
@@ -551,8 +578,8 @@ std::string Group::read_string(const std::string& name) const {
   quiet();
   const std::string at = where(name);
   Id d(open_dataset(id(), name, at), H5Dclose, at);
-  Id type(H5Dget_type(d), H5Tclose, at + ": H5Dget_type failed");
-  Id space(H5Dget_space(d), H5Sclose, at + ": H5Dget_space failed");
+  Id type(readable(H5Dget_type(d), at), H5Tclose, at);
+  Id space(readable(H5Dget_space(d), at), H5Sclose, at);
   return read_text(type, space, at,
                    [&](hid_t mem, void* buf) { return H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); });
 }
@@ -573,9 +600,9 @@ void write_attr(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_t
 struct ScalarAttr {
   Id attr, type;
   ScalarAttr(hid_t loc, const std::string& name, const std::string& at)
-      : attr(H5Aopen(loc, name.c_str(), H5P_DEFAULT), H5Aclose, at + ": cannot open the attribute"),
-        type(H5Aget_type(attr), H5Tclose, at + ": H5Aget_type failed") {
-    Id space(H5Aget_space(attr), H5Sclose, at + ": H5Aget_space failed");
+      : attr(readable(H5Aopen(loc, name.c_str(), H5P_DEFAULT), at), H5Aclose, at),
+        type(readable(H5Aget_type(attr), at), H5Tclose, at) {
+    Id space(readable(H5Aget_space(attr), at), H5Sclose, at);
     if (H5Sget_simple_extent_npoints(space) != 1) throw InputError(at, "expected a single value; found an array");
   }
   H5T_class_t cls() const { return H5Tget_class(type); }
@@ -626,7 +653,7 @@ std::string Group::attr_string(const std::string& name) const {
   quiet();
   const std::string at = attr_where(name);
   ScalarAttr a = open_attr(id(), name, at);
-  Id space(H5Aget_space(a.attr), H5Sclose, at + ": H5Aget_space failed");
+  Id space(readable(H5Aget_space(a.attr), at), H5Sclose, at);
   return read_text(a.type, space, at, [&](hid_t mem, void* buf) { return H5Aread(a.attr, mem, buf); });
 }
 
@@ -666,7 +693,7 @@ bool Group::attr_bool(const std::string& name) const {
     // h5py stores a numpy bool as an int8 enum {FALSE, TRUE}; read its raw byte.
     if (a.cls() == H5T_ENUM && H5Tget_size(a.type) == 1) {
       int8_t raw = 0;
-      Id native(H5Tget_native_type(a.type, H5T_DIR_ASCEND), H5Tclose, at + ": H5Tget_native_type failed");
+      Id native(readable(H5Tget_native_type(a.type, H5T_DIR_ASCEND), at), H5Tclose, at);
       if (H5Aread(a.attr, native, &raw) < 0) throw InputError(at, "expected a readable boolean");
       v = raw;
     } else {
@@ -686,7 +713,12 @@ File File::create(const std::string& path) {
   // Lock where the file system supports it; go on unlocked where it does not (some NFS mounts).
   check(H5Pset_file_locking(fapl, true, true), path + ": H5Pset_file_locking failed");
 #endif
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  // The newest format HDF5 1.10 writes: checksummed metadata (h5py and HDF5 >= 1.10 read it).
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110), path + ": H5Pset_libver_bounds failed");
+  // The root group without modification times, like every group and dataset (creation_plist).
+  Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose, path + ": H5Pcreate(file creation) failed");
+  check(H5Pset_obj_track_times(fcpl, false), path + ": H5Pset_obj_track_times failed");
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
   if (f < 0) throw InputError(path, "cannot create the file (does its directory exist, and is it writable?)");
   return File(std::make_shared<Object>(f, H5Fclose), path, "/");
 }
@@ -705,6 +737,7 @@ File File::open(const std::string& path, Access access) {
 #if H5_VERSION_GE(1, 10, 7)
   check(H5Pset_file_locking(fapl, true, true), path + ": H5Pset_file_locking failed");
 #endif
+  check_in_child(path, fapl);
   hid_t f = H5Fopen(path.c_str(), access == Access::read_only ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl);
   if (f < 0)
     throw InputError(path, "expected an HDF5 file that can be opened (damaged, read-only, or locked by a writer?)");

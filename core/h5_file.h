@@ -26,7 +26,9 @@
 // Reading converts between widths of the same kind (uint16 on disk into int32 in memory, float64
 // into float32) and throws InputError when a value does not fit; it never reads integers from a
 // float dataset or floats from an integer one. Text is stored as variable-length UTF-8 strings
-// (what h5py writes for a Python str); fixed-length strings are read too.
+// (what h5py writes for a Python str, and reads back as str); fixed-length strings are read too.
+// Files are written in HDF5 1.10's format (libver bounds v110): superblock, object headers,
+// B-trees and heaps carry checksums that HDF5 verifies, so most damage to them is a clean error.
 // Not for concurrent use of one file from several threads.
 #pragma once
 #include <cstdint>
@@ -234,11 +236,36 @@ class Group {
 
 enum class Access { read_only, read_write };
 
+// What File::open does before it opens a file in this process: a child process (fork) opens it
+// and walks it (every link, object header and attribute value, every dataset's layout and
+// filters, the data of every chunked dataset), and reports over a pipe how far it got. HDF5
+// follows the pointers a file holds without checking all of them (a variable-length string's
+// global-heap id, a B-tree node's address): a damaged file can crash the library itself, which
+// in the child costs only the child. The parent then refuses the file with
+//   InputError(path, "damaged HDF5 file (reading /config attribute act_fn crashed the HDF5
+//   library: SIGSEGV)")
+// and likewise when the walk takes longer than `seconds` + size / `bytes_per_second`, when it
+// needs more than `memory_bytes` of memory beyond the process's own (not enforced under
+// AddressSanitizer, whose shadow memory rules out an address-space limit), or when the file
+// keeps data in other files (external links, external storage, virtual datasets). A file that
+// passes is read by the parent along the same paths.
+struct OpenCheckLimits {
+  bool enabled = true;
+  double seconds = 30;
+  double bytes_per_second = 20e6;
+  int64_t memory_bytes = int64_t(1) << 30;
+};
+void set_open_check_limits(const OpenCheckLimits& limits);  // process-wide (tests, fuzzers)
+const OpenCheckLimits& open_check_limits();
+// The check itself, with the file access property list File::open will use (an hid_t).
+void check_in_child(const std::string& path, int64_t fapl);
+
 class File : public Group {
  public:
   // A new, empty file (an existing one is truncated). InputError when it cannot be created.
   static File create(const std::string& path);
-  // InputError when the file is missing, not HDF5, or cannot be opened.
+  // InputError when the file is missing, not HDF5, damaged (see OpenCheckLimits), or cannot be
+  // opened.
   static File open(const std::string& path, Access access = Access::read_only);
 
   // Flushes and closes, checked (InternalError). The destructor closes quietly; groups opened
