@@ -14,8 +14,12 @@ namespace headlab::cpu {
 inline float exp_simd(float x) {
   const float lo = -87.33654f, hi = 88.3f;
   const bool underflow = x < lo;
+  // NaN compares false with both bounds: replace it before the float-to-int conversion below,
+  // which is undefined for NaN, and give it back at the end. +-inf clamp like any large value.
+  const bool nan = x != x;
   float xc = x < lo ? lo : x;
   xc = xc > hi ? hi : xc;
+  xc = nan ? 0.0f : xc;
   // Round to nearest by the 1.5*2^23 trick: arithmetic only, and exact for |n| < 2^22.
   const float magic = 12582912.0f;
   const float n = (xc * 1.44269504089f + magic) - magic;
@@ -29,10 +33,10 @@ inline float exp_simd(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return underflow ? 0.0f : p * scale;
+  return nan ? x : underflow ? 0.0f : p * scale;
 }
 
 // tanh(y) = sign(y) (1 - 2 / (exp(2|y|) + 1)); absolute error about 1e-7 (relative error grows
@@ -71,8 +75,10 @@ inline Vec splat(float x) { return Vec{} + x; }
 inline Vec exp_vec(Vec x) {
   const Vec lo = splat(-87.33654f), hi = splat(88.3f);
   const IVec underflow = x < lo;
+  const IVec nan = x != x;  // as in exp_simd: no NaN reaches the conversion to int
   Vec xc = x < lo ? lo : x;
   xc = xc > hi ? hi : xc;
+  xc = nan ? Vec{} : xc;
   const Vec magic = splat(12582912.0f);
   const Vec n = (xc * 1.44269504089f + magic) - magic;
   const Vec r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
@@ -84,10 +90,11 @@ inline Vec exp_vec(Vec x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const IVec bits = (__builtin_convertvector(n, IVec) + 127) << 23;
+  typedef uint32_t UVec __attribute__((vector_size(64)));
+  const UVec bits = __builtin_convertvector(__builtin_convertvector(n, IVec) + 127, UVec) << 23;
   Vec scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return underflow ? Vec{} : p * scale;
+  return nan ? x : underflow ? Vec{} : p * scale;
 }
 
 // One stage of transpose16: rows i and i + S (i with bit S clear) exchange their elements whose
