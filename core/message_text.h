@@ -6,8 +6,9 @@
 
 namespace headlab {
 
-// `text` with control characters and bytes that are not UTF-8 written as \n, \t, \xNN, and cut to
-// at most `max_bytes` (ending in "...") so that one line stays readable.
+// `text` in printable ASCII: every other byte written as \n, \r, \t or \xNN (UTF-8 included: a
+// terminal may not show it, a damaged file's bytes may only look like it, and the escaped form
+// names the exact bytes), cut to at most `max_bytes` (ending in "...") so one line stays readable.
 std::string printable_line(const std::string& text, size_t max_bytes = 1000);
 
 }  // namespace headlab

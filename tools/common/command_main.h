@@ -18,13 +18,13 @@
 
 namespace headlab::cli {
 
-// The message on one line whatever it quotes (a file's bytes, a JSON parser's excerpt, a path
-// with a newline): control characters become \n, \r, \t or \xHH.
+// The message on one line in printable ASCII whatever it quotes (a file's bytes, a JSON parser's
+// excerpt, a path with a newline): every other byte becomes \n, \r, \t or \xHH.
 inline std::string one_line(const char* text) {
   std::string out;
   for (const char* p = text; *p; ++p) {
     const unsigned char c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c != 0x7f) {
+    if (c >= 0x20 && c < 0x7f) {
       out += char(c);
     } else if (c == '\n') {
       out += "\\n";
