@@ -147,6 +147,16 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const std::string& json_text, con
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a folder; expected a tokenizer JSON file");
+  // Bounded before reading: a FIFO or a device would be read for ever, and parsing holds about ten
+  // times the text in memory (a BPE of 10^6 tokens is some 50 MB of JSON).
+  constexpr uintmax_t kMaxBytes = uintmax_t(256) << 20;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    throw InputError(path, "expected a tokenizer JSON file; this is not a regular file (a device or FIFO?)");
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxBytes)
+    throw InputError(
+        path, "expected a tokenizer JSON file of at most 256 MiB; this one has " + std::to_string(size >> 20) + " MiB");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream text;

@@ -4,6 +4,8 @@
 # configures and builds into build/.
 # Environment: HEADLAB_BUILD_DIR (default build), HEADLAB_CMAKE_ARGS (extra cmake arguments),
 #              HEADLAB_SKIP_CORPUS=1 to skip the corpus download.
+# scripts/setup.sh --fuzz-extras installs only what scripts/fuzz.sh needs (clang, its sanitizer and
+# libFuzzer runtimes, LLVM's OpenMP) and stops: nothing else asks for them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,6 +39,20 @@ apt_install() {
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+# Only on request (scripts/fuzz.sh --install): the fuzzing toolchain.
+fuzz_extras=(clang-14 libclang-rt-14-dev libomp-14-dev)
+if [ "${1:-}" = "--fuzz-extras" ]; then
+  mapfile -t missing_fuzz < <(missing_of "${fuzz_extras[@]}")
+  if [ ${#missing_fuzz[@]} -gt 0 ]; then
+    echo "setup: installing ${missing_fuzz[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get update -qq
+    apt_install "${missing_fuzz[@]}"
+  fi
+  exit 0
+fi
+
 mapfile -t missing_required < <(missing_of "${required[@]}")
 mapfile -t missing_optional < <(missing_of "${optional[@]}")
 if [ ${#missing_required[@]} -gt 0 ] || [ ${#missing_optional[@]} -gt 0 ]; then
