@@ -137,8 +137,8 @@ def make_seeds(tools, d):
             sys.exit("mutation_campaign: making a seed failed: %s\n%s" % (" ".join(cmd), r.stderr.decode(errors="replace")))
     ds, tok = os.path.join(d, "ioi.h5"), os.path.join(d, "ioi_tokenizer.json")
     ok([tools["data"], "task", "ioi", "--n", "8", "--seed", "1", "--out", ds, "--save-tokenizer", tok])
-    induction = os.path.join(d, "induction.h5")
-    ok([tools["data"], "task", "induction", "--n", "6", "--length", "6", "--seed", "2", "--out", induction])
+    ds2 = os.path.join(d, "ioi_mixed.h5")  # another shape of the same vocabulary (run reads both)
+    ok([tools["data"], "mix", "--source", ds, "--n", "5", "--seq-len", "24", "--seed", "2", "--out", ds2])
     text = os.path.join(d, "text.txt")
     with open(text, "w") as f:
         f.write("the cat sat on the mat, the dog sat on the log; caf\u00e9 na\u00efve\n" * 4)
@@ -147,11 +147,11 @@ def make_seeds(tools, d):
     ini = os.path.join(d, "toy.ini")
     with open(ini, "w") as f:
         f.write("; a toy model\n[model]\nn_layers = 1\nd_model = 16\nn_heads = 2\nd_mlp = 32\n"
-                "act_fn = gelu_new\n\n[train]\nsteps = 2\nbatch_size = 2\nlr = 1e-3\nseed = 3\n")
+                "n_ctx = 24\nact_fn = gelu_new\n\n[train]\nsteps = 2\nbatch_size = 2\nlr = 1e-3\nseed = 3\n")
     run_dir = os.path.join(d, "run")
     ok([tools["train"], "--config", ini, "--data", ds, "--out", run_dir, "--threads", "1", "--log-every", "1"])
     ckpt = os.path.join(run_dir, "final.h5")
-    return {"checkpoint": [ckpt], "dataset": [ds, induction], "config": [ini], "tokenizer": [tok, bpe]}, ckpt, ds
+    return {"checkpoint": [ckpt], "dataset": [ds, ds2], "config": [ini], "tokenizer": [tok, bpe]}, ckpt, ds
 
 
 def commands(kind, tools, path, good_ckpt, good_ds, work, i):
@@ -161,9 +161,9 @@ def commands(kind, tools, path, good_ckpt, good_ds, work, i):
                 [tools["model"], "info", path],
                 [tools["model"], "run", "--checkpoint", path, "--tokens", good_ds, "--out", out, "--threads", "1"]][i % 3]
     if kind == "dataset":
-        return [[tools["data"], "mix", "--source", path, "--n", "2", "--seq-len", "4", "--out", out],
+        return [[tools["data"], "mix", "--source", path, "--n", "2", "--seq-len", "64", "--out", out],
                 [tools["model"], "run", "--checkpoint", good_ckpt, "--tokens", path, "--out", out, "--threads", "1"],
-                [tools["data"], "mix", "--source", path, "--n", "2", "--seq-len", "4", "--out", out],
+                [tools["data"], "mix", "--source", path, "--n", "2", "--seq-len", "64", "--out", out],
                 [tools["train"], "--data", path, "--out", os.path.join(work, "r%d" % i), "--steps", "1",
                  "--batch-size", "2", "--model.n_layers", "1", "--model.d_model", "16", "--model.n_heads", "2",
                  "--model.d_mlp", "16", "--threads", "1"]][i % 4]
@@ -171,7 +171,7 @@ def commands(kind, tools, path, good_ckpt, good_ds, work, i):
         return [[tools["train"], "--config", path, "--data", good_ds, "--out", os.path.join(work, "r%d" % i),
                  "--steps", "1", "--threads", "1"],
                 [tools["model"], "init", "--config", path, "--seed", "1", "--out", out]][i % 2]
-    return [[tools["data"], "tokenizer", "encode", "--tokenizer", path, "--text", "the cat sat on the mat caf\u00e9"],
+    return [[tools["data"], "tokenizer", "encode", "--tokenizer", path, "--text", "Then David and Helen argued at the river"],
             [tools["data"], "task", "ioi", "--n", "2", "--tokenizer", path, "--out", out]][i % 2]
 
 
@@ -204,6 +204,14 @@ def main():
     try:
         os.makedirs(os.path.join(work, "seeds"))
         seeds, good_ckpt, good_ds = make_seeds(tools, os.path.join(work, "seeds"))
+        # The commands must accept the valid files, or the damaged ones test nothing.
+        for kind in args.kinds.split(","):
+            for i, src in enumerate(seeds[kind] * 4):
+                cmd = commands(kind, tools, src, good_ckpt, good_ds, work, i)
+                code, err, _, _, _ = run(cmd, args.timeout)
+                if code != 0:
+                    sys.exit("mutation_campaign: a valid %s fails: %s\n%s" % (kind, " ".join(cmd), err.decode(errors="replace")))
+                shutil.rmtree(os.path.join(work, "r%d" % i), ignore_errors=True)
         for kind in args.kinds.split(","):
             originals = [(p, open(p, "rb").read(), raw_data_ranges(p) if kind in ("checkpoint", "dataset") else [])
                          for p in seeds[kind]]

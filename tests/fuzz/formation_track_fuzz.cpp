@@ -1,6 +1,6 @@
 // An analysis file: the head-formation history (headlab-train --track-heads, read back by
 // headlab-circuits formation and on resume).
-#include "circuits/head_tracker.h"
+#include "circuits/formation_track.h"
 #include "tests/fuzz/fuzz_target.h"
 
 HEADLAB_FUZZ_TARGET(formation_track) {

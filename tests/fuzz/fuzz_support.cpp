@@ -5,8 +5,8 @@
 #include <cstring>
 #include <string>
 
-#include "model/errors.h"
-#include "model/h5_file.h"
+#include "core/errors.h"
+#include "core/h5_file.h"
 #include "tests/fuzz/fuzz_target.h"
 
 namespace headlab::fuzz {

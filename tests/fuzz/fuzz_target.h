@@ -20,7 +20,7 @@
 #include <map>
 #include <string>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab::fuzz {
 

@@ -307,7 +307,7 @@ TEST_F(ModelBadInputTest, BadConfigFilesNameTheFileOrTheKey) {
       {"[model]\nn_layerz = 2\n", "unknown key 'n_layerz' in [model]"},
       {"[model]\nn_layers = two\n", "the argument ('two') for option 'model.n_layers' is invalid"},
       {"[model]\nattn_only = maybe\n", "for option 'model.attn_only' is invalid"},
-      {"[model\nn_layers = 2\n", "invalid line '[model'"},
+      {"[model\nn_layers = 2\n", "line 1: expected a section name in brackets ([model] or [train]); got '[model'"},
       {"[model]\nd_model = 30\nn_heads = 4\n", "model.d_model: d_model = 30 is not divisible by n_heads = 4"},
       {"[model]\npositional_embedding_type = rotary\nd_model = 12\nn_heads = 4\n",
        "model.d_head: rotary embeddings need an even d_head, got 3"},

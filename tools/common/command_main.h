@@ -15,31 +15,13 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/message_text.h"
 
 namespace headlab::cli {
 
 // The message on one line in printable ASCII whatever it quotes (a file's bytes, a JSON parser's
 // excerpt, a path with a newline): every other byte becomes \n, \r, \t or \xHH.
-inline std::string one_line(const char* text) {
-  std::string out;
-  for (const char* p = text; *p; ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c < 0x7f) {
-      out += char(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out;
-}
+inline std::string one_line(const char* text) { return printable_line(text, std::string::npos); }
 
 template <class Body>
 int run_command(const char* tool, Body&& body) {

@@ -22,6 +22,7 @@
 #include "model/params.h"
 #include "model/transformer.h"
 #include "tools/common/command_main.h"
+#include "tools/common/ini_file.h"
 #include "tools/common/model_options.h"
 
 namespace po = boost::program_options;
@@ -104,8 +105,7 @@ void store_config_file(const std::string& path, const po::options_description& o
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(what, "cannot open the file: no such file");
   if (!S_ISREG(st.st_mode)) throw InputError(what, "expected an INI file; this is not a regular file");
-  std::ifstream in(path);
-  if (!in) throw InputError(what, "cannot open the file");
+  std::istringstream in(cli::normalized_ini(path));  // as headlab-train reads the same files
   try {
     po::parsed_options parsed = po::parse_config_file(in, opts, /*allow_unregistered=*/true);
     for (const po::option& opt : parsed.options) {

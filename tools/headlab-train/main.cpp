@@ -22,6 +22,7 @@
 #include "model/checkpoint.h"
 #include "tools/common/command_main.h"
 #include "tools/common/model_options.h"
+#include "tools/headlab-train/config_file.h"
 #include "tools/headlab-train/head_tracker.h"
 #include "train/progress.h"
 #include "train/schedule.h"
@@ -45,71 +46,6 @@ const char* kUsage =
     "  headlab-train --data builtin:induction --out DIR --model.attn_only true --model.d_model 64\n"
     "    --model.n_heads 4 --model.d_head 16 --model.d_vocab 128 --steps 6000 --batch-size 32 --lr 1e-3\n"
     "    --weight-decay 0 --threads 1 --checkpoint-schedule log --track-heads DIR/heads.h5 --track-every 50\n";
-
-std::string dflt(const std::string& s) { return " (default " + s + ")"; }
-template <class T>
-std::string dflt(T x) {
-  std::ostringstream os;
-  os << x;
-  return dflt(os.str());
-}
-
-// Training options have no Boost default, so vm.count(name) means "given" (see apply_given).
-po::options_description training_options() {
-  const TrainOptions d;
-  po::options_description o("training options ([train] section of --config)");
-  o.add_options()("data", po::value<std::string>(),
-                  "token dataset (.h5: stream or sequences), builtin:repeat or "
-                  "builtin:induction")("val-data", po::value<std::string>(),
-                                       "validation dataset or a builtin (default: a builtin's own fresh "
-                                       "sequences; none for a file)")(
-      "read-data", po::value<std::string>(),
-      "auto | memory | disk: read --data whole at the start, or from the file as training goes (bounded memory; "
-      "default auto: disk when the tokens would take over a quarter of the usable memory)")(
-      "repeat-half-len", po::value<int64_t>(),
-      ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())(
-      "repeat-min-half-len", po::value<int64_t>(),
-      "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
-      "--repeat-half-len, every row the same length)")(
-      "induction-seq-len", po::value<int64_t>(),
-      ("builtin:induction: tokens the model reads per row (rows are BOS + this many)" + dflt(d.induction_seq_len))
-          .c_str())(
-      "induction-copy-prob", po::value<double>(),
-      ("builtin:induction: chance that a copy of an earlier span starts at a position" + dflt(d.induction_copy_prob))
-          .c_str())("induction-min-span", po::value<int64_t>(),
-                    ("builtin:induction: the fewest tokens a copy has" + dflt(d.induction_min_span)).c_str())(
-      "induction-max-span", po::value<int64_t>(),
-      ("builtin:induction: the most tokens a copy has" + dflt(d.induction_max_span)).c_str())(
-      "init", po::value<std::string>(), "start from this checkpoint's weights (new optimizer, step 0)")(
-      "resume", po::value<std::string>(),
-      "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)")(
-      "out", po::value<std::string>(), "output directory")("steps", po::value<int64_t>(),
-                                                           ("total optimizer steps" + dflt(d.steps)).c_str())(
-      "stop-at", po::value<int64_t>(), "stop after this step (checkpoint written; resume later)")(
-      "batch-size", po::value<int64_t>(), ("sequences per micro-batch" + dflt(d.batch_size)).c_str())(
-      "grad-accum", po::value<int64_t>(), ("micro-batches per step" + dflt(d.grad_accum)).c_str())(
-      "optimizer", po::value<std::string>(), "adamw | sgd (default adamw)")(
-      "lr", po::value<float>(), ("peak learning rate" + dflt(d.lr)).c_str())("beta1", po::value<float>(),
-                                                                             ("AdamW beta1" + dflt(d.beta1)).c_str())(
-      "beta2", po::value<float>(), ("AdamW beta2" + dflt(d.beta2)).c_str())("eps", po::value<float>(),
-                                                                            ("AdamW epsilon" + dflt(d.eps)).c_str())(
-      "weight-decay", po::value<float>(), ("decoupled weight decay, matrices only" + dflt(d.weight_decay)).c_str())(
-      "grad-clip", po::value<float>(), ("max global gradient norm, 0 = off" + dflt(d.grad_clip)).c_str())(
-      "warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())(
-      "schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")(
-      "min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())(
-      "seed", po::value<cli::Unsigned>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())(
-      "threads", po::value<int>(), "CPU threads (default 0 = every core)")("device", po::value<std::string>(),
-                                                                           "cpu | cuda (default cpu)")(
-      "log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())(
-      "eval-every", po::value<int64_t>(), "steps between validation losses (default 0: start and end only)")(
-      "eval-batches", po::value<int64_t>(), ("validation batches per evaluation" + dflt(d.eval_batches)).c_str())(
-      "checkpoint-every", po::value<int64_t>(), "steps between checkpoints (default 0: none but final.h5)")(
-      "checkpoint-schedule", po::value<std::string>(),
-      "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)")(
-      "checkpoints-per-octave", po::value<int>(), ("log schedule density" + dflt(d.checkpoints_per_octave)).c_str());
-  return o;
-}
 
 template <class T>
 void take(const po::variables_map& vm, const char* name, T& field) {
@@ -208,81 +144,6 @@ void check_model_options_match(const po::variables_map& vm, const cli::ModelOpti
   same("rotary_base", num(mv.cfg.rotary_base), num(c.rotary_base));
   same("eps", num(mv.cfg.eps), num(c.eps));
   request.any_given = false;  // every one given agrees with the checkpoint
-}
-
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// An INI file as written by hand or by another tool, in the form Boost's parser reads: a UTF-8
-// byte-order mark and Windows line ends dropped, ';' comment lines as well as '#' ones, section
-// names and keys in any case and with spaces inside the brackets, values in matching quotes.
-// Lines that are not a section or `key = value` are refused naming the line.
-std::string normalized_config(const std::string& path) {
-  constexpr size_t kMaxBytes = 1 << 20;  // a config of a few hundred bytes; more is not one
-  const std::string what = "--config " + path;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(what, "cannot open it");
-  std::string text(kMaxBytes + 1, '\0');
-  in.read(&text[0], std::streamsize(text.size()));
-  text.resize(size_t(in.gcount()));
-  if (text.size() > kMaxBytes) throw InputError(what, "expected an INI file of at most 1 MiB; this one is larger");
-  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
-  std::istringstream lines(text);
-  std::string line, out;
-  for (int number = 1; std::getline(lines, line); ++number) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const std::string at = "line " + std::to_string(number) + ": ";
-    const std::string shown = "'" + (line.size() > 60 ? line.substr(0, 60) + "..." : line) + "'";
-    if (line.find('\0') != std::string::npos) throw InputError(what, at + "expected text; found a NUL byte");
-    const std::string t = trim(line);
-    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
-    if (t[0] == '[') {
-      const std::string name = t.back() == ']' ? lower(trim(t.substr(1, t.size() - 2))) : "";
-      if (name.empty())
-        throw InputError(what, at + "expected a section name in brackets ([model] or [train]); got " + shown);
-      out += "[" + name + "]\n";
-      continue;
-    }
-    const size_t eq = t.find('=');
-    if (eq == std::string::npos || trim(t.substr(0, eq)).empty())
-      throw InputError(what, at + "expected 'key = value'; got " + shown);
-    std::string value = t.substr(eq + 1);
-    value = trim(value.substr(0, value.find('#')));  // as Boost: '#' starts a comment anywhere
-    if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
-      value = value.substr(1, value.size() - 2);
-    out += lower(trim(t.substr(0, eq))) + "=" + value + "\n";
-  }
-  return out;
-}
-
-// Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
-// [train] keys (and keys before any section) are the command line's names, in either spelling.
-po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {
-  if (path.empty()) throw InputError("--config", "expected a file name; got an empty one");
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw InputError("--config", "cannot open " + path);
-  // A directory reads as empty, /dev/zero as one endless line.
-  if (!S_ISREG(st.st_mode)) throw InputError("--config " + path, "expected an INI file; this is not a regular file");
-  std::istringstream in(normalized_config(path));
-  po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
-  for (po::option& opt : parsed.options) {
-    if (!opt.unregistered) continue;
-    std::string key = opt.string_key;
-    if (key.rfind("train.", 0) == 0) key = key.substr(6);
-    std::replace(key.begin(), key.end(), '_', '-');
-    if (key == "config" || key == "help" || key.find('.') != std::string::npos || !desc.find_nothrow(key, false))
-      throw InputError("--config " + path, "unknown option '" + opt.string_key + "'");
-    opt.string_key = key;
-    opt.unregistered = false;
-  }
-  return parsed;
 }
 
 // SIGINT or SIGTERM: the run stops after the step under way (and its checkpoint, when one is due
@@ -428,9 +289,10 @@ int train_main(int argc, char** argv) {
   tracking.add_options()("track-heads", po::value<std::string>(),
                          "score every head on a fixed repeated-token probe during training; write the history to "
                          "FILE.h5 (a resume into the same --out goes on tracking; '' = off)")(
-      "track-every", po::value<int64_t>(), ("steps between head scores" + dflt(TrainOptions{}.track_every)).c_str());
+      "track-every", po::value<int64_t>(),
+      ("steps between head scores" + train_command::dflt(TrainOptions{}.track_every)).c_str());
   po::options_description all;
-  all.add(general).add(training_options()).add(model_desc).add(tracking);
+  all.add(general).add(train_command::training_options()).add(model_desc).add(tracking);
 
   po::variables_map vm;
   // Stray words are collected (Boost drops them silently without a positional description).
@@ -449,7 +311,7 @@ int train_main(int argc, char** argv) {
   if (vm.count("config")) {
     const std::string path = vm["config"].as<std::string>();
     try {  // a bad value in the file is the file's error, not the command line's
-      po::store(parse_config_file(path, all), vm);
+      po::store(train_command::parse_config_file(path, all), vm);
     } catch (const po::error& e) {
       throw InputError("--config " + path, e.what());
     }
@@ -459,7 +321,8 @@ int train_main(int argc, char** argv) {
   std::vector<std::string> notes;
   TrainSession session = open_session(assemble_options(vm, mv, model_desc, notes));
   check_output_paths(session);
-  for (const std::string& w : session.warnings) std::fprintf(stderr, "headlab-train: warning: %s\n", w.c_str());
+  for (const std::string& w : session.warnings)
+    std::fprintf(stderr, "headlab-train: warning: %s\n", cli::one_line(w.c_str()).c_str());
   const ModelConfig& c = session.model->config();
   std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
   if (session.step > 0 && session.step == session.options.steps)
