@@ -99,6 +99,15 @@ herr_t note_resource_error(unsigned, const H5E_error2_t* e, void* found) {
   return 0;
 }
 
+// The memory type the walk reads numbers as: the file type's native twin, or for the types HDF5
+// has none for (16-bit floats) float32 and int64.
+hid_t memory_type_for(hid_t type) {
+  const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
+  if (native >= 0) return native;
+  H5Eclear2(H5E_DEFAULT);
+  return H5Tcopy(H5Tget_class(type) == H5T_FLOAT ? H5T_NATIVE_FLOAT : H5T_NATIVE_LLONG);
+}
+
 class Walker {
  public:
   Walker(Reporter& report, int64_t memory_limit) : report_(report), memory_limit_(memory_limit) {}
@@ -279,7 +288,7 @@ class Walker {
   }
 
   void compact(hid_t d, hid_t type, hid_t space, const std::string& path) {
-    const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
+    const hid_t native = memory_type_for(type);
     if (!ok(native, path)) return;
     const hssize_t n = H5Sget_simple_extent_npoints(space);
     const size_t bytes = size_t(std::max<hssize_t>(n, 0)) * H5Tget_size(native);
@@ -294,7 +303,7 @@ class Walker {
   // the chunk's bytes, the decompression. Chunks never written (declared but empty parts of a
   // dataset) are not visited: HDF5 fills them without reading the file.
   void chunks(hid_t d, hid_t type, hid_t space, int rank, const std::vector<hsize_t>& chunk, const std::string& path) {
-    const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
+    const hid_t native = memory_type_for(type);
     if (!ok(native, path)) return;
     std::vector<hsize_t> dims(size_t(rank) + 1, 1);
     hsize_t n_chunks = 0;

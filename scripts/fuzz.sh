@@ -51,7 +51,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc" \
     -DHEADLAB_FUZZ=ON -DHEADLAB_CUDA=OFF -DHEADLAB_BUILD_TESTS=OFF "${launcher[@]}" >/dev/null
 fi
-build_targets=(headlab-data headlab-model headlab-train)
+build_targets=(headlab-data headlab-model headlab-train headlab-probes)
 for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
 if ! nice -n 19 cmake --build "$build" -j "$(nproc)" --target "${build_targets[@]}" >"$build/fuzz-build.log" 2>&1; then
   grep -E "error" "$build/fuzz-build.log" | head -20 >&2
@@ -73,6 +73,7 @@ fuzzer() {
 data=$(tool headlab-data)
 model=$(tool headlab-model)
 train=$(tool headlab-train)
+probes=$(tool headlab-probes)
 # The tools are built with AddressSanitizer too; their leaks at exit are not what this is about.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
 
@@ -82,7 +83,7 @@ if [ ! -f "$seeds/.done" ]; then
   rm -rf "$seeds"
   w="$build/fuzz/work"
   rm -rf "$w"
-  mkdir -p "$w" "$seeds"/{checkpoint,token_dataset,tokenizer,formation_track,train_config}
+  mkdir -p "$w" "$seeds"/{checkpoint,token_dataset,tokenizer,formation_track,train_config,activation_store}
   "$data" task ioi --n 6 --seed 1 --out "$seeds/token_dataset/ioi.h5" --save-tokenizer "$seeds/tokenizer/ioi.json" >/dev/null
   "$data" task induction --n 4 --length 5 --seed 2 --out "$seeds/token_dataset/induction.h5" >/dev/null
   "$data" task retrieval --n 3 --pairs 3 --seed 3 --out "$seeds/token_dataset/retrieval.h5" >/dev/null
@@ -102,6 +103,12 @@ if [ ! -f "$seeds/.done" ]; then
   "$train" --data builtin:induction --out "$w/track" --model.attn_only true --model.n_layers 1 --model.d_model 8 \
     --model.n_heads 2 --model.d_vocab 16 --model.n_ctx 16 --steps 2 --batch-size 2 --threads 1 \
     --track-heads "$seeds/formation_track/track.h5" --track-every 1 >/dev/null
+  "$probes" extract --checkpoint "$seeds/checkpoint/trained.h5" --data "$seeds/token_dataset/ioi.h5" \
+    --hooks blocks.0.hook_resid_post,blocks.0.attn.hook_z --max-tokens 24 --threads 1 \
+    --out "$seeds/activation_store/f32.h5" >/dev/null
+  "$probes" extract --checkpoint "$seeds/checkpoint/trained.h5" --data "$seeds/token_dataset/ioi.h5" \
+    --hooks blocks.0.hook_resid_pre --positions answer --dtype float16 --compress 4 --threads 1 \
+    --out "$seeds/activation_store/f16_gzip.h5" >/dev/null
   rm -rf "$w"
   touch "$seeds/.done"
 fi
