@@ -97,6 +97,18 @@ inline Vec exp_vec(Vec x) {
   return nan ? x : underflow ? Vec{} : p * scale;
 }
 
+// Two-source shuffle: indices 0-15 pick from a, 16-31 from b. GCC's builtin; clang (the fuzzing
+// build) has none with run-time indices, so it gets the plain loop.
+inline Vec shuffle2(Vec a, Vec b, IVec idx) {
+#if defined(__clang__)
+  Vec r;
+  for (int j = 0; j < kLanes; ++j) r[j] = idx[j] < kLanes ? a[idx[j]] : b[idx[j] - kLanes];
+  return r;
+#else
+  return __builtin_shuffle(a, b, idx);
+#endif
+}
+
 // One stage of transpose16: rows i and i + S (i with bit S clear) exchange their elements whose
 // column has bit S set with the other row's elements whose column has it clear.
 template <int S>
@@ -104,8 +116,8 @@ inline void transpose_stage(Vec (&rows)[kLanes], IVec lo, IVec hi) {
   for (int i = 0; i < kLanes; ++i) {
     if ((i / S) % 2 != 0) continue;
     const Vec a = rows[i], b = rows[i + S];
-    rows[i] = __builtin_shuffle(a, b, lo);
-    rows[i + S] = __builtin_shuffle(a, b, hi);
+    rows[i] = shuffle2(a, b, lo);
+    rows[i + S] = shuffle2(a, b, hi);
   }
 }
 
