@@ -255,8 +255,11 @@ Picture line_chart(const LineChart& c) {
                           std::to_string(sr.y.size()) + " values for " + std::to_string(c.x.size()) + " x values");
   std::vector<const std::vector<double>*> ys;
   for (const Series& sr : c.series) ys.push_back(&sr.y);
-  const auto [ylo, yhi] = value_range(ys, false);
-  auto [xlo, xhi] = value_range({&c.x}, false);
+  // Plain variables, not structured bindings: the lambdas below capture them (clang 14, which
+  // builds the fuzzers, cannot capture a structured binding).
+  const std::pair<double, double> yr = value_range(ys, false), xr = value_range({&c.x}, false);
+  const double ylo = yr.first, yhi = yr.second;
+  double xlo = xr.first, xhi = xr.second;
   if (!c.x.empty()) {
     xlo = *std::min_element(c.x.begin(), c.x.end());
     xhi = *std::max_element(c.x.begin(), c.x.end());
@@ -311,7 +314,8 @@ Picture bar_chart(const BarChart& c) {
   if (c.values.size() != c.labels.size())
     throw InternalError("svg bar chart '" + c.title + "': " + std::to_string(c.values.size()) + " values for " +
                         std::to_string(c.labels.size()) + " labels");
-  const auto [ylo, yhi] = value_range({&c.values}, true);
+  const std::pair<double, double> yr = value_range({&c.values}, true);
+  const double ylo = yr.first, yhi = yr.second;
   const size_t n = c.values.size();
   const double bw = std::clamp(640.0 / double(std::max<size_t>(n, 1)), 5.0, 40.0);
   const double left = 70, top = c.title.empty() ? 16 : 40, w = bw * double(n), h = 260;
