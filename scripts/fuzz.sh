@@ -87,11 +87,11 @@ if [ ! -f "$seeds/.done" ]; then
   "$data" task ioi --n 6 --seed 1 --out "$seeds/token_dataset/ioi.h5" --save-tokenizer "$seeds/tokenizer/ioi.json" >/dev/null
   "$data" task induction --n 4 --length 5 --seed 2 --out "$seeds/token_dataset/induction.h5" >/dev/null
   "$data" task retrieval --n 3 --pairs 3 --seed 3 --out "$seeds/token_dataset/retrieval.h5" >/dev/null
-  "$data" mix --source "$seeds/token_dataset/ioi.h5" --n 3 --seq-len 6 --out "$seeds/token_dataset/mix.h5" >/dev/null
+  "$data" mix --source "$seeds/token_dataset/ioi.h5" --n 3 --seq-len 24 --out "$seeds/token_dataset/mix.h5" >/dev/null
   printf 'the cat sat on the mat; caf\xc3\xa9 na\xc3\xafve \xe2\x80\x9cquoted\xe2\x80\x9d\n' >"$w/text.txt"
   "$data" tokenizer train --input "$w/text.txt" --vocab-size 262 --out "$seeds/tokenizer/bpe.json" >/dev/null
   "$data" tokenizer train --input "$w/text.txt" --kind char --out "$seeds/tokenizer/char.json" >/dev/null
-  printf '[model]\nn_layers = 1\nd_model = 8\nn_heads = 2\nd_mlp = 16\nn_ctx = 16\n\n[train]\nsteps = 2\nbatch_size = 2\nlr = 1e-3\n' \
+  printf '[model]\nn_layers = 1\nd_model = 8\nn_heads = 2\nd_mlp = 16\nn_ctx = 24\n\n[train]\nsteps = 2\nbatch_size = 2\nlr = 1e-3\n' \
     >"$seeds/train_config/toy.ini"
   printf '\xef\xbb\xbf; from Windows\r\n[Model]\r\nattn_only = true\r\nnormalization_type = "RMS"\r\n[train]\r\nwarmup = 1 # comment\r\nschedule = cosine\r\n' \
     >"$seeds/train_config/windows.ini"
