@@ -101,7 +101,7 @@ if [ ! -f "$seeds/.done" ]; then
   printf '[model]\nn_layers = 1\nd_model = 8\nn_heads = 2\nd_mlp = 0\nattn_only = true\nn_ctx = 8\nd_vocab = 12\npositional_embedding_type = rotary\nnormalization_type = RMS\n' >"$w/rot.ini"
   "$model" init --config "$w/rot.ini" --seed 1 --out "$seeds/checkpoint/rotary_init.h5" >/dev/null
   "$train" --data builtin:induction --out "$w/track" --model.attn_only true --model.n_layers 1 --model.d_model 8 \
-    --model.n_heads 2 --model.d_vocab 16 --model.n_ctx 16 --steps 2 --batch-size 2 --threads 1 \
+    --model.n_heads 2 --model.d_vocab 16 --model.n_ctx 16 --induction-seq-len 15 --steps 2 --batch-size 2 --threads 1 \
     --track-heads "$seeds/formation_track/track.h5" --track-every 1 >/dev/null
   "$probes" extract --checkpoint "$seeds/checkpoint/trained.h5" --data "$seeds/token_dataset/ioi.h5" \
     --hooks blocks.0.hook_resid_post,blocks.0.attn.hook_z --max-tokens 24 --threads 1 \
