@@ -31,6 +31,7 @@ constexpr SiteName kSiteNames[] = {
     {HookSite::attn_result, "attn.hook_result"},
     {HookSite::attn_out, "hook_attn_out"},
     {HookSite::resid_mid, "hook_resid_mid"},
+    {HookSite::mlp_in, "hook_mlp_in"},
     {HookSite::ln2_scale, "ln2.hook_scale"},
     {HookSite::ln2_normalized, "ln2.hook_normalized"},
     {HookSite::mlp_pre, "mlp.hook_pre"},
@@ -62,6 +63,7 @@ bool site_exists(HookSite s, const ModelConfig& c) {
     case HookSite::ln2_normalized:
       return norm && !c.attn_only;
     case HookSite::resid_mid:
+    case HookSite::mlp_in:
     case HookSite::mlp_pre:
     case HookSite::mlp_post:
     case HookSite::mlp_out:

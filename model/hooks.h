@@ -31,6 +31,7 @@ enum class HookSite : uint8_t {
   attn_result,
   attn_out,
   resid_mid,
+  mlp_in,  // the MLP's own copy of resid_mid (ln2's input): edits reach the MLP, not the residual
   ln2_scale,
   ln2_normalized,
   mlp_pre,

@@ -20,6 +20,10 @@ struct Transformer::Activations {
     float *ln2_out = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
     float* mlp_pre = nullptr;   // [BT, M]
     float* mlp_post = nullptr;  // [BT, M]
+    // hook_mlp_in [BT, D]: the MLP's own copy of resid_mid, formed only when hooked (allocated on
+    // first use); mlp_in_used says whether the last forward of this block read it.
+    float* mlp_in = nullptr;
+    bool mlp_in_used = false;
   };
   Backend& be;
   std::vector<void*> owned;

@@ -33,6 +33,7 @@ bool backward_supported(HookSite s) {
     case HookSite::attn_result:
     case HookSite::attn_out:
     case HookSite::resid_mid:
+    case HookSite::mlp_in:
     case HookSite::mlp_pre:
     case HookSite::mlp_post:
     case HookSite::mlp_out:
@@ -445,10 +446,17 @@ class Pass {
     const BlockOffsets& o = off_.blocks[size_t(l)];
     auto& b = A_.blocks[size_t(l)];
     const int64_t D = c_.d_model, M = c_.d_mlp;
-    const float* h = norm_forward(b.ln2_out, b.ln2_mean, b.ln2_rstd, b.resid_mid, o.ln2_w, o.ln2_b);
+    b.mlp_in_used = wants(l, HookSite::mlp_in) || wants_grad(l, HookSite::mlp_in);
+    if (b.mlp_in_used) {
+      if (!b.mlp_in) b.mlp_in = A_.f(BT_ * D);
+      be_.copy(b.mlp_in, b.resid_mid, size_t(BT_ * D) * sizeof(float));
+      hook(l, HookSite::mlp_in, b.mlp_in);
+    }
+    float* x = mlp_input(l);
+    const float* h = norm_forward(b.ln2_out, b.ln2_mean, b.ln2_rstd, x, o.ln2_w, o.ln2_b);
     if (c_.normalization_type != Normalization::none)
-      hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, b.resid_mid, b.ln2_mean, b.ln2_rstd, b.ln2_out,
-                o.ln2_w, o.ln2_b);
+      hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, x, b.ln2_mean, b.ln2_rstd, b.ln2_out, o.ln2_w,
+                o.ln2_b);
     be_.matmul(b.mlp_pre, h, P(o.W_in), P(o.b_in), BT_, M, D, Transpose::no, Transpose::no, Accumulate::overwrite);
     hook(l, HookSite::mlp_pre, b.mlp_pre);
     be_.activation_forward(b.mlp_post, b.mlp_pre, BT_ * M, c_.act_fn);
@@ -467,12 +475,25 @@ class Pass {
     hook_grad(l, HookSite::mlp_post, A_.dmlp_a);
     be_.activation_backward(A_.dmlp_b, A_.dmlp_a, b.mlp_pre, BT_ * M, c_.act_fn);
     hook_grad(l, HookSite::mlp_pre, A_.dmlp_b);
-    const float* h = b.ln2_out ? b.ln2_out : b.resid_mid;
+    const float* x = mlp_input(l);
+    const float* h = b.ln2_out ? b.ln2_out : x;
     be_.matmul(G(o.W_in), h, A_.dmlp_b, nullptr, D, M, BT_, Transpose::yes, Transpose::no, Accumulate::add);
     be_.bias_backward(G(o.b_in), A_.dmlp_b, BT_, M);
     be_.matmul(A_.dnorm, A_.dmlp_b, P(o.W_in), nullptr, BT_, D, M, Transpose::no, Transpose::yes,
                Accumulate::overwrite);
-    norm_backward_add(dresid_mid, A_.dnorm, b.resid_mid, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
+    if (wants_grad(l, HookSite::mlp_in)) {
+      if (!b.mlp_in_used) throw InternalError("a gradient hook on hook_mlp_in after a forward that did not form it");
+      norm_backward_into(A_.dtmp, A_.dnorm, x, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
+      hook_grad(l, HookSite::mlp_in, A_.dtmp);
+      be_.add_inplace(dresid_mid, A_.dtmp, BT_ * D);
+    } else {
+      norm_backward_add(dresid_mid, A_.dnorm, x, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
+    }
+  }
+  // ln2's input: the hooked copy (hook_mlp_in) when the last forward formed one, else resid_mid.
+  float* mlp_input(int l) {
+    auto& b = A_.blocks[size_t(l)];
+    return b.mlp_in_used ? b.mlp_in : b.resid_mid;
   }
 
   // ---- block ----------------------------------------------------------------------------------

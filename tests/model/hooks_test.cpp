@@ -39,6 +39,7 @@ TEST(ModelHooksTest, Gpt2StyleNamesInForwardOrder) {
                                              "blocks.0.attn.hook_result",
                                              "blocks.0.hook_attn_out",
                                              "blocks.0.hook_resid_mid",
+                                             "blocks.0.hook_mlp_in",
                                              "blocks.0.ln2.hook_scale",
                                              "blocks.0.ln2.hook_normalized",
                                              "blocks.0.mlp.hook_pre",
