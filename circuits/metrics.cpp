@@ -92,6 +92,35 @@ double metric_sum(MetricKind kind, const float* logits, const MetricTargets& t) 
   return s;
 }
 
+std::vector<float> metric_gradient(MetricKind kind, const float* logits, const MetricTargets& t) {
+  metric_per_sequence(kind, logits, t);  // the same checks of what the metric needs
+  std::vector<float> grad(size_t(t.B) * size_t(t.T) * size_t(t.V), 0.0f);
+  for (int b = 0; b < t.B; ++b) {
+    const float* row = answer_row(logits, t, b);
+    float* g = grad.data() + (int64_t(b) * t.T + t.answer_pos[b]) * t.V;
+    switch (kind) {
+      case MetricKind::logit_diff:
+        g[t.answer[b]] += 1.0f;
+        g[t.wrong_answer[b]] -= 1.0f;
+        break;
+      case MetricKind::prob: {  // p_a (onehot_a − p)
+        const double lse = log_sum_exp(row, t.V);
+        const double pa = std::exp(double(row[t.answer[b]]) - lse);
+        for (int v = 0; v < t.V; ++v) g[v] = float(-pa * std::exp(double(row[v]) - lse));
+        g[t.answer[b]] += float(pa);
+        break;
+      }
+      case MetricKind::kl: {
+        const double lse = log_sum_exp(row, t.V);
+        const float* ref = t.reference_logprobs + int64_t(b) * t.V;
+        for (int v = 0; v < t.V; ++v) g[v] = float(std::exp(double(row[v]) - lse) - std::exp(double(ref[v])));
+        break;
+      }
+    }
+  }
+  return grad;
+}
+
 std::vector<float> answer_logprobs(const float* logits, int B, int T, int V, const int32_t* answer_pos) {
   std::vector<float> out(size_t(B) * size_t(V));
   for (int b = 0; b < B; ++b) {

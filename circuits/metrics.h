@@ -30,6 +30,9 @@ struct MetricTargets {
 // The metric of each sequence of logits [B, T, V]. InternalError when an input the metric needs is missing.
 std::vector<double> metric_per_sequence(MetricKind kind, const float* logits, const MetricTargets& t);
 double metric_sum(MetricKind kind, const float* logits, const MetricTargets& t);
+// d(metric_sum)/d(logits): [B, T, V], zero away from the answer positions. For kl the gradient of
+// KL(ref || run) is softmax(run) − exp(ref) at the answer position.
+std::vector<float> metric_gradient(MetricKind kind, const float* logits, const MetricTargets& t);
 // log-softmax of logits [B, T, V] at each sequence's answer position: [B, V].
 std::vector<float> answer_logprobs(const float* logits, int B, int T, int V, const int32_t* answer_pos);
 

@@ -18,6 +18,12 @@ int cmd_steer(int argc, char** argv);       // directional addition / subtractio
 int cmd_heads(int argc, char** argv);      // every head's scores and roles (head report)
 int cmd_formation(int argc, char** argv);  // when induction heads form, from a --track-heads file
 
+// Circuit search over edges (EAP, EAP-IG, ACDC) on the masked-edge primitive.
+int cmd_attribute(int argc, char** argv);  // node attribution patching per head and MLP
+int cmd_eap(int argc, char** argv);        // EAP / EAP-IG edge scores and the circuit they give
+int cmd_acdc(int argc, char** argv);       // ACDC, the exact slow baseline
+int cmd_evaluate(int argc, char** argv);   // a circuit's faithfulness; MIB's curve, CPR and CMD
+
 struct Subcommand {
   const char* name;
   const char* summary;
@@ -35,6 +41,10 @@ inline const std::vector<Subcommand>& subcommands() {
       // ---- head scores and head formation (issue 4, parts 3 and 4): table entries go here ----
       {"heads", "every head's scores (induction, previous-token, copying ...) and the roles they earn", cmd_heads},
       {"formation", "when induction heads form during a run tracked with headlab-train --track-heads", cmd_formation},
+      {"attribute", "node attribution patching: each head's and MLP's first-order patching effect", cmd_attribute},
+      {"eap", "edge attribution patching (EAP, EAP-IG) over every edge; the circuit; MIB CPR/CMD", cmd_eap},
+      {"acdc", "ACDC: patch edges one at a time from the logits back, keep those that matter", cmd_acdc},
+      {"evaluate", "faithfulness of a circuit (edge list or top scores); MIB curve, CPR and CMD", cmd_evaluate},
   };
   return table;
 }
