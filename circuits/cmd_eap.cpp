@@ -2,12 +2,20 @@
 // graph, the circuit it gives, and with --mib the MIB faithfulness curve with CPR and CMD.
 // Outputs: PREFIX.h5 (format headlab.eap: /scores and /circuit [n_src, n_dst], node names, and with
 // --mib /mib_percent, /cpr_faithfulness, /cmd_faithfulness), PREFIX.json, PREFIX.dot, PREFIX.svg.
+// With --checkpoints DIR (a training run's folder) every checkpoint is scored instead: PREFIX.h5
+// (format headlab.eap_steps: /steps [n], /scores [n, n_src, n_dst], /clean_metric and
+// /corrupted_metric [n]) and PREFIX.svg (the strongest edges' scores over the steps).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <regex>
 
 #include "circuits/cmd_common.h"
 #include "circuits/cmd_edge_common.h"
 #include "circuits/commands.h"
 #include "circuits/edge_attribution.h"
+#include "circuits/svg_plot.h"
 #include "data/output_files.h"
 #include "model/errors.h"
 
@@ -22,7 +30,141 @@ constexpr const char* kUsage =
     "with (a_u^corrupted - a_u^clean) . d loss / d in_v, loss = -metric (KL for --metric kl): positive = the edge\n"
     "carries the behaviour. EAP: gradients at the clean run (2 forwards + 1 backward per batch). --ig K: EAP-IG,\n"
     "gradients averaged over inputs interpolated at the embeddings, alpha = k/K for k = 0..K-1 (left Riemann sum;\n"
-    "K = 5 when --ig has no value). Clean and corrupted rows must have the same token count.";
+    "K = 5 when --ig has no value). Clean and corrupted rows must have the same token count.\n"
+    "--checkpoints DIR (instead of --checkpoint): every DIR/checkpoints/step_N.h5 (or DIR/step_N.h5) of a run.";
+
+struct StepCheckpoint {
+  int64_t step;
+  std::string path;
+};
+
+// A run's checkpoints by step: DIR/checkpoints/step_N.h5, else DIR/step_N.h5. InputError when none.
+std::vector<StepCheckpoint> find_checkpoints(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError("--checkpoints " + dir, "is not a folder");
+  const std::regex name("step_([0-9]{1,15})\\.h5");
+  std::vector<StepCheckpoint> out;
+  for (const fs::path& folder : {fs::path(dir) / "checkpoints", fs::path(dir)}) {
+    if (!fs::is_directory(folder, ec)) continue;
+    for (const auto& e : fs::directory_iterator(folder, ec)) {
+      std::smatch mt;
+      const std::string file = e.path().filename().string();
+      if (e.is_regular_file(ec) && std::regex_match(file, mt, name))
+        out.push_back({std::stoll(mt[1]), e.path().string()});
+    }
+    if (!out.empty()) break;
+  }
+  if (out.empty())
+    throw InputError("--checkpoints " + dir, "holds no checkpoints (expected checkpoints/step_N.h5 or step_N.h5)");
+  std::sort(out.begin(), out.end(), [](const StepCheckpoint& a, const StepCheckpoint& b) { return a.step < b.step; });
+  return out;
+}
+
+// Edge scores at every checkpoint of a run, and the strongest edges' rise.
+int eap_over_checkpoints(CommonOptions o, const std::string& dir, const EdgeAttributionOptions& eopt) {
+  const std::vector<StepCheckpoint> ckpts = find_checkpoints(dir);
+  o.checkpoint = ckpts.front().path;
+  check_common_options(o, "eap");
+  const OutputPaths out = output_paths(o, "eap");
+  for (const StepCheckpoint& c : ckpts) check_not_input(out.h5(), out.option, c.path, "--checkpoints");
+  std::vector<float> all;
+  std::vector<int64_t> steps;
+  std::vector<double> clean, corrupted;
+  std::unique_ptr<EdgeGraph> graph;
+  ModelConfig first_cfg;
+  LoadedTask t;
+  for (size_t i = 0; i < ckpts.size(); ++i) {
+    o.checkpoint = ckpts[i].path;
+    LoadedModel m = load_model(o);
+    if (i == 0) {
+      first_cfg = m.checkpoint.config;
+      graph = std::make_unique<EdgeGraph>(first_cfg);
+      t = load_task(o, eopt.metric, PairsNeeded::yes, first_cfg);
+    } else if (m.checkpoint.config.n_layers != first_cfg.n_layers || m.checkpoint.config.n_heads != first_cfg.n_heads ||
+               m.checkpoint.config.attn_only != first_cfg.attn_only) {
+      throw InputError("--checkpoints " + ckpts[i].path, "has another shape than " + ckpts.front().path);
+    }
+    EdgeAttributionOptions quiet = eopt;
+    quiet.progress = nullptr;
+    const EdgeScores s = attribute_edges(*m.model, t.task, quiet);
+    all.insert(all.end(), s.scores.begin(), s.scores.end());
+    steps.push_back(ckpts[i].step);
+    clean.push_back(s.clean_metric);
+    corrupted.push_back(s.corrupted_metric);
+    progress("step " + std::to_string(ckpts[i].step) + ": " + to_string(eopt.metric) + " clean " +
+             std::to_string(s.clean_metric) + ", corrupted " + std::to_string(s.corrupted_metric));
+  }
+  const EdgeGraph& g = *graph;
+  const int64_t n = int64_t(ckpts.size()), cells = g.n_cells();
+  // The edges to draw: the largest |score| at any step.
+  std::vector<int64_t> cells_by_peak;
+  std::vector<double> peak(size_t(cells), 0.0);
+  for (int64_t c = 0; c < cells; ++c) {
+    for (int64_t k = 0; k < n; ++k)
+      peak[size_t(c)] = std::max(peak[size_t(c)], std::fabs(double(all[size_t(k * cells + c)])));
+    if (peak[size_t(c)] > 0) cells_by_peak.push_back(c);
+  }
+  std::stable_sort(cells_by_peak.begin(), cells_by_peak.end(),
+                   [&](int64_t a, int64_t b) { return peak[size_t(a)] > peak[size_t(b)]; });
+  if (cells_by_peak.size() > 8) cells_by_peak.resize(8);
+  svg::LineChart chart;
+  chart.title = to_string(eopt.method) + " edge scores over training (the 8 strongest edges)";
+  chart.x_title = "log10(step)";
+  chart.y_title = "score";
+  for (int64_t st : steps) chart.x.push_back(std::log10(double(std::max<int64_t>(st, 1))));
+  for (int64_t c : cells_by_peak) {
+    svg::Series se;
+    se.name = g.edge_name(int(c / g.n_dst()), int(c % g.n_dst()));
+    for (int64_t k = 0; k < n; ++k) se.y.push_back(all[size_t(k * cells + c)]);
+    chart.series.push_back(se);
+  }
+  svg::LineChart metric_chart;
+  metric_chart.title = to_string(eopt.metric) + " of the clean and corrupted rows";
+  metric_chart.x_title = chart.x_title;
+  metric_chart.x = chart.x;
+  metric_chart.series = {{"clean", clean}, {"corrupted", corrupted}};
+
+  OutputFiles written;
+  out.make_folders();
+  h5::AtomicFile file(out.h5());
+  h5::Group root = file.file();
+  h5::set_format(root, "headlab.eap_steps", 1);
+  root.set_attr("checkpoints", dir);
+  root.set_attr("data", o.data);
+  root.set_attr("n_rows", int64_t(t.task.n));
+  root.set_attr("method", to_string(eopt.method));
+  root.set_attr("ig_steps", int64_t(eopt.method == EdgeMethod::ig_inputs ? eopt.ig_steps : 0));
+  root.set_attr("metric", to_string(eopt.metric));
+  root.write<int64_t>("steps", steps);
+  root.write<float>("scores", all.data(), {n, g.n_src(), g.n_dst()});
+  root.write<double>("clean_metric", clean);
+  root.write<double>("corrupted_metric", corrupted);
+  std::string src, dst;
+  for (int a = 0; a < g.n_src(); ++a) src += g.src_name(a) + "\n";
+  for (int d = 0; d < g.n_dst(); ++d) dst += g.dst_name(d) + "\n";
+  root.write_string("source_names", src);
+  root.write_string("destination_names", dst);
+  file.commit();
+  written.add(out.h5());
+  svg::write_svg(out.svg(), svg::stack({svg::line_chart(chart), svg::line_chart(metric_chart)}));
+  written.add(out.svg());
+  written.keep();
+  std::printf("%s over %lld checkpoints of %s (%lld rows): the strongest edges by step\n",
+              to_string(eopt.method).c_str(), (long long)n, dir.c_str(), (long long)t.task.n);
+  std::printf("  %-22s", "step");
+  for (int64_t st : steps) std::printf(" %8lld", (long long)st);
+  std::printf("\n");
+  for (const svg::Series& se : chart.series) {
+    std::printf("  %-22s", se.name.c_str());
+    for (double y : se.y) std::printf(" %8.3f", y);
+    std::printf("\n");
+  }
+  std::printf("  %-22s", "clean metric");
+  for (double y : clean) std::printf(" %8.3f", y);
+  std::printf("\nwrote %s and %s\n", out.h5().c_str(), out.svg().c_str());
+  return 0;
+}
 
 }  // namespace
 
@@ -30,7 +172,7 @@ int cmd_eap(int argc, char** argv) {
   CommonOptions o;
   CircuitChoice choice;
   int ig = 0;
-  std::string ig_mode = "inputs";
+  std::string ig_mode = "inputs", checkpoints;
   bool mib = false;
   po::options_description opts("headlab-circuits eap");
   add_common_options(opts, o);
@@ -38,10 +180,14 @@ int cmd_eap(int argc, char** argv) {
   opts.add_options()("ig", po::value<int>(&ig)->implicit_value(5), "EAP-IG with K interpolation steps (default 5)")(
       "ig-mode", po::value<std::string>(&ig_mode)->default_value(ig_mode),
       "inputs (interpolate the embeddings) | clean-corrupted (gradients at the two end points)")(
-      "mib", po::bool_switch(&mib), "also the MIB curve: faithfulness at 0.1..100% of edges, CPR and CMD");
+      "mib", po::bool_switch(&mib), "also the MIB curve: faithfulness at 0.1..100% of edges, CPR and CMD")(
+      "checkpoints", po::value<std::string>(&checkpoints),
+      "a training run's folder: score every checkpoint (instead of --checkpoint); the scores over steps");
   po::variables_map vm;
   if (!parse_command_line(argc, argv, opts, kUsage, &vm)) return 0;
-  check_common_options(o, "eap");
+  if (vm.count("checkpoints") && vm.count("checkpoint"))
+    throw InputError("--checkpoints", "give --checkpoint (one model) or --checkpoints (a run's folder), not both");
+  if (!vm.count("checkpoints")) check_common_options(o, "eap");
   check_circuit_choice(vm, choice);
   EdgeAttributionOptions eopt;
   eopt.metric = parse_metric(o.metric);
@@ -54,6 +200,10 @@ int cmd_eap(int argc, char** argv) {
     eopt.ig_steps = ig;
   } else if (!vm["ig-mode"].defaulted()) {
     throw InputError("--ig-mode", "only with --ig (EAP-IG)");
+  }
+  if (vm.count("checkpoints")) {
+    if (mib) throw InputError("--mib", "scores one model; with --checkpoints the scores over steps are written");
+    return eap_over_checkpoints(o, checkpoints, eopt);
   }
   const OutputPaths out = output_paths(o, "eap");
   check_circuit_outputs(out);

@@ -2,9 +2,11 @@
 // every edge outside the circuit patched from the corrupted run in one masked forward. The circuit is
 // a JSON edge list (--circuit, as eap / acdc write it, or {"edges": ["L0H1->L1H2:k", ...]}) or the
 // best edges of a scores file (--scores PREFIX.h5 from eap / acdc, with --top-n / --top-percent /
-// --threshold); --mib adds the MIB curve, CPR and CMD of the scores.
+// --threshold); --mib adds the MIB curve, CPR and CMD of the scores. --scores may be given several
+// times with --mib (EAP, EAP-IG and ACDC on the same task): one curve each, in one plot, and a table.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -52,45 +54,51 @@ EdgeMatrix read_scores(const std::string& path, const EdgeGraph& g) {
 int cmd_evaluate(int argc, char** argv) {
   CommonOptions o;
   CircuitChoice choice;
-  std::string circuit_path, scores_path;
+  std::string circuit_path;
+  std::vector<std::string> scores_paths;
   bool mib = false;
   po::options_description opts("headlab-circuits evaluate");
   add_common_options(opts, o);
   add_circuit_options(opts, choice);
   opts.add_options()("circuit", po::value<std::string>(&circuit_path), "circuit file (.json): its in_graph edges")(
-      "scores", po::value<std::string>(&scores_path),
-      "edge scores (.h5 from eap or acdc): the circuit from its best edges")(
+      "scores", po::value<std::vector<std::string>>(&scores_paths),
+      "edge scores (.h5 from eap or acdc): the circuit from its best edges; several with --mib: one curve each")(
       "mib", po::bool_switch(&mib), "with --scores: the MIB curve, CPR and CMD");
   po::variables_map vm;
   if (!parse_command_line(argc, argv, opts, kUsage, &vm)) return 0;
   check_common_options(o, "evaluate");
   check_circuit_choice(vm, choice);
-  if (circuit_path.empty() == scores_path.empty()) throw InputError("--circuit / --scores", "give exactly one of them");
+  if (circuit_path.empty() == scores_paths.empty())
+    throw InputError("--circuit / --scores", "give exactly one of them");
   if (!circuit_path.empty() && (vm.count("top-n") || vm.count("top-percent") || vm.count("threshold") || mib))
     throw InputError("--circuit",
                      "evaluates the file's edges as they are; --top-n, --threshold and --mib need --scores");
+  if (scores_paths.size() > 1 && !mib)
+    throw InputError("--scores", "several score files are compared by their MIB curves: add --mib");
   const MetricKind metric = parse_metric(o.metric);
   const OutputPaths out = output_paths(o, "evaluate");
   check_circuit_outputs(out);
   LoadedModel m = load_model(o);
   const EdgeGraph g(m.checkpoint.config);
-  EdgeMatrix scores, keep;
+  std::vector<EdgeMatrix> scores;
+  EdgeMatrix keep;
   std::string how;
   if (!circuit_path.empty()) {
     keep = read_circuit(circuit_path, g);
-    scores = keep;
+    scores.push_back(keep);
     how = "edges of " + circuit_path;
   } else {
-    scores = read_scores(scores_path, g);
-    keep = choose_circuit(g, scores, choice, how);
+    for (const std::string& path : scores_paths) scores.push_back(read_scores(path, g));
+    keep = choose_circuit(g, scores[0], choice, how);
   }
   LoadedTask t = load_task(o, metric, PairsNeeded::yes, m.checkpoint.config);
   const MaskedMetric fm = masked_metric(*m.model, t.task, keep, metric, o.batch_size);
-  MibCurve cpr, cmd;
-  if (mib) {
-    cpr = mib_curve(*m.model, t.task, g, scores, Ranking::signed_score, metric, o.batch_size, progress);
-    cmd = mib_curve(*m.model, t.task, g, scores, Ranking::absolute, metric, o.batch_size, progress);
-  }
+  std::vector<MibCurve> cpr, cmd;  // one per scores file
+  if (mib)
+    for (const EdgeMatrix& s : scores) {
+      cpr.push_back(mib_curve(*m.model, t.task, g, s, Ranking::signed_score, metric, o.batch_size, progress));
+      cmd.push_back(mib_curve(*m.model, t.task, g, s, Ranking::absolute, metric, o.batch_size, progress));
+    }
   nlohmann::json settings = {{"circuit", how}, {"metric", to_string(metric)}, {"checkpoint", o.checkpoint},
                              {"data", o.data}, {"n_rows", t.task.n},          {"faithfulness", faithfulness(fm)}};
   OutputFiles written;
@@ -104,19 +112,42 @@ int cmd_evaluate(int argc, char** argv) {
   root.set_attr("circuit_metric", fm.masked);
   root.set_attr("clean_metric", fm.clean);
   root.set_attr("corrupted_metric", fm.corrupted);
-  write_edge_arrays(root, g, scores, keep);
+  write_edge_arrays(root, g, scores[0], keep);
+  std::vector<std::string> names;
+  for (const std::string& path : scores_paths) names.push_back(std::filesystem::path(path).stem().string());
   if (mib) {
-    root.write<double>("mib_percent", cpr.percent);
-    root.write<double>("cpr_faithfulness", cpr.faithfulness);
-    root.write<double>("cmd_faithfulness", cmd.faithfulness);
-    root.set_attr("cpr", cpr.area);
-    root.set_attr("cmd", cmd.area);
+    const int64_t n = int64_t(cpr.size()), p = int64_t(mib_percentages().size());
+    std::vector<double> f_cpr, f_cmd, a_cpr, a_cmd;
+    std::string files;
+    for (size_t i = 0; i < cpr.size(); ++i) {
+      f_cpr.insert(f_cpr.end(), cpr[i].faithfulness.begin(), cpr[i].faithfulness.end());
+      f_cmd.insert(f_cmd.end(), cmd[i].faithfulness.begin(), cmd[i].faithfulness.end());
+      a_cpr.push_back(cpr[i].area);
+      a_cmd.push_back(cmd[i].area);
+      files += scores_paths[i] + "\n";
+    }
+    root.write<double>("mib_percent", mib_percentages());
+    root.write<double>("cpr_faithfulness", f_cpr.data(), {n, p});  // [scores file, percentage]
+    root.write<double>("cmd_faithfulness", f_cmd.data(), {n, p});
+    root.write<double>("cpr_all", a_cpr);
+    root.write<double>("cmd_all", a_cmd);
+    root.write_string("scores_files", files);
+    root.set_attr("cpr", a_cpr[0]);
+    root.set_attr("cmd", a_cmd[0]);
   }
   file.commit();
   written.add(out.h5());
   std::vector<svg::Picture> extra;
-  if (mib) extra.push_back(mib_picture({{"signed ranking", cpr}, {"|score| ranking", cmd}}, "MIB curve"));
-  write_circuit_files(out, written, g, scores, keep, settings, "circuit: " + how, extra);
+  if (mib) {
+    std::vector<std::pair<std::string, MibCurve>> s_curves, a_curves;
+    for (size_t i = 0; i < cpr.size(); ++i) {
+      s_curves.push_back({names[i], cpr[i]});
+      a_curves.push_back({names[i], cmd[i]});
+    }
+    extra.push_back(mib_picture(s_curves, "faithfulness, edges ranked by signed score (area: CPR)"));
+    extra.push_back(mib_picture(a_curves, "faithfulness, edges ranked by |score| (area of |1 - f|: CMD)"));
+  }
+  write_circuit_files(out, written, g, scores[0], keep, settings, "circuit: " + how, extra);
   written.keep();
 
   std::printf("circuit: %s: %lld of %lld edges\n", how.c_str(), (long long)count_edges(g, keep),
@@ -124,10 +155,16 @@ int cmd_evaluate(int argc, char** argv) {
   std::printf("%s over %lld rows: circuit %.4f, clean %.4f, corrupted %.4f -> faithfulness %.4f\n",
               to_string(metric).c_str(), (long long)t.task.n, fm.masked, fm.clean, fm.corrupted, faithfulness(fm));
   if (mib) {
-    std::printf("MIB: CPR %.4f, CMD %.4f\n", cpr.area, cmd.area);
-    for (size_t i = 0; i < cpr.percent.size(); ++i)
-      std::printf("  %6.1f%%  f(signed) %+.4f  f(abs) %+.4f\n", cpr.percent[i], cpr.faithfulness[i],
-                  cmd.faithfulness[i]);
+    std::printf("MIB (%s): CPR = area under f, signed ranking; CMD = area under |1 - f|, |score| ranking\n",
+                to_string(metric).c_str());
+    std::printf("  %-16s %7s %7s   f at", "scores", "CPR", "CMD");
+    for (double p : mib_percentages()) std::printf(" %5g%%", p);
+    std::printf(" (signed ranking)\n");
+    for (size_t i = 0; i < cpr.size(); ++i) {
+      std::printf("  %-16s %7.4f %7.4f       ", names[i].c_str(), cpr[i].area, cmd[i].area);
+      for (double f : cpr[i].faithfulness) std::printf(" %6.3f", f);
+      std::printf("\n");
+    }
   }
   std::printf("wrote %s, %s, %s and %s\n", out.h5().c_str(), json_path(out).c_str(), dot_path(out).c_str(),
               out.svg().c_str());

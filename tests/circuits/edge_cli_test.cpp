@@ -106,6 +106,29 @@ TEST_F(CircuitsEdgeCliTest, EapAcdcEvaluateAndAttributeWriteTheirFiles) {
   EXPECT_NE(slurp(dir_.path("at.svg")).find("</svg>"), std::string::npos);
 }
 
+TEST_F(CircuitsEdgeCliTest, EapOverCheckpointsWritesScoresByStep) {
+  const ModelConfig c = testing::small_config();
+  fs::create_directories(dir_.path("run/checkpoints"));
+  int seed = 70;
+  for (const char* step : {"step_000010.h5", "step_000001.h5", "step_000100.h5"}) {
+    auto be = make_cpu_backend(1);
+    auto model = testing::random_model(c, *be, uint64_t(seed++), 1.5f);
+    Checkpoint ck;
+    ck.config = c;
+    ck.params = model->params_to_host();
+    write_checkpoint(dir_.path("run/checkpoints/") + step, ck);
+  }
+  ASSERT_EQ(run("eap --checkpoints " + dir_.path("run") + " --data " + task_ + " --out " + dir_.path("steps") +
+                " --threads 1 --ig 2"),
+            0)
+      << err_;
+  h5::File f = h5::File::open(dir_.path("steps.h5"));
+  EXPECT_EQ(h5::check_format(f, "headlab.eap_steps", 1), 1);
+  EXPECT_EQ(f.read<int64_t>("steps"), (std::vector<int64_t>{1, 10, 100}));
+  EXPECT_EQ(f.shape("scores"), (h5::Shape{3, 9, 21}));
+  EXPECT_NE(slurp(dir_.path("steps.svg")).find("</svg>"), std::string::npos);
+}
+
 TEST_F(CircuitsEdgeCliTest, BadInputsAreOneLineErrorsWithNoOutput) {
   std::ofstream(dir_.path("direct.json")) << R"({"edges": ["input->logits"]})";
   for (const std::string& cmd : std::vector<std::string>{
@@ -128,6 +151,12 @@ TEST_F(CircuitsEdgeCliTest, BadInputsAreOneLineErrorsWithNoOutput) {
   expect_input_error(run("evaluate " + common(task_, "x") + " --circuit " + dir_.path("broken.json")), "JSON");
   expect_input_error(run("evaluate " + common(task_, "x") + " --scores " + task_), "/scores");
   expect_input_error(run("evaluate " + common(task_, "x")), "--circuit / --scores");
+  fs::create_directories(dir_.path("empty_run/checkpoints"));
+  expect_input_error(
+      run("eap --checkpoints " + dir_.path("empty_run") + " --data " + task_ + " --out " + dir_.path("x")),
+      "no checkpoints");
+  expect_input_error(run("eap --checkpoints " + dir_.path("nowhere") + " --data " + task_ + " --out " + dir_.path("x")),
+                     "not a folder");
   expect_no_outputs();
 }
 
