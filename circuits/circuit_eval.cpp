@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "circuits/masked_forward.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

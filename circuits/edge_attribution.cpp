@@ -1,7 +1,7 @@
 #include "circuits/edge_attribution.h"
 
 #include "circuits/masked_forward.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 

@@ -1,6 +1,6 @@
 #include "circuits/edge_graph.h"
 
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 

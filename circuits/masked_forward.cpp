@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "model/backend.h"
-#include "model/errors.h"
+#include "core/errors.h"
 
 namespace headlab {
 namespace {

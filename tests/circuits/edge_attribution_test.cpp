@@ -8,7 +8,7 @@
 #include "circuits/circuit_eval.h"
 #include "circuits/edge_attribution.h"
 #include "circuits/masked_forward.h"
-#include "model/errors.h"
+#include "core/errors.h"
 #include "tests/circuits/circuits_test_util.h"
 
 namespace headlab {

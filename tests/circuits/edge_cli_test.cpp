@@ -11,7 +11,7 @@
 
 #include "data/token_dataset.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
+#include "core/h5_file.h"
 #include "tests/circuits/circuits_test_util.h"
 #include "tests/command_runner.h"
 
@@ -19,7 +19,7 @@ namespace headlab {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kBinary = HEADLAB_BINARY_DIR "/circuits/headlab-circuits";
+const std::string kBinary = HEADLAB_BINARY_DIR "/bin/headlab-circuits";
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

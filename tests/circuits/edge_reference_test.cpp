@@ -12,7 +12,7 @@
 #include "circuits/edge_attribution.h"
 #include "circuits/masked_forward.h"
 #include "model/checkpoint.h"
-#include "model/h5_file.h"
+#include "core/h5_file.h"
 #include "tests/circuits/circuits_test_util.h"
 #include "tests/circuits/reference_models.h"
 #include "tests/command_runner.h"

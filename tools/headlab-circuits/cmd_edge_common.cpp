@@ -1,12 +1,12 @@
-#include "circuits/cmd_edge_common.h"
+#include "tools/headlab-circuits/cmd_edge_common.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "circuits/circuit_export.h"
-#include "data/output_files.h"
-#include "model/atomic_write.h"
+#include "core/output_files.h"
+#include "core/atomic_write.h"
 
 namespace headlab::circuits_cli {
 

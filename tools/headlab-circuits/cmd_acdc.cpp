@@ -4,12 +4,12 @@
 #include <cstdio>
 
 #include "circuits/acdc.h"
-#include "circuits/cmd_common.h"
-#include "circuits/cmd_edge_common.h"
-#include "circuits/commands.h"
+#include "tools/headlab-circuits/cmd_common.h"
+#include "tools/headlab-circuits/cmd_edge_common.h"
+#include "tools/headlab-circuits/commands.h"
 #include "circuits/edge_attribution.h"
-#include "data/output_files.h"
-#include "model/errors.h"
+#include "core/output_files.h"
+#include "core/errors.h"
 
 namespace headlab::circuits_cli {
 

@@ -11,13 +11,13 @@
 #include <filesystem>
 #include <regex>
 
-#include "circuits/cmd_common.h"
-#include "circuits/cmd_edge_common.h"
-#include "circuits/commands.h"
+#include "tools/headlab-circuits/cmd_common.h"
+#include "tools/headlab-circuits/cmd_edge_common.h"
+#include "tools/headlab-circuits/commands.h"
 #include "circuits/edge_attribution.h"
 #include "circuits/svg_plot.h"
-#include "data/output_files.h"
-#include "model/errors.h"
+#include "core/output_files.h"
+#include "core/errors.h"
 
 namespace headlab::circuits_cli {
 

@@ -11,11 +11,11 @@
 #include <sstream>
 
 #include "circuits/circuit_export.h"
-#include "circuits/cmd_common.h"
-#include "circuits/cmd_edge_common.h"
-#include "circuits/commands.h"
-#include "data/output_files.h"
-#include "model/errors.h"
+#include "tools/headlab-circuits/cmd_common.h"
+#include "tools/headlab-circuits/cmd_edge_common.h"
+#include "tools/headlab-circuits/commands.h"
+#include "core/output_files.h"
+#include "core/errors.h"
 
 namespace headlab::circuits_cli {
 
