@@ -207,7 +207,7 @@ void CudaBackend::to_bf16(uint16_t* dst, const float* src, int64_t n) { cuda::co
 
 // ---- the factory ----------------------------------------------------------------------------------
 
-std::unique_ptr<Backend> make_cuda_backend(int ordinal) {
+Backend* create_cuda_backend(int ordinal) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
@@ -218,7 +218,13 @@ std::unique_ptr<Backend> make_cuda_backend(int ordinal) {
   if (ordinal < 0 || ordinal >= count)
     throw InputError("--device cuda", "GPU " + std::to_string(ordinal) + " does not exist (" + std::to_string(count) +
                                           " found, numbered from 0)");
-  return std::make_unique<CudaBackend>(ordinal);
+  return new CudaBackend(ordinal);
 }
 
 }  // namespace headlab
+
+// What make_cuda_backend (model/cuda_loader.cpp) looks up in this library. C linkage for a name dlsym
+// finds; errors still travel as C++ exceptions (InputError), caught by the command as usual.
+extern "C" __attribute__((visibility("default"))) headlab::Backend* headlab_create_cuda_backend(int ordinal) {
+  return headlab::create_cuda_backend(ordinal);
+}

@@ -123,17 +123,17 @@ if ! timeout "$(left)" cmake -S . -B "$build" "${cmake_args[@]}" 2>&1 | tee "$OU
 fi
 grep -q "headlab: CUDA backend ON" "$OUT/configure.log" || { echo "gpu.sh: CUDA backend not enabled"; exit 1; }
 
-phase "build (-j$jobs): headlab_model_cuda, then test_model"
+phase "build (-j$jobs): headlab_cuda, then test_cuda"
 # The CUDA library first, on its own, so its errors lead the log; keep going past errors to see them all.
 keep_going=(-- -k 0)
 grep -q "^CMAKE_GENERATOR:INTERNAL=Ninja" "$build/CMakeCache.txt" || keep_going=(-- -k)
-timeout "$(left)" cmake --build "$build" -j "$jobs" --target headlab_model_cuda "${keep_going[@]}" 2>&1 | tee "$OUT/build.log"
+timeout "$(left)" cmake --build "$build" -j "$jobs" --target headlab_cuda "${keep_going[@]}" 2>&1 | tee "$OUT/build.log"
 cuda_built=${PIPESTATUS[0]}
-timeout "$(left)" cmake --build "$build" -j "$jobs" --target test_model "${keep_going[@]}" 2>&1 | tee -a "$OUT/build.log"
+timeout "$(left)" cmake --build "$build" -j "$jobs" --target test_cuda "${keep_going[@]}" 2>&1 | tee -a "$OUT/build.log"
 tests_built=${PIPESTATUS[0]}
-echo "build: headlab_model_cuda exit $cuda_built, test_model exit $tests_built"
-if [ "$tests_built" -ne 0 ] || [ ! -x "$build/bin/test_model" ]; then
-  echo "gpu.sh: test_model did not build (see build.log)"
+echo "build: headlab_cuda exit $cuda_built, test_cuda exit $tests_built"
+if [ "$tests_built" -ne 0 ] || [ ! -x "$build/bin/test_cuda" ]; then
+  echo "gpu.sh: test_cuda did not build (see build.log)"
   exit 1
 fi
 
@@ -154,7 +154,7 @@ if command -v compute-sanitizer >/dev/null; then
   [ "$budget" -gt 150 ] && budget=150
   if [ "$budget" -gt 20 ]; then
     timeout "$budget" compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-      "$build/bin/test_model" --gtest_filter='Cuda*' --gtest_brief=1 2>&1 | tee "$OUT/sanitizer.log"
+      "$build/bin/test_cuda" --gtest_filter='Cuda*' --gtest_brief=1 2>&1 | tee "$OUT/sanitizer.log"
     echo "compute-sanitizer memcheck exit ${PIPESTATUS[0]} (124: ran out of time; 3: memory errors)"
   else
     echo "no time left for it"
@@ -165,7 +165,7 @@ if command -v compute-sanitizer >/dev/null; then
   if [ "$budget" -gt 20 ]; then
     echo "--- racecheck on the fused attention, at most $budget s"
     timeout "$budget" compute-sanitizer --tool racecheck --error-exitcode 3 --print-limit 20 \
-      "$build/bin/test_model" --gtest_filter='CudaFlashAttentionTest.*' --gtest_brief=1 2>&1 | tee -a "$OUT/sanitizer.log"
+      "$build/bin/test_cuda" --gtest_filter='CudaFlashAttentionTest.*' --gtest_brief=1 2>&1 | tee -a "$OUT/sanitizer.log"
     echo "compute-sanitizer racecheck exit ${PIPESTATUS[0]} (124: ran out of time; 3: hazards)"
   fi
 else
