@@ -7,8 +7,9 @@ namespace headlab {
 
 EdgeMethod parse_ig_mode(const std::string& text) {
   if (text == "inputs") return EdgeMethod::ig_inputs;
+  if (text == "activations") return EdgeMethod::ig_activations;
   if (text == "clean-corrupted") return EdgeMethod::clean_corrupted;
-  throw InputError("--ig-mode", "expected inputs or clean-corrupted, got '" + text + "'");
+  throw InputError("--ig-mode", "expected inputs, activations or clean-corrupted, got '" + text + "'");
 }
 
 std::string to_string(EdgeMethod m) {
@@ -17,6 +18,8 @@ std::string to_string(EdgeMethod m) {
       return "EAP";
     case EdgeMethod::ig_inputs:
       return "EAP-IG-inputs";
+    case EdgeMethod::ig_activations:
+      return "EAP-IG-activations";
     case EdgeMethod::clean_corrupted:
       return "EAP-IG-clean-corrupted";
   }
@@ -42,12 +45,23 @@ EdgeScores attribute_edges(Transformer& model, const TaskData& task, const EdgeA
   EdgeScores out{EdgeGraph(c)};
   out.method = opt.method;
   out.metric = opt.metric;
-  out.ig_steps = opt.method == EdgeMethod::ig_inputs ? opt.ig_steps : 0;
+  const bool ig = opt.method == EdgeMethod::ig_inputs || opt.method == EdgeMethod::ig_activations;
+  out.ig_steps = ig ? opt.ig_steps : 0;
   out.n_rows = task.n;
   out.scores = edge_matrix(out.graph, 0.0f);
   EdgePatcher patcher(model, out.graph);
   const auto batches = task_batches(task, opt.batch_size);
-  const int K = opt.method == EdgeMethod::eap ? 1 : opt.method == EdgeMethod::clean_corrupted ? 2 : opt.ig_steps;
+  // EAP-IG-activations. layer nodes: the input, then per layer its heads and its MLP, as
+  // (first source, count) ranges.
+  std::vector<std::pair<int, int>> layer_nodes = {{out.graph.src_input(), 1}};
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (c.n_heads > 0) layer_nodes.push_back({out.graph.src_head(l, 0), c.n_heads});
+    if (out.graph.has_mlps()) layer_nodes.push_back({out.graph.src_mlp(l), 1});
+  }
+  int K = opt.ig_steps;  // runs whose gradients are averaged
+  if (opt.method == EdgeMethod::eap) K = 1;
+  if (opt.method == EdgeMethod::clean_corrupted) K = 2;
+  if (opt.method == EdgeMethod::ig_activations) K = opt.ig_steps * int(layer_nodes.size());
   double clean_sum = 0, corrupted_sum = 0;
   for (const TaskBatch& b : batches) {
     patcher.cache_corrupted(b.corrupted, b.B, b.T);
@@ -55,7 +69,7 @@ EdgeScores attribute_edges(Transformer& model, const TaskData& task, const EdgeA
     const std::vector<float> corrupted_logits = model.logits_to_host();
     // The clean run records the source rows (clean − corrupted) every method scores with.
     MaskedRunOptions clean;
-    clean.gradients = opt.method != EdgeMethod::ig_inputs;
+    clean.gradients = !ig;
     patcher.forward(b.clean, clean);
     out.forwards += 2;
     const float* logits = host_logits(model, buffer);
@@ -69,7 +83,7 @@ EdgeScores attribute_edges(Transformer& model, const TaskData& task, const EdgeA
       patcher.backward(loss_gradient(opt.metric, host_logits(model, buf), targets).data());
       ++out.backwards;
     };
-    if (opt.method != EdgeMethod::ig_inputs) backward_here();
+    if (!ig) backward_here();
     if (opt.method == EdgeMethod::clean_corrupted) {
       MaskedRunOptions corrupted;
       corrupted.keep_deltas = true;
@@ -88,6 +102,25 @@ EdgeScores attribute_edges(Transformer& model, const TaskData& task, const EdgeA
         ++out.forwards;
         backward_here();
       }
+    }
+    if (opt.method == EdgeMethod::ig_activations) {
+      for (const auto& [first, count] : layer_nodes)
+        for (int k = 1; k <= opt.ig_steps; ++k) {
+          MaskedRunOptions step;
+          step.keep_deltas = true;
+          step.gradients = true;
+          const float alpha = float(k) / float(opt.ig_steps);
+          if (first == out.graph.src_input()) {
+            step.input_alpha = alpha;
+          } else {
+            step.replace_first = first;
+            step.replace_count = count;
+            step.replace_alpha = alpha;
+          }
+          patcher.forward(b.clean, step);
+          ++out.forwards;
+          backward_here();
+        }
     }
     patcher.add_edge_scores(out.scores, 1.0 / (double(K) * double(task.n)));
     if (opt.progress)

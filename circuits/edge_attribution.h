@@ -4,6 +4,11 @@
 //   EAP-IG, inputs (Hanna et al. 2024, MIB's recommended method): the gradient averaged over runs
 //     whose input embedding is corrupted + α (clean − corrupted), α = k/K for k = 0..K−1 (the left
 //     Riemann sum of the reference implementation; α = 1 is never run);
+//   EAP-IG, activations (MIB's EAP-IG-activations, the reference implementation's
+//     get_scores_ig_activations): for each layer node in turn (the input, each layer's heads
+//     together, each MLP) and α = k/K for k = 1..K (a right Riemann sum), a clean run whose node
+//     output is replaced by corrupted + α (clean − corrupted), a constant (no gradient flows back
+//     through it); every edge's gradient averaged over all (1 + #layers' attention + #MLPs) · K runs;
 //   clean-corrupted: the gradient averaged over the clean and the corrupted run only.
 // ℓ is the loss form of the metric: −metric for logit_diff and prob (higher is the behaviour),
 // the KL itself for kl. A score is then the first-order increase of ℓ when the edge alone is
@@ -20,9 +25,10 @@
 
 namespace headlab {
 
-enum class EdgeMethod { eap, ig_inputs, clean_corrupted };
-EdgeMethod parse_ig_mode(const std::string& text);  // "inputs" | "clean-corrupted"; InputError otherwise
-std::string to_string(EdgeMethod m);                // "EAP", "EAP-IG-inputs" ...
+enum class EdgeMethod { eap, ig_inputs, ig_activations, clean_corrupted };
+// "inputs" | "activations" | "clean-corrupted"; InputError otherwise
+EdgeMethod parse_ig_mode(const std::string& text);
+std::string to_string(EdgeMethod m);  // "EAP", "EAP-IG-inputs" ...
 
 struct EdgeAttributionOptions {
   EdgeMethod method = EdgeMethod::eap;

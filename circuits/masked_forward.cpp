@@ -2,11 +2,15 @@
 
 #include <algorithm>
 
-#include "model/backend.h"
 #include "core/errors.h"
+#include "model/backend.h"
 
 namespace headlab {
 namespace {
+
+bool replaces(const MaskedRunOptions& opt, int first, int count) {
+  return opt.replace_count > 0 && opt.replace_first == first && opt.replace_count == count;
+}
 
 HookSite input_site(QKV which) {
   return which == QKV::q ? HookSite::q_input : which == QKV::k ? HookSite::k_input : HookSite::v_input;
@@ -139,6 +143,20 @@ HookSet EdgePatcher::hooks_for(const MaskedRunOptions& opt) {
           be.add_inplace(grad_ + int64_t(first) * BTD_, rows, H * BTD_);
         });
     }
+    const int first_head = g_.src_head(l, 0);
+    if (replaces(opt, first_head, H)) {
+      const float alpha = opt.replace_alpha;
+      hooks.add_forward({l, HookSite::attn_result},
+                        [this, first_head, H, D, BT, alpha](HookPoint, ActivationView& v, Backend& be) {
+                          float* rows = scratch_;  // [H, BTD]
+                          be.copy(rows, corrupted_ + first_head * BTD_, size_t(H * BTD_) * sizeof(float));
+                          be.axpy(rows, alpha, delta_ + first_head * BTD_, H * BTD_);
+                          for (int h = 0; h < H; ++h) be.copy_rows(v.data + h * D, H * D, rows + h * BTD_, D, BT, D);
+                        });
+      hooks.add_backward({l, HookSite::attn_result}, [this, H](HookPoint, ActivationView& v, Backend& be) {
+        be.fill_zero(v.data, size_t(H * BTD_) * sizeof(float));
+      });
+    }
     if (record)
       hooks.add_forward({l, HookSite::attn_result}, [this, l, H, D, BT](HookPoint, ActivationView& v, Backend& be) {
         const int64_t first = g_.src_head(l, 0);
@@ -155,6 +173,17 @@ HookSet EdgePatcher::hooks_for(const MaskedRunOptions& opt) {
       hooks.add_backward({l, HookSite::mlp_in}, [this, mlp_dst](HookPoint, ActivationView& v, Backend& be) {
         be.add_inplace(grad_ + int64_t(mlp_dst) * BTD_, v.data, BTD_);
       });
+    const int mlp_src = g_.src_mlp(l);
+    if (replaces(opt, mlp_src, 1)) {
+      const float alpha = opt.replace_alpha;
+      hooks.add_forward({l, HookSite::mlp_out}, [this, mlp_src, alpha](HookPoint, ActivationView& v, Backend& be) {
+        be.copy(v.data, corrupted_ + mlp_src * BTD_, size_t(BTD_) * sizeof(float));
+        be.axpy(v.data, alpha, delta_ + mlp_src * BTD_, BTD_);
+      });
+      hooks.add_backward({l, HookSite::mlp_out}, [this](HookPoint, ActivationView& v, Backend& be) {
+        be.fill_zero(v.data, size_t(BTD_) * sizeof(float));
+      });
+    }
     if (record)
       hooks.add_forward({l, HookSite::mlp_out}, [this, l](HookPoint, ActivationView& v, Backend& be) {
         const int64_t s = g_.src_mlp(l);
@@ -181,8 +210,16 @@ void EdgePatcher::forward(const int32_t* tokens, const MaskedRunOptions& opt) {
     if (!cached) throw InternalError("a masked forward before cache_corrupted");
   }
   if (opt.keep_deltas && opt.mask) throw InternalError("keep_deltas with a mask: the corrections need this run's rows");
-  if (std::isfinite(opt.input_alpha) && !opt.keep_deltas)
-    throw InternalError("input interpolation needs the kept rows of a clean run");
+  if ((std::isfinite(opt.input_alpha) || opt.replace_count > 0) && !opt.keep_deltas)
+    throw InternalError("interpolation needs the kept rows of a clean run");
+  if (opt.replace_count > 0) {
+    if (!cached) throw InternalError("a replaced output before cache_corrupted");
+    bool layer_node = false;
+    for (int l = 0; l < g_.n_layers(); ++l)
+      layer_node = layer_node || replaces(opt, g_.src_head(l, 0), g_.n_heads()) ||
+                   (g_.has_mlps() && replaces(opt, g_.src_mlp(l), 1));
+    if (!layer_node) throw InternalError("a replaced output range that is not one layer's heads or one MLP");
+  }
   if (opt.mask)
     pack_weights(*opt.mask);
   else

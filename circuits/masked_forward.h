@@ -28,6 +28,13 @@ struct MaskedRunOptions {
   // When finite, the input (blocks.0.hook_resid_pre) is corrupted + alpha · (clean − corrupted),
   // the clean one from the kept rows of an earlier unpatched run (needs keep_deltas).
   float input_alpha = NAN;
+  // When replace_count > 0: the outputs of sources [replace_first, replace_first + replace_count)
+  // (one layer's heads, or one MLP) are replaced by corrupted + replace_alpha · (clean − corrupted)
+  // from the kept rows of an earlier unpatched run (needs keep_deltas), and no gradient flows back
+  // through them into the layer: a replaced, constant value, as a hook that returns a new tensor
+  // is under autograd (EAP-IG-activations).
+  int replace_first = 0, replace_count = 0;
+  float replace_alpha = 0.0f;
   // Form each destination input's gradient in the next backward().
   bool gradients = false;
 };

@@ -8,7 +8,7 @@
 namespace headlab {
 
 TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricKind metric, PairsNeeded pairs,
-                        int64_t max_rows) {
+                        int64_t max_rows, const DatasetAnnotations* annotations) {
   if (ds.kind != DatasetKind::sequences)
     throw InputError(what, "expected a task dataset of sequences [n_seq, seq_len], got a token stream");
   if (ds.n_seq < 1 || ds.seq_len < 1)
@@ -17,13 +17,36 @@ TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricK
   if (pairs == PairsNeeded::yes && !ds.has_pairs())
     throw InputError(what + ": /corrupted",
                      "this method needs clean/corrupted pairs, and the dataset has no /corrupted rows");
-  if (metric != MetricKind::kl && ds.answer.empty())
+  if ((metric == MetricKind::logit_diff || metric == MetricKind::prob) && ds.answer.empty())
     throw InputError(what + ": /answer",
                      "expected the answer token of each row (scored at answer_pos); the dataset has none");
   if (metric == MetricKind::logit_diff && ds.wrong_answer.empty())
     throw InputError(what + ": /wrong_answer",
                      "metric logit_diff needs wrong-answer tokens; the dataset has none (try --metric prob)");
   if (ds.seq_len > INT32_MAX) throw InputError(what + ": /tokens", "rows are too long");
+  std::vector<int32_t> years, starts;
+  if (metric == MetricKind::prob_diff) {
+    auto array = [&](const char* name) -> const std::vector<int32_t>& {
+      if (!annotations || !annotations->task_arrays.count(name))
+        throw InputError(what + ": /task/" + name,
+                         "metric prob_diff (greater-than) needs /task/year_tokens and /task/start_yy, as "
+                         "headlab-data task greater_than writes them; the dataset has none");
+      return annotations->task_arrays.at(name);
+    };
+    years = array("year_tokens");
+    starts = array("start_yy");
+    if (years.empty() || years.size() > 100000)
+      throw InputError(what + ": /task/year_tokens",
+                       "expected one token id (or -1) per year, got " + std::to_string(years.size()) + " entries");
+    if (int64_t(starts.size()) != ds.n_seq)
+      throw InputError(what + ": /task/start_yy", "expected one start year per row (" + std::to_string(ds.n_seq) +
+                                                      "), got " + std::to_string(starts.size()));
+    for (size_t i = 0; i < starts.size(); ++i)
+      if (starts[i] < 0 || starts[i] >= int32_t(years.size()))
+        throw InputError(what + ": /task/start_yy", "row " + std::to_string(i) + " has start year " +
+                                                        std::to_string(starts[i]) + ", outside [0, " +
+                                                        std::to_string(years.size()) + ")");
+  }
   TaskData t;
   t.what = what;
   t.n = max_rows > 0 ? std::min(max_rows, ds.n_seq) : ds.n_seq;
@@ -45,6 +68,10 @@ TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricK
   if (ds.has_pairs()) t.corrupted = columns(ds.corrupted);
   if (!ds.answer.empty()) t.answer.assign(ds.answer.begin(), ds.answer.begin() + t.n);
   if (!ds.wrong_answer.empty()) t.wrong_answer.assign(ds.wrong_answer.begin(), ds.wrong_answer.begin() + t.n);
+  if (!years.empty()) {
+    t.year_tokens = years;
+    t.start_year.assign(starts.begin(), starts.begin() + t.n);
+  }
   // Next-token targets from the whole row (so the last kept position predicts the answer), with
   // the trainer's loss_mask convention: a 1 at position p counts the prediction of token p.
   t.targets.assign(size_t(t.n) * size_t(t.T), -1);
@@ -77,6 +104,12 @@ void check_task_fits_model(const TaskData& task, const ModelConfig& cfg) {
   check(task.corrupted, "/corrupted", task.T);
   check(task.answer, "/answer", 0);
   check(task.wrong_answer, "/wrong_answer", 0);
+  for (size_t i = 0; i < task.year_tokens.size(); ++i)
+    if (task.year_tokens[i] < -1 || task.year_tokens[i] >= cfg.d_vocab)
+      throw InputError(task.what + ": /task/year_tokens",
+                       "entry " + std::to_string(i) + " is " + std::to_string(task.year_tokens[i]) +
+                           ", neither -1 (no token) nor inside the model's vocabulary [0, " +
+                           std::to_string(cfg.d_vocab) + ")");
 }
 
 MetricTargets TaskBatch::metric_targets(int V, const float* reference_logprobs) const {
@@ -88,6 +121,9 @@ MetricTargets TaskBatch::metric_targets(int V, const float* reference_logprobs) 
   m.wrong_answer = wrong_answer;
   m.answer_pos = answer_pos;
   m.reference_logprobs = reference_logprobs;
+  m.year_tokens = year_tokens;
+  m.n_years = n_years;
+  m.start_year = start_year;
   return m;
 }
 
@@ -107,6 +143,9 @@ std::vector<TaskBatch> task_batches(const TaskData& t, int batch_size) {
     b.wrong_answer = at(t.wrong_answer, first);
     b.answer_pos = at(t.answer_pos, first);
     b.targets = at(t.targets, first * t.T);
+    b.start_year = at(t.start_year, first);
+    b.year_tokens = at(t.year_tokens, 0);
+    b.n_years = int(t.year_tokens.size());
     out.push_back(b);
   }
   return out;

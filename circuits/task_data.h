@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "circuits/metrics.h"
+#include "data/dataset_annotations.h"
 #include "data/token_dataset.h"
 #include "model/config.h"
 #include "model/hooks.h"
@@ -26,6 +27,8 @@ struct TaskData {
   std::vector<int32_t> wrong_answer;  // [n], or empty (no logit_diff)
   std::vector<int32_t> answer_pos;    // [n] (seq_len - 1 where the file has none)
   std::vector<int32_t> targets;       // [n, T] next clean token of the file's row, -1 where not counted
+  // prob_diff (greater-than): the dataset's /task/year_tokens [100] and /task/start_yy [n]
+  std::vector<int32_t> year_tokens, start_year;
   bool has_pairs() const { return !corrupted.empty(); }
 };
 
@@ -33,9 +36,10 @@ enum class PairsNeeded { no, yes };
 
 // InputError naming `what` and the missing array when the dataset is a stream, lacks what `metric`
 // needs (/answer; /wrong_answer for logit_diff) or, with PairsNeeded::yes, has no /corrupted rows.
-// max_rows > 0 keeps the first max_rows rows.
+// max_rows > 0 keeps the first max_rows rows. Metric prob_diff reads the task arrays year_tokens and
+// start_yy (headlab-data task greater_than writes them) from `annotations`: InputError when absent.
 TaskData task_data_from(const TokenDataset& ds, const std::string& what, MetricKind metric, PairsNeeded pairs,
-                        int64_t max_rows = 0);
+                        int64_t max_rows = 0, const DatasetAnnotations* annotations = nullptr);
 // InputError when the rows do not fit the model (a token id >= d_vocab, rows longer than n_ctx).
 void check_task_fits_model(const TaskData& task, const ModelConfig& cfg);
 
@@ -49,6 +53,9 @@ struct TaskBatch {
   const int32_t* wrong_answer = nullptr;  // [B] or null
   const int32_t* answer_pos = nullptr;    // [B]
   const int32_t* targets = nullptr;       // [B, T]
+  const int32_t* start_year = nullptr;    // [B] or null
+  const int32_t* year_tokens = nullptr;  // [n_years] or null
+  int n_years = 0;
   MetricTargets metric_targets(int V, const float* reference_logprobs = nullptr) const;
 };
 // InputError("--batch-size", ...) when batch_size < 1.

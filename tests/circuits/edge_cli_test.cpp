@@ -9,9 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/h5_file.h"
+#include "data/dataset_annotations.h"
 #include "data/token_dataset.h"
 #include "model/checkpoint.h"
-#include "core/h5_file.h"
 #include "tests/circuits/circuits_test_util.h"
 #include "tests/command_runner.h"
 
@@ -89,6 +90,10 @@ TEST_F(CircuitsEdgeCliTest, EapAcdcEvaluateAndAttributeWriteTheirFiles) {
   expect_circuit_files("ig", "headlab.eap");
   EXPECT_EQ(h5::File::open(dir_.path("ig.h5")).attr_string("method"), "EAP-IG-inputs (K=3)");
   ASSERT_EQ(run("eap " + common(task_, "cc") + " --ig --ig-mode clean-corrupted"), 0) << err_;
+  ASSERT_EQ(run("eap " + common(task_, "ia") + " --ig 2 --ig-mode activations"), 0) << err_;
+  EXPECT_EQ(h5::File::open(dir_.path("ia.h5")).attr_string("method"), "EAP-IG-activations (K=2)");
+  // 2 unhooked forwards, then K runs for each layer node: input, 2 x (heads, MLP).
+  EXPECT_NE(out_.find("(12 forwards, 10 backwards)"), std::string::npos) << out_;
   ASSERT_EQ(run("acdc " + common(task_, "acdc") + " --threshold 0.001"), 0) << err_;
   expect_circuit_files("acdc", "headlab.acdc");
   // The circuit eap wrote, evaluated again from its JSON, has the faithfulness eap reported.
@@ -99,6 +104,21 @@ TEST_F(CircuitsEdgeCliTest, EapAcdcEvaluateAndAttributeWriteTheirFiles) {
       << err_;
   EXPECT_NEAR(h5::File::open(dir_.path("ev2.h5")).attr_float("faithfulness"), eap.attr_float("faithfulness"), 1e-9);
   EXPECT_NEAR(h5::File::open(dir_.path("ev2.h5")).attr_float("cpr"), eap.attr_float("cpr"), 1e-9);
+  ASSERT_EQ(run("evaluate " + common(task_, "roc") + " --scores " + dir_.path("ig.h5") + " --roc-truth " +
+                dir_.path("eap.json")),
+            0)
+      << err_;
+  EXPECT_NE(out_.find("ROC AUC against the"), std::string::npos) << out_;
+  const double auc = h5::File::open(dir_.path("roc.h5")).read<double>("roc_auc_abs").at(0);
+  EXPECT_GE(auc, 0.0);
+  EXPECT_LE(auc, 1.0);
+  // Greater-than's probability difference from the task's year arrays.
+  DatasetAnnotations years;
+  years.task_arrays["year_tokens"] = {3, 5, -1, 8, 13, 2};
+  years.task_arrays["start_yy"] = {1, 2, 3, 4};
+  write_annotated_dataset(dir_.path("years.h5"), read_token_dataset(task_), years);
+  ASSERT_EQ(run("eap " + common(dir_.path("years.h5"), "pd") + " --ig 2 --metric prob_diff"), 0) << err_;
+  EXPECT_EQ(h5::File::open(dir_.path("pd.h5")).attr_string("metric"), "prob_diff");
   ASSERT_EQ(run("attribute " + common(task_, "at")), 0) << err_;
   h5::File at = h5::File::open(dir_.path("at.h5"));
   EXPECT_EQ(h5::check_format(at, "headlab.attribute", 1), 1);
@@ -139,6 +159,12 @@ TEST_F(CircuitsEdgeCliTest, BadInputsAreOneLineErrorsWithNoOutput) {
   expect_input_error(run("eap " + common(task_, "x") + " --ig 3 --ig-mode sideways"), "--ig-mode");
   expect_input_error(run("eap " + common(task_, "x") + " --ig-mode clean-corrupted"), "--ig-mode");
   expect_input_error(run("eap " + common(task_, "x") + " --top-percent 150"), "--top-percent");
+  expect_input_error(run("eap " + common(task_, "x") + " --metric prob_diff"), "/task/year_tokens");
+  expect_input_error(run("acdc " + common(task_, "x") + " --threshold 0.1 --metric prob_diff"), "/task/year_tokens");
+  expect_input_error(run("eap " + common(task_, "x") + " --ioi-classes"), "/labels/role");
+  expect_input_error(run("evaluate " + common(task_, "x") + " --circuit " + dir_.path("direct.json") + " --roc-truth " +
+                         dir_.path("direct.json")),
+                     "--roc-truth");
   expect_input_error(run("eap " + common(task_, "x") + " --top-n 3 --threshold 1"), "--threshold");
   expect_input_error(run("acdc " + common(task_, "x")), "--threshold");
   expect_input_error(run("acdc " + common(task_, "x") + " --threshold -1"), "--threshold");

@@ -12,8 +12,13 @@ attention biases b_O of the layers before it (no source owns them). Then:
     (out_u(corrupted) - out_u(clean)) * d loss / d in_v at the clean run, divided by the rows;
   - EAP-IG-inputs: the same with the gradient averaged over runs whose input is
     corrupted + k/K (clean - corrupted), k = 0..K-1;
+  - EAP-IG-activations (the reference implementation's get_scores_ig_activations): for each layer
+    node (the input, one layer's heads together, one MLP) and k = 1..K, a clean run whose node output
+    is replaced by the constant corrupted + k/K (clean - corrupted); the gradient averaged over all
+    those runs;
   - EAP-IG clean-corrupted: the gradient averaged over the clean and the corrupted runs;
-with loss = -logit_diff, -prob or KL(clean || run) at each row's answer position.
+with loss = -logit_diff, -prob, -prob_diff (greater-than: the probability of the years above the
+start year minus that of the years at or below it) or KL(clean || run) at each row's answer position.
 
     python3 edge_reference.py CKPT.h5 INPUTS.h5 OUT.h5 [CKPT.h5 INPUTS.h5 OUT.h5 ...]
 """
@@ -47,9 +52,14 @@ def readable(cfg, dst):
     return before if within < 3 * H else before + H
 
 
-def run(cfg, P, tokens, mask=None, corrupted=None, input_value=None):
+def run(cfg, P, tokens, mask=None, corrupted=None, input_value=None, replace=None):
     """One forward through the graph. Returns logits, the source outputs and the destination inputs
-    (each with retain_grad, for EAP's gradients)."""
+    (each with retain_grad, for EAP's gradients). replace: {source index: the value its output takes}."""
+    replace = replace or {}
+
+    def emit(value):
+        outs.append(replace.get(len(outs), value))
+
     L, H, m = cfg["n_layers"], cfg["n_heads"], 0 if cfg["attn_only"] else 1
     B, T = tokens.shape
     x = P["embed.W_E"][tokens]
@@ -90,13 +100,13 @@ def run(cfg, P, tokens, mask=None, corrupted=None, input_value=None):
         pattern = scores.masked_fill(~mask_causal, float("-inf")).softmax(-1)
         z = torch.einsum("bhqk,bkhd->bqhd", pattern, v)
         for h in range(H):
-            outs.append(z[:, :, h] @ P[p + "attn.W_O"][h])
+            emit(z[:, :, h] @ P[p + "attn.W_O"][h])
         bias = bias + P[p + "attn.b_O"]
         if m:
             xin = dst_input(l * (3 * H + 1) + 3 * H)
             n = tl.norm(xin, P.get(p + "ln2.w"), P.get(p + "ln2.b"), cfg["norm"], cfg["eps"])
-            outs.append(tl.act(n @ P[p + "mlp.W_in"] + P[p + "mlp.b_in"], cfg["act_fn"]) @ P[p + "mlp.W_out"]
-                        + P[p + "mlp.b_out"])
+            emit(tl.act(n @ P[p + "mlp.W_in"] + P[p + "mlp.b_in"], cfg["act_fn"]) @ P[p + "mlp.W_out"]
+                 + P[p + "mlp.b_out"])
     final = dst_input(L * (3 * H + m))
     h = tl.norm(final, P.get("ln_final.w"), P.get("ln_final.b"), cfg["norm"], cfg["eps"])
     return h @ P["unembed.W_U"] + P["unembed.b_U"], outs, ins
@@ -111,6 +121,16 @@ def loss_of(kind, logits, t, ref_logprobs):
     logp = at.log_softmax(-1)
     if kind == "prob":
         return -logp[rows, t["answer"]].exp().sum()
+    if kind == "prob_diff":
+        total = 0
+        for b in range(logits.shape[0]):
+            p = logp[b].exp()
+            years = t["year_tokens"]
+            s = int(t["start_yy"][b])
+            above = [int(y) for y in years[s + 1:] if y >= 0]
+            below = [int(y) for y in years[:s + 1] if y >= 0]
+            total = total - (p[above].sum() - p[below].sum())
+        return total
     return (ref_logprobs.exp() * (ref_logprobs - logp)).sum()
 
 
@@ -123,10 +143,11 @@ def scores_from(cfg, deltas, grads):
     return S
 
 
-def gradients(cfg, P, t, kind, ref, tokens=None, input_value=None):
+def gradients(cfg, P, t, kind, ref, tokens=None, input_value=None, replace=None):
     if input_value is not None:
         input_value = input_value.detach().requires_grad_(True)
-    logits, _, ins = run(cfg, P, tokens if tokens is not None else t["clean"], input_value=input_value)
+    logits, _, ins = run(cfg, P, tokens if tokens is not None else t["clean"], input_value=input_value,
+                         replace=replace)
     for x in ins:
         if not x.requires_grad:
             x.requires_grad_(True)
@@ -157,6 +178,15 @@ def score(ckpt, inputs, out_path):
                  wrong=torch.tensor(np.asarray(g["wrong_answer"], dtype=np.int64)), answer_pos=answer_pos)
         mask = torch.tensor(np.asarray(g["mask"], dtype=np.float64))
         K = int(g.attrs["ig_steps"])
+        t["year_tokens"] = np.asarray(g["year_tokens"], dtype=np.int64)
+        t["start_yy"] = np.asarray(g["start_yy"], dtype=np.int64)
+    L, H, m = cfg["n_layers"], cfg["n_heads"], 0 if cfg["attn_only"] else 1
+    layer_nodes = [[0]]  # the input, then per layer its heads together and its MLP
+    for l in range(L):
+        first = 1 + l * (H + m)
+        layer_nodes.append(list(range(first, first + H)))
+        if m:
+            layer_nodes.append([first + H])
     n = t["clean"].shape[0]
     clean_logits, clean_outs, _ = run(cfg, P, t["clean"])
     corr_logits, corr_outs, _ = run(cfg, P, t["corrupted"])
@@ -167,7 +197,7 @@ def score(ckpt, inputs, out_path):
     masked_logits, _, _ = run(cfg, P, t["clean"], mask=mask, corrupted=corr_outs)
     out["masked/logits"] = masked_logits.detach().numpy()
     deltas = [c - o for c, o in zip(corr_outs, clean_outs)]
-    for kind in ("logit_diff", "prob", "kl"):
+    for kind in ("logit_diff", "prob", "kl", "prob_diff"):
         g_clean = gradients(cfg, P, t, kind, ref)
         out[f"eap/{kind}"] = scores_from(cfg, deltas, g_clean) / n
         g_corr = gradients(cfg, P, t, kind, ref, tokens=t["corrupted"])
@@ -179,6 +209,18 @@ def score(ckpt, inputs, out_path):
             gk = gradients(cfg, P, t, kind, ref, input_value=x)
             total = gk if total is None else [a + b for a, b in zip(total, gk)]
         out[f"ig/{kind}"] = scores_from(cfg, deltas, [x / K for x in total]) / n
+        total, runs = None, 0
+        for node in layer_nodes:
+            for k in range(1, K + 1):
+                alpha = k / K
+                values = {s: corr_outs[s] + alpha * (clean_outs[s] - corr_outs[s]) for s in node}
+                if node == [0]:
+                    gk = gradients(cfg, P, t, kind, ref, input_value=values[0])
+                else:
+                    gk = gradients(cfg, P, t, kind, ref, replace=values)
+                total = gk if total is None else [a + b for a, b in zip(total, gk)]
+                runs += 1
+        out[f"ig_activations/{kind}"] = scores_from(cfg, deltas, [x / runs for x in total]) / n
     with h5py.File(out_path, "w") as f:
         for name, value in out.items():
             f[name] = value

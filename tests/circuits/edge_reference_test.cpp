@@ -1,18 +1,20 @@
-// The masked-edge forward, EAP, EAP-IG-inputs and EAP-IG clean-corrupted against an independent
+// The masked-edge forward, EAP, EAP-IG-inputs, EAP-IG-activations and EAP-IG clean-corrupted against an independent
 // float64 PyTorch reference of the published definitions (tests/circuits/edge_reference.py), which
 // forms every destination input as auto-circuit does (a sum of kept and corrupted source outputs)
 // and takes gradients with autograd. Random models: LN with MLPs, RMS + rotary + tied + silu, no
-// norm attention-only, LN + rotary attention-only; three metrics. Skips where python3 with torch,
+// norm attention-only, LN + rotary attention-only; four metrics (greater-than's probability
+// difference on ten of the vocabulary's tokens as years). Skips where python3 with torch,
 // h5py and numpy is missing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "circuits/edge_attribution.h"
 #include "circuits/masked_forward.h"
-#include "model/checkpoint.h"
 #include "core/h5_file.h"
+#include "model/checkpoint.h"
 #include "tests/circuits/circuits_test_util.h"
 #include "tests/circuits/reference_models.h"
 #include "tests/command_runner.h"
@@ -21,7 +23,7 @@
 namespace headlab {
 namespace {
 
-const MetricKind kMetrics[] = {MetricKind::logit_diff, MetricKind::prob, MetricKind::kl};
+const MetricKind kMetrics[] = {MetricKind::logit_diff, MetricKind::prob, MetricKind::kl, MetricKind::prob_diff};
 constexpr int kIgSteps = 3;
 
 struct Ours {
@@ -71,7 +73,14 @@ Prepared prepare(const testing::ReferenceVariant& v, const testing::TempDir& dir
     rows.answer[size_t(i)] = top(rows.tokens, i, -1);
     rows.wrong_answer[size_t(i)] = top(rows.corrupted, i, rows.answer[size_t(i)]);
   }
-  const TaskData task = task_data_from(rows, "test task", MetricKind::logit_diff, PairsNeeded::yes);
+  TaskData task = task_data_from(rows, "test task", MetricKind::logit_diff, PairsNeeded::yes);
+  // Years 0..9 on shuffled tokens, year 4 without a token; start years 1..7.
+  std::vector<int32_t> ids(size_t(c.d_vocab));
+  for (int32_t v = 0; v < c.d_vocab; ++v) ids[size_t(v)] = v;
+  std::shuffle(ids.begin(), ids.end(), pick);
+  task.year_tokens.assign(ids.begin(), ids.begin() + 10);
+  task.year_tokens[4] = -1;
+  for (int64_t i = 0; i < task.n; ++i) task.start_year.push_back(int32_t(1 + pick() % 7));
   const EdgeGraph& g = r.graph;
   EdgeMatrix mask = edge_matrix(g, 0.0f);
   std::mt19937_64 rng(seed + 2);
@@ -93,6 +102,8 @@ Prepared prepare(const testing::ReferenceVariant& v, const testing::TempDir& dir
     e.method = EdgeMethod::ig_inputs;
     e.ig_steps = kIgSteps;
     r.ours.scores["ig/" + to_string(m)] = attribute_edges(model, task, e).scores;
+    e.method = EdgeMethod::ig_activations;
+    r.ours.scores["ig_activations/" + to_string(m)] = attribute_edges(model, task, e).scores;
     e.method = EdgeMethod::clean_corrupted;
     r.ours.scores["clean_corrupted/" + to_string(m)] = attribute_edges(model, task, e).scores;
   }
@@ -108,6 +119,8 @@ Prepared prepare(const testing::ReferenceVariant& v, const testing::TempDir& dir
   e.write<int32_t>("wrong_answer", rows.wrong_answer);
   e.write<int32_t>("answer_pos", rows.answer_pos);
   e.write<float>("mask", mask.data(), {g.n_src(), g.n_dst()});
+  e.write<int32_t>("year_tokens", task.year_tokens);
+  e.write<int32_t>("start_yy", task.start_year);
   e.set_attr("ig_steps", int64_t(kIgSteps));
   f.commit();
   return r;

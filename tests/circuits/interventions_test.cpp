@@ -124,6 +124,48 @@ TEST(CircuitsMetricsTest, HandComputedValues) {
                InternalError);
 }
 
+TEST(CircuitsMetricsTest, GreaterThanProbabilityDifferenceAndEveryMetricsGradient) {
+  // V = 6; years 0..3 on tokens 4, -, 1, 5 (year 1 has no token); row 0 starts at year 1, row 1 at 2.
+  const int B = 2, T = 2, V = 6;
+  const std::vector<float> logits = {0.3f,  -1.0f, 2.0f, 0.5f, 1.5f, -0.2f, 1.0f, 0.0f,  0.7f, -0.4f, 0.2f,  1.1f,
+                                     -0.6f, 0.9f,  0.1f, 1.3f, 0.4f, 2.2f,  0.8f, -1.2f, 0.3f, 0.6f,  -0.1f, 0.5f};
+  const std::vector<int32_t> answer = {5, 2}, wrong = {4, 4}, pos = {1, 0}, years = {4, -1, 1, 5}, start = {1, 2};
+  MetricTargets t{B, T, V, answer.data(), wrong.data(), pos.data(), nullptr};
+  EXPECT_THROW(metric_per_sequence(MetricKind::prob_diff, logits.data(), t), InternalError);
+  t.year_tokens = years.data();
+  t.n_years = 4;
+  t.start_year = start.data();
+  const std::vector<float> ref = answer_logprobs(logits.data(), B, T, V, pos.data());
+  t.reference_logprobs = ref.data();
+  auto softmax_at = [&](int b, int v) {
+    const float* row = logits.data() + (b * T + pos[size_t(b)]) * V;
+    double z = 0;
+    for (int u = 0; u < V; ++u) z += std::exp(double(row[u]));
+    return std::exp(double(row[v])) / z;
+  };
+  const auto pd = metric_per_sequence(MetricKind::prob_diff, logits.data(), t);
+  // Row 0 (start 1): above = years 2, 3 (tokens 1, 5); at or below = year 0 (token 4).
+  EXPECT_NEAR(pd[0], softmax_at(0, 1) + softmax_at(0, 5) - softmax_at(0, 4), 1e-12);
+  // Row 1 (start 2): above = year 3 (token 5); at or below = years 0, 2 (tokens 4, 1).
+  EXPECT_NEAR(pd[1], softmax_at(1, 5) - softmax_at(1, 4) - softmax_at(1, 1), 1e-12);
+  EXPECT_EQ(parse_metric("prob_diff"), MetricKind::prob_diff);
+  // Every metric's gradient against central differences of its sum (in double: the logits as
+  // floats move by h exactly representable).
+  for (MetricKind m : {MetricKind::logit_diff, MetricKind::prob, MetricKind::kl, MetricKind::prob_diff}) {
+    std::vector<float> x = logits;
+    for (float& v : x) v *= 1.3f;  // away from the reference, where KL's gradient vanishes
+    const std::vector<float> g = metric_gradient(m, x.data(), t);
+    const float h = 1.0f / 256;
+    for (size_t i = 0; i < x.size(); ++i) {
+      std::vector<float> up = x, down = x;
+      up[i] += h;
+      down[i] -= h;
+      const double fd = (metric_sum(m, up.data(), t) - metric_sum(m, down.data(), t)) / (2.0 * h);
+      EXPECT_NEAR(g[i], fd, 2e-4) << to_string(m) << " logit " << i;
+    }
+  }
+}
+
 TEST(CircuitsSteeringTest, DirectionIsTheMeanDifferenceAndZeroCoefficientChangesNothing) {
   HookedRun r;
   const HookPoint p{1, HookSite::resid_pre};

@@ -4,12 +4,12 @@
 #include <cstdio>
 
 #include "circuits/acdc.h"
+#include "circuits/edge_attribution.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/cmd_edge_common.h"
 #include "tools/headlab-circuits/commands.h"
-#include "circuits/edge_attribution.h"
-#include "core/output_files.h"
-#include "core/errors.h"
 
 namespace headlab::circuits_cli {
 
@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: headlab-circuits acdc --checkpoint CKPT --data TASK.h5 --threshold T (--out PREFIX | --out-dir DIR)\n"
     "Visits the destinations from the logits back; each incoming edge is patched from the corrupted run and\n"
-    "stays patched when the loss (KL(clean || run) by default; -metric for logit_diff, prob) rises by less\n"
+    "stays patched when the loss (KL(clean || run) by default; -metric for logit_diff, prob, prob_diff) rises by less\n"
     "than T. One masked forward per edge tried.";
 
 }  // namespace

@@ -18,7 +18,8 @@ void add_common_options(po::options_description& opts, CommonOptions& o) {
                                           "model checkpoint (.h5)")(
       "data", po::value<std::string>(&o.data),
       "task dataset (.h5): /tokens, /corrupted, /answer, /wrong_answer, /answer_pos")(
-      "metric", po::value<std::string>(&o.metric)->default_value(o.metric), "logit_diff | prob | kl")(
+      "metric", po::value<std::string>(&o.metric)->default_value(o.metric),
+      "logit_diff | prob | kl | prob_diff (greater-than: p(years > start) - p(years <= start))")(
       "out", po::value<std::string>(&o.out), "output prefix: writes PREFIX.h5 and PREFIX*.svg")(
       "out-dir", po::value<std::string>(&o.out_dir), "output folder (instead of --out): DIR/<command>.h5, .svg")(
       "batch-size", po::value<int>(&o.batch_size)->default_value(o.batch_size), "rows per forward")(
@@ -77,7 +78,10 @@ LoadedTask load_task(const CommonOptions& o, MetricKind metric, PairsNeeded pair
   LoadedTask t;
   t.path = o.data;
   t.dataset = reading("--data", [&] { return read_token_dataset(o.data); });
-  t.task = task_data_from(t.dataset, "--data " + o.data, metric, pairs, o.max_rows);
+  DatasetAnnotations annotations;
+  if (metric == MetricKind::prob_diff)
+    annotations = reading("--data", [&] { return read_dataset_annotations(o.data); });
+  t.task = task_data_from(t.dataset, "--data " + o.data, metric, pairs, o.max_rows, &annotations);
   check_task_fits_model(t.task, cfg);
   return t;
 }

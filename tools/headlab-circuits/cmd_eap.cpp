@@ -11,13 +11,14 @@
 #include <filesystem>
 #include <regex>
 
+#include "circuits/edge_attribution.h"
+#include "circuits/ioi_classes.h"
+#include "circuits/svg_plot.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/cmd_edge_common.h"
 #include "tools/headlab-circuits/commands.h"
-#include "circuits/edge_attribution.h"
-#include "circuits/svg_plot.h"
-#include "core/output_files.h"
-#include "core/errors.h"
 
 namespace headlab::circuits_cli {
 
@@ -25,12 +26,17 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: headlab-circuits eap --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) [--ig [K]]\n"
-    "       [--ig-mode inputs|clean-corrupted] [--top-n N | --top-percent P | --threshold T] [--absolute] [--mib]\n"
+    "       [--ig-mode inputs|activations|clean-corrupted] [--top-n N | --top-percent P | --threshold T] [--absolute] "
+    "[--mib]\n"
+    "       [--ioi-classes]\n"
     "Scores every edge u -> v of the graph (input, heads L{l}H{h}, MLPs M{l} -> q/k/v inputs, MLP inputs, logits)\n"
     "with (a_u^corrupted - a_u^clean) . d loss / d in_v, loss = -metric (KL for --metric kl): positive = the edge\n"
     "carries the behaviour. EAP: gradients at the clean run (2 forwards + 1 backward per batch). --ig K: EAP-IG,\n"
     "gradients averaged over inputs interpolated at the embeddings, alpha = k/K for k = 0..K-1 (left Riemann sum;\n"
-    "K = 5 when --ig has no value). Clean and corrupted rows must have the same token count.\n"
+    "K = 5 when --ig has no value). --ig-mode activations: EAP-IG-activations, each layer node's output (the input,\n"
+    "a layer's heads, an MLP) interpolated in turn, alpha = k/K for k = 1..K ((1 + layers + MLPs) K runs).\n"
+    "Clean and corrupted rows must have the same token count. --ioi-classes (an IOI dataset): the circuit's heads\n"
+    "sorted into Wang et al.'s classes by path patching and attention at the role positions.\n"
     "--checkpoints DIR (instead of --checkpoint): every DIR/checkpoints/step_N.h5 (or DIR/step_N.h5) of a run.";
 
 struct StepCheckpoint {
@@ -134,7 +140,8 @@ int eap_over_checkpoints(CommonOptions o, const std::string& dir, const EdgeAttr
   root.set_attr("data", o.data);
   root.set_attr("n_rows", int64_t(t.task.n));
   root.set_attr("method", to_string(eopt.method));
-  root.set_attr("ig_steps", int64_t(eopt.method == EdgeMethod::ig_inputs ? eopt.ig_steps : 0));
+  const bool ig = eopt.method == EdgeMethod::ig_inputs || eopt.method == EdgeMethod::ig_activations;
+  root.set_attr("ig_steps", int64_t(ig ? eopt.ig_steps : 0));
   root.set_attr("metric", to_string(eopt.metric));
   root.write<int64_t>("steps", steps);
   root.write<float>("scores", all.data(), {n, g.n_src(), g.n_dst()});
@@ -173,14 +180,20 @@ int cmd_eap(int argc, char** argv) {
   CircuitChoice choice;
   int ig = 0;
   std::string ig_mode = "inputs", checkpoints;
-  bool mib = false;
+  bool mib = false, ioi_classes = false;
+  double ioi_threshold = 0.1;
   po::options_description opts("headlab-circuits eap");
   add_common_options(opts, o);
   add_circuit_options(opts, choice);
   opts.add_options()("ig", po::value<int>(&ig)->implicit_value(5), "EAP-IG with K interpolation steps (default 5)")(
       "ig-mode", po::value<std::string>(&ig_mode)->default_value(ig_mode),
-      "inputs (interpolate the embeddings) | clean-corrupted (gradients at the two end points)")(
+      "inputs (interpolate the embeddings) | activations (interpolate each layer's outputs in turn) | "
+      "clean-corrupted (gradients at the two end points)")(
       "mib", po::bool_switch(&mib), "also the MIB curve: faithfulness at 0.1..100% of edges, CPR and CMD")(
+      "ioi-classes", po::bool_switch(&ioi_classes),
+      "sort the circuit's heads into IOI classes (name mover, S-inhibition, induction / duplicate token)")(
+      "ioi-threshold", po::value<double>(&ioi_threshold)->default_value(ioi_threshold),
+      "|path-patching effect| (a fraction of clean - corrupted) a head needs for an IOI class")(
       "checkpoints", po::value<std::string>(&checkpoints),
       "a training run's folder: score every checkpoint (instead of --checkpoint); the scores over steps");
   po::variables_map vm;
@@ -201,7 +214,10 @@ int cmd_eap(int argc, char** argv) {
   } else if (!vm["ig-mode"].defaulted()) {
     throw InputError("--ig-mode", "only with --ig (EAP-IG)");
   }
+  if (!(ioi_threshold > 0 && ioi_threshold < 1))
+    throw InputError("--ioi-threshold", "expected a fraction in (0, 1), got " + std::to_string(ioi_threshold));
   if (vm.count("checkpoints")) {
+    if (ioi_classes) throw InputError("--ioi-classes", "sorts one model's circuit; not with --checkpoints");
     if (mib) throw InputError("--mib", "scores one model; with --checkpoints the scores over steps are written");
     return eap_over_checkpoints(o, checkpoints, eopt);
   }
@@ -210,6 +226,10 @@ int cmd_eap(int argc, char** argv) {
   LoadedModel m = load_model(o);
   const ModelConfig& c = m.checkpoint.config;
   LoadedTask t = load_task(o, eopt.metric, PairsNeeded::yes, c);
+  IoiPositions ioi_pos;
+  if (ioi_classes)
+    ioi_pos = ioi_positions(t.dataset, reading("--data", [&] { return read_dataset_annotations(o.data); }),
+                            "--data " + o.data, t.task.n);
 
   const EdgeScores s = attribute_edges(*m.model, t.task, eopt);
   const EdgeGraph& g = s.graph;
@@ -221,6 +241,29 @@ int cmd_eap(int argc, char** argv) {
   if (mib) {
     cpr = mib_curve(*m.model, t.task, g, s.scores, Ranking::signed_score, faith_metric, o.batch_size, progress);
     cmd = mib_curve(*m.model, t.task, g, s.scores, Ranking::absolute, faith_metric, o.batch_size, progress);
+  }
+
+  IoiClasses classes;
+  if (ioi_classes) {
+    // A head is in the circuit when one of its kept edges leaves or enters it.
+    std::vector<bool> in(size_t(g.n_src()), false);
+    for (int src = 0; src < g.n_src(); ++src)
+      for (int d = 0; d < g.n_dst(); ++d)
+        if (g.is_edge(src, d) && keep[size_t(g.cell(src, d))] != 0.0f) {
+          in[size_t(src)] = true;
+          if (g.dst_owner(d) >= 0) in[size_t(g.dst_owner(d))] = true;
+        }
+    std::vector<HeadRef> heads;
+    for (int src = 0; src < g.n_src(); ++src) {
+      const EdgeGraph::Node n = g.src_node(src);
+      if (n.kind == EdgeGraph::Kind::head && in[size_t(src)]) heads.push_back({n.layer, n.head});
+    }
+    if (heads.empty()) throw InputError("--ioi-classes", "the circuit has no heads; keep more edges");
+    IoiClassOptions io;
+    io.metric = eopt.metric;
+    io.threshold = ioi_threshold;
+    io.batch_size = o.batch_size;
+    classes = classify_ioi_heads(*m.model, t.task, ioi_pos, heads, io);
   }
 
   const std::string method = to_string(s.method) + (s.ig_steps ? " (K=" + std::to_string(s.ig_steps) + ")" : "");
@@ -235,6 +278,24 @@ int cmd_eap(int argc, char** argv) {
   if (mib) {
     settings["cpr"] = cpr.area;
     settings["cmd"] = cmd.area;
+  }
+  if (ioi_classes) {
+    nlohmann::json list = nlohmann::json::array();
+    auto num = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
+    for (const IoiHead& h : classes.heads)
+      list.push_back({{"head", head_label(h.head)},
+                      {"class", h.ioi_class},
+                      {"direct_effect", num(h.direct_effect)},
+                      {"via_name_movers_q", num(h.via_name_movers)},
+                      {"via_s_inhibition_kv", num(h.via_s_inhibition)},
+                      {"end_to_io", h.end_to_io},
+                      {"end_to_s", h.end_to_s},
+                      {"s2_to_s1", h.s2_to_s1},
+                      {"s2_to_s1_plus_1", h.s2_to_after_s1},
+                      {"duplicate_token_score", h.duplicate},
+                      {"induction_score", h.induction}});
+    settings["ioi_classes"] = list;
+    settings["ioi_threshold"] = ioi_threshold;
   }
   OutputFiles written;
   out.make_folders();
@@ -282,6 +343,13 @@ int cmd_eap(int argc, char** argv) {
     for (size_t i = 0; i < cpr.percent.size(); ++i)
       std::printf("  %6.1f%%  f(signed) %+.4f (%lld edges)  f(abs) %+.4f (%lld edges)\n", cpr.percent[i],
                   cpr.faithfulness[i], (long long)cpr.kept[i], cmd.faithfulness[i], (long long)cmd.kept[i]);
+  }
+  if (ioi_classes) {
+    std::printf(
+        "IOI classes of the circuit's %zu heads (path-patching effect <= -%g of clean - corrupted; "
+        "%lld forwards):\n",
+        classes.heads.size(), ioi_threshold, (long long)classes.forwards);
+    for (const IoiHead& h : classes.heads) std::printf("  %s\n", describe(h).c_str());
   }
   std::printf("wrote %s, %s, %s and %s\n", out.h5().c_str(), json_path(out).c_str(), dot_path(out).c_str(),
               out.svg().c_str());

@@ -11,11 +11,11 @@
 #include <sstream>
 
 #include "circuits/circuit_export.h"
+#include "core/errors.h"
+#include "core/output_files.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/cmd_edge_common.h"
 #include "tools/headlab-circuits/commands.h"
-#include "core/output_files.h"
-#include "core/errors.h"
 
 namespace headlab::circuits_cli {
 
@@ -23,7 +23,10 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: headlab-circuits evaluate --checkpoint CKPT --data TASK.h5 (--circuit C.json | --scores S.h5\n"
-    "       [--top-n N | --top-percent P | --threshold T] [--absolute] [--mib]) (--out PREFIX | --out-dir DIR)";
+    "       [--top-n N | --top-percent P | --threshold T] [--absolute] [--mib] [--roc-truth T.json])\n"
+    "       (--out PREFIX | --out-dir DIR)\n"
+    "--roc-truth: the ROC AUC of each scores file's edge scores against T.json's edges as the true set (ACDC's\n"
+    "kept edges, say): the chance that a true edge outranks a false one, by signed score and by |score|.";
 
 EdgeMatrix read_circuit(const std::string& path, const EdgeGraph& g) {
   std::ifstream in(path);
@@ -54,7 +57,7 @@ EdgeMatrix read_scores(const std::string& path, const EdgeGraph& g) {
 int cmd_evaluate(int argc, char** argv) {
   CommonOptions o;
   CircuitChoice choice;
-  std::string circuit_path;
+  std::string circuit_path, truth_path;
   std::vector<std::string> scores_paths;
   bool mib = false;
   po::options_description opts("headlab-circuits evaluate");
@@ -63,7 +66,9 @@ int cmd_evaluate(int argc, char** argv) {
   opts.add_options()("circuit", po::value<std::string>(&circuit_path), "circuit file (.json): its in_graph edges")(
       "scores", po::value<std::vector<std::string>>(&scores_paths),
       "edge scores (.h5 from eap or acdc): the circuit from its best edges; several with --mib: one curve each")(
-      "mib", po::bool_switch(&mib), "with --scores: the MIB curve, CPR and CMD");
+      "mib", po::bool_switch(&mib), "with --scores: the MIB curve, CPR and CMD")(
+      "roc-truth", po::value<std::string>(&truth_path),
+      "with --scores: ROC AUC of the scores against this circuit file's edges (.json) as the true set");
   po::variables_map vm;
   if (!parse_command_line(argc, argv, opts, kUsage, &vm)) return 0;
   check_common_options(o, "evaluate");
@@ -73,6 +78,7 @@ int cmd_evaluate(int argc, char** argv) {
   if (!circuit_path.empty() && (vm.count("top-n") || vm.count("top-percent") || vm.count("threshold") || mib))
     throw InputError("--circuit",
                      "evaluates the file's edges as they are; --top-n, --threshold and --mib need --scores");
+  if (!truth_path.empty() && scores_paths.empty()) throw InputError("--roc-truth", "ranks edge scores: give --scores");
   if (scores_paths.size() > 1 && !mib)
     throw InputError("--scores", "several score files are compared by their MIB curves: add --mib");
   const MetricKind metric = parse_metric(o.metric);
@@ -90,6 +96,20 @@ int cmd_evaluate(int argc, char** argv) {
   } else {
     for (const std::string& path : scores_paths) scores.push_back(read_scores(path, g));
     keep = choose_circuit(g, scores[0], choice, how);
+  }
+  EdgeMatrix truth;
+  std::vector<double> auc_signed, auc_abs;
+  if (!truth_path.empty()) {
+    truth = read_circuit(truth_path, g);
+    const int64_t n_true = count_edges(g, truth);
+    if (n_true == 0 || n_true == g.n_edges())
+      throw InputError("--roc-truth " + truth_path, "keeps " + std::to_string(n_true) + " of " +
+                                                        std::to_string(g.n_edges()) +
+                                                        " edges: a ROC AUC needs true and false edges");
+    for (const EdgeMatrix& sc : scores) {
+      auc_signed.push_back(edge_roc_auc(g, sc, truth, Ranking::signed_score));
+      auc_abs.push_back(edge_roc_auc(g, sc, truth, Ranking::absolute));
+    }
   }
   LoadedTask t = load_task(o, metric, PairsNeeded::yes, m.checkpoint.config);
   const MaskedMetric fm = masked_metric(*m.model, t.task, keep, metric, o.batch_size);
@@ -135,6 +155,14 @@ int cmd_evaluate(int argc, char** argv) {
     root.set_attr("cpr", a_cpr[0]);
     root.set_attr("cmd", a_cmd[0]);
   }
+  if (!truth_path.empty()) {
+    root.set_attr("roc_truth", truth_path);
+    root.write<double>("roc_auc_signed", auc_signed);
+    root.write<double>("roc_auc_abs", auc_abs);
+    settings["roc_truth"] = truth_path;
+    settings["roc_auc_signed"] = auc_signed;
+    settings["roc_auc_abs"] = auc_abs;
+  }
   file.commit();
   written.add(out.h5());
   std::vector<svg::Picture> extra;
@@ -165,6 +193,12 @@ int cmd_evaluate(int argc, char** argv) {
       for (double f : cpr[i].faithfulness) std::printf(" %6.3f", f);
       std::printf("\n");
     }
+  }
+  if (!truth_path.empty()) {
+    std::printf("ROC AUC against the %lld edges of %s as the true set (of %lld):\n", (long long)count_edges(g, truth),
+                truth_path.c_str(), (long long)g.n_edges());
+    for (size_t i = 0; i < scores.size(); ++i)
+      std::printf("  %-16s signed score %.4f   |score| %.4f\n", scores_paths[i].c_str(), auc_signed[i], auc_abs[i]);
   }
   std::printf("wrote %s, %s, %s and %s\n", out.h5().c_str(), json_path(out).c_str(), dot_path(out).c_str(),
               out.svg().c_str());
