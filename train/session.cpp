@@ -233,7 +233,7 @@ ModelConfig resolve_model(const TrainOptions& o, const TokenDataset* data) {
   return c;
 }
 
-TrainSession open_session(const TrainOptions& options) {
+TrainSession open_session(const TrainOptions& options, int gpu) {
   options.validate();
   TrainSession s;
   s.options = options;
@@ -274,7 +274,8 @@ TrainSession open_session(const TrainOptions& options) {
                  "--batch-size " + std::to_string(o.batch_size),
                  "training " + std::to_string(config.n_params()) + " parameters on batches of " +
                      std::to_string(o.batch_size) + " x " + std::to_string(config.n_ctx) + " tokens");
-  s.backend = make_backend(parse_device(o.device), o.threads);
+  const Device device = parse_device(o.device);
+  s.backend = device == Device::cuda ? make_cuda_backend(gpu) : make_backend(device, o.threads);
   s.model = std::make_unique<Transformer>(config, *s.backend);
   if (start)
     s.model->params_from_host(start->params);

@@ -12,6 +12,7 @@
 #include "model/transformer.h"
 #include "train/batcher.h"
 #include "train/optimizer.h"
+#include "train/rank_group.h"
 #include "train/options.h"
 
 namespace headlab {
@@ -39,13 +40,17 @@ struct TrainSession {
   std::vector<std::string> warnings;
   // --data is read from its file as training goes (TrainOptions::read_data), not held in memory.
   bool data_from_disk = false;
+  // The ranks of a data-parallel run (mpirun): each takes its share of every batch, gradients are
+  // summed over them, rank 0 alone writes files. Null: this process alone.
+  RankGroup* ranks = nullptr;
+  Reduction reduction = Reduction::mpi;
 
   bool has_validation() const { return val_repeat_ || val_dataset_ != nullptr; }
   // A fresh batcher over the validation data, the same batches at every evaluation.
   std::unique_ptr<Batcher> make_val_batcher() const;
 
  private:
-  friend TrainSession open_session(const TrainOptions& options);
+  friend TrainSession open_session(const TrainOptions& options, int gpu);
   std::shared_ptr<const TokenDataset> val_dataset_;
   bool val_repeat_ = false;
 };
@@ -67,7 +72,8 @@ struct TrainSession {
 //  - silently taken: --out, --val-data, --device, --log-every, --eval-*, --checkpoint-*.
 // The model is always the checkpoint's (ModelRequest::any_given is an error; the command lets
 // model options through that equal the checkpoint's).
-TrainSession open_session(const TrainOptions& options);
+// `gpu`: the CUDA device for --device cuda (a data-parallel rank's own).
+TrainSession open_session(const TrainOptions& options, int gpu = 0);
 
 // The training options a checkpoint stores (/train options_json): options_to_json(options) and
 // the data and --init fingerprints.

@@ -67,7 +67,16 @@ TrainingDiverged::TrainingDiverged(int64_t step_, const std::string& quantity, d
 
 Trainer::Trainer(TrainSession& session)
     : s_(session), o_(session.options), lr_(session.options), checkpoints_(session.options) {
-  if (!o_.out.empty()) {
+  if (!s_.ranks) {
+    own_ranks_ = single_process_group();
+    s_.ranks = own_ranks_.get();
+  }
+  ranks_ = s_.ranks;
+  if (o_.batch_size % ranks_->size() != 0)
+    throw InputError("--batch-size " + std::to_string(o_.batch_size),
+                     "is the global batch, shared by the " + std::to_string(ranks_->size()) +
+                         " ranks: it must be a multiple of their number");
+  if (!o_.out.empty() && ranks_->rank() == 0) {
     make_directory(o_.out + "/checkpoints");
     remove_leftovers(o_.out, kOutLeftover);
     remove_leftovers(o_.out + "/checkpoints", kCheckpointLeftover);
@@ -111,21 +120,53 @@ TrainResult Trainer::run() {
   return result;
 }
 
+// Rows [first, first + n) of a global batch: this rank's share.
+namespace {
+struct Share {
+  int first = 0, n = 0;
+  int64_t n_targets = 0;  // counted targets in the share
+};
+Share share_of(const Batch& b, const RankGroup& ranks) {
+  Share s;
+  s.n = b.B / ranks.size();
+  s.first = s.n * ranks.rank();
+  for (int64_t i = int64_t(s.first) * b.T; i < int64_t(s.first + s.n) * b.T; ++i) s.n_targets += b.targets[size_t(i)] >= 0;
+  return s;
+}
+}  // namespace
+
+// Every rank draws the whole global batch (the same draw as one process) and trains on its rows;
+// its loss, a mean over its own targets, is weighted by its share of the batch's targets, so the
+// gradients summed over ranks are the whole batch's. One process: the share is the batch.
 float Trainer::accumulate_gradients(int64_t step) {
   Transformer& model = *s_.model;
-  double sum = 0;
-  int64_t counted = 0;
+  std::vector<double> batch_loss(size_t(o_.grad_accum), 0.0);  // this rank's part of each mean
+  std::vector<double> batch_counted(size_t(o_.grad_accum), 0.0);
   for (int64_t k = 0; k < o_.grad_accum; ++k) {
     const Batch& b = s_.train_batches->next();
     s_.tokens_seen += int64_t(b.B) * b.T;
     window_tokens_ += int64_t(b.B) * b.T;
     if (b.n_targets == 0) continue;  // every target masked: nothing to learn from this micro-batch
-    const float loss = model.forward_loss(b.tokens.data(), b.targets.data(), b.B, b.T);
-    if (!std::isfinite(loss)) diverged(step, "loss", loss);
-    model.backward(nullptr, 1.0f / float(o_.grad_accum));  // the mean over micro-batches
-    sum += loss;
-    ++counted;
+    batch_counted[size_t(k)] = ranks_->rank() == 0 ? 1.0 : 0.0;
+    const Share share = share_of(b, *ranks_);
+    if (share.n_targets == 0) continue;  // this rank's rows are all masked: it adds nothing
+    const size_t at = size_t(share.first) * size_t(b.T);
+    const float loss = model.forward_loss(b.tokens.data() + at, b.targets.data() + at, share.n, b.T);
+    const double weight = double(share.n_targets) / double(b.n_targets);
+    model.backward(nullptr, float(weight / double(o_.grad_accum)));  // the mean over micro-batches
+    batch_loss[size_t(k)] = double(loss) * weight;
   }
+  ranks_->sum(model.grads(), model.table().arena_size(), model.backend(), s_.reduction);
+  ranks_->sum(batch_loss.data(), o_.grad_accum);
+  ranks_->sum(batch_counted.data(), o_.grad_accum);
+  double sum = 0;
+  int64_t counted = 0;
+  for (int64_t k = 0; k < o_.grad_accum; ++k)
+    if (batch_counted[size_t(k)] > 0) {
+      if (!std::isfinite(batch_loss[size_t(k)])) diverged(step, "loss", batch_loss[size_t(k)]);
+      sum += batch_loss[size_t(k)];
+      ++counted;
+    }
   return counted > 0 ? float(sum / double(counted)) : std::nanf("");
 }
 
@@ -174,10 +215,22 @@ std::optional<float> Trainer::evaluate() {
   for (int64_t i = 0; i < o_.eval_batches; ++i) {
     const Batch& b = batches->next();
     if (b.n_targets == 0) continue;
-    const float loss = s_.model->forward_loss(b.tokens.data(), b.targets.data(), b.B, b.T);
-    sum += double(loss) * double(b.n_targets);  // weighted: the mean over every counted target
+    if (b.B % ranks_->size() != 0) {  // a batch the ranks cannot share: rank 0 takes it whole
+      if (ranks_->rank() == 0) {
+        const float loss = s_.model->forward_loss(b.tokens.data(), b.targets.data(), b.B, b.T);
+        sum += double(loss) * double(b.n_targets);
+      }
+      count += b.n_targets;
+      continue;
+    }
+    const Share share = share_of(b, *ranks_);
     count += b.n_targets;
+    if (share.n_targets == 0) continue;
+    const size_t at = size_t(share.first) * size_t(b.T);
+    const float loss = s_.model->forward_loss(b.tokens.data() + at, b.targets.data() + at, share.n, b.T);
+    sum += double(loss) * double(share.n_targets);  // weighted: the mean over every counted target
   }
+  ranks_->sum(&sum, 1);
   if (count == 0) return std::nullopt;
   return float(sum / double(count));
 }
@@ -210,7 +263,7 @@ void Trainer::save_checkpoint(const std::string& path, const char* kill_point) {
     std::filesystem::resize_file(tmp, std::filesystem::file_size(tmp, ec) / 2, ec);
     kill_if_testing(kill_point, s_.step);
   }
-  write_checkpoint(path, ck);  // through a hidden temporary, renamed into place whole
+  if (ranks_->rank() == 0) write_checkpoint(path, ck);  // through a hidden temporary, renamed into place whole
   s_.last_checkpoint = path;
   for (TrainObserver* obs : observers_) obs->on_checkpoint(s_.step, path);
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "train/rank_group.h"
 #include "train/schedule.h"
 #include "train/session.h"
 
@@ -95,6 +96,8 @@ class Trainer {
   void save_checkpoint(const std::string& path, const char* kill_point);
 
   TrainSession& s_;
+  std::unique_ptr<RankGroup> own_ranks_;  // when the session names none: this process alone
+  RankGroup* ranks_ = nullptr;
   const TrainOptions& o_;
   LrSchedule lr_;
   CheckpointSchedule checkpoints_;

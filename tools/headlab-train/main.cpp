@@ -17,14 +17,18 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <optional>
+#include <thread>
 
 #include "core/h5_file.h"
+#include "core/hash.h"
 #include "model/checkpoint.h"
 #include "tools/common/command_main.h"
 #include "tools/common/model_options.h"
 #include "tools/headlab-train/config_file.h"
 #include "tools/headlab-train/head_tracker.h"
 #include "train/progress.h"
+#include "train/rank_group.h"
 #include "train/schedule.h"
 #include "train/session.h"
 #include "train/trainer.h"
@@ -161,7 +165,8 @@ struct Interrupted {
 
 class StopOnSignal : public TrainObserver {
  public:
-  explicit StopOnSignal(const TrainOptions& o) : checkpoints_(o), stop_at_(o.stop_at), steps_(o.steps) {
+  StopOnSignal(const TrainOptions& o, RankGroup& ranks)
+      : checkpoints_(o), stop_at_(o.stop_at), steps_(o.steps), ranks_(ranks) {
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sa.sa_flags = SA_RESETHAND;
@@ -171,15 +176,25 @@ class StopOnSignal : public TrainObserver {
   }
   void on_step(const StepRecord& r, Transformer&) override {
     const bool checkpoint_due = checkpoints_.due(r.step) || r.step == stop_at_ || r.step == steps_;
-    if (g_stop_signal && !checkpoint_due) throw Interrupted{int(g_stop_signal), r.step};
+    if (!checkpoint_due && stop_signal()) throw Interrupted{stop_signal_, r.step};
   }
   void on_checkpoint(int64_t step, const std::string&) override {
-    if (g_stop_signal && step != steps_) throw Interrupted{int(g_stop_signal), step};  // at --steps: done anyway
+    if (step != steps_ && stop_signal()) throw Interrupted{stop_signal_, step};  // at --steps: done anyway
   }
 
  private:
+  // Whether a stop was asked, agreed by every rank (mpirun passes a signal to each at its own
+  // moment: they must stop at the same step, or the others would wait for the one that stopped).
+  bool stop_signal() {
+    double seen[2] = {g_stop_signal ? 1.0 : 0.0, double(g_stop_signal)};
+    ranks_.sum(seen, 2);
+    if (seen[0] > 0) stop_signal_ = g_stop_signal ? int(g_stop_signal) : int(seen[1] / seen[0]);
+    return seen[0] > 0;
+  }
   CheckpointSchedule checkpoints_;
   int64_t stop_at_, steps_;
+  RankGroup& ranks_;
+  int stop_signal_ = 0;
 };
 
 // Whether two --out spellings are one directory ("run", "run/", "./run").
@@ -223,8 +238,9 @@ TrainOptions assemble_options(const po::variables_map& vm, const cli::ModelOptio
 // a clean stop on SIGINT / SIGTERM.
 int train(TrainSession& session) {
   const TrainOptions& o = session.options;
+  const bool writer = session.ranks->rank() == 0;  // rank 0 alone writes files and prints
   std::unique_ptr<HeadTracker> tracker;  // before the Trainer: its errors come before any file is written
-  if (!o.track_heads.empty()) {
+  if (!o.track_heads.empty() && writer) {
     std::remove(h5::AtomicFile::temporary_path(o.track_heads).c_str());  // what a kill during a rewrite left
     HeadTrackerOptions t;
     t.path = o.track_heads;
@@ -232,8 +248,8 @@ int train(TrainSession& session) {
     tracker = std::make_unique<HeadTracker>(session.model->config(), session.tokenizer_json, t, session.step);
   }
   Trainer trainer(session);
-  ProgressReporter progress(stdout, isatty(fileno(stdout)) != 0);
-  trainer.add_observer(&progress);
+  ProgressReporter progress(stdout, writer && isatty(fileno(stdout)) != 0);
+  if (writer) trainer.add_observer(&progress);
   if (tracker) {
     std::error_code ec;  // a folder of its own, created as --out is (check_output_paths vetted the path)
     const std::filesystem::path folder = std::filesystem::path(o.track_heads).parent_path();
@@ -241,7 +257,7 @@ int train(TrainSession& session) {
     if (ec) throw InputError("--track-heads " + o.track_heads, "cannot create its directory: " + ec.message());
     trainer.add_observer(tracker.get());
   }
-  StopOnSignal stop(o);
+  StopOnSignal stop(o, *session.ranks);
   trainer.add_observer(&stop);
   TrainResult result;
   try {
@@ -252,13 +268,15 @@ int train(TrainSession& session) {
     const std::string next = session.last_checkpoint.empty()
                                  ? "no checkpoint was written yet: start it again"
                                  : "resume with --resume " + session.last_checkpoint + " --out " + o.out;
-    std::fprintf(stderr, "headlab-train: stopped by %s after step %lld; %s\n",
-                 i.signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)i.step, next.c_str());
+    if (writer)
+      std::fprintf(stderr, "headlab-train: stopped by %s after step %lld; %s\n",
+                   i.signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)i.step, next.c_str());
     std::signal(i.signal, SIG_DFL);  // end as the signal would have: the shell sees it
     std::raise(i.signal);
     return 128 + i.signal;
   }
   progress.finish();
+  if (!writer) return 0;
   if (result.finished && result.losses.empty())
     std::printf("done: %lld steps; wrote %s/final.h5\n", (long long)result.step, o.out.c_str());
   else if (result.finished)
@@ -273,11 +291,43 @@ int train(TrainSession& session) {
   return 0;
 }
 
-int train_main(int argc, char** argv) {
+// What the command line asks for: the run to train and what to tell the person; no run for --help.
+struct Setup {
+  std::optional<TrainSession> session;
+  std::vector<std::string> notes;
+};
+
+Reduction parse_reduction(const std::string& s) {
+  if (s == "mpi") return Reduction::mpi;
+  if (s == "ordered") return Reduction::ordered;
+  throw InputError("--allreduce", "expected mpi or ordered, got '" + s + "'");
+}
+
+// --threads 0 (every core) under mpirun: the machine's cores shared by the ranks on it.
+int threads_per_rank() {
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const int ranks_here = std::max(1, local ? std::atoi(local) : 1);
+  return std::max(1, int(std::thread::hardware_concurrency()) / ranks_here);
+}
+
+// What every rank must agree on: the run's options (data and --init fingerprints included), the
+// step and the weights it starts from.
+std::string run_fingerprint(const TrainSession& s) {
+  const std::vector<float> params = s.model->params_to_host();
+  return checkpoint_options_json(s) + " weights " +
+         std::to_string(fnv1a(kFnv1aOffset, params.data(), params.size() * sizeof(float))) + " step " +
+         std::to_string(s.step);
+}
+
+// Parses the command line, reads the inputs and builds the run.
+Setup set_up(int argc, char** argv, RankGroup& ranks) {
   cli::ModelOptionValues mv;
   po::options_description general("general");
   general.add_options()("help,h", "this help")("config", po::value<std::string>(),
-                                               "INI file: [model] and [train] sections");
+                                               "INI file: [model] and [train] sections")(
+      "allreduce", po::value<std::string>(),
+      "under mpirun: how the ranks sum gradients: mpi (MPI_Allreduce) | ordered (in rank order: the same bits "
+      "run after run for a number of ranks) (default mpi)");
   po::options_description model_desc(
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
       "come from the data)");
@@ -305,8 +355,8 @@ int train_main(int argc, char** argv) {
     throw InputError("command line: '" + vm["unexpected-word"].as<std::vector<std::string>>().front() + "'",
                      "unexpected word (options start with --; see --help)");
   if (vm.count("help")) {
-    std::cout << kUsage << "\n" << all << "\n";
-    return 0;
+    if (ranks.rank() == 0) std::cout << kUsage << "\n" << all << "\n";
+    return {};
   }
   if (vm.count("config")) {
     const std::string path = vm["config"].as<std::string>();
@@ -318,29 +368,97 @@ int train_main(int argc, char** argv) {
   }
   po::notify(vm);
 
-  std::vector<std::string> notes;
-  TrainSession session = open_session(assemble_options(vm, mv, model_desc, notes));
-  check_output_paths(session);
-  for (const std::string& w : session.warnings)
-    std::fprintf(stderr, "headlab-train: warning: %s\n", cli::one_line(w.c_str()).c_str());
-  const ModelConfig& c = session.model->config();
-  std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
-  if (session.step > 0 && session.step == session.options.steps)
-    start += ", which is --steps: nothing left to train, only final.h5 to write";
-  std::printf("headlab-train: %lld parameters (%d layers, d_model %d, %d heads, n_ctx %d, d_vocab %d) on %s; %s\n",
-              (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
-              session.backend->name().c_str(), start.c_str());
-  for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
-  if (session.data_from_disk)
-    std::printf(
-        "note: --data is read from the file as training goes (windows and rows read ahead on a thread), "
-        "not held in memory\n");
-  std::fflush(stdout);
-  return train(session);
+  Setup setup;
+  TrainOptions options = assemble_options(vm, mv, model_desc, setup.notes);
+  const Reduction reduction = parse_reduction(vm.count("allreduce") ? vm["allreduce"].as<std::string>() : "mpi");
+  if (options.batch_size % ranks.size() != 0)
+    throw InputError("--batch-size " + std::to_string(options.batch_size),
+                     "is the global batch, shared by the " + std::to_string(ranks.size()) +
+                         " ranks: it must be a multiple of their number");
+  if (ranks.size() > 1 && options.threads == 0) options.threads = threads_per_rank();
+  setup.session.emplace(open_session(options, options.device == "cuda" ? ranks.local_rank() : 0));
+  setup.session->ranks = &ranks;
+  setup.session->reduction = reduction;
+  if (ranks.rank() == 0) check_output_paths(*setup.session);
+  return setup;
+}
+
+// Every rank sets its run up; then they agree: the first rank's error ends them all (exit 2),
+// printed once, by rank 0, naming the rank; so does a rank started on other options, data or
+// weights than rank 0's. One process: errors go straight to the command's handler.
+int train_main(int argc, char** argv, RankGroup& ranks) {
+  Setup setup;
+  if (ranks.size() == 1) {
+    setup = set_up(argc, argv, ranks);
+  } else {
+    std::string error;
+    try {
+      setup = set_up(argc, argv, ranks);
+    } catch (const InputError& e) {
+      error = e.what();
+    } catch (const po::error& e) {
+      error = std::string("command line: ") + e.what();
+    }
+    error = ranks.first_error(error);
+    if (error.empty() && setup.session) {
+      const int other = ranks.first_disagreeing(run_fingerprint(*setup.session));
+      if (other >= 0)
+        error = "rank " + std::to_string(other) +
+                ": started on other options, data or weights than rank 0 (every rank must run the same command "
+                "on the same files)";
+    }
+    if (!error.empty()) {
+      if (ranks.rank() == 0) throw InputError("mpirun -np " + std::to_string(ranks.size()), error);
+      return 2;
+    }
+  }
+  if (!setup.session) return 0;  // --help
+  TrainSession& session = *setup.session;
+  if (ranks.rank() == 0) {
+    for (const std::string& w : session.warnings)
+      std::fprintf(stderr, "headlab-train: warning: %s\n", cli::one_line(w.c_str()).c_str());
+    const ModelConfig& c = session.model->config();
+    std::string start = session.step > 0 ? "resuming at step " + std::to_string(session.step) : "from step 0";
+    if (session.step > 0 && session.step == session.options.steps)
+      start += ", which is --steps: nothing left to train, only final.h5 to write";
+    std::string where = session.backend->name();
+    if (ranks.size() > 1) where = std::to_string(ranks.size()) + " MPI ranks, each on " + where;
+    std::printf("headlab-train: %lld parameters (%d layers, d_model %d, %d heads, n_ctx %d, d_vocab %d) on %s; %s\n",
+                (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab, where.c_str(),
+                start.c_str());
+    for (const std::string& n : setup.notes) std::printf("note: %s\n", n.c_str());
+    if (session.data_from_disk)
+      std::printf(
+          "note: --data is read from the file as training goes (windows and rows read ahead on a thread), "
+          "not held in memory\n");
+    std::fflush(stdout);
+  }
+  if (ranks.size() == 1) return train(session);
+  // Several ranks: an error every rank meets at the same step (a diverged loss: the summed gradients
+  // are the same everywhere) is printed by rank 0 alone; an error of one rank alone (rank 0 failing
+  // to write a checkpoint) cannot wait for the others, which are inside a collective: that rank
+  // prints it and ends the whole job (MPI_Abort, exit 2).
+  try {
+    return train(session);
+  } catch (const TrainingDiverged&) {
+    if (ranks.rank() == 0) throw;
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "headlab-train: error: rank %d: %s\n", ranks.rank(), cli::one_line(e.what()).c_str());
+    std::fflush(stderr);
+    ranks.abort(2);
+  }
+  return 2;  // not reached: abort ends the process
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return cli::run_command("headlab-train", [&] { return train_main(argc, argv); });
+  std::unique_ptr<RankGroup> ranks;
+  const int code = cli::run_command("headlab-train", [&] {
+    ranks = make_rank_group();
+    return 0;
+  });
+  if (code != 0) return code;
+  return cli::run_command("headlab-train", [&] { return train_main(argc, argv, *ranks); });
 }

@@ -1,0 +1,154 @@
+// The ranks of MPI_COMM_WORLD (built only where CMake finds MPI: HEADLAB_HAVE_MPI).
+#ifdef HEADLAB_HAVE_MPI
+// The C API only: Open MPI would otherwise compile in its deprecated C++ bindings.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/errors.h"
+#include "train/rank_group.h"
+
+namespace headlab {
+namespace {
+
+void check(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int n = 0;
+  MPI_Error_string(code, text, &n);
+  throw InternalError(std::string(what) + " failed: " + std::string(text, size_t(n)));
+}
+
+// Launched by mpirun (Open MPI, or a PMI launcher such as srun)? A plain launch is one rank and
+// leaves MPI alone: Open MPI's singleton start would spawn a daemon for nothing.
+bool launched_by_mpirun() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+int env_int(const char* name, int otherwise) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : otherwise;
+}
+
+class MpiWorld : public RankGroup {
+ public:
+  MpiWorld() {
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    // Errors come back as codes (turned into exceptions), not as MPI's own abort.
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+    local_rank_ = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", rank_)));
+  }
+  ~MpiWorld() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  bool is_mpi() const override { return true; }
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::exit(code);
+  }
+
+  void sum(float* data, int64_t n, Backend& backend, Reduction how) override {
+    if (size_ == 1 || n == 0) return;
+    // Host memory: MPI reads and writes the buffer itself. A GPU's: staged through the host.
+    float* host = data;
+    if (backend.device() != Device::cpu) {
+      staging_.resize(size_t(n));
+      backend.copy_to_host(staging_.data(), data, size_t(n) * sizeof(float));
+      host = staging_.data();
+    }
+    if (how == Reduction::mpi)
+      for (int64_t done = 0; done < n;) {
+        const int count = int(std::min<int64_t>(n - done, int64_t(1) << 30));
+        check(MPI_Allreduce(MPI_IN_PLACE, host + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+        done += count;
+      }
+    else
+      ordered_sum(host, n);
+    if (host != data) backend.copy_from_host(data, host, size_t(n) * sizeof(float));
+  }
+
+  void sum(double* data, int64_t n) override {
+    if (size_ == 1 || n == 0) return;
+    std::vector<double> all(size_t(n) * size_t(size_));
+    check(MPI_Allgather(data, int(n), MPI_DOUBLE, all.data(), int(n), MPI_DOUBLE, MPI_COMM_WORLD), "MPI_Allgather");
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int r = 0; r < size_; ++r) s += all[size_t(r) * size_t(n) + size_t(i)];
+      data[i] = s;
+    }
+  }
+
+  int first_disagreeing(const std::string& text) override {
+    std::string mine = text, root = text;
+    int length = int(root.size());
+    check(MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    root.resize(size_t(length));
+    check(MPI_Bcast(root.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    int differs = mine != root ? rank_ : size_;
+    int first = size_;
+    check(MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    return first == size_ ? -1 : first;
+  }
+
+  std::string first_error(const std::string& mine) override {
+    int failed = mine.empty() ? size_ : rank_;
+    int first = size_;
+    check(MPI_Allreduce(&failed, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    if (first == size_) return "";
+    std::string text = rank_ == first ? mine : std::string();
+    int length = int(text.size());
+    check(MPI_Bcast(&length, 1, MPI_INT, first, MPI_COMM_WORLD), "MPI_Bcast");
+    text.resize(size_t(length));
+    check(MPI_Bcast(text.data(), length, MPI_CHAR, first, MPI_COMM_WORLD), "MPI_Bcast");
+    return "rank " + std::to_string(first) + ": " + text;
+  }
+
+ private:
+  // Chunk by chunk: rank 0 gathers every rank's chunk, adds them in rank order, broadcasts the sum.
+  void ordered_sum(float* data, int64_t n) {
+    constexpr int64_t kChunk = int64_t(1) << 20;
+    std::vector<float> gathered(rank_ == 0 ? size_t(kChunk) * size_t(size_) : 0);
+    for (int64_t done = 0; done < n; done += kChunk) {
+      const int count = int(std::min(kChunk, n - done));
+      check(MPI_Gather(data + done, count, MPI_FLOAT, gathered.data(), count, MPI_FLOAT, 0, MPI_COMM_WORLD),
+            "MPI_Gather");
+      if (rank_ == 0)
+        for (int i = 0; i < count; ++i) {
+          float s = gathered[size_t(i)];
+          for (int r = 1; r < size_; ++r) s += gathered[size_t(r) * size_t(count) + size_t(i)];
+          data[done + i] = s;
+        }
+      check(MPI_Bcast(data + done, count, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    }
+  }
+
+  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  std::vector<float> staging_;
+};
+
+}  // namespace
+
+std::unique_ptr<RankGroup> make_rank_group() {
+  if (!launched_by_mpirun()) return single_process_group();
+  return std::make_unique<MpiWorld>();
+}
+
+bool built_with_mpi() { return true; }
+
+}  // namespace headlab
+#endif  // HEADLAB_HAVE_MPI
