@@ -83,7 +83,7 @@ if [ ! -f "$seeds/.done" ]; then
   rm -rf "$seeds"
   w="$build/fuzz/work"
   rm -rf "$w"
-  mkdir -p "$w" "$seeds"/{checkpoint,token_dataset,tokenizer,formation_track,train_config,activation_store}
+  mkdir -p "$w" "$seeds"/{checkpoint,token_dataset,tokenizer,formation_track,train_config,activation_store,safetensors,sae_file,dataset_annotations}
   "$data" task ioi --n 6 --seed 1 --out "$seeds/token_dataset/ioi.h5" --save-tokenizer "$seeds/tokenizer/ioi.json" >/dev/null
   "$data" task induction --n 4 --length 5 --seed 2 --out "$seeds/token_dataset/induction.h5" >/dev/null
   "$data" task retrieval --n 3 --pairs 3 --seed 3 --out "$seeds/token_dataset/retrieval.h5" >/dev/null
@@ -109,6 +109,14 @@ if [ ! -f "$seeds/.done" ]; then
   "$probes" extract --checkpoint "$seeds/checkpoint/trained.h5" --data "$seeds/token_dataset/ioi.h5" \
     --hooks blocks.0.hook_resid_pre --positions answer --dtype float16 --compress 4 --threads 1 \
     --out "$seeds/activation_store/f16_gzip.h5" >/dev/null
+  "$model" export --checkpoint "$seeds/checkpoint/trained.h5" --safetensors "$seeds/safetensors/trained.safetensors" >/dev/null
+  "$probes" sae train --checkpoint "$seeds/checkpoint/trained.h5" --store "$seeds/activation_store/f32.h5" \
+    --hook blocks.0.hook_resid_post --arch topk --k 2 --expansion 2 --steps 2 --batch-size 8 --threads 1 \
+    --out "$seeds/sae_file/topk.h5" >/dev/null
+  "$probes" sae train --checkpoint "$seeds/checkpoint/trained.h5" --store "$seeds/activation_store/f32.h5" \
+    --hook blocks.0.hook_resid_post --arch jumprelu --expansion 2 --steps 2 --batch-size 8 --threads 1 \
+    --checkpoint-every 1 --out "$seeds/sae_file/jumprelu.h5" >/dev/null
+  cp "$seeds"/token_dataset/{ioi,induction,retrieval}.h5 "$seeds/dataset_annotations/"
   rm -rf "$w"
   touch "$seeds/.done"
 fi
