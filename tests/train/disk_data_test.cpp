@@ -142,6 +142,21 @@ TEST(TrainDiskDataTest, PlainH5pyTokenFilesAreReadWithAWarning) {
             std::string::npos)
       << c.err;
   EXPECT_NE(c.out.find("d_vocab 97"), std::string::npos) << c.out;
+
+  // So does every other command that reads a dataset (here headlab-probes sae train on plain rows).
+  {
+    h5::File f = h5::File::create(dir.path("rows16.h5"));
+    f.write<int32_t>("tokens", ids.data(), {20, 16});
+  }
+  const CommandResult p = run_command_line(
+      std::string(HEADLAB_BINARY_DIR "/bin/headlab-probes") + " sae train --checkpoint " + dir.path("run/final.h5") +
+      " --data " + dir.path("rows16.h5") +
+      " --hook blocks.0.hook_resid_post --arch topk --k 2 --expansion 2 --steps 1 --batch-size 8 --threads 1 --out " +
+      dir.path("sae.h5"));
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.err.find("headlab-probes: warning: " + dir.path("rows16.h5") + " has no headlab attributes"),
+            std::string::npos)
+      << p.err;
 }
 
 TEST(TrainDiskDataTest, TrainingFromDiskGivesTheSameLosses) {

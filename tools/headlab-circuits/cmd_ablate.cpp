@@ -12,6 +12,7 @@
 #include "circuits/svg_plot.h"
 #include "core/errors.h"
 #include "core/output_files.h"
+#include "tools/common/dataset_warning.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/commands.h"
 
@@ -138,8 +139,9 @@ int cmd_ablate(int argc, char** argv) {
   TaskData reference;
   if (!reference_path.empty()) {
     if (kind == AblationKind::zero) throw InputError("--reference", "only mean and resample ablation use a reference");
-    reference = task_data_from(reading("--reference", [&] { return read_token_dataset(reference_path); }),
-                               "--reference " + reference_path, MetricKind::kl, PairsNeeded::no);
+    const TokenDataset reference_set = reading("--reference", [&] { return read_token_dataset(reference_path); });
+    cli::warn_assumed("headlab-circuits", reference_set);
+    reference = task_data_from(reference_set, "--reference " + reference_path, MetricKind::kl, PairsNeeded::no);
   }
   const OutputPaths out = output_paths(o, "ablate");
   check_not_input(out.h5(), out.option, reference_path, "--reference");

@@ -10,6 +10,7 @@
 #include "data/dataset_annotations.h"
 #include "data/tokenizer.h"
 #include "model/backend.h"
+#include "tools/common/dataset_warning.h"
 
 namespace headlab::circuits_cli {
 
@@ -78,6 +79,7 @@ LoadedTask load_task(const CommonOptions& o, MetricKind metric, PairsNeeded pair
   LoadedTask t;
   t.path = o.data;
   t.dataset = reading("--data", [&] { return read_token_dataset(o.data); });
+  cli::warn_assumed("headlab-circuits", t.dataset);
   DatasetAnnotations annotations;
   if (metric == MetricKind::prob_diff)
     annotations = reading("--data", [&] { return read_dataset_annotations(o.data); });

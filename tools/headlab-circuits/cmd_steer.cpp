@@ -17,6 +17,7 @@
 #include "circuits/svg_plot.h"
 #include "core/errors.h"
 #include "core/output_files.h"
+#include "tools/common/dataset_warning.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/commands.h"
 
@@ -111,6 +112,7 @@ TokenDataset prompt_set(const std::string& arg, const std::string& option) {
       arg.size() > suffix.size() && arg.compare(arg.size() - suffix.size(), suffix.size(), suffix) == 0;
   const std::string path = corrupted ? arg.substr(0, arg.size() - suffix.size()) : arg;
   TokenDataset ds = reading(option, [&] { return read_token_dataset(path); });
+  cli::warn_assumed("headlab-circuits", ds);
   if (ds.kind != DatasetKind::sequences || ds.n_seq < 1 || ds.seq_len < 1)
     throw InputError(option + " " + path, "expected a dataset of sequences [n_seq, seq_len] with at least one row");
   if (corrupted) {

@@ -22,6 +22,7 @@
 #include "core/seeded_rng.h"
 #include "data/token_dataset.h"
 #include "probes/head_shift.h"
+#include "tools/common/dataset_warning.h"
 #include "tools/headlab-probes/commands.h"
 #include "tools/headlab-probes/probes_options.h"
 
@@ -130,6 +131,7 @@ int cmd_intervene(int argc, char** argv) {
   const std::vector<HeadProbe> all = reading("--probes", [&] { return read_head_probes(probes_path, c, m.hash); });
   const std::vector<HeadProbe> chosen = top_heads(all, top_k);
   const TokenDataset ds = reading("--data", [&] { return read_token_dataset(data); });
+  cli::warn_assumed("headlab-probes", ds);
   const TaskData task = task_data_from(ds, "--data " + data, MetricKind::logit_diff, PairsNeeded::no, max_rows);
   check_task_fits_model(task, c);
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "tools/common/dataset_warning.h"
 #include "tools/headlab-probes/cmd_sae_common.h"
 #include "tools/headlab-probes/sae_commands.h"
 
@@ -19,7 +20,9 @@ LoadedModel load_model(const std::string& path, int threads) {
 
 TokenDataset load_data(const std::string& path) {
   try {
-    return read_token_dataset(path);
+    TokenDataset ds = read_token_dataset(path);
+    cli::warn_assumed("headlab-probes", ds);
+    return ds;
   } catch (const InputError& e) {
     throw InputError("--data", e.what());
   }
