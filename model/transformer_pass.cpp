@@ -1,16 +1,16 @@
 // The forward and backward passes, layer by layer: each layer's forward and backward side by side.
 // Hooks: at each point the HookSet asks for, the activation is handed over in TransformerLens'
 // shape; points whose internal layout differs (q/k/v inside the fused qkv, per-head results,
-// norm scales) are formed only then.
+// norm scales) are formed only then, in transformer_pass_hooks.cpp.
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/errors.h"
-#include "model/hook_recompute.h"
 #include "model/transformer.h"
 #include "model/transformer_activations.h"
+#include "model/transformer_pass.h"
 
 namespace headlab {
 namespace {
@@ -44,557 +44,6 @@ bool backward_supported(HookSite s) {
   }
 }
 
-class Pass {
- public:
-  Pass(const ModelConfig& c, const ParamTable& t, Backend& be, Transformer::Activations& A, float* params, float* grads,
-       HookSet* hooks)
-      : c_(c),
-        off_(t.offsets()),
-        be_(be),
-        A_(A),
-        params_(params),
-        grads_(grads),
-        hooks_(hooks && !hooks->empty() ? hooks : nullptr),
-        B_(A.B),
-        T_(A.T),
-        BT_(int64_t(A.B) * A.T) {}
-
-  // ---- hooks ----------------------------------------------------------------------------------
-  bool wants(int layer, HookSite s) const { return hooks_ && hooks_->wants_forward({layer, s}); }
-  bool wants_grad(int layer, HookSite s) const { return hooks_ && hooks_->wants_backward({layer, s}); }
-  void hook(int layer, HookSite s, float* data) {
-    if (!wants(layer, s)) return;
-    ActivationView v{data, hook_shape({layer, s}, c_, B_, T_)};
-    hooks_->run_forward({layer, s}, v, be_);
-  }
-  void hook_grad(int layer, HookSite s, float* data) {
-    if (!wants_grad(layer, s)) return;
-    ActivationView v{data, hook_shape({layer, s}, c_, B_, T_)};
-    hooks_->run_backward({layer, s}, v, be_);
-  }
-  // A hook on a strided slice (q, k or v inside qkv): gather, run, scatter back.
-  void hook_strided(int layer, HookSite s, float* base, int64_t stride, int64_t width, bool grad) {
-    if (!(grad ? wants_grad(layer, s) : wants(layer, s))) return;
-    float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * width);
-    be_.copy_rows(tmp, width, base, stride, BT_, width);
-    ActivationView v{tmp, hook_shape({layer, s}, c_, B_, T_)};
-    if (grad)
-      hooks_->run_backward({layer, s}, v, be_);
-    else
-      hooks_->run_forward({layer, s}, v, be_);
-    be_.copy_rows(base, stride, tmp, width, BT_, width);
-  }
-  // Runs the forward hook at (layer, s) on data [n] and says whether it changed the values.
-  bool hook_changed(int layer, HookSite s, float* data, int64_t n) {
-    std::vector<float> before(static_cast<size_t>(n)), after(static_cast<size_t>(n));
-    be_.copy_to_host(before.data(), data, before.size() * sizeof(float));
-    hook(layer, s, data);
-    be_.copy_to_host(after.data(), data, after.size() * sizeof(float));
-    return std::memcmp(before.data(), after.data(), after.size() * sizeof(float)) != 0;
-  }
-  std::vector<float> to_host(const float* p, int64_t n) {
-    std::vector<float> host(static_cast<size_t>(n));
-    be_.copy_to_host(host.data(), p, host.size() * sizeof(float));
-    return host;
-  }
-  // ln*.hook_scale [B, T, 1] and ln*.hook_normalized [B, T, D], formed as TransformerLens forms
-  // them: scale = sqrt(var + eps) (RMS: sqrt(mean x^2 + eps)), normalized = (x - mean) / scale.
-  // The kernels fuse both away, so they are formed here only when hooked; when a hook changes
-  // either, the norm's output out = normalized * w (+ b) and the saved rstd are recomputed from
-  // the changed values (the backward then refuses to run: see Transformer::backward).
-  void hook_norm(int layer, HookSite scale_site, HookSite normalized_site, const float* inp, const float* mean,
-                 float* rstd, float* out, int64_t w, int64_t b) {
-    if (!wants(layer, scale_site) && !wants(layer, normalized_site)) return;
-    const int64_t D = c_.d_model;
-    std::vector<float> scale = to_host(rstd, BT_);
-    for (float& x : scale) x = 1.0f / x;
-    bool changed = false;
-    if (wants(layer, scale_site)) {
-      float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_);
-      be_.copy_from_host(tmp, scale.data(), scale.size() * sizeof(float));
-      if (hook_changed(layer, scale_site, tmp, BT_)) {
-        changed = true;
-        be_.copy_to_host(scale.data(), tmp, scale.size() * sizeof(float));
-      }
-    }
-    if (!changed && !wants(layer, normalized_site)) return;  // the scale only cached: the kernel's output stands
-    const bool centred = c_.normalization_type == Normalization::LN;
-    const std::vector<float> x = to_host(inp, BT_ * D);
-    const std::vector<float> mu = centred ? to_host(mean, BT_) : std::vector<float>();
-    std::vector<float> normalized(static_cast<size_t>(BT_ * D));
-    normalize_rows(normalized.data(), x.data(), centred ? mu.data() : nullptr, scale.data(), BT_, D);
-    if (wants(layer, normalized_site)) {
-      float* tmp = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * D);
-      be_.copy_from_host(tmp, normalized.data(), normalized.size() * sizeof(float));
-      if (hook_changed(layer, normalized_site, tmp, BT_ * D)) {
-        changed = true;
-        be_.copy_to_host(normalized.data(), tmp, normalized.size() * sizeof(float));
-      }
-    }
-    if (!changed) return;
-    A_.norm_changed_by_hook = true;
-    const std::vector<float> weight = to_host(P(w), D);
-    const std::vector<float> bias = centred ? to_host(P(b), D) : std::vector<float>();
-    std::vector<float> y(static_cast<size_t>(BT_ * D));
-    scale_shift_rows(y.data(), normalized.data(), weight.data(), centred ? bias.data() : nullptr, BT_, D);
-    be_.copy_from_host(out, y.data(), y.size() * sizeof(float));
-    for (float& s : scale) s = 1.0f / s;
-    be_.copy_from_host(rstd, scale.data(), scale.size() * sizeof(float));
-  }
-
-  float* P(int64_t off) const { return off < 0 ? nullptr : params_ + off; }
-  float* G(int64_t off) const { return off < 0 ? nullptr : grads_ + off; }
-
-  // ---- normalisation --------------------------------------------------------------------------
-  // Returns the normalised input (inp itself when the model has no norms).
-  const float* norm_forward(float* out, float* mean, float* rstd, const float* inp, int64_t w, int64_t b) {
-    switch (c_.normalization_type) {
-      case Normalization::LN:
-        be_.layernorm_forward(out, mean, rstd, inp, P(w), P(b), BT_, c_.d_model, c_.eps);
-        return out;
-      case Normalization::RMS:
-        be_.rmsnorm_forward(out, rstd, inp, P(w), BT_, c_.d_model, c_.eps);
-        return out;
-      case Normalization::none:
-        return inp;
-    }
-    return inp;
-  }
-  // dresid += d(norm input) from dout.
-  void norm_backward_add(float* dresid, const float* dout, const float* inp, const float* mean, const float* rstd,
-                         int64_t w, int64_t b) {
-    const int64_t D = c_.d_model;
-    if (c_.normalization_type == Normalization::none) {  // the identity: no copy through dtmp
-      be_.add_inplace(dresid, dout, BT_ * D);
-      return;
-    }
-    norm_backward_into(A_.dtmp, dout, inp, mean, rstd, w, b);
-    be_.add_inplace(dresid, A_.dtmp, BT_ * D);
-  }
-
-  // dinp = d(norm input) from dout (overwritten); parameter gradients accumulate.
-  void norm_backward_into(float* dinp, const float* dout, const float* inp, const float* mean, const float* rstd,
-                          int64_t w, int64_t b) {
-    const int64_t D = c_.d_model;
-    switch (c_.normalization_type) {
-      case Normalization::LN:
-        be_.layernorm_backward(dinp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D);
-        break;
-      case Normalization::RMS:
-        be_.rmsnorm_backward(dinp, G(w), dout, inp, P(w), rstd, BT_, D);
-        break;
-      case Normalization::none:
-        be_.copy(dinp, dout, size_t(BT_ * D) * sizeof(float));
-        break;
-    }
-  }
-
-  // ---- embeddings -----------------------------------------------------------------------------
-  void embed_forward() {
-    const int64_t D = c_.d_model;
-    float* x = A_.resid[0];  // [BT, D]
-    be_.embedding_forward(x, A_.tokens, P(off_.W_E), BT_, D);
-    hook(-1, HookSite::embed, x);
-    if (off_.W_pos >= 0) {
-      be_.pos_embedding_forward(A_.out_D, P(off_.W_pos), B_, T_, D);
-      hook(-1, HookSite::pos_embed, A_.out_D);
-      be_.add_inplace(x, A_.out_D, BT_ * D);
-    }
-  }
-  void embed_backward(float* dx) {  // dx [BT, D] = d resid_pre of block 0
-    const int64_t D = c_.d_model;
-    if (off_.W_pos >= 0) {
-      if (wants_grad(-1, HookSite::pos_embed)) {
-        be_.copy(A_.dtmp, dx, size_t(BT_ * D) * sizeof(float));
-        hook_grad(-1, HookSite::pos_embed, A_.dtmp);
-        be_.pos_embedding_backward(G(off_.W_pos), A_.dtmp, B_, T_, D);
-      } else {
-        be_.pos_embedding_backward(G(off_.W_pos), dx, B_, T_, D);
-      }
-    }
-    hook_grad(-1, HookSite::embed, dx);
-    be_.embedding_backward(G(off_.W_E), dx, A_.tokens, BT_, D);
-  }
-
-  // ---- attention ------------------------------------------------------------------------------
-  void attention_forward(int l, float* out) {  // out [BT, D] = attention output incl. b_O
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
-    float* resid_pre = A_.resid[size_t(l)];
-    if (split_inputs(l)) {
-      split_qkv_forward(l);
-    } else {
-      const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
-      if (c_.normalization_type != Normalization::none)
-        hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_mean, b.ln1_rstd, b.ln1_out,
-                  o.ln1_w, o.ln1_b);
-      be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
-    }
-    hook_strided(l, HookSite::attn_q, b.qkv, 3 * Hd, Hd, false);
-    hook_strided(l, HookSite::attn_k, b.qkv + Hd, 3 * Hd, Hd, false);
-    hook_strided(l, HookSite::attn_v, b.qkv + 2 * Hd, 3 * Hd, Hd, false);
-    if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
-      be_.rotary_forward(b.qkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
-      be_.rotary_forward(b.qkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
-    }
-    const float scale = 1.0f / std::sqrt(float(dh));
-    if (wants(l, HookSite::attn_scores) || wants(l, HookSite::attn_pattern)) {
-      float* scores = nullptr;
-      if (wants(l, HookSite::attn_scores))
-        scores = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, int64_t(B_) * H * T_ * T_);
-      be_.attention_pattern_forward(b.pattern, scores, b.qkv, B_, T_, H, dh, scale);
-      if (scores) pattern_from_hooked_scores(l, scores, b.pattern);
-      hook(l, HookSite::attn_pattern, b.pattern);
-      be_.attention_values_forward(b.z, b.pattern, b.qkv, B_, T_, H, dh);
-    } else {  // no hook between the two steps: one call, each head's pattern still in cache for z
-      be_.attention_forward(b.pattern, b.z, b.qkv, B_, T_, H, dh, scale);
-    }
-    hook(l, HookSite::attn_z, b.z);
-    if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
-      per_head_output_forward(l, out);
-    } else {
-      be_.matmul(out, b.z, P(o.W_O), P(o.b_O), BT_, D, Hd, Transpose::no, Transpose::no, Accumulate::overwrite);
-    }
-    hook(l, HookSite::attn_out, out);
-  }
-
-  // hook_attn_scores [B, H, T, T] (scaled, masked with -inf, as TransformerLens): when the hook
-  // changes them, the pattern is the causal softmax of the changed scores. Backward then goes
-  // through the softmax of that pattern, as autograd does through an additive change or a mask.
-  void pattern_from_hooked_scores(int l, float* scores, float* pattern) {
-    const int64_t R = int64_t(B_) * c_.n_heads, n = R * T_ * T_;
-    if (!hook_changed(l, HookSite::attn_scores, scores, n)) return;
-    const std::vector<float> s = to_host(scores, n);
-    std::vector<float> p(static_cast<size_t>(n));
-    causal_softmax_rows(p.data(), s.data(), R, T_);
-    be_.copy_from_host(pattern, p.data(), p.size() * sizeof(float));
-  }
-
-  // hook_result [B, T, H, D]: each head's z_h · W_O[h]; out = Σ_h result_h + b_O.
-  void per_head_output_forward(int l, float* out) {
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
-    float* result = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-    float* z_h = A_.dz;                                                        // [BT, dh] scratch
-    for (int64_t hh = 0; hh < H; ++hh) {
-      be_.copy_rows(z_h, dh, b.z + hh * dh, H * dh, BT_, dh);
-      be_.matmul(A_.dtmp, z_h, P(o.W_O) + hh * dh * D, nullptr, BT_, D, dh, Transpose::no, Transpose::no,
-                 Accumulate::overwrite);
-      be_.copy_rows(result + hh * D, H * D, A_.dtmp, D, BT_, D);
-    }
-    hook(l, HookSite::attn_result, result);
-    // out = ones[BT, 1] · b_O[1, D], then + each head's (possibly hooked) result.
-    be_.matmul(out, A_.ones, P(o.b_O), nullptr, BT_, D, 1, Transpose::no, Transpose::no, Accumulate::overwrite);
-    for (int64_t hh = 0; hh < H; ++hh) {
-      be_.copy_rows(A_.dtmp, D, result + hh * D, H * D, BT_, D);
-      be_.add_inplace(out, A_.dtmp, BT_ * D);
-    }
-  }
-
-  // dout [BT, D] = d attention output. dresid += d resid_pre through this attention. dout may
-  // be dresid itself: every read of dout comes before the add.
-  void attention_backward(int l, const float* dout, float* dresid) {
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
-    be_.bias_backward(G(o.b_O), dout, BT_, D);
-    if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
-      per_head_output_backward(l, dout);
-    } else {
-      be_.matmul(G(o.W_O), b.z, dout, nullptr, Hd, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-      be_.matmul(A_.dz, dout, P(o.W_O), nullptr, BT_, Hd, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
-    }
-    hook_grad(l, HookSite::attn_z, A_.dz);
-    const float scale = 1.0f / std::sqrt(float(dh));
-    if (wants_grad(l, HookSite::attn_pattern)) {
-      be_.attention_values_backward(A_.dpattern, A_.dqkv, A_.dz, b.pattern, b.qkv, B_, T_, H, dh);
-      hook_grad(l, HookSite::attn_pattern, A_.dpattern);
-      be_.attention_pattern_backward(A_.dqkv, A_.dpattern, b.pattern, b.qkv, B_, T_, H, dh, scale);
-    } else {
-      be_.attention_backward(A_.dqkv, A_.dpattern, A_.dz, b.pattern, b.qkv, B_, T_, H, dh, scale);
-    }
-    if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
-      be_.rotary_backward(A_.dqkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
-      be_.rotary_backward(A_.dqkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
-    }
-    hook_strided(l, HookSite::attn_q, A_.dqkv, 3 * Hd, Hd, true);
-    hook_strided(l, HookSite::attn_k, A_.dqkv + Hd, 3 * Hd, Hd, true);
-    hook_strided(l, HookSite::attn_v, A_.dqkv + 2 * Hd, 3 * Hd, Hd, true);
-    if (split_inputs(l)) {
-      split_qkv_backward(l, dresid);
-      return;
-    }
-    const float* h = b.ln1_out ? b.ln1_out : A_.resid[size_t(l)];
-    be_.matmul(G(o.W_qkv), h, A_.dqkv, nullptr, D, 3 * Hd, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-    be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, 3 * Hd);
-    be_.matmul(A_.dnorm, A_.dqkv, P(o.W_qkv), nullptr, BT_, D, 3 * Hd, Transpose::no, Transpose::yes,
-               Accumulate::overwrite);
-    norm_backward_add(dresid, A_.dnorm, A_.resid[size_t(l)], b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
-  }
-
-  // ---- split q/k/v inputs (TransformerLens' use_split_qkv_input) -----------------------------
-  // Each head reads its own copy of resid_pre (hook_{q,k,v}_input [B, T, H, D]), normalises it and
-  // multiplies by its own slice of W_qkv. Formed only when a hook asks, in forward or backward.
-  bool split_inputs(int l) const {
-    for (HookSite s : {HookSite::q_input, HookSite::k_input, HookSite::v_input})
-      if (wants(l, s) || wants_grad(l, s)) return true;
-    return false;
-  }
-  static HookSite input_site(int which) {
-    return which == 0 ? HookSite::q_input : which == 1 ? HookSite::k_input : HookSite::v_input;
-  }
-  Transformer::Activations::SplitInputs& split_buffers(int l) {
-    if (A_.split.size() < size_t(c_.n_layers)) A_.split.resize(size_t(c_.n_layers));
-    auto& s = A_.split[size_t(l)];
-    if (s.x.empty()) {
-      const int64_t n = 3 * c_.n_heads;
-      const bool norm = c_.normalization_type != Normalization::none;
-      for (int64_t i = 0; i < n; ++i) {
-        s.x.push_back(A_.f(BT_ * c_.d_model));
-        s.ln_out.push_back(norm ? A_.f(BT_ * c_.d_model) : nullptr);
-        s.mean.push_back(norm ? A_.f(BT_) : nullptr);
-        s.rstd.push_back(norm ? A_.f(BT_) : nullptr);
-      }
-      s.dw = A_.f(c_.d_model * c_.d_head);
-      s.gw = A_.f(c_.d_model * c_.d_head);
-    }
-    return s;
-  }
-  // W_qkv's slice for (which, head) gathered contiguous: [D, dh].
-  float* weight_slice(int l, int which, int64_t h) {
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
-    float* w = A_.scratch(A_.hook_buf, A_.hook_buf_size, D * dh);
-    be_.copy_rows(w, dh, P(off_.blocks[size_t(l)].W_qkv) + (which * H + h) * dh, 3 * H * dh, D, dh);
-    return w;
-  }
-  void split_qkv_forward(int l) {
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    auto& s = split_buffers(l);
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
-    float* all = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-    float* out_h = A_.dz;                                                   // [BT, dh] scratch
-    for (int which = 0; which < 3; ++which) {
-      for (int64_t h = 0; h < H; ++h) be_.copy_rows(all + h * D, H * D, A_.resid[size_t(l)], D, BT_, D);
-      hook(l, input_site(which), all);
-      for (int64_t h = 0; h < H; ++h) {
-        const size_t i = size_t(which * H + h);
-        be_.copy_rows(s.x[i], D, all + h * D, H * D, BT_, D);
-        const float* ln = norm_forward(s.ln_out[i], s.mean[i], s.rstd[i], s.x[i], o.ln1_w, o.ln1_b);
-        be_.matmul(out_h, ln, weight_slice(l, which, h), P(o.b_qkv) + (which * H + h) * dh, BT_, dh, D, Transpose::no,
-                   Transpose::no, Accumulate::overwrite);
-        be_.copy_rows(b.qkv + (which * H + h) * dh, 3 * H * dh, out_h, dh, BT_, dh);
-      }
-    }
-  }
-  void split_qkv_backward(int l, float* dresid) {
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& s = split_buffers(l);
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, row = 3 * H * dh;
-    float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-    float* dslice = A_.dz;                                                   // [BT, dh]
-    float* dw = s.dw;                                                        // [D, dh]
-    float* gw = s.gw;                                                        // [D, dh]
-    for (int which = 0; which < 3; ++which) {
-      for (int64_t h = 0; h < H; ++h) {
-        const size_t i = size_t(which * H + h);
-        const int64_t col = (which * H + h) * dh;
-        be_.copy_rows(dslice, dh, A_.dqkv + col, row, BT_, dh);
-        const float* ln = s.ln_out[i] ? s.ln_out[i] : s.x[i];
-        // dW slice: computed contiguous, added into the strided gradient.
-        be_.matmul(dw, ln, dslice, nullptr, D, dh, BT_, Transpose::yes, Transpose::no, Accumulate::overwrite);
-        be_.copy_rows(gw, dh, G(o.W_qkv) + col, row, D, dh);
-        be_.add_inplace(gw, dw, D * dh);
-        be_.copy_rows(G(o.W_qkv) + col, row, gw, dh, D, dh);
-        be_.bias_backward(G(o.b_qkv) + col, dslice, BT_, dh);
-        be_.matmul(A_.dnorm, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
-                   Accumulate::overwrite);
-        norm_backward_into(A_.dtmp, A_.dnorm, s.x[i], s.mean[i], s.rstd[i], o.ln1_w, o.ln1_b);
-        be_.copy_rows(dall + h * D, H * D, A_.dtmp, D, BT_, D);
-      }
-      hook_grad(l, input_site(which), dall);
-      for (int64_t h = 0; h < H; ++h) {
-        be_.copy_rows(A_.dtmp, D, dall + h * D, H * D, BT_, D);
-        be_.add_inplace(dresid, A_.dtmp, BT_ * D);
-      }
-    }
-  }
-
-  void per_head_output_backward(int l, const float* dout) {
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head;
-    float* dresult = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-    for (int64_t hh = 0; hh < H; ++hh) be_.copy_rows(dresult + hh * D, H * D, dout, D, BT_, D);
-    hook_grad(l, HookSite::attn_result, dresult);
-    float* z_h = A_.scratch(A_.hook_buf, A_.hook_buf_size, BT_ * dh);
-    for (int64_t hh = 0; hh < H; ++hh) {
-      be_.copy_rows(A_.dtmp, D, dresult + hh * D, H * D, BT_, D);  // dresult_h [BT, D]
-      be_.copy_rows(z_h, dh, b.z + hh * dh, H * dh, BT_, dh);
-      be_.matmul(G(o.W_O) + hh * dh * D, z_h, A_.dtmp, nullptr, dh, D, BT_, Transpose::yes, Transpose::no,
-                 Accumulate::add);
-      be_.matmul(z_h, A_.dtmp, P(o.W_O) + hh * dh * D, nullptr, BT_, dh, D, Transpose::no, Transpose::yes,
-                 Accumulate::overwrite);
-      be_.copy_rows(A_.dz + hh * dh, H * dh, z_h, dh, BT_, dh);
-    }
-  }
-
-  // ---- MLP ------------------------------------------------------------------------------------
-  void mlp_forward(int l, float* out) {  // out [BT, D]
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    const int64_t D = c_.d_model, M = c_.d_mlp;
-    b.mlp_in_used = wants(l, HookSite::mlp_in) || wants_grad(l, HookSite::mlp_in);
-    if (b.mlp_in_used) {
-      if (!b.mlp_in) b.mlp_in = A_.f(BT_ * D);
-      be_.copy(b.mlp_in, b.resid_mid, size_t(BT_ * D) * sizeof(float));
-      hook(l, HookSite::mlp_in, b.mlp_in);
-    }
-    float* x = mlp_input(l);
-    const float* h = norm_forward(b.ln2_out, b.ln2_mean, b.ln2_rstd, x, o.ln2_w, o.ln2_b);
-    if (c_.normalization_type != Normalization::none)
-      hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, x, b.ln2_mean, b.ln2_rstd, b.ln2_out, o.ln2_w,
-                o.ln2_b);
-    be_.matmul(b.mlp_pre, h, P(o.W_in), P(o.b_in), BT_, M, D, Transpose::no, Transpose::no, Accumulate::overwrite);
-    hook(l, HookSite::mlp_pre, b.mlp_pre);
-    be_.activation_forward(b.mlp_post, b.mlp_pre, BT_ * M, c_.act_fn);
-    hook(l, HookSite::mlp_post, b.mlp_post);
-    be_.matmul(out, b.mlp_post, P(o.W_out), P(o.b_out), BT_, D, M, Transpose::no, Transpose::no, Accumulate::overwrite);
-    hook(l, HookSite::mlp_out, out);
-  }
-  // dresid_mid += d through the MLP. dout may be dresid_mid itself: it is read before the add.
-  void mlp_backward(int l, const float* dout, float* dresid_mid) {
-    const BlockOffsets& o = off_.blocks[size_t(l)];
-    auto& b = A_.blocks[size_t(l)];
-    const int64_t D = c_.d_model, M = c_.d_mlp;
-    be_.matmul(G(o.W_out), b.mlp_post, dout, nullptr, M, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-    be_.bias_backward(G(o.b_out), dout, BT_, D);
-    be_.matmul(A_.dmlp_a, dout, P(o.W_out), nullptr, BT_, M, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
-    hook_grad(l, HookSite::mlp_post, A_.dmlp_a);
-    be_.activation_backward(A_.dmlp_b, A_.dmlp_a, b.mlp_pre, BT_ * M, c_.act_fn);
-    hook_grad(l, HookSite::mlp_pre, A_.dmlp_b);
-    const float* x = mlp_input(l);
-    const float* h = b.ln2_out ? b.ln2_out : x;
-    be_.matmul(G(o.W_in), h, A_.dmlp_b, nullptr, D, M, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-    be_.bias_backward(G(o.b_in), A_.dmlp_b, BT_, M);
-    be_.matmul(A_.dnorm, A_.dmlp_b, P(o.W_in), nullptr, BT_, D, M, Transpose::no, Transpose::yes,
-               Accumulate::overwrite);
-    if (wants_grad(l, HookSite::mlp_in)) {
-      if (!b.mlp_in_used) throw InternalError("a gradient hook on hook_mlp_in after a forward that did not form it");
-      norm_backward_into(A_.dtmp, A_.dnorm, x, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
-      hook_grad(l, HookSite::mlp_in, A_.dtmp);
-      be_.add_inplace(dresid_mid, A_.dtmp, BT_ * D);
-    } else {
-      norm_backward_add(dresid_mid, A_.dnorm, x, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
-    }
-  }
-  // ln2's input: the hooked copy (hook_mlp_in) when the last forward formed one, else resid_mid.
-  float* mlp_input(int l) {
-    auto& b = A_.blocks[size_t(l)];
-    return b.mlp_in_used ? b.mlp_in : b.resid_mid;
-  }
-
-  // ---- block ----------------------------------------------------------------------------------
-  void block_forward(int l) {
-    const int64_t D = c_.d_model;
-    auto& b = A_.blocks[size_t(l)];
-    float* resid_pre = A_.resid[size_t(l)];
-    float* resid_post = A_.resid[size_t(l) + 1];
-    hook(l, HookSite::resid_pre, resid_pre);
-    attention_forward(l, A_.out_D);
-    if (c_.attn_only) {
-      be_.add(resid_post, resid_pre, A_.out_D, BT_ * D);
-    } else {
-      be_.add(b.resid_mid, resid_pre, A_.out_D, BT_ * D);
-      hook(l, HookSite::resid_mid, b.resid_mid);
-      mlp_forward(l, A_.out_D);
-      be_.add(resid_post, b.resid_mid, A_.out_D, BT_ * D);
-    }
-    hook(l, HookSite::resid_post, resid_post);
-  }
-  // dresid [BT, D]: on entry d resid_post, on exit d resid_pre.
-  void block_backward(int l, float* dresid) {
-    hook_grad(l, HookSite::resid_post, dresid);
-    // A gradient hook on mlp_out or attn_out gets its branch's own copy of the incoming gradient,
-    // so that it changes only that branch, as in TransformerLens. Without one, the branch reads
-    // dresid itself: it reads its dout before it adds into dresid.
-    if (!c_.attn_only) {
-      const float* dout = branch_gradient(l, HookSite::mlp_out, dresid);
-      mlp_backward(l, dout, dresid);
-      hook_grad(l, HookSite::resid_mid, dresid);
-    }
-    const float* dout = branch_gradient(l, HookSite::attn_out, dresid);
-    attention_backward(l, dout, dresid);
-    hook_grad(l, HookSite::resid_pre, dresid);
-  }
-  const float* branch_gradient(int l, HookSite out_site, float* dresid) {
-    if (!wants_grad(l, out_site)) return dresid;
-    be_.copy(A_.out_D, dresid, size_t(BT_ * c_.d_model) * sizeof(float));
-    hook_grad(l, out_site, A_.out_D);
-    return A_.out_D;
-  }
-
-  // ---- unembed --------------------------------------------------------------------------------
-  void unembed_forward() {
-    const int64_t D = c_.d_model, V = c_.d_vocab;
-    float* x = A_.resid[size_t(c_.n_layers)];
-    const float* h = norm_forward(A_.lnf_out, A_.lnf_mean, A_.lnf_rstd, x, off_.lnf_w, off_.lnf_b);
-    if (c_.normalization_type != Normalization::none)
-      hook_norm(-1, HookSite::lnf_scale, HookSite::lnf_normalized, x, A_.lnf_mean, A_.lnf_rstd, A_.lnf_out, off_.lnf_w,
-                off_.lnf_b);
-    if (off_.W_U >= 0)
-      be_.matmul(A_.logits, h, P(off_.W_U), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::no,
-                 Accumulate::overwrite);
-    else  // tied: W_U = W_E^T
-      be_.matmul(A_.logits, h, P(off_.W_E), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::yes,
-                 Accumulate::overwrite);
-  }
-  // dlogits [BT, V] → A_.dresid = d final residual.
-  void unembed_backward(const float* dlogits) {
-    const int64_t D = c_.d_model, V = c_.d_vocab;
-    float* x = A_.resid[size_t(c_.n_layers)];
-    const float* h = A_.lnf_out ? A_.lnf_out : x;
-    be_.bias_backward(G(off_.b_U), dlogits, BT_, V);
-    if (off_.W_U >= 0) {
-      be_.matmul(G(off_.W_U), h, dlogits, nullptr, D, V, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-      be_.matmul(A_.dnorm, dlogits, P(off_.W_U), nullptr, BT_, D, V, Transpose::no, Transpose::yes,
-                 Accumulate::overwrite);
-    } else {
-      be_.matmul(G(off_.W_E), dlogits, h, nullptr, V, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-      be_.matmul(A_.dnorm, dlogits, P(off_.W_E), nullptr, BT_, D, V, Transpose::no, Transpose::no,
-                 Accumulate::overwrite);
-    }
-    norm_backward_into(A_.dresid, A_.dnorm, x, A_.lnf_mean, A_.lnf_rstd, off_.lnf_w, off_.lnf_b);
-  }
-
-  void forward() {
-    embed_forward();
-    forward_from(0);
-  }
-  void forward_from(int first_layer) {
-    for (int l = first_layer; l < c_.n_layers; ++l) block_forward(l);
-    unembed_forward();
-  }
-  void backward(const float* dlogits) {
-    unembed_backward(dlogits);
-    for (int l = c_.n_layers - 1; l >= 0; --l) block_backward(l, A_.dresid);
-    embed_backward(A_.dresid);
-  }
-
- private:
-  const ModelConfig& c_;
-  const ModelOffsets& off_;
-  Backend& be_;
-  Transformer::Activations& A_;
-  float* params_;
-  float* grads_;
-  HookSet* hooks_;
-  int B_, T_;
-  int64_t BT_;
-};
-
 void check_hooks_supported(const HookSet* hooks, const ModelConfig& cfg, bool backward) {
   if (!hooks || hooks->empty()) return;
   for (const HookPoint& p : all_hook_points(cfg)) {
@@ -623,6 +72,308 @@ void refuse_backward_through_changed_norm(const Transformer::Activations& A) {
 
 }  // namespace
 
+// ---- normalisation --------------------------------------------------------------------------
+// Returns the normalised input (inp itself when the model has no norms).
+const float* TransformerPass::norm_forward(float* out, float* mean, float* rstd, const float* inp, int64_t w,
+                                           int64_t b) {
+  switch (c_.normalization_type) {
+    case Normalization::LN:
+      be_.layernorm_forward(out, mean, rstd, inp, P(w), P(b), BT_, c_.d_model, c_.eps);
+      return out;
+    case Normalization::RMS:
+      be_.rmsnorm_forward(out, rstd, inp, P(w), BT_, c_.d_model, c_.eps);
+      return out;
+    case Normalization::none:
+      return inp;
+  }
+  return inp;
+}
+
+// dresid += d(norm input) from dout.
+void TransformerPass::norm_backward_add(float* dresid, const float* dout, const float* inp, const float* mean,
+                                        const float* rstd, int64_t w, int64_t b) {
+  const int64_t D = c_.d_model;
+  if (c_.normalization_type == Normalization::none) {  // the identity: no copy through dtmp
+    be_.add_inplace(dresid, dout, BT_ * D);
+    return;
+  }
+  norm_backward_into(A_.dtmp, dout, inp, mean, rstd, w, b);
+  be_.add_inplace(dresid, A_.dtmp, BT_ * D);
+}
+
+// dinp = d(norm input) from dout (overwritten); parameter gradients accumulate.
+void TransformerPass::norm_backward_into(float* dinp, const float* dout, const float* inp, const float* mean,
+                                         const float* rstd, int64_t w, int64_t b) {
+  const int64_t D = c_.d_model;
+  switch (c_.normalization_type) {
+    case Normalization::LN:
+      be_.layernorm_backward(dinp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D);
+      break;
+    case Normalization::RMS:
+      be_.rmsnorm_backward(dinp, G(w), dout, inp, P(w), rstd, BT_, D);
+      break;
+    case Normalization::none:
+      be_.copy(dinp, dout, size_t(BT_ * D) * sizeof(float));
+      break;
+  }
+}
+
+// ---- embeddings -----------------------------------------------------------------------------
+void TransformerPass::embed_forward() {
+  const int64_t D = c_.d_model;
+  float* x = A_.resid[0];  // [BT, D]
+  be_.embedding_forward(x, A_.tokens, P(off_.W_E), BT_, D);
+  hook(-1, HookSite::embed, x);
+  if (off_.W_pos >= 0) {
+    be_.pos_embedding_forward(A_.out_D, P(off_.W_pos), B_, T_, D);
+    hook(-1, HookSite::pos_embed, A_.out_D);
+    be_.add_inplace(x, A_.out_D, BT_ * D);
+  }
+}
+
+void TransformerPass::embed_backward(float* dx) {  // dx [BT, D] = d resid_pre of block 0
+  const int64_t D = c_.d_model;
+  if (off_.W_pos >= 0) {
+    if (wants_grad(-1, HookSite::pos_embed)) {
+      be_.copy(A_.dtmp, dx, size_t(BT_ * D) * sizeof(float));
+      hook_grad(-1, HookSite::pos_embed, A_.dtmp);
+      be_.pos_embedding_backward(G(off_.W_pos), A_.dtmp, B_, T_, D);
+    } else {
+      be_.pos_embedding_backward(G(off_.W_pos), dx, B_, T_, D);
+    }
+  }
+  hook_grad(-1, HookSite::embed, dx);
+  be_.embedding_backward(G(off_.W_E), dx, A_.tokens, BT_, D);
+}
+
+// ---- attention ------------------------------------------------------------------------------
+void TransformerPass::attention_forward(int l, float* out) {  // out [BT, D] = attention output incl. b_O
+  const BlockOffsets& o = off_.blocks[size_t(l)];
+  auto& b = A_.blocks[size_t(l)];
+  const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
+  float* resid_pre = A_.resid[size_t(l)];
+  if (split_inputs(l)) {
+    split_qkv_forward(l);
+  } else {
+    const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
+    if (c_.normalization_type != Normalization::none)
+      hook_norm(l, HookSite::ln1_scale, HookSite::ln1_normalized, resid_pre, b.ln1_mean, b.ln1_rstd, b.ln1_out, o.ln1_w,
+                o.ln1_b);
+    be_.matmul(b.qkv, h, P(o.W_qkv), P(o.b_qkv), BT_, 3 * Hd, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+  }
+  hook_strided(l, HookSite::attn_q, b.qkv, 3 * Hd, Hd, false);
+  hook_strided(l, HookSite::attn_k, b.qkv + Hd, 3 * Hd, Hd, false);
+  hook_strided(l, HookSite::attn_v, b.qkv + 2 * Hd, 3 * Hd, Hd, false);
+  if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
+    be_.rotary_forward(b.qkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+    be_.rotary_forward(b.qkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+  }
+  const float scale = 1.0f / std::sqrt(float(dh));
+  if (wants(l, HookSite::attn_scores) || wants(l, HookSite::attn_pattern)) {
+    float* scores = nullptr;
+    if (wants(l, HookSite::attn_scores))
+      scores = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, int64_t(B_) * H * T_ * T_);
+    be_.attention_pattern_forward(b.pattern, scores, b.qkv, B_, T_, H, dh, scale);
+    if (scores) pattern_from_hooked_scores(l, scores, b.pattern);
+    hook(l, HookSite::attn_pattern, b.pattern);
+    be_.attention_values_forward(b.z, b.pattern, b.qkv, B_, T_, H, dh);
+  } else {  // no hook between the two steps: one call, each head's pattern still in cache for z
+    be_.attention_forward(b.pattern, b.z, b.qkv, B_, T_, H, dh, scale);
+  }
+  hook(l, HookSite::attn_z, b.z);
+  if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
+    per_head_output_forward(l, out);
+  } else {
+    be_.matmul(out, b.z, P(o.W_O), P(o.b_O), BT_, D, Hd, Transpose::no, Transpose::no, Accumulate::overwrite);
+  }
+  hook(l, HookSite::attn_out, out);
+}
+
+// dout [BT, D] = d attention output. dresid += d resid_pre through this attention. dout may
+// be dresid itself: every read of dout comes before the add.
+void TransformerPass::attention_backward(int l, const float* dout, float* dresid) {
+  const BlockOffsets& o = off_.blocks[size_t(l)];
+  auto& b = A_.blocks[size_t(l)];
+  const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
+  be_.bias_backward(G(o.b_O), dout, BT_, D);
+  if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
+    per_head_output_backward(l, dout);
+  } else {
+    be_.matmul(G(o.W_O), b.z, dout, nullptr, Hd, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    be_.matmul(A_.dz, dout, P(o.W_O), nullptr, BT_, Hd, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
+  }
+  hook_grad(l, HookSite::attn_z, A_.dz);
+  const float scale = 1.0f / std::sqrt(float(dh));
+  if (wants_grad(l, HookSite::attn_pattern)) {
+    be_.attention_values_backward(A_.dpattern, A_.dqkv, A_.dz, b.pattern, b.qkv, B_, T_, H, dh);
+    hook_grad(l, HookSite::attn_pattern, A_.dpattern);
+    be_.attention_pattern_backward(A_.dqkv, A_.dpattern, b.pattern, b.qkv, B_, T_, H, dh, scale);
+  } else {
+    be_.attention_backward(A_.dqkv, A_.dpattern, A_.dz, b.pattern, b.qkv, B_, T_, H, dh, scale);
+  }
+  if (c_.positional_embedding_type == PositionalEmbedding::rotary) {
+    be_.rotary_backward(A_.dqkv, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+    be_.rotary_backward(A_.dqkv + Hd, B_, T_, H, dh, 3 * Hd, c_.rotary_base);
+  }
+  hook_strided(l, HookSite::attn_q, A_.dqkv, 3 * Hd, Hd, true);
+  hook_strided(l, HookSite::attn_k, A_.dqkv + Hd, 3 * Hd, Hd, true);
+  hook_strided(l, HookSite::attn_v, A_.dqkv + 2 * Hd, 3 * Hd, Hd, true);
+  if (split_inputs(l)) {
+    split_qkv_backward(l, dresid);
+    return;
+  }
+  const float* h = b.ln1_out ? b.ln1_out : A_.resid[size_t(l)];
+  be_.matmul(G(o.W_qkv), h, A_.dqkv, nullptr, D, 3 * Hd, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, 3 * Hd);
+  be_.matmul(A_.dnorm, A_.dqkv, P(o.W_qkv), nullptr, BT_, D, 3 * Hd, Transpose::no, Transpose::yes,
+             Accumulate::overwrite);
+  norm_backward_add(dresid, A_.dnorm, A_.resid[size_t(l)], b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
+}
+
+// ---- MLP ------------------------------------------------------------------------------------
+void TransformerPass::mlp_forward(int l, float* out) {  // out [BT, D]
+  const BlockOffsets& o = off_.blocks[size_t(l)];
+  auto& b = A_.blocks[size_t(l)];
+  const int64_t D = c_.d_model, M = c_.d_mlp;
+  b.mlp_in_used = wants(l, HookSite::mlp_in) || wants_grad(l, HookSite::mlp_in);
+  if (b.mlp_in_used) {
+    if (!b.mlp_in) b.mlp_in = A_.f(BT_ * D);
+    be_.copy(b.mlp_in, b.resid_mid, size_t(BT_ * D) * sizeof(float));
+    hook(l, HookSite::mlp_in, b.mlp_in);
+  }
+  float* x = mlp_input(l);
+  const float* h = norm_forward(b.ln2_out, b.ln2_mean, b.ln2_rstd, x, o.ln2_w, o.ln2_b);
+  if (c_.normalization_type != Normalization::none)
+    hook_norm(l, HookSite::ln2_scale, HookSite::ln2_normalized, x, b.ln2_mean, b.ln2_rstd, b.ln2_out, o.ln2_w, o.ln2_b);
+  be_.matmul(b.mlp_pre, h, P(o.W_in), P(o.b_in), BT_, M, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+  hook(l, HookSite::mlp_pre, b.mlp_pre);
+  be_.activation_forward(b.mlp_post, b.mlp_pre, BT_ * M, c_.act_fn);
+  hook(l, HookSite::mlp_post, b.mlp_post);
+  be_.matmul(out, b.mlp_post, P(o.W_out), P(o.b_out), BT_, D, M, Transpose::no, Transpose::no, Accumulate::overwrite);
+  hook(l, HookSite::mlp_out, out);
+}
+
+// dresid_mid += d through the MLP. dout may be dresid_mid itself: it is read before the add.
+void TransformerPass::mlp_backward(int l, const float* dout, float* dresid_mid) {
+  const BlockOffsets& o = off_.blocks[size_t(l)];
+  auto& b = A_.blocks[size_t(l)];
+  const int64_t D = c_.d_model, M = c_.d_mlp;
+  be_.matmul(G(o.W_out), b.mlp_post, dout, nullptr, M, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  be_.bias_backward(G(o.b_out), dout, BT_, D);
+  be_.matmul(A_.dmlp_a, dout, P(o.W_out), nullptr, BT_, M, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
+  hook_grad(l, HookSite::mlp_post, A_.dmlp_a);
+  be_.activation_backward(A_.dmlp_b, A_.dmlp_a, b.mlp_pre, BT_ * M, c_.act_fn);
+  hook_grad(l, HookSite::mlp_pre, A_.dmlp_b);
+  const float* x = mlp_input(l);
+  const float* h = b.ln2_out ? b.ln2_out : x;
+  be_.matmul(G(o.W_in), h, A_.dmlp_b, nullptr, D, M, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  be_.bias_backward(G(o.b_in), A_.dmlp_b, BT_, M);
+  be_.matmul(A_.dnorm, A_.dmlp_b, P(o.W_in), nullptr, BT_, D, M, Transpose::no, Transpose::yes, Accumulate::overwrite);
+  if (wants_grad(l, HookSite::mlp_in)) {
+    if (!b.mlp_in_used) throw InternalError("a gradient hook on hook_mlp_in after a forward that did not form it");
+    norm_backward_into(A_.dtmp, A_.dnorm, x, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
+    hook_grad(l, HookSite::mlp_in, A_.dtmp);
+    be_.add_inplace(dresid_mid, A_.dtmp, BT_ * D);
+  } else {
+    norm_backward_add(dresid_mid, A_.dnorm, x, b.ln2_mean, b.ln2_rstd, o.ln2_w, o.ln2_b);
+  }
+}
+
+// ln2's input: the hooked copy (hook_mlp_in) when the last forward formed one, else resid_mid.
+float* TransformerPass::mlp_input(int l) {
+  auto& b = A_.blocks[size_t(l)];
+  return b.mlp_in_used ? b.mlp_in : b.resid_mid;
+}
+
+// ---- block ----------------------------------------------------------------------------------
+void TransformerPass::block_forward(int l) {
+  const int64_t D = c_.d_model;
+  auto& b = A_.blocks[size_t(l)];
+  float* resid_pre = A_.resid[size_t(l)];
+  float* resid_post = A_.resid[size_t(l) + 1];
+  hook(l, HookSite::resid_pre, resid_pre);
+  attention_forward(l, A_.out_D);
+  if (c_.attn_only) {
+    be_.add(resid_post, resid_pre, A_.out_D, BT_ * D);
+  } else {
+    be_.add(b.resid_mid, resid_pre, A_.out_D, BT_ * D);
+    hook(l, HookSite::resid_mid, b.resid_mid);
+    mlp_forward(l, A_.out_D);
+    be_.add(resid_post, b.resid_mid, A_.out_D, BT_ * D);
+  }
+  hook(l, HookSite::resid_post, resid_post);
+}
+
+// dresid [BT, D]: on entry d resid_post, on exit d resid_pre.
+void TransformerPass::block_backward(int l, float* dresid) {
+  hook_grad(l, HookSite::resid_post, dresid);
+  // A gradient hook on mlp_out or attn_out gets its branch's own copy of the incoming gradient,
+  // so that it changes only that branch, as in TransformerLens. Without one, the branch reads
+  // dresid itself: it reads its dout before it adds into dresid.
+  if (!c_.attn_only) {
+    const float* dout = branch_gradient(l, HookSite::mlp_out, dresid);
+    mlp_backward(l, dout, dresid);
+    hook_grad(l, HookSite::resid_mid, dresid);
+  }
+  const float* dout = branch_gradient(l, HookSite::attn_out, dresid);
+  attention_backward(l, dout, dresid);
+  hook_grad(l, HookSite::resid_pre, dresid);
+}
+
+const float* TransformerPass::branch_gradient(int l, HookSite out_site, float* dresid) {
+  if (!wants_grad(l, out_site)) return dresid;
+  be_.copy(A_.out_D, dresid, size_t(BT_ * c_.d_model) * sizeof(float));
+  hook_grad(l, out_site, A_.out_D);
+  return A_.out_D;
+}
+
+// ---- unembed --------------------------------------------------------------------------------
+void TransformerPass::unembed_forward() {
+  const int64_t D = c_.d_model, V = c_.d_vocab;
+  float* x = A_.resid[size_t(c_.n_layers)];
+  const float* h = norm_forward(A_.lnf_out, A_.lnf_mean, A_.lnf_rstd, x, off_.lnf_w, off_.lnf_b);
+  if (c_.normalization_type != Normalization::none)
+    hook_norm(-1, HookSite::lnf_scale, HookSite::lnf_normalized, x, A_.lnf_mean, A_.lnf_rstd, A_.lnf_out, off_.lnf_w,
+              off_.lnf_b);
+  if (off_.W_U >= 0)
+    be_.matmul(A_.logits, h, P(off_.W_U), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::no, Accumulate::overwrite);
+  else  // tied: W_U = W_E^T
+    be_.matmul(A_.logits, h, P(off_.W_E), P(off_.b_U), BT_, V, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
+}
+
+// dlogits [BT, V] → A_.dresid = d final residual.
+void TransformerPass::unembed_backward(const float* dlogits) {
+  const int64_t D = c_.d_model, V = c_.d_vocab;
+  float* x = A_.resid[size_t(c_.n_layers)];
+  const float* h = A_.lnf_out ? A_.lnf_out : x;
+  be_.bias_backward(G(off_.b_U), dlogits, BT_, V);
+  if (off_.W_U >= 0) {
+    be_.matmul(G(off_.W_U), h, dlogits, nullptr, D, V, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    be_.matmul(A_.dnorm, dlogits, P(off_.W_U), nullptr, BT_, D, V, Transpose::no, Transpose::yes,
+               Accumulate::overwrite);
+  } else {
+    be_.matmul(G(off_.W_E), dlogits, h, nullptr, V, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    be_.matmul(A_.dnorm, dlogits, P(off_.W_E), nullptr, BT_, D, V, Transpose::no, Transpose::no, Accumulate::overwrite);
+  }
+  norm_backward_into(A_.dresid, A_.dnorm, x, A_.lnf_mean, A_.lnf_rstd, off_.lnf_w, off_.lnf_b);
+}
+
+void TransformerPass::forward() {
+  embed_forward();
+  forward_from(0);
+}
+
+void TransformerPass::forward_from(int first_layer) {
+  for (int l = first_layer; l < c_.n_layers; ++l) block_forward(l);
+  unembed_forward();
+}
+
+void TransformerPass::backward(const float* dlogits) {
+  unembed_backward(dlogits);
+  for (int l = c_.n_layers - 1; l >= 0; --l) block_backward(l, A_.dresid);
+  embed_backward(A_.dresid);
+}
+
 void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
   if (B < 1) throw InputError("tokens", "expected at least one sequence");
   if (T < 1 || T > cfg_.n_ctx)
@@ -641,7 +392,7 @@ void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
   T_ = T;
   n_valid_targets_ = 0;
   be_.copy_from_host(acts_->tokens, tokens, size_t(BT) * sizeof(int32_t));
-  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward();
+  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward();
 }
 
 void Transformer::forward_from_layer(int layer, const float* resid_pre, HookSet* hooks) {
@@ -652,7 +403,7 @@ void Transformer::forward_from_layer(int layer, const float* resid_pre, HookSet*
   check_hooks_supported(hooks, cfg_, false);
   n_valid_targets_ = 0;
   be_.copy_from_host(acts_->resid[size_t(layer)], resid_pre, size_t(B_) * T_ * cfg_.d_model * sizeof(float));
-  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward_from(layer);
+  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).forward_from(layer);
 }
 
 float Transformer::forward_loss(const int32_t* tokens, const int32_t* targets, int B, int T, HookSet* hooks) {
@@ -687,14 +438,14 @@ void Transformer::backward(HookSet* hooks, float dlogits_scale) {
   // In place: the logits become dlogits.
   be_.cross_entropy_backward(acts_->logits, acts_->logits, acts_->lse, acts_->targets, acts_->dloss, BT, cfg_.d_vocab);
   n_valid_targets_ = 0;  // the logits are gone: a second backward needs a new forward
-  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits);
+  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits);
 }
 
 void Transformer::backward_from_logits(const float* dlogits, HookSet* hooks) {
   if (!acts_) throw InternalError("backward_from_logits before any forward");
   check_hooks_supported(hooks, cfg_, true);
   refuse_backward_through_changed_norm(*acts_);
-  Pass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(dlogits);
+  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(dlogits);
 }
 
 }  // namespace headlab
