@@ -86,29 +86,11 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text, const std::vect
   return out;
 }
 
-const std::string& BpeTokenizer::token_bytes(int32_t id) const {
-  if (id < 0 || id >= vocab_size())
-    throw InputError("token id " + std::to_string(id),
-                     "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
-  return token_bytes_[id];
-}
-
-std::string BpeTokenizer::to_json() const {
-  nlohmann::json j;
-  j["format"] = "headlab.tokenizer";
-  j["format_version"] = 1;
-  j["type"] = "bpe";
+void BpeTokenizer::add_kind_fields(nlohmann::json& j) const {
   j["pretokenizer"] = "gpt2-bytes";
-  j["vocab_size"] = vocab_size();
-  const SpecialTokenIds s = special();
-  j["special_tokens"] = {{"bos", s.bos}, {"eos", s.eos}, {"pad", s.pad}};
   nlohmann::json merges = nlohmann::json::array();
   for (const BpeMerge& m : merges_) merges.push_back({m.left, m.right});
   j["merges"] = std::move(merges);
-  nlohmann::json bytes = nlohmann::json::array();
-  for (const std::string& t : token_bytes_) bytes.push_back(to_hex(t));
-  j["token_bytes"] = std::move(bytes);
-  return j.dump();
 }
 
 }  // namespace headlab

@@ -21,19 +21,16 @@ class BpeTokenizer : public Tokenizer {
   BpeTokenizer(std::vector<BpeMerge> merges, const std::string& what = "merges");
 
   TokenizerKind kind() const override { return TokenizerKind::bpe; }
-  int32_t vocab_size() const override { return int32_t(token_bytes_.size()); }
   using Tokenizer::encode;
   std::vector<int32_t> encode(std::string_view text, const std::vector<size_t>& cuts) const override;
-  const std::string& token_bytes(int32_t id) const override;
-  std::string to_json() const override;
 
   const std::vector<BpeMerge>& merges() const { return merges_; }
 
  private:
+  void add_kind_fields(nlohmann::json& j) const override;
   void encode_chunk(std::string_view chunk, std::vector<int32_t>& out) const;
 
   std::vector<BpeMerge> merges_;
-  std::vector<std::string> token_bytes_;              // [vocab_size]
   std::unordered_map<uint64_t, int32_t> merge_rank_;  // (left << 32 | right) -> merge index
 };
 

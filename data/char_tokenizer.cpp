@@ -46,26 +46,6 @@ std::vector<int32_t> CharTokenizer::encode(std::string_view text, const std::vec
   return out;
 }
 
-const std::string& CharTokenizer::token_bytes(int32_t id) const {
-  if (id < 0 || id >= vocab_size())
-    throw InputError("token id " + std::to_string(id),
-                     "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
-  return token_bytes_[id];
-}
-
-std::string CharTokenizer::to_json() const {
-  nlohmann::json j;
-  j["format"] = "headlab.tokenizer";
-  j["format_version"] = 1;
-  j["type"] = "char";
-  j["vocab_size"] = vocab_size();
-  const SpecialTokenIds s = special();
-  j["special_tokens"] = {{"bos", s.bos}, {"eos", s.eos}, {"pad", s.pad}};
-  j["alphabet"] = to_hex(alphabet_);
-  nlohmann::json bytes = nlohmann::json::array();
-  for (const std::string& t : token_bytes_) bytes.push_back(to_hex(t));
-  j["token_bytes"] = std::move(bytes);
-  return j.dump();
-}
+void CharTokenizer::add_kind_fields(nlohmann::json& j) const { j["alphabet"] = to_hex(alphabet_); }
 
 }  // namespace headlab

@@ -19,18 +19,15 @@ class CharTokenizer : public Tokenizer {
   static CharTokenizer from_texts(const std::vector<std::string>& texts);
 
   TokenizerKind kind() const override { return TokenizerKind::character; }
-  int32_t vocab_size() const override { return int32_t(token_bytes_.size()); }
   using Tokenizer::encode;
   std::vector<int32_t> encode(std::string_view text, const std::vector<size_t>& cuts) const override;
-  const std::string& token_bytes(int32_t id) const override;
-  std::string to_json() const override;
 
   const std::string& alphabet() const { return alphabet_; }
 
  private:
+  void add_kind_fields(nlohmann::json& j) const override;
   std::string alphabet_;
   std::array<int32_t, 256> id_of_byte_;  // -1 outside the alphabet
-  std::vector<std::string> token_bytes_;
 };
 
 }  // namespace headlab

@@ -78,7 +78,8 @@ const std::vector<std::string>& gpt2_byte_to_unicode() {
 
 Gpt2Tokenizer::Gpt2Tokenizer(std::vector<std::string> token_bytes, std::vector<std::pair<int32_t, int32_t>> merges,
                              int32_t end_of_text, const std::string& what)
-    : token_bytes_(std::move(token_bytes)), merges_(std::move(merges)), end_of_text_(end_of_text) {
+    : merges_(std::move(merges)), end_of_text_(end_of_text) {
+  token_bytes_ = std::move(token_bytes);
   const int32_t n = int32_t(token_bytes_.size());
   if (end_of_text_ < 0 || end_of_text_ >= n)
     throw InputError(what, "the end-of-text id " + std::to_string(end_of_text_) + " is outside the vocabulary");
@@ -180,28 +181,11 @@ std::vector<int32_t> Gpt2Tokenizer::encode(std::string_view text, const std::vec
   return out;
 }
 
-const std::string& Gpt2Tokenizer::token_bytes(int32_t id) const {
-  if (id < 0 || id >= vocab_size())
-    throw InputError("token id " + std::to_string(id),
-                     "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
-  return token_bytes_[id];
-}
-
-std::string Gpt2Tokenizer::to_json() const {
-  nlohmann::json j;
-  j["format"] = "headlab.tokenizer";
-  j["format_version"] = 1;
-  j["type"] = "gpt2";
+void Gpt2Tokenizer::add_kind_fields(nlohmann::json& j) const {
   j["pretokenizer"] = "gpt2-unicode";
-  j["vocab_size"] = vocab_size();
-  j["special_tokens"] = {{"bos", end_of_text_}, {"eos", end_of_text_}, {"pad", end_of_text_}};
   nlohmann::json merges = nlohmann::json::array();
   for (const auto& [l, r] : merges_) merges.push_back({l, r});
   j["merges"] = std::move(merges);
-  nlohmann::json bytes = nlohmann::json::array();
-  for (const std::string& t : token_bytes_) bytes.push_back(to_hex(t));
-  j["token_bytes"] = std::move(bytes);
-  return j.dump();
 }
 
 bool has_gpt2_tokenizer_files(const std::string& dir) {

@@ -29,23 +29,20 @@ class Gpt2Tokenizer : public Tokenizer {
                 int32_t end_of_text, const std::string& what);
 
   TokenizerKind kind() const override { return TokenizerKind::gpt2; }
-  int32_t vocab_size() const override { return int32_t(token_bytes_.size()); }
   SpecialTokenIds special() const override { return {end_of_text_, end_of_text_, end_of_text_}; }
   bool is_special(int32_t id) const override { return id == end_of_text_; }
   int32_t ordinary_vocab_size() const override { return vocab_size() - 1; }
   using Tokenizer::encode;
   std::vector<int32_t> encode(std::string_view text, const std::vector<size_t>& cuts) const override;
-  const std::string& token_bytes(int32_t id) const override;
-  std::string to_json() const override;
 
  private:
+  void add_kind_fields(nlohmann::json& j) const override;
   struct MergeStep {
     int32_t rank, result;
   };
   void encode_chunk(std::string_view chunk, std::vector<int32_t>& out) const;
   const MergeStep* step_of(int32_t left, int32_t right) const;
 
-  std::vector<std::string> token_bytes_;
   std::vector<std::pair<int32_t, int32_t>> merges_;
   int32_t end_of_text_;
   int32_t id_of_byte_[256];

@@ -19,6 +19,28 @@ namespace headlab {
 
 const char* const kSpecialTokenNames[3] = {"<|bos|>", "<|eos|>", "<|pad|>"};
 
+const std::string& Tokenizer::token_bytes(int32_t id) const {
+  if (id < 0 || id >= vocab_size())
+    throw InputError("token id " + std::to_string(id),
+                     "outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
+  return token_bytes_[size_t(id)];
+}
+
+std::string Tokenizer::to_json() const {
+  nlohmann::json j;
+  j["format"] = "headlab.tokenizer";
+  j["format_version"] = 1;
+  j["type"] = tokenizer_kind_name(kind());
+  j["vocab_size"] = vocab_size();
+  const SpecialTokenIds s = special();
+  j["special_tokens"] = {{"bos", s.bos}, {"eos", s.eos}, {"pad", s.pad}};
+  nlohmann::json bytes = nlohmann::json::array();
+  for (const std::string& t : token_bytes_) bytes.push_back(to_hex(t));
+  j["token_bytes"] = std::move(bytes);
+  add_kind_fields(j);
+  return j.dump();
+}
+
 const char* tokenizer_kind_name(TokenizerKind kind) {
   switch (kind) {
     case TokenizerKind::bpe:

@@ -19,6 +19,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +39,7 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   virtual TokenizerKind kind() const = 0;
-  virtual int32_t vocab_size() const = 0;  // including the three special tokens
+  int32_t vocab_size() const { return int32_t(token_bytes_.size()); }  // including the special tokens
   virtual SpecialTokenIds special() const { return {vocab_size() - 3, vocab_size() - 2, vocab_size() - 1}; }
   virtual bool is_special(int32_t id) const { return id >= vocab_size() - 3 && id < vocab_size(); }
   // Ids [0, ordinary_vocab_size()) are the ones text encodes to.
@@ -54,10 +55,15 @@ class Tokenizer {
 
   // Ids to text; InputError for an id outside [0, vocab_size).
   virtual std::string decode(const std::vector<int32_t>& ids, SpecialTokenText specials = SpecialTokenText::show) const;
-  // The bytes one id stands for (specials: their names, e.g. "<|bos|>").
-  virtual const std::string& token_bytes(int32_t id) const = 0;
+  // The bytes one id stands for (specials: their names, e.g. "<|bos|>"); InputError outside the vocabulary.
+  const std::string& token_bytes(int32_t id) const;
 
-  virtual std::string to_json() const = 0;
+  // The JSON text above: the fields every kind has, and the kind's own (add_kind_fields).
+  std::string to_json() const;
+
+ protected:
+  virtual void add_kind_fields(nlohmann::json& j) const = 0;  // merges, alphabet or words, pretokenizer
+  std::vector<std::string> token_bytes_;                      // [vocab_size]: what each id decodes to
 };
 
 extern const char* const kSpecialTokenNames[3];  // "<|bos|>", "<|eos|>", "<|pad|>"

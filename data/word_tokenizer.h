@@ -20,20 +20,17 @@ class WordTokenizer : public Tokenizer {
   static std::vector<std::string> split(std::string_view text);
 
   TokenizerKind kind() const override { return TokenizerKind::word; }
-  int32_t vocab_size() const override { return int32_t(token_bytes_.size()); }
   using Tokenizer::encode;
   std::vector<int32_t> encode(std::string_view text, const std::vector<size_t>& cuts) const override;
   // Words joined by spaces, with no space before punctuation and none at the start.
   std::string decode(const std::vector<int32_t>& ids,
                      SpecialTokenText specials = SpecialTokenText::show) const override;
-  const std::string& token_bytes(int32_t id) const override;
-  std::string to_json() const override;
 
   const std::vector<std::string>& words() const { return words_; }
 
  private:
+  void add_kind_fields(nlohmann::json& j) const override;
   std::vector<std::string> words_;
-  std::vector<std::string> token_bytes_;  // " word", or the bare punctuation character
   std::unordered_map<std::string, int32_t> id_of_word_;
 };
 
