@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <type_traits>
 
 #include "core/errors.h"
@@ -149,42 +150,161 @@ CheckpointSpacing parse_checkpoint_spacing(const std::string& s, const std::stri
   throw InputError(option, "expected every or log, got '" + s + "'");
 }
 
-std::string options_to_json(const TrainOptions& o) {
-  nlohmann::json j = {
-      {"data", o.data},
-      {"val_data", o.val_data},
-      {"out", o.out},
-      {"repeat_half_len", o.repeat_half_len},
-      {"repeat_min_half_len", o.repeat_min_half_len},
-      {"induction_seq_len", o.induction_seq_len},
-      {"induction_copy_prob", o.induction_copy_prob},
-      {"induction_min_span", o.induction_min_span},
-      {"induction_max_span", o.induction_max_span},
-      {"steps", o.steps},
-      {"batch_size", o.batch_size},
-      {"grad_accum", o.grad_accum},
-      {"optimizer", to_string(o.optimizer)},
-      {"lr", o.lr},
-      {"beta1", o.beta1},
-      {"beta2", o.beta2},
-      {"eps", o.eps},
-      {"weight_decay", o.weight_decay},
-      {"grad_clip", o.grad_clip},
-      {"warmup", o.warmup},
-      {"schedule", to_string(o.schedule)},
-      {"min_lr", o.min_lr},
-      {"seed", o.seed},
-      {"threads", o.threads},
-      {"device", o.device},
-      {"log_every", o.log_every},
-      {"eval_every", o.eval_every},
-      {"eval_batches", o.eval_batches},
-      {"checkpoint_every", o.checkpoint_every},
-      {"checkpoint_schedule", to_string(o.checkpoint_schedule)},
-      {"checkpoints_per_octave", o.checkpoints_per_octave},
-      {"track_heads", o.track_heads},
-      {"track_every", o.track_every},
+std::string TrainOption::json_key() const {
+  std::string key = name;
+  for (char& c : key)
+    if (c == '-') c = '_';
+  return key;
+}
+
+namespace {
+
+std::string value_text(const std::string& x) { return x; }
+std::string value_text(int64_t x) { return std::to_string(x); }
+std::string value_text(int x) { return std::to_string(x); }
+std::string value_text(uint64_t x) { return std::to_string(x); }
+std::string value_text(float x) { return num(x); }
+std::string value_text(double x) { return num(x); }
+std::string value_text(OptimizerKind x) { return to_string(x); }
+std::string value_text(LrShape x) { return to_string(x); }
+std::string value_text(CheckpointSpacing x) { return to_string(x); }
+
+// A default as --help has always shown it (a stream's formatting of the number).
+template <class T>
+std::string streamed(const T& x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+std::string streamed(OptimizerKind x) { return to_string(x); }
+std::string streamed(LrShape x) { return to_string(x); }
+std::string streamed(CheckpointSpacing x) { return to_string(x); }
+
+// help + " (default <the default value>)".
+TrainOption with_default(const char* name, TrainOption::Field field, const std::string& help, bool stored,
+                         bool resume_warns, TrainOption::Group group = TrainOption::Group::training) {
+  const TrainOptions d;
+  const std::string value = std::visit([&](auto member) { return streamed(d.*member); }, field);
+  return {name, field, help + " (default " + value + ")", stored, resume_warns, group};
+}
+
+std::vector<TrainOption> make_table() {
+  using O = TrainOptions;
+  const auto G = TrainOption::Group::head_formation;
+  return {
+      {"data", &O::data, "token dataset (.h5: stream or sequences), builtin:repeat or builtin:induction", true, false,
+       TrainOption::Group::training},
+      {"val-data", &O::val_data,
+       "validation dataset or a builtin (default: a builtin's own fresh sequences; none for a file)", true, false,
+       TrainOption::Group::training},
+      {"read-data", &O::read_data,
+       "auto | memory | disk: read --data whole at the start, or from the file as training goes (bounded memory; "
+       "default auto: disk when the tokens would take over a quarter of the usable memory)",
+       false, false, TrainOption::Group::training},
+      with_default("repeat-half-len", &O::repeat_half_len,
+                   "builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)", true, false),
+      {"repeat-min-half-len", &O::repeat_min_half_len,
+       "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
+       "--repeat-half-len, every row the same length)",
+       true, false, TrainOption::Group::training},
+      with_default("induction-seq-len", &O::induction_seq_len,
+                   "builtin:induction: tokens the model reads per row (rows are BOS + this many)", true, false),
+      with_default("induction-copy-prob", &O::induction_copy_prob,
+                   "builtin:induction: chance that a copy of an earlier span starts at a position", true, false),
+      with_default("induction-min-span", &O::induction_min_span, "builtin:induction: the fewest tokens a copy has",
+                   true, false),
+      with_default("induction-max-span", &O::induction_max_span, "builtin:induction: the most tokens a copy has", true,
+                   false),
+      {"init", &O::init, "start from this checkpoint's weights (new optimizer, step 0)", false, false,
+       TrainOption::Group::training},
+      {"resume", &O::resume, "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)", false,
+       false, TrainOption::Group::training},
+      {"out", &O::out, "output directory", true, false, TrainOption::Group::training},
+      with_default("steps", &O::steps, "total optimizer steps", true, false),
+      {"stop-at", &O::stop_at, "stop after this step (checkpoint written; resume later)", false, false,
+       TrainOption::Group::training},
+      with_default("batch-size", &O::batch_size, "sequences per micro-batch", true, true),
+      with_default("grad-accum", &O::grad_accum, "micro-batches per step", true, true),
+      {"optimizer", &O::optimizer, "adamw | sgd (default adamw)", true, false, TrainOption::Group::training},
+      with_default("lr", &O::lr, "peak learning rate", true, true),
+      with_default("beta1", &O::beta1, "AdamW beta1", true, true),
+      with_default("beta2", &O::beta2, "AdamW beta2", true, true),
+      with_default("eps", &O::eps, "AdamW epsilon", true, true),
+      with_default("weight-decay", &O::weight_decay, "decoupled weight decay, matrices only", true, true),
+      with_default("grad-clip", &O::grad_clip, "max global gradient norm, 0 = off", true, true),
+      with_default("warmup", &O::warmup, "linear warmup steps", true, true),
+      {"schedule", &O::schedule, "constant | cosine, after warmup (default constant)", true, true,
+       TrainOption::Group::training},
+      with_default("min-lr", &O::min_lr, "where cosine ends", true, true),
+      with_default("seed", &O::seed, "seed of the initialisation and the data order", true, false),
+      {"threads", &O::threads, "CPU threads (default 0 = every core)", true, false, TrainOption::Group::training},
+      {"device", &O::device, "cpu | cuda (default cpu)", true, false, TrainOption::Group::training},
+      with_default("log-every", &O::log_every, "steps between log lines", true, false),
+      {"eval-every", &O::eval_every, "steps between validation losses (default 0: start and end only)", true, false,
+       TrainOption::Group::training},
+      with_default("eval-batches", &O::eval_batches, "validation batches per evaluation", true, false),
+      {"checkpoint-every", &O::checkpoint_every, "steps between checkpoints (default 0: none but final.h5)", true,
+       false, TrainOption::Group::training},
+      {"checkpoint-schedule", &O::checkpoint_schedule,
+       "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)", true, false,
+       TrainOption::Group::training},
+      with_default("checkpoints-per-octave", &O::checkpoints_per_octave, "log schedule density", true, false),
+      {"track-heads", &O::track_heads,
+       "score every head on a fixed repeated-token probe during training; write the history to FILE.h5 (a resume "
+       "into the same --out goes on tracking; '' = off)",
+       true, false, G},
+      with_default("track-every", &O::track_every, "steps between head scores", true, false, G),
   };
+}
+
+template <class T>
+nlohmann::json json_value(const T& x) {
+  return x;
+}
+nlohmann::json json_value(OptimizerKind x) { return to_string(x); }
+nlohmann::json json_value(LrShape x) { return to_string(x); }
+nlohmann::json json_value(CheckpointSpacing x) { return to_string(x); }
+
+void read_named(const nlohmann::json& v, const char* key, OptimizerKind& field, const std::string& what) {
+  std::string name;
+  read_field(v, key, name, what);
+  field = parse_optimizer(name, what + " " + key);
+}
+void read_named(const nlohmann::json& v, const char* key, LrShape& field, const std::string& what) {
+  std::string name;
+  read_field(v, key, name, what);
+  field = parse_lr_shape(name, what + " " + key);
+}
+void read_named(const nlohmann::json& v, const char* key, CheckpointSpacing& field, const std::string& what) {
+  std::string name;
+  read_field(v, key, name, what);
+  field = parse_checkpoint_spacing(name, what + " " + key);
+}
+template <class T>
+void read_named(const nlohmann::json& v, const char* key, T& field, const std::string& what) {
+  read_field(v, key, field, what);
+}
+
+}  // namespace
+
+const std::vector<TrainOption>& train_option_table() {
+  static const std::vector<TrainOption> table = make_table();
+  return table;
+}
+
+std::string option_value_text(const TrainOptions& o, const TrainOption& option) {
+  return std::visit([&](auto member) { return value_text(o.*member); }, option.field);
+}
+
+bool option_values_equal(const TrainOptions& a, const TrainOptions& b, const TrainOption& option) {
+  return std::visit([&](auto member) { return a.*member == b.*member; }, option.field);
+}
+
+std::string options_to_json(const TrainOptions& o) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const TrainOption& option : train_option_table())
+    if (option.stored)
+      j[option.json_key()] = std::visit([&](auto member) { return json_value(o.*member); }, option.field);
   return j.dump();
 }
 
@@ -193,51 +313,10 @@ TrainOptions options_from_json(const std::string& text, const TrainOptions& base
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
     if (!j.is_object()) throw InputError(what, "expected a JSON object of training options");
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key)) read_field(j.at(key), key, field, what);
-    };
-    get("data", o.data);
-    get("val_data", o.val_data);
-    get("out", o.out);
-    get("repeat_half_len", o.repeat_half_len);
-    get("repeat_min_half_len", o.repeat_min_half_len);
-    get("induction_seq_len", o.induction_seq_len);
-    get("induction_copy_prob", o.induction_copy_prob);
-    get("induction_min_span", o.induction_min_span);
-    get("induction_max_span", o.induction_max_span);
-    get("steps", o.steps);
-    get("batch_size", o.batch_size);
-    get("grad_accum", o.grad_accum);
-    get("lr", o.lr);
-    get("beta1", o.beta1);
-    get("beta2", o.beta2);
-    get("eps", o.eps);
-    get("weight_decay", o.weight_decay);
-    get("grad_clip", o.grad_clip);
-    get("warmup", o.warmup);
-    get("min_lr", o.min_lr);
-    get("seed", o.seed);
-    get("threads", o.threads);
-    get("device", o.device);
-    get("log_every", o.log_every);
-    get("eval_every", o.eval_every);
-    get("eval_batches", o.eval_batches);
-    get("checkpoint_every", o.checkpoint_every);
-    get("checkpoints_per_octave", o.checkpoints_per_octave);
-    get("track_heads", o.track_heads);
-    get("track_every", o.track_every);
-    std::string name;
-    if (j.contains("optimizer")) {
-      read_field(j.at("optimizer"), "optimizer", name, what);
-      o.optimizer = parse_optimizer(name, what + " optimizer");
-    }
-    if (j.contains("schedule")) {
-      read_field(j.at("schedule"), "schedule", name, what);
-      o.schedule = parse_lr_shape(name, what + " schedule");
-    }
-    if (j.contains("checkpoint_schedule")) {
-      read_field(j.at("checkpoint_schedule"), "checkpoint_schedule", name, what);
-      o.checkpoint_schedule = parse_checkpoint_spacing(name, what + " checkpoint_schedule");
+    for (const TrainOption& option : train_option_table()) {
+      const std::string key = option.json_key();
+      if (!option.stored || !j.contains(key)) continue;
+      std::visit([&](auto member) { read_named(j.at(key), key.c_str(), o.*member, what); }, option.field);
     }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(what, std::string("malformed training options: ") + e.what());

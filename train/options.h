@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "data/induction_task.h"
 #include "model/config.h"
@@ -118,6 +120,29 @@ std::string to_string(CheckpointSpacing s);
 OptimizerKind parse_optimizer(const std::string& s, const std::string& option = "--optimizer");
 LrShape parse_lr_shape(const std::string& s, const std::string& option = "--schedule");
 CheckpointSpacing parse_checkpoint_spacing(const std::string& s, const std::string& option = "--checkpoint-schedule");
+
+// Every training option, declared once: the command builds its command line and --config keys from
+// this table, checkpoints store and read the options through it, and a resume compares them through
+// it. Table order is the order of --help.
+struct TrainOption {
+  using Field = std::variant<std::string TrainOptions::*, int64_t TrainOptions::*, int TrainOptions::*,
+                             uint64_t TrainOptions::*, float TrainOptions::*, double TrainOptions::*,
+                             OptimizerKind TrainOptions::*, LrShape TrainOptions::*, CheckpointSpacing TrainOptions::*>;
+  enum class Group { training, head_formation };
+
+  const char* name;  // --name on the command line; in --config's [train] section, name or name_with_underscores
+  Field field;
+  std::string help;   // with the default, as --help shows it
+  bool stored;        // in a checkpoint's options (the JSON key is the name with '_')
+  bool resume_warns;  // a resume may change it, and is warned that it no longer repeats the original run
+  Group group;
+
+  std::string json_key() const;
+};
+const std::vector<TrainOption>& train_option_table();
+// The option's value in `o` as a person reads it ("0.001", "adamw", "16").
+std::string option_value_text(const TrainOptions& o, const TrainOption& option);
+bool option_values_equal(const TrainOptions& a, const TrainOptions& b, const TrainOption& option);
 
 // The training settings as JSON text (stored in checkpoints so --resume can continue with them).
 // The model request, init, resume and stop_at are left out: a resumed run's model is the

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
+#include <variant>
 
 #include "core/errors.h"
 #include "tools/common/command_main.h"
@@ -13,60 +15,40 @@
 #include "train/options.h"
 
 namespace headlab::train_command {
+namespace {
+
+// One Boost option per entry of the training option table in `group`, typed as its field. No Boost
+// default: vm.count(name) means "given".
+po::options_description options_of(TrainOption::Group group, const char* caption) {
+  po::options_description desc(caption);
+  for (const TrainOption& option : train_option_table()) {
+    if (option.group != group) continue;
+    po::value_semantic* value = std::visit(
+        [](auto member) -> po::value_semantic* {
+          using T = std::decay_t<decltype(TrainOptions{}.*member)>;
+          if constexpr (std::is_same_v<T, uint64_t>)
+            return po::value<cli::Unsigned>();  // "-1" is refused, not read as 2^64 - 1
+          else if constexpr (std::is_enum_v<T>)
+            return po::value<std::string>();
+          else
+            return po::value<T>();
+        },
+        option.field);
+    desc.add_options()(option.name, value, option.help.c_str());
+  }
+  return desc;
+}
+
+}  // namespace
+
 po::options_description training_options() {
-  const TrainOptions d;
-  po::options_description o("training options ([train] section of --config)");
-  o.add_options()("data", po::value<std::string>(),
-                  "token dataset (.h5: stream or sequences), builtin:repeat or "
-                  "builtin:induction")("val-data", po::value<std::string>(),
-                                       "validation dataset or a builtin (default: a builtin's own fresh "
-                                       "sequences; none for a file)")(
-      "read-data", po::value<std::string>(),
-      "auto | memory | disk: read --data whole at the start, or from the file as training goes (bounded memory; "
-      "default auto: disk when the tokens would take over a quarter of the usable memory)")(
-      "repeat-half-len", po::value<int64_t>(),
-      ("builtin:repeat: the most tokens a row repeats (rows are 1 + 2 x this long)" + dflt(d.repeat_half_len)).c_str())(
-      "repeat-min-half-len", po::value<int64_t>(),
-      "builtin:repeat: the fewest tokens a row repeats; rows with fewer start with random noise (default: "
-      "--repeat-half-len, every row the same length)")(
-      "induction-seq-len", po::value<int64_t>(),
-      ("builtin:induction: tokens the model reads per row (rows are BOS + this many)" + dflt(d.induction_seq_len))
-          .c_str())(
-      "induction-copy-prob", po::value<double>(),
-      ("builtin:induction: chance that a copy of an earlier span starts at a position" + dflt(d.induction_copy_prob))
-          .c_str())("induction-min-span", po::value<int64_t>(),
-                    ("builtin:induction: the fewest tokens a copy has" + dflt(d.induction_min_span)).c_str())(
-      "induction-max-span", po::value<int64_t>(),
-      ("builtin:induction: the most tokens a copy has" + dflt(d.induction_max_span)).c_str())(
-      "init", po::value<std::string>(), "start from this checkpoint's weights (new optimizer, step 0)")(
-      "resume", po::value<std::string>(),
-      "continue this checkpoint's run exactly (weights, optimizer, step, data, RNG)")(
-      "out", po::value<std::string>(), "output directory")("steps", po::value<int64_t>(),
-                                                           ("total optimizer steps" + dflt(d.steps)).c_str())(
-      "stop-at", po::value<int64_t>(), "stop after this step (checkpoint written; resume later)")(
-      "batch-size", po::value<int64_t>(), ("sequences per micro-batch" + dflt(d.batch_size)).c_str())(
-      "grad-accum", po::value<int64_t>(), ("micro-batches per step" + dflt(d.grad_accum)).c_str())(
-      "optimizer", po::value<std::string>(), "adamw | sgd (default adamw)")(
-      "lr", po::value<float>(), ("peak learning rate" + dflt(d.lr)).c_str())("beta1", po::value<float>(),
-                                                                             ("AdamW beta1" + dflt(d.beta1)).c_str())(
-      "beta2", po::value<float>(), ("AdamW beta2" + dflt(d.beta2)).c_str())("eps", po::value<float>(),
-                                                                            ("AdamW epsilon" + dflt(d.eps)).c_str())(
-      "weight-decay", po::value<float>(), ("decoupled weight decay, matrices only" + dflt(d.weight_decay)).c_str())(
-      "grad-clip", po::value<float>(), ("max global gradient norm, 0 = off" + dflt(d.grad_clip)).c_str())(
-      "warmup", po::value<int64_t>(), ("linear warmup steps" + dflt(d.warmup)).c_str())(
-      "schedule", po::value<std::string>(), "constant | cosine, after warmup (default constant)")(
-      "min-lr", po::value<float>(), ("where cosine ends" + dflt(d.min_lr)).c_str())(
-      "seed", po::value<cli::Unsigned>(), ("seed of the initialisation and the data order" + dflt(d.seed)).c_str())(
-      "threads", po::value<int>(), "CPU threads (default 0 = every core)")("device", po::value<std::string>(),
-                                                                           "cpu | cuda (default cpu)")(
-      "log-every", po::value<int64_t>(), ("steps between log lines" + dflt(d.log_every)).c_str())(
-      "eval-every", po::value<int64_t>(), "steps between validation losses (default 0: start and end only)")(
-      "eval-batches", po::value<int64_t>(), ("validation batches per evaluation" + dflt(d.eval_batches)).c_str())(
-      "checkpoint-every", po::value<int64_t>(), "steps between checkpoints (default 0: none but final.h5)")(
-      "checkpoint-schedule", po::value<std::string>(),
-      "every | log: log-spaced steps 1, 2, 3, 4, 5, 6, 7, 8, 10, ... (default every)")(
-      "checkpoints-per-octave", po::value<int>(), ("log schedule density" + dflt(d.checkpoints_per_octave)).c_str());
-  return o;
+  return options_of(TrainOption::Group::training, "training options ([train] section of --config)");
+}
+
+po::options_description head_formation_options() {
+  return options_of(TrainOption::Group::head_formation,
+                    "head formation ([train] section of --config; read the file with headlab-circuits formation "
+                    "--track FILE.h5)");
 }
 
 po::parsed_options parse_config_file(const std::string& path, const po::options_description& desc) {

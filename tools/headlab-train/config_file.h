@@ -3,24 +3,15 @@
 // runs the command's own code.
 #pragma once
 #include <boost/program_options.hpp>
-#include <sstream>
 #include <string>
 
 namespace headlab::train_command {
 
 namespace po = boost::program_options;
 
-// " (default X)" for an option's help.
-inline std::string dflt(const std::string& s) { return " (default " + s + ")"; }
-template <class T>
-std::string dflt(T x) {
-  std::ostringstream os;
-  os << x;
-  return dflt(os.str());
-}
-
-// Training options have no Boost default, so vm.count(name) means "given".
+// The options of train_option_table(), by group. No Boost default: vm.count(name) means "given".
 po::options_description training_options();
+po::options_description head_formation_options();
 
 // Boost's INI parser names a key "<section>.<key>". [model] keys are registered as they are;
 // [train] keys (and keys before any section) are the command line's names, in either spelling.

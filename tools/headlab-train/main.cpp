@@ -16,9 +16,11 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <thread>
+#include <type_traits>
+#include <variant>
 
 #include "core/h5_file.h"
 #include "core/hash.h"
@@ -27,6 +29,7 @@
 #include "tools/common/model_options.h"
 #include "tools/headlab-train/config_file.h"
 #include "tools/headlab-train/head_tracker.h"
+#include "train/output_dir.h"
 #include "train/progress.h"
 #include "train/rank_group.h"
 #include "train/schedule.h"
@@ -51,51 +54,29 @@ const char* kUsage =
     "    --model.n_heads 4 --model.d_head 16 --model.d_vocab 128 --steps 6000 --batch-size 32 --lr 1e-3\n"
     "    --weight-decay 0 --threads 1 --checkpoint-schedule log --track-heads DIR/heads.h5 --track-every 50\n";
 
-template <class T>
-void take(const po::variables_map& vm, const char* name, T& field) {
-  if (vm.count(name)) field = vm[name].as<T>();
-}
-
 // The options given (command line or file) over `o`.
 void apply_given(const po::variables_map& vm, TrainOptions& o) {
-  take(vm, "data", o.data);
-  take(vm, "val-data", o.val_data);
-  take(vm, "read-data", o.read_data);
-  take(vm, "repeat-half-len", o.repeat_half_len);
-  take(vm, "repeat-min-half-len", o.repeat_min_half_len);
-  take(vm, "induction-seq-len", o.induction_seq_len);
-  take(vm, "induction-copy-prob", o.induction_copy_prob);
-  take(vm, "induction-min-span", o.induction_min_span);
-  take(vm, "induction-max-span", o.induction_max_span);
-  take(vm, "init", o.init);
-  take(vm, "resume", o.resume);
-  take(vm, "out", o.out);
-  take(vm, "steps", o.steps);
-  take(vm, "stop-at", o.stop_at);
-  take(vm, "batch-size", o.batch_size);
-  take(vm, "grad-accum", o.grad_accum);
-  if (vm.count("optimizer")) o.optimizer = parse_optimizer(vm["optimizer"].as<std::string>());
-  take(vm, "lr", o.lr);
-  take(vm, "beta1", o.beta1);
-  take(vm, "beta2", o.beta2);
-  take(vm, "eps", o.eps);
-  take(vm, "weight-decay", o.weight_decay);
-  take(vm, "grad-clip", o.grad_clip);
-  take(vm, "warmup", o.warmup);
-  if (vm.count("schedule")) o.schedule = parse_lr_shape(vm["schedule"].as<std::string>());
-  take(vm, "min-lr", o.min_lr);
-  if (vm.count("seed")) o.seed = vm["seed"].as<cli::Unsigned>().value;  // "-1" is refused, not 2^64 - 1
-  take(vm, "threads", o.threads);
-  take(vm, "device", o.device);
-  take(vm, "log-every", o.log_every);
-  take(vm, "eval-every", o.eval_every);
-  take(vm, "eval-batches", o.eval_batches);
-  take(vm, "checkpoint-every", o.checkpoint_every);
-  if (vm.count("checkpoint-schedule"))
-    o.checkpoint_schedule = parse_checkpoint_spacing(vm["checkpoint-schedule"].as<std::string>());
-  take(vm, "checkpoints-per-octave", o.checkpoints_per_octave);
-  take(vm, "track-heads", o.track_heads);
-  take(vm, "track-every", o.track_every);
+  for (const TrainOption& option : train_option_table()) {
+    if (!vm.count(option.name)) continue;
+    const po::variable_value& v = vm[option.name];
+    const std::string flag = std::string("--") + option.name;
+    std::visit(
+        [&](auto member) {
+          auto& field = o.*member;
+          using T = std::decay_t<decltype(field)>;
+          if constexpr (std::is_same_v<T, uint64_t>)
+            field = v.as<cli::Unsigned>().value;  // "-1" is refused, not read as 2^64 - 1
+          else if constexpr (std::is_same_v<T, OptimizerKind>)
+            field = parse_optimizer(v.as<std::string>(), flag);
+          else if constexpr (std::is_same_v<T, LrShape>)
+            field = parse_lr_shape(v.as<std::string>(), flag);
+          else if constexpr (std::is_same_v<T, CheckpointSpacing>)
+            field = parse_checkpoint_spacing(v.as<std::string>(), flag);
+          else
+            field = v.as<T>();
+        },
+        option.field);
+  }
 }
 
 bool given(const po::variables_map& vm, const char* name) { return vm.count(name) && !vm[name].defaulted(); }
@@ -239,7 +220,7 @@ TrainOptions assemble_options(const po::variables_map& vm, const cli::ModelOptio
 int train(TrainSession& session) {
   const TrainOptions& o = session.options;
   const bool writer = session.ranks->rank() == 0;  // rank 0 alone writes files and prints
-  std::unique_ptr<HeadTracker> tracker;  // before the Trainer: its errors come before any file is written
+  std::unique_ptr<HeadTracker> tracker;            // before the Trainer: its errors come before any file is written
   if (!o.track_heads.empty() && writer) {
     std::remove(h5::AtomicFile::temporary_path(o.track_heads).c_str());  // what a kill during a rewrite left
     HeadTrackerOptions t;
@@ -332,17 +313,8 @@ Setup set_up(int argc, char** argv, RankGroup& ranks) {
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
       "come from the data)");
   cli::add_model_options(model_desc, mv);
-  // Head formation (issue 4): the command plugs circuits' tracker in as an observer.
-  po::options_description tracking(
-      "head formation ([train] section of --config; read the file with headlab-circuits formation --track "
-      "FILE.h5)");
-  tracking.add_options()("track-heads", po::value<std::string>(),
-                         "score every head on a fixed repeated-token probe during training; write the history to "
-                         "FILE.h5 (a resume into the same --out goes on tracking; '' = off)")(
-      "track-every", po::value<int64_t>(),
-      ("steps between head scores" + train_command::dflt(TrainOptions{}.track_every)).c_str());
   po::options_description all;
-  all.add(general).add(train_command::training_options()).add(model_desc).add(tracking);
+  all.add(general).add(train_command::training_options()).add(model_desc).add(train_command::head_formation_options());
 
   po::variables_map vm;
   // Stray words are collected (Boost drops them silently without a positional description).
