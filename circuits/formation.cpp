@@ -43,12 +43,6 @@ std::vector<double> series(const FormationTrack& t, double ProbeScores::*member)
   return y;
 }
 
-std::string fixed(double v, int digits = 3) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 }  // namespace
 
 FormationAnalysis analyse_formation(const FormationTrack& t, double threshold) {
@@ -107,21 +101,21 @@ std::string formation_text(const FormationTrack& t, const FormationAnalysis& a, 
   o << "induction score: the induction-stripe score (ARENA) of the best head at each point\n";
   if (a.formation_step >= 0)
     o << "induction heads form at step " << a.formation_step << ": the steepest rise of the best head's induction "
-      << "score, +" << fixed(a.rise) << " between steps " << a.rise_from << " and " << a.rise_to << "\n";
+      << "score, +" << fixed(a.rise, 3) << " between steps " << a.rise_from << " and " << a.rise_to << "\n";
   else
     o << "induction heads do not form: the best head's induction score never rises\n";
   o << "first above " << fixed(a.threshold, 1) << ": "
     << (a.first_above_threshold >= 0 ? "step " + std::to_string(a.first_above_threshold) : std::string("never"))
     << "\n";
-  o << "final: " << head_label({a.best_layer, a.best_head}) << " with induction score " << fixed(a.final_induction)
+  o << "final: " << head_label({a.best_layer, a.best_head}) << " with induction score " << fixed(a.final_induction, 3)
     << "\n";
   if (a.loss_drop_step >= 0)
-    o << "repeated-half loss drops fastest at step " << a.loss_drop_step << " (-" << fixed(a.loss_drop) << ")\n";
+    o << "repeated-half loss drops fastest at step " << a.loss_drop_step << " (-" << fixed(a.loss_drop, 3) << ")\n";
   if (a.icl_drop_step >= 0)
     o << "in-context-learning score (loss at " << t.icl_late << " - loss at " << t.icl_early
-      << ") drops fastest at step " << a.icl_drop_step << " (-" << fixed(a.icl_drop) << ")\n";
+      << ") drops fastest at step " << a.icl_drop_step << " (-" << fixed(a.icl_drop, 3) << ")\n";
   if (a.loss_bump_step >= 0)
-    o << "largest rise of the training loss: +" << fixed(a.loss_bump) << " at step " << a.loss_bump_step
+    o << "largest rise of the training loss: +" << fixed(a.loss_bump, 3) << " at step " << a.loss_bump_step
       << " (one batch's loss: small rises are noise)\n";
   else
     o << "the training loss never rises between points (no bump)\n";
@@ -130,9 +124,9 @@ std::string formation_text(const FormationTrack& t, const FormationAnalysis& a, 
       << (a.score_loss_gap_points <= 1 ? ": they move together, as in Olsson et al. 2022's phase change" : "") << "\n";
   const FormationPoint& first = t.points.front();
   const FormationPoint& last = t.points.back();
-  o << "probe losses, first / repeated half: step " << first.step << " " << fixed(first.scores.loss_first_half) << " / "
-    << fixed(first.scores.loss_repeated_half) << "; step " << last.step << " " << fixed(last.scores.loss_first_half)
-    << " / " << fixed(last.scores.loss_repeated_half) << "\n";
+  o << "probe losses, first / repeated half: step " << first.step << " " << fixed(first.scores.loss_first_half, 3)
+    << " / " << fixed(first.scores.loss_repeated_half, 3) << "; step " << last.step << " "
+    << fixed(last.scores.loss_first_half, 3) << " / " << fixed(last.scores.loss_repeated_half, 3) << "\n";
   return o.str();
 }
 

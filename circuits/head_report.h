@@ -112,6 +112,11 @@ void write_head_report(const HeadReport& report, const std::string& dir);
 // The text of heads.txt.
 std::string head_report_text(const HeadReport& report);
 
+// Shared by the report's computation, its renderers (head_report_files.cpp) and the formation report:
+// a number with `digits` decimals; how the weights were read, in words.
+std::string fixed(double v, int digits = 2);
+std::string weights_phrase(WeightProcessing p);
+
 // Shared with the formation report: a directory made with its parents (InputError when it cannot be).
 void make_output_dir(const std::string& dir);
 
