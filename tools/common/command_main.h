@@ -1,5 +1,7 @@
 // The one place a command turns exceptions into its error line and exit status:
 //   headlab-<tool>: error: <what>: <why>     exit 2 for input errors, 1 for internal ones.
+// The message goes through one_line, so it stays one line whatever it quotes (a file's bytes, a JSON
+// parser's excerpt, a path with a newline).
 // Header-only, shared by every command's main.cpp (commands may use Boost; libraries do not).
 #pragma once
 #include <boost/program_options.hpp>

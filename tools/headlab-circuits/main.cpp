@@ -1,5 +1,5 @@
 // headlab-circuits: the modeling-free methods and head studies on a trained model. A thin main: it
-// picks the subcommand from circuits/commands.h and turns errors into the one-line report.
+// picks the subcommand from commands.h and turns errors into the one-line report.
 #include <cstdio>
 #include <string>
 
@@ -22,21 +22,11 @@ std::string usage() {
   return s + "Run headlab-circuits <command> --help for the options of one command.\n";
 }
 
-// The same error, printable on one line: a message can quote a hook name with a newline in it, or
-// bytes from a damaged file.
-InputError one_line(const std::string& message) {
-  const std::string m = printable_line(message);
-  const size_t colon = m.find(": ");
-  return colon == std::string::npos ? InputError("input", m) : InputError(m.substr(0, colon), m.substr(colon + 2));
-}
-
 int run_subcommand(const circuits_cli::Subcommand& c, int argc, char** argv) {
   try {
     return c.run(argc, argv);
-  } catch (const InputError& e) {
-    throw one_line(e.what());
   } catch (const boost::program_options::error& e) {
-    throw InputError("command line", printable_line(e.what()) + " (see headlab-circuits " + c.name + " --help)");
+    throw InputError("command line", std::string(e.what()) + " (see headlab-circuits " + c.name + " --help)");
   }
 }
 

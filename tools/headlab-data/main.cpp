@@ -26,6 +26,7 @@
 #include "data/mix.h"
 #include "data/tasks.h"
 #include "data/text_dataset.h"
+#include "tools/common/command_main.h"
 
 namespace po = boost::program_options;
 using namespace headlab;
@@ -415,16 +416,5 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return dispatch(argc, argv);
-  } catch (const InputError& e) {
-    std::cerr << "headlab-data: error: " << printable_line(e.what()) << std::endl;
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "headlab-data: error: out of memory" << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "headlab-data: error: internal: " << printable_line(e.what()) << std::endl;
-    return 1;
-  }
+  return cli::run_command("headlab-data", [&] { return dispatch(argc, argv); });
 }
