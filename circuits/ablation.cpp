@@ -10,8 +10,6 @@
 namespace headlab {
 namespace {
 
-using Sources = std::map<HookPoint, std::shared_ptr<const HostTensor>>;
-
 // The points an ablation replaces: each layer's hook_z and (with MLPs) hook_mlp_out.
 std::vector<HookPoint> ablated_points(const ModelConfig& c) {
   std::vector<HookPoint> p;
@@ -22,9 +20,9 @@ std::vector<HookPoint> ablated_points(const ModelConfig& c) {
   return p;
 }
 
-HookFn ablation_fn(AblationKind kind, const Sources& sources, HookPoint p, Selection sel) {
+HookFn ablation_fn(AblationKind kind, const ActivationCache& sources, HookPoint p, Selection sel) {
   if (kind == AblationKind::zero) return zero_ablation(std::move(sel));
-  return replace_from(sources.at(p), std::move(sel));
+  return replace_from(sources.shared(p), std::move(sel));
 }
 
 // The reference rows a batch's resampled activations come from: B rows drawn with the seed.
@@ -74,7 +72,7 @@ struct Accums {
 };
 
 // One batch: the clean run and every ablation, scored into `acc`. Returns the forwards run.
-int64_t ablate_batch(Transformer& model, const TaskBatch& b, const AblationOptions& opt, const Sources& src,
+int64_t ablate_batch(Transformer& model, const TaskBatch& b, const AblationOptions& opt, const ActivationCache& src,
                      Accums& acc) {
   const ModelConfig& c = model.config();
   const size_t H = size_t(c.n_heads);
@@ -142,7 +140,7 @@ AblationReport run_ablation(Transformer& model, const TaskData& task, const Abla
     check_task_fits_model(ref, c);
   }
   const std::vector<HookPoint> points = ablated_points(c);
-  Sources means;
+  ActivationCache means;
   if (opt.kind == AblationKind::mean)
     means = mean_activations(model, points, ref.clean.data(), ref.n, ref.T, opt.batch_size);
   std::mt19937_64 rng(opt.seed);
@@ -156,14 +154,13 @@ AblationReport run_ablation(Transformer& model, const TaskData& task, const Abla
   const auto batches = task_batches(task, opt.batch_size);
   for (size_t bi = 0; bi < batches.size(); ++bi) {
     const TaskBatch& b = batches[bi];
-    Sources resampled;
+    ActivationCache resampled;
     if (opt.kind == AblationKind::resample) {
       const std::vector<int32_t> tokens = resample_tokens(ref, b.B, rng);
-      auto cache = run_with_cache(model, tokens.data(), b.B, b.T, points);
-      for (HookPoint p : points) resampled[p] = take_cached(cache, p);
+      resampled = run_with_cache(model, tokens.data(), b.B, b.T, points);
       ++r.forwards;
     }
-    const Sources& src = opt.kind == AblationKind::mean ? means : resampled;
+    const ActivationCache& src = opt.kind == AblationKind::mean ? means : resampled;
     r.forwards += ablate_batch(model, b, opt, src, acc);
     if (opt.progress) opt.progress("batch " + std::to_string(bi + 1) + "/" + std::to_string(batches.size()) + " done");
   }

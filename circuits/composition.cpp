@@ -10,15 +10,6 @@
 namespace headlab {
 namespace {
 
-// A TransformerLens state_dict entry, gathered from the arena into its TL (row-major) layout.
-std::vector<float> gather(const ParamTable& table, const std::vector<float>& params, const std::string& name) {
-  const ParamInfo* p = table.find(name);
-  if (!p) throw InternalError("head_circuits: the parameter table has no " + name);
-  std::vector<float> out(size_t(p->numel()));
-  for (int64_t i = 0; i < p->numel(); ++i) out[size_t(i)] = params[size_t(p->arena_offset(i))];
-  return out;
-}
-
 // x [rows, cols]: subtract each column's mean over the rows (centre along axis 0).
 void centre_columns(float* x, int64_t rows, int64_t cols) {
   for (int64_t c = 0; c < cols; ++c) {
@@ -125,11 +116,11 @@ HeadCircuits head_circuits(const ModelConfig& cfg, const std::vector<float>& par
   for (int l = 0; l < L; ++l) {
     const std::string p = "blocks." + std::to_string(l) + ".";
     std::vector<float> ln1_w;
-    if (fold) ln1_w = gather(table, params, p + "ln1.w");
+    if (fold) ln1_w = table.gather(params, p + "ln1.w");
     std::vector<float>* dst[3] = {&w.W_Q, &w.W_K, &w.W_V};
     const char* names[3] = {"attn.W_Q", "attn.W_K", "attn.W_V"};
     for (int which = 0; which < 3; ++which) {
-      std::vector<float> m = gather(table, params, p + names[which]);  // [H, D, dh]
+      std::vector<float> m = table.gather(params, p + names[which]);  // [H, D, dh]
       for (int64_t h = 0; h < H; ++h) {
         float* x = m.data() + h * head_size;  // [D, dh]
         if (fold) scale_rows(x, ln1_w, D, dh);
@@ -137,14 +128,14 @@ HeadCircuits head_circuits(const ModelConfig& cfg, const std::vector<float>& par
       }
       std::copy(m.begin(), m.end(), dst[which]->begin() + l * H * head_size);
     }
-    std::vector<float> o = gather(table, params, p + "attn.W_O");  // [H, dh, D]
+    std::vector<float> o = table.gather(params, p + "attn.W_O");  // [H, dh, D]
     if (centre) centre_rows(o.data(), H * dh, D);
     std::copy(o.begin(), o.end(), w.W_O.begin() + l * H * head_size);
   }
-  w.W_E = gather(table, params, "embed.W_E");  // [V, D]
+  w.W_E = table.gather(params, "embed.W_E");  // [V, D]
   if (centre) centre_rows(w.W_E.data(), V, D);
-  w.W_U = gather(table, params, "unembed.W_U");  // [D, V]
-  if (fold) scale_rows(w.W_U.data(), gather(table, params, "ln_final.w"), D, V);
+  w.W_U = table.gather(params, "unembed.W_U");  // [D, V]
+  if (fold) scale_rows(w.W_U.data(), table.gather(params, "ln_final.w"), D, V);
   if (centre) centre_columns(w.W_U.data(), D, V);
   if (tl) centre_rows(w.W_U.data(), D, V);  // center_unembed, whatever the norm
   return w;

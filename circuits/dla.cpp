@@ -11,13 +11,10 @@
 namespace headlab {
 namespace {
 
-// A TransformerLens parameter as a dense row-major array; empty when the model has none.
+// A TransformerLens parameter as a dense row-major array; empty when the model has none (no norm,
+// no bias).
 std::vector<float> tl_param(const ParamTable& table, const std::vector<float>& arena, const std::string& name) {
-  const ParamInfo* p = table.find(name);
-  if (!p) return {};
-  std::vector<float> out(size_t(p->numel()));
-  for (int64_t i = 0; i < p->numel(); ++i) out[size_t(i)] = arena[size_t(p->arena_offset(i))];
-  return out;
+  return table.find(name) ? table.gather(arena, name) : std::vector<float>();
 }
 
 struct LensReadout {
@@ -153,9 +150,7 @@ DlaReport direct_logit_attribution(Transformer& model, const TaskData& task, int
     auto cache = run_with_cache(model, b.clean, b.B, b.T, points);
     std::vector<float> buffer;
     const float* logits = host_logits(model, buffer);
-    auto at = [&](const std::string& name, int64_t row, int64_t width) {
-      return cache.at(name).data.data() + row * width;
-    };
+    auto at = [&](HookPoint p, int64_t row, int64_t width) { return cache.at(p).data.data() + row * width; };
     for (int i = 0; i < b.B; ++i) {
       const int32_t a = b.answer[i], w = r.has_wrong_answer ? b.wrong_answer[i] : -1;
       const int64_t row = int64_t(i) * b.T + b.answer_pos[i];  // (batch, position) row
@@ -163,15 +158,14 @@ DlaReport direct_logit_attribution(Transformer& model, const TaskData& task, int
       r.logit_diff += double(lg[a]) - (w >= 0 ? double(lg[w]) : 0.0);
       double bias_U = 0;
       const std::vector<double> dir = u.direction(a, w, bias_U);
-      const FrozenReadout read(u, dir, has_norm ? double(*at("ln_final.hook_scale", row, 1)) : 1.0);
-      r.embed += read(at("hook_embed", row, D));
-      if (has_pos) r.pos_embed += read(at("hook_pos_embed", row, D));
+      const FrozenReadout read(u, dir, has_norm ? double(*at({-1, HookSite::lnf_scale}, row, 1)) : 1.0);
+      r.embed += read(at({-1, HookSite::embed}, row, D));
+      if (has_pos) r.pos_embed += read(at({-1, HookSite::pos_embed}, row, D));
       for (int64_t l = 0; l < L; ++l) {
-        const std::string pre = "blocks." + std::to_string(l) + ".";
-        const float* result = at(pre + "attn.hook_result", row * H, D);  // [H, D] of this row
+        const float* result = at({int(l), HookSite::attn_result}, row * H, D);  // [H, D] of this row
         for (int64_t h = 0; h < H; ++h) r.heads[size_t(l * H + h)] += read(result + h * D);
         r.attn_bias[size_t(l)] += read(b_O[size_t(l)].data());
-        if (!c.attn_only) r.mlps[size_t(l)] += read(at(pre + "hook_mlp_out", row, D));
+        if (!c.attn_only) r.mlps[size_t(l)] += read(at({int(l), HookSite::mlp_out}, row, D));
       }
       double ln_bias = 0;
       for (size_t d = 0; d < u.ln_b.size(); ++d) ln_bias += double(u.ln_b[d]) * dir[d];
@@ -210,7 +204,7 @@ LogitLensReport logit_lens(Transformer& model, const TaskData& task, int batch_s
   for (const TaskBatch& b : task_batches(task, batch_size)) {
     auto cache = run_with_cache(model, b.clean, b.B, b.T, points);
     for (int k = 0; k <= L; ++k) {
-      const HostTensor& resid = cache.at(hook_name(points[size_t(k)]));
+      const HostTensor& resid = cache.at(points[size_t(k)]);
 #pragma omp parallel for schedule(dynamic)
       for (int i = 0; i < b.B; ++i) {
         const float* x = resid.data.data() + (int64_t(i) * b.T + b.answer_pos[i]) * D;

@@ -172,35 +172,8 @@ HookFn add_direction(std::vector<float> direction, float coefficient, Selection 
   };
 }
 
-std::map<std::string, HostTensor> run_with_cache(Transformer& model, const int32_t* tokens, int B, int T,
-                                                 const std::vector<HookPoint>& points) {
-  // Our own caching hooks (not HookSet::cache) so the tensors move out without a copy.
-  std::map<std::string, HostTensor> out;
-  HookSet hooks;
-  for (HookPoint p : points)
-    hooks.add_forward(p, [&out](HookPoint q, ActivationView& v, Backend& be) {
-      HostTensor t;
-      t.shape = v.shape;
-      t.data.resize(size_t(v.numel()));
-      be.copy_to_host(t.data.data(), v.data, t.data.size() * sizeof(float));
-      out[hook_name(q)] = std::move(t);
-    });
-  model.forward(tokens, B, T, &hooks);
-  return out;
-}
-
-std::shared_ptr<const HostTensor> take_cached(std::map<std::string, HostTensor>& cache, HookPoint point) {
-  auto it = cache.find(hook_name(point));
-  if (it == cache.end()) throw InternalError("hook " + hook_name(point) + " was not cached");
-  auto t = std::make_shared<HostTensor>(std::move(it->second));
-  cache.erase(it);
-  return t;
-}
-
-std::map<HookPoint, std::shared_ptr<const HostTensor>> mean_activations(Transformer& model,
-                                                                        const std::vector<HookPoint>& points,
-                                                                        const int32_t* tokens, int64_t n, int T,
-                                                                        int batch_size) {
+ActivationCache mean_activations(Transformer& model, const std::vector<HookPoint>& points, const int32_t* tokens,
+                                 int64_t n, int T, int batch_size) {
   if (n < 1) throw InputError("reference data", "expected at least one sequence to average over");
   if (batch_size < 1) throw InputError("--batch-size", "expected a positive integer");
   std::map<HookPoint, std::vector<double>> sums;  // per point: one sequence's worth of values
@@ -209,7 +182,7 @@ std::map<HookPoint, std::shared_ptr<const HostTensor>> mean_activations(Transfor
     const int B = int(std::min<int64_t>(batch_size, n - first));
     auto cache = run_with_cache(model, tokens + first * T, B, T, points);
     for (HookPoint p : points) {
-      const HostTensor& t = cache.at(hook_name(p));
+      const HostTensor& t = cache.at(p);
       const size_t per_seq = size_t(t.numel() / B);
       std::vector<double>& sum = sums[p];
       if (sum.empty()) {
@@ -221,13 +194,13 @@ std::map<HookPoint, std::shared_ptr<const HostTensor>> mean_activations(Transfor
         for (size_t i = 0; i < per_seq; ++i) sum[i] += t.data[size_t(b) * per_seq + i];
     }
   }
-  std::map<HookPoint, std::shared_ptr<const HostTensor>> out;
+  ActivationCache out;
   for (auto& [p, sum] : sums) {
-    auto mean = std::make_shared<HostTensor>();
-    mean->shape = shapes[p];
-    mean->data.resize(sum.size());
-    for (size_t i = 0; i < sum.size(); ++i) mean->data[i] = float(sum[i] / double(n));
-    out[p] = std::move(mean);
+    HostTensor mean;
+    mean.shape = shapes[p];
+    mean.data.resize(sum.size());
+    for (size_t i = 0; i < sum.size(); ++i) mean.data[i] = float(sum[i] / double(n));
+    out.insert(p, std::move(mean));
   }
   return out;
 }

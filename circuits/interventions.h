@@ -58,18 +58,10 @@ HookFn resample_ablation(std::shared_ptr<const HostTensor> other_run, Selection 
 // for hook_z ...). Not for pattern points (InputError when the hook runs).
 HookFn add_direction(std::vector<float> direction, float coefficient, Selection sel = {});
 
-// A forward on tokens [B, T] that caches the given points; returns the caches by hook name.
-std::map<std::string, HostTensor> run_with_cache(Transformer& model, const int32_t* tokens, int B, int T,
-                                                 const std::vector<HookPoint>& points);
-// The cache of `point` as a shared tensor (moved out of the map). InternalError when absent.
-std::shared_ptr<const HostTensor> take_cached(std::map<std::string, HostTensor>& cache, HookPoint point);
-
 // The mean activation at each point over n sequences of T tokens (tokens [n, T]), position by
 // position: shape [1, ...] (hook_shape with batch 1), for mean ablation. One pass, batches of
 // batch_size. InputError when n < 1.
-std::map<HookPoint, std::shared_ptr<const HostTensor>> mean_activations(Transformer& model,
-                                                                        const std::vector<HookPoint>& points,
-                                                                        const int32_t* tokens, int64_t n, int T,
-                                                                        int batch_size);
+ActivationCache mean_activations(Transformer& model, const std::vector<HookPoint>& points, const int32_t* tokens,
+                                 int64_t n, int T, int batch_size);
 
 }  // namespace headlab

@@ -1,4 +1,4 @@
-// Task metrics on a batch's logits at each sequence's answer position (DESIGN.md "Circuits"):
+// Task metrics on a batch's logits at each sequence's answer position (docs/headlab-circuits.md):
 //   logit_diff  logit(answer) - logit(wrong_answer)
 //   prob        softmax probability of the answer
 //   kl          KL(reference || this run) of the next-token distributions, the reference being the

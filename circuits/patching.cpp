@@ -8,6 +8,7 @@
 
 #include "circuits/interventions.h"
 #include "core/errors.h"
+#include "core/lists.h"
 
 namespace headlab {
 namespace {
@@ -35,16 +36,6 @@ constexpr SweepName kSweeps[] = {
     {"pattern_pos", HookSite::attn_pattern, true, true},
 };
 
-// The per-layer caches of one run at every site the sweeps patch.
-using RunCache = std::map<HookPoint, std::shared_ptr<const HostTensor>>;
-
-RunCache cache_run(Transformer& model, const int32_t* tokens, int B, int T, const std::vector<HookPoint>& points) {
-  auto cache = run_with_cache(model, tokens, B, T, points);
-  RunCache out;
-  for (HookPoint p : points) out[p] = take_cached(cache, p);
-  return out;
-}
-
 // Accumulates one sweep's metric sums over batches.
 struct SweepSums {
   const PatchSweep* sweep;
@@ -57,8 +48,8 @@ struct SweepSums {
 // attention), so those elements take the unpatched run's value without a forward.
 // Each patched run recomputes only the patched layer and those after it, from the unpatched run's
 // blocks.{l}.hook_resid_pre (`base`): a sweep over L layers costs the suffixes, not L full forwards.
-void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const RunCache& base,
-                 const RunCache& source, double unpatched_sum, MetricKind metric, const float* clean_logprobs,
+void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const ActivationCache& base,
+                 const ActivationCache& source, double unpatched_sum, MetricKind metric, const float* clean_logprobs,
                  std::vector<double>& sums, int64_t& forwards) {
   const ModelConfig& c = model.config();
   const int H = sweep.by_head ? c.n_heads : 1, P = sweep.by_position ? batch.T : 1;
@@ -76,8 +67,8 @@ void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& s
         if (sweep.by_position) sel.positions = {p};
         const HookPoint point{l, sweep.site};
         HookSet hooks;
-        hooks.add_forward(point, replace_from(source.at(point), sel));
-        model.forward_from_layer(l, base.at({l, HookSite::resid_pre})->data.data(), &hooks);
+        hooks.add_forward(point, replace_from(source.shared(point), sel));
+        model.forward_from_layer(l, base.at({l, HookSite::resid_pre}).data.data(), &hooks);
         std::vector<float> buffer;
         sums[i] += metric_sum(metric, host_logits(model, buffer), batch.metric_targets(c.d_vocab, clean_logprobs));
         ++forwards;
@@ -91,10 +82,7 @@ std::string to_string(PatchDirection d) { return d == PatchDirection::denoising 
 std::vector<PatchDirection> parse_patch_directions(const std::string& text, const std::string& what) {
   if (text == "both") return {PatchDirection::denoising, PatchDirection::noising};
   std::vector<PatchDirection> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
+  for (const std::string& item : split_list(text)) {
     PatchDirection d;
     if (item == "denoising")
       d = PatchDirection::denoising;
@@ -103,7 +91,6 @@ std::vector<PatchDirection> parse_patch_directions(const std::string& text, cons
     else
       throw InputError(what, "expected denoising, noising or both, got '" + item + "'");
     if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
-    start = comma + 1;
   }
   return out;
 }
@@ -126,17 +113,12 @@ PatchSweep parse_patch_sweep(const std::string& name, const ModelConfig& cfg) {
 
 std::vector<PatchSweep> parse_patch_sweeps(const std::string& list, const ModelConfig& cfg) {
   std::vector<PatchSweep> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    const std::string item = list.substr(start, comma - start);
-    if (!item.empty()) {
-      PatchSweep s = parse_patch_sweep(item, cfg);
-      for (const PatchSweep& o : out)
-        if (o.name == s.name) throw InputError("--sweeps", "sweep '" + s.name + "' is listed twice");
-      out.push_back(s);
-    }
-    start = comma + 1;
+  for (const std::string& item : split_list(list)) {
+    if (item.empty()) continue;
+    PatchSweep s = parse_patch_sweep(item, cfg);
+    for (const PatchSweep& o : out)
+      if (o.name == s.name) throw InputError("--sweeps", "sweep '" + s.name + "' is listed twice");
+    out.push_back(s);
   }
   if (out.empty()) throw InputError("--sweeps", "expected at least one sweep (e.g. resid_pre,attn_out,z)");
   return out;
@@ -185,12 +167,12 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
   const auto batches = task_batches(task, opt.batch_size);
   for (size_t bi = 0; bi < batches.size(); ++bi) {
     const TaskBatch& b = batches[bi];
-    const RunCache clean = cache_run(model, b.clean, b.B, b.T, points);
+    const ActivationCache clean = run_with_cache(model, b.clean, b.B, b.T, points);
     std::vector<float> buffer;
     const float* logits = host_logits(model, buffer);
     const std::vector<float> clean_logprobs = answer_logprobs(logits, b.B, b.T, c.d_vocab, b.answer_pos);
     const double clean_b = metric_sum(opt.metric, logits, b.metric_targets(c.d_vocab, clean_logprobs.data()));
-    const RunCache corrupted = cache_run(model, b.corrupted, b.B, b.T, points);
+    const ActivationCache corrupted = run_with_cache(model, b.corrupted, b.B, b.T, points);
     const double corrupted_b =
         metric_sum(opt.metric, host_logits(model, buffer), b.metric_targets(c.d_vocab, clean_logprobs.data()));
     report.forwards += 2;

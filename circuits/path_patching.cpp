@@ -8,19 +8,15 @@
 #include "circuits/interventions.h"
 #include "circuits/patching.h"
 #include "core/errors.h"
+#include "core/lists.h"
 
 namespace headlab {
 namespace {
 
-using LayerCache = std::map<HookPoint, std::shared_ptr<const HostTensor>>;
-
-LayerCache cache_z(Transformer& model, const int32_t* tokens, const TaskBatch& b) {
+ActivationCache cache_z(Transformer& model, const int32_t* tokens, const TaskBatch& b) {
   std::vector<HookPoint> points;
   for (int l = 0; l < model.config().n_layers; ++l) points.push_back({l, HookSite::attn_z});
-  auto cache = run_with_cache(model, tokens, b.B, b.T, points);
-  LayerCache out;
-  for (HookPoint p : points) out[p] = take_cached(cache, p);
-  return out;
+  return run_with_cache(model, tokens, b.B, b.T, points);
 }
 
 // The receivers' q/k/v points, each with the heads it carries.
@@ -36,8 +32,8 @@ std::map<HookPoint, std::vector<int>> receiver_points(const PathTarget& t) {
 
 // Step 2's hooks: every head's z frozen at its clean value from the first sender's layer on, the
 // senders' z replaced by their corrupted values.
-void add_sender_hooks(HookSet& hooks, const std::vector<HeadRef>& senders, const LayerCache& clean_z,
-                      const LayerCache& corrupted_z, int n_layers) {
+void add_sender_hooks(HookSet& hooks, const std::vector<HeadRef>& senders, const ActivationCache& clean_z,
+                      const ActivationCache& corrupted_z, int n_layers) {
   int first = n_layers;
   for (HeadRef s : senders) first = std::min(first, s.layer);
   for (int l = first; l < n_layers; ++l) {
@@ -45,14 +41,14 @@ void add_sender_hooks(HookSet& hooks, const std::vector<HeadRef>& senders, const
     std::vector<int> heads;
     for (HeadRef s : senders)
       if (s.layer == l) heads.push_back(s.head);
-    hooks.add_forward(p, replace_from(clean_z.at(p)));
-    if (!heads.empty()) hooks.add_forward(p, replace_from(corrupted_z.at(p), Selection::heads_at(heads)));
+    hooks.add_forward(p, replace_from(clean_z.shared(p)));
+    if (!heads.empty()) hooks.add_forward(p, replace_from(corrupted_z.shared(p), Selection::heads_at(heads)));
   }
 }
 
 // One sender set on one batch: the metric sum of step 3 (or of step 2 for the logits).
 double path_patch_batch(Transformer& model, const TaskBatch& b, const std::vector<HeadRef>& senders,
-                        const PathTarget& target, const LayerCache& clean_z, const LayerCache& corrupted_z,
+                        const PathTarget& target, const ActivationCache& clean_z, const ActivationCache& corrupted_z,
                         MetricKind metric, const float* clean_logprobs, int64_t& forwards) {
   HookSet step2;
   add_sender_hooks(step2, senders, clean_z, corrupted_z, model.config().n_layers);
@@ -63,19 +59,12 @@ double path_patch_batch(Transformer& model, const TaskBatch& b, const std::vecto
   const auto receivers = receiver_points(target);
   std::vector<HookPoint> points;
   for (const auto& [p, heads] : receivers) points.push_back(p);
-  std::map<std::string, HostTensor> cached;
-  for (HookPoint p : points)
-    step2.add_forward(p, [&cached](HookPoint q, ActivationView& v, Backend& be) {
-      HostTensor t;
-      t.shape = v.shape;
-      t.data.resize(size_t(v.numel()));
-      be.copy_to_host(t.data.data(), v.data, t.data.size() * sizeof(float));
-      cached[hook_name(q)] = std::move(t);
-    });
+  for (HookPoint p : points) step2.cache(p);
   model.forward(b.clean, b.B, b.T, &step2);
+  ActivationCache cached = step2.take_cached();
   HookSet step3;
   for (const auto& [p, heads] : receivers)
-    step3.add_forward(p, replace_from(take_cached(cached, p), Selection::heads_at(heads)));
+    step3.add_forward(p, replace_from(cached.take(p), Selection::heads_at(heads)));
   forwards += 2;
   return run_metric_sum(model, metric, b.clean, b, clean_logprobs, &step3);
 }
@@ -94,11 +83,7 @@ PathTarget parse_path_target(const std::string& text, const ModelConfig& cfg, co
     t.logits = true;
     return t;
   }
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    start = comma + 1;
+  for (const std::string& item : split_list(text)) {
     if (item.empty()) continue;
     const size_t colon = item.find(':');
     PathReceiver r;
@@ -159,12 +144,12 @@ PathPatchReport run_path_patching(Transformer& model, const TaskData& task,
   double clean_sum = 0, corrupted_sum = 0;
   const auto batches = task_batches(task, opt.batch_size);
   for (const TaskBatch& b : batches) {
-    const LayerCache clean_z = cache_z(model, b.clean, b);
+    const ActivationCache clean_z = cache_z(model, b.clean, b);
     std::vector<float> buffer;
     const float* logits = host_logits(model, buffer);
     const std::vector<float> clean_logprobs = answer_logprobs(logits, b.B, b.T, c.d_vocab, b.answer_pos);
     clean_sum += metric_sum(opt.metric, logits, b.metric_targets(c.d_vocab, clean_logprobs.data()));
-    const LayerCache corrupted_z = cache_z(model, b.corrupted, b);
+    const ActivationCache corrupted_z = cache_z(model, b.corrupted, b);
     corrupted_sum +=
         metric_sum(opt.metric, host_logits(model, buffer), b.metric_targets(c.d_vocab, clean_logprobs.data()));
     report.forwards += 2;

@@ -40,7 +40,7 @@ SliceSum sum_slices(Transformer& model, HookPoint point, const TokenDataset& ds,
   for (int64_t first = 0; first < ds.n_seq; first += batch_size) {
     const int B = int(std::min<int64_t>(batch_size, ds.n_seq - first));
     auto cache = run_with_cache(model, tokens.data() + first * T, B, T, {point});
-    const HostTensor& t = cache.at(hook_name(point));
+    const HostTensor& t = cache.at(point);
     const int64_t width = t.numel() / (int64_t(B) * T);  // one position's slice
     if (s.sum.empty()) s.sum.assign(size_t(width), 0.0);
     for (int b = 0; b < B; ++b) {
@@ -119,42 +119,6 @@ SteeringReport evaluate_steering(Transformer& model, const TaskData& task, HookP
     r.loss.push_back(losses[k].mean());
   }
   return r;
-}
-
-std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> seq, int max_new, float temperature,
-                              uint64_t seed, HookSet* hooks) {
-  if (seq.empty()) throw InputError("prompt", "expected at least one token");
-  const ModelConfig& c = model.config();
-  std::mt19937_64 rng(seed);
-  std::vector<float> buffer;
-  for (int i = 0; i < max_new; ++i) {
-    const size_t start = seq.size() > size_t(c.n_ctx) ? seq.size() - size_t(c.n_ctx) : 0;
-    const int T = int(seq.size() - start);
-    model.forward(seq.data() + start, 1, T, hooks);
-    const float* last = host_logits(model, buffer) + int64_t(T - 1) * c.d_vocab;
-    int32_t next = 0;
-    if (temperature <= 0.0f) {
-      for (int v = 1; v < c.d_vocab; ++v)
-        if (last[v] > last[next]) next = v;
-    } else {
-      double mx = last[0];
-      for (int v = 1; v < c.d_vocab; ++v) mx = std::max(mx, double(last[v]));
-      std::vector<double> p(size_t(c.d_vocab));
-      double sum = 0;
-      for (int v = 0; v < c.d_vocab; ++v) sum += p[size_t(v)] = std::exp((double(last[v]) - mx) / temperature);
-      double u = double(rng() >> 11) * 0x1.0p-53 * sum;
-      next = c.d_vocab - 1;
-      for (int v = 0; v < c.d_vocab; ++v) {
-        u -= p[size_t(v)];
-        if (u < 0) {
-          next = v;
-          break;
-        }
-      }
-    }
-    seq.push_back(next);
-  }
-  return seq;
 }
 
 }  // namespace headlab

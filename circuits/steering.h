@@ -12,6 +12,7 @@
 #include "circuits/metrics.h"
 #include "circuits/task_data.h"
 #include "data/token_dataset.h"
+#include "model/sampling.h"  // generate: steered samples
 #include "model/transformer.h"
 
 namespace headlab {
@@ -45,10 +46,5 @@ struct SteeringReport {
 SteeringReport evaluate_steering(Transformer& model, const TaskData& task, HookPoint point,
                                  const std::vector<float>& direction, const std::vector<float>& coefficients,
                                  MetricKind metric, int batch_size);
-
-// Continues `prompt` by max_new tokens (greedy at temperature 0, else sampled with the seed),
-// running `hooks` on every forward. The window is the last n_ctx tokens.
-std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> prompt, int max_new, float temperature,
-                              uint64_t seed, HookSet* hooks = nullptr);
 
 }  // namespace headlab

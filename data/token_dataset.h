@@ -1,4 +1,4 @@
-// Token datasets in HDF5 (DESIGN.md "Files"), one of two shapes:
+// Token datasets in HDF5 (docs/files.md), one of two shapes:
 //  - stream (corpora): /tokens (uint16 or uint32, 1-D, chunked), /doc_offsets (uint64, start of each
 //    document, first 0), optional /labels/<name> (1-D, same length as /tokens);
 //  - sequences (tasks): /tokens [n_seq, seq_len], optional /loss_mask (uint8, same shape),

@@ -78,14 +78,12 @@ namespace {
 // ---------------------------------------------------------------- params
 
 void write_params(h5::Group& g, const ParamTable& table, const std::vector<float>& arena) {
-  std::vector<float> gathered;
   for (const ParamInfo& p : table.params()) {
     if (is_row_major(p)) {
       g.write<float>(p.name, arena.data() + p.offset, p.shape);
       continue;
     }
-    gathered.resize(size_t(p.numel()));  // a strided view (W_Q of the fused W_qkv, tied W_U)
-    for (int64_t i = 0; i < p.numel(); ++i) gathered[size_t(i)] = arena[size_t(p.arena_offset(i))];
+    const std::vector<float> gathered = p.gather(arena);  // a strided view (W_Q of the fused W_qkv, tied W_U)
     g.write<float>(p.name, gathered.data(), p.shape);
   }
 }

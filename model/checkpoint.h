@@ -1,4 +1,4 @@
-// Checkpoints: one HDF5 file that stands alone (DESIGN.md "Files"), readable by h5py.
+// Checkpoints: one HDF5 file that stands alone (docs/files.md), readable by h5py.
 //
 //   /            attributes format = "headlab.checkpoint", format_version = 1 (a copy of /config's,
 //                so any headlab file says what it is at its root)

@@ -169,6 +169,37 @@ HostTensor to_host(const ActivationView& v, Backend& be) {
 }
 }  // namespace
 
+const HostTensor& ActivationCache::at(HookPoint p) const { return *shared(p); }
+
+const HostTensor& ActivationCache::at(const std::string& name) const {
+  for (const auto& [p, t] : entries_)
+    if (hook_name(p) == name) return *t;
+  throw InputError("hook '" + name + "'", "was not cached in this run");
+}
+
+std::shared_ptr<const HostTensor> ActivationCache::shared(HookPoint p) const {
+  auto it = entries_.find(p);
+  if (it == entries_.end()) throw InputError("hook '" + hook_name(p) + "'", "was not cached in this run");
+  return it->second;
+}
+
+std::shared_ptr<const HostTensor> ActivationCache::take(HookPoint p) {
+  auto it = entries_.find(p);
+  if (it == entries_.end()) throw InputError("hook '" + hook_name(p) + "'", "was not cached in this run");
+  std::shared_ptr<const HostTensor> t = std::move(it->second);
+  entries_.erase(it);
+  return t;
+}
+
+void ActivationCache::insert(HookPoint p, HostTensor t) {
+  entries_[p] = std::make_shared<const HostTensor>(std::move(t));
+}
+
+HookSet::HookSet() : caches_(std::make_unique<Caches>()) {}
+HookSet::~HookSet() = default;
+HookSet::HookSet(HookSet&&) noexcept = default;
+HookSet& HookSet::operator=(HookSet&&) noexcept = default;
+
 void HookSet::set_bit(std::vector<uint32_t>& bits, HookPoint p) {
   size_t i = size_t(p.layer + 1);
   if (bits.size() <= i) bits.resize(i + 1, 0u);
@@ -185,11 +216,13 @@ void HookSet::add_backward(HookPoint p, HookFn fn) {
 }
 
 void HookSet::cache(HookPoint p) {
-  add_forward(p, [this](HookPoint q, ActivationView& v, Backend& be) { cache_[hook_name(q)] = to_host(v, be); });
+  ActivationCache* to = &caches_->forward;
+  add_forward(p, [to](HookPoint q, ActivationView& v, Backend& be) { to->insert(q, to_host(v, be)); });
 }
 
 void HookSet::cache_gradient(HookPoint p) {
-  add_backward(p, [this](HookPoint q, ActivationView& v, Backend& be) { grad_cache_[hook_name(q)] = to_host(v, be); });
+  ActivationCache* to = &caches_->backward;
+  add_backward(p, [to](HookPoint q, ActivationView& v, Backend& be) { to->insert(q, to_host(v, be)); });
 }
 
 void HookSet::run_forward(HookPoint p, ActivationView& v, Backend& be) {
@@ -202,12 +235,6 @@ void HookSet::run_backward(HookPoint p, ActivationView& v, Backend& be) {
   auto it = backward_.find(p);
   if (it == backward_.end()) return;
   for (auto& fn : it->second) fn(p, v, be);
-}
-
-const HostTensor& HookSet::cached(const std::string& name) const {
-  auto it = cache_.find(name);
-  if (it == cache_.end()) throw InputError("hook '" + name + "'", "was not cached in this run");
-  return it->second;
 }
 
 }  // namespace headlab

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,32 @@ struct HostTensor {
   int64_t numel() const;
 };
 
+// Activations (or gradients) cached by hook point, on the host: TransformerLens' ActivationCache.
+// Entries are shared and immutable, so a patch can hold one without copying it.
+class ActivationCache {
+ public:
+  using Entries = std::map<HookPoint, std::shared_ptr<const HostTensor>>;
+
+  bool empty() const { return entries_.empty(); }
+  size_t size() const { return entries_.size(); }
+  bool contains(HookPoint p) const { return entries_.count(p) != 0; }
+  // InputError naming the hook when it was not cached.
+  const HostTensor& at(HookPoint p) const;
+  const HostTensor& at(const std::string& hook_name) const;  // by TransformerLens name
+  std::shared_ptr<const HostTensor> shared(HookPoint p) const;
+  // The entry moved out of the cache (no copy); InputError when it was not cached.
+  std::shared_ptr<const HostTensor> take(HookPoint p);
+  void insert(HookPoint p, HostTensor t);
+  void insert(HookPoint p, std::shared_ptr<const HostTensor> t) { entries_[p] = std::move(t); }
+  void clear() { entries_.clear(); }
+  const Entries& entries() const { return entries_; }
+  Entries::const_iterator begin() const { return entries_.begin(); }
+  Entries::const_iterator end() const { return entries_.end(); }
+
+ private:
+  Entries entries_;
+};
+
 // What the model hands a hook: the activation, contiguous, in the backend's memory
 // (host for CPU), shaped as TransformerLens shapes it. A forward hook may change it in place.
 struct ActivationView {
@@ -80,14 +107,22 @@ class Backend;
 using HookFn = std::function<void(HookPoint, ActivationView&, Backend&)>;
 
 // A HookSet is compiled to a per-(layer, site) bitmask before the forward, so the model tests one
-// bit per point and an empty set costs nothing.
+// bit per point and an empty set costs nothing. Not copyable (a copy's caching hooks would write
+// into the original's caches); moving keeps the caches, which live behind a stable pointer.
 class HookSet {
  public:
+  HookSet();
+  ~HookSet();
+  HookSet(const HookSet&) = delete;
+  HookSet& operator=(const HookSet&) = delete;
+  HookSet(HookSet&&) noexcept;
+  HookSet& operator=(HookSet&&) noexcept;
+
   // Run fn on the activation at p during forward (fn may modify it in place).
   void add_forward(HookPoint p, HookFn fn);
   // Run fn on the gradient at p during backward (fn may read it, or modify it in place).
   void add_backward(HookPoint p, HookFn fn);
-  // Copy the activation at p into cache() (host memory).
+  // Copy the activation (gradient) at p into cached() (cached_gradients()), host memory.
   void cache(HookPoint p);
   void cache_gradient(HookPoint p);
 
@@ -98,12 +133,14 @@ class HookSet {
   void run_forward(HookPoint p, ActivationView& v, Backend& be);
   void run_backward(HookPoint p, ActivationView& v, Backend& be);
 
-  const std::map<std::string, HostTensor>& cached() const { return cache_; }
-  const std::map<std::string, HostTensor>& cached_gradients() const { return grad_cache_; }
-  const HostTensor& cached(const std::string& name) const;  // InputError when not cached
+  const ActivationCache& cached() const { return caches_->forward; }
+  const ActivationCache& cached_gradients() const { return caches_->backward; }
+  const HostTensor& cached(const std::string& name) const { return cached().at(name); }  // InputError when not cached
+  // The forward cache moved out (the set keeps caching into an empty one).
+  ActivationCache take_cached() { return std::move(caches_->forward); }
   void clear_cache() {
-    cache_.clear();
-    grad_cache_.clear();
+    caches_->forward.clear();
+    caches_->backward.clear();
   }
 
  private:
@@ -117,7 +154,11 @@ class HookSet {
   // One word per layer (index layer + 1; index 0 for the global points), one bit per site.
   std::vector<uint32_t> forward_bits_, backward_bits_;
   std::map<HookPoint, std::vector<HookFn>> forward_, backward_;
-  std::map<std::string, HostTensor> cache_, grad_cache_;
+  // The caching hooks hold this pointer, not the HookSet's address, so that a moved set still works.
+  struct Caches {
+    ActivationCache forward, backward;
+  };
+  std::unique_ptr<Caches> caches_;
 };
 
 }  // namespace headlab

@@ -1,5 +1,7 @@
 #include "model/params.h"
 
+#include "core/errors.h"
+
 namespace headlab {
 namespace {
 std::vector<int64_t> row_major_strides(const std::vector<int64_t>& shape) {
@@ -24,6 +26,12 @@ int64_t ParamInfo::arena_offset(int64_t i) const {
   return off;
 }
 
+std::vector<float> ParamInfo::gather(const std::vector<float>& arena) const {
+  std::vector<float> out(static_cast<size_t>(numel()));
+  for (int64_t i = 0; i < numel(); ++i) out[size_t(i)] = arena[size_t(arena_offset(i))];
+  return out;
+}
+
 int64_t ParamTable::add_storage(const std::string& name, int64_t size, ParamKind kind) {
   int64_t off = arena_size_;
   storage_.push_back({name, off, size, kind});
@@ -37,6 +45,15 @@ const ParamInfo* ParamTable::find(const std::string& tl_name) const {
   for (const auto& p : params_)
     if (p.name == tl_name) return &p;
   return nullptr;
+}
+
+std::vector<float> ParamTable::gather(const std::vector<float>& arena, const std::string& tl_name) const {
+  const ParamInfo* p = find(tl_name);
+  if (!p) throw InternalError("the parameter table has no " + tl_name);
+  if (int64_t(arena.size()) != arena_size_)
+    throw InternalError("gather " + tl_name + ": expected an arena of " + std::to_string(arena_size_) +
+                        " floats, got " + std::to_string(arena.size()));
+  return p->gather(arena);
 }
 
 ParamTable::ParamTable(const ModelConfig& c) {

@@ -34,6 +34,8 @@ struct ParamInfo {
   int64_t numel() const;
   // Arena offset of the element with row-major (TL) flat index i.
   int64_t arena_offset(int64_t i) const;
+  // The entry read out of the arena into its dense row-major (TL) layout.
+  std::vector<float> gather(const std::vector<float>& arena) const;
 };
 
 // Offsets of one block's tensors in the arena; -1 where the model has no such tensor.
@@ -67,6 +69,9 @@ class ParamTable {
   int64_t arena_size() const { return arena_size_; }
   // nullptr when no TL entry has this name.
   const ParamInfo* find(const std::string& tl_name) const;
+  // The TL entry `tl_name` read out of the arena (ParamInfo::gather): every reader of a parameter by
+  // name goes through here. InternalError when the model has no such entry.
+  std::vector<float> gather(const std::vector<float>& arena, const std::string& tl_name) const;
 
  private:
   int64_t add_storage(const std::string& name, int64_t size, ParamKind kind);

@@ -46,7 +46,6 @@ Transformer::Transformer(const ModelConfig& cfg, Backend& backend) : cfg_(cfg), 
 }
 
 Transformer::~Transformer() {
-  if (acts_) acts_->free_scratch();
   acts_.reset();
   be_.free_bytes(params_);
   be_.free_bytes(grads_);
@@ -115,9 +114,17 @@ std::vector<float> Transformer::losses_to_host() const {
   return host;
 }
 
+ActivationCache run_with_cache(Transformer& model, const int32_t* tokens, int B, int T,
+                               const std::vector<HookPoint>& points) {
+  HookSet hooks;
+  for (HookPoint p : points) hooks.cache(p);
+  model.forward(tokens, B, T, &hooks);
+  return hooks.take_cached();
+}
+
 void Transformer::ensure_activations(int B, int T) {
   if (acts_ && acts_->B == B && acts_->T == T) return;
-  if (acts_) acts_->free_scratch();
+  acts_.reset();  // the old buffers go before the new ones are allocated
   acts_ = std::make_unique<Activations>(be_);
   Activations& A = *acts_;
   A.B = B;
@@ -162,7 +169,6 @@ void Transformer::ensure_activations(int B, int T) {
   A.ones = A.f(n_ones);
   std::vector<float> ones(size_t(n_ones), 1.0f);
   be_.copy_from_host(A.ones, ones.data(), ones.size() * sizeof(float));
-  A.zeros = A.f(D);
   A.out_D = A.f(BT * D);
   A.dresid = A.f(BT * D);
   A.dtmp = A.f(BT * D);

@@ -78,4 +78,9 @@ class Transformer {
   int64_t n_valid_targets_ = 0;
 };
 
+// TransformerLens' run_with_cache: a forward on tokens [B, T] that caches the given points (the
+// logits stay in the model, as after any forward).
+ActivationCache run_with_cache(Transformer& model, const int32_t* tokens, int B, int T,
+                               const std::vector<HookPoint>& points);
+
 }  // namespace headlab

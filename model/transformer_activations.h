@@ -39,7 +39,6 @@ struct Transformer::Activations {
   float* losses = nullptr;            // [BT]
   float* dloss = nullptr;             // [BT]
   float* ones = nullptr;              // [max(BT, D)] of 1: a broadcasting operand for matmul
-  float* zeros = nullptr;             // [D] of 0
   // scratch
   float* out_D = nullptr;     // [BT, D]: attention / MLP output before the residual add
   float* dresid = nullptr;    // [BT, D]
@@ -50,7 +49,7 @@ struct Transformer::Activations {
   float* dz = nullptr;        // [BT, H dh]
   float* dmlp_a = nullptr;    // [BT, M]
   float* dmlp_b = nullptr;    // [BT, M]
-  // hook scratch, grown on demand
+  // hook scratch, grown on demand (not in `owned`: a larger request replaces it)
   float* hook_buf = nullptr;
   int64_t hook_buf_size = 0;
   float* hook_buf2 = nullptr;
@@ -66,8 +65,12 @@ struct Transformer::Activations {
   std::vector<SplitInputs> split;  // per block; empty vectors until used
 
   explicit Activations(Backend& b) : be(b) {}
+  Activations(const Activations&) = delete;
+  Activations& operator=(const Activations&) = delete;
   ~Activations() {
     for (void* p : owned) be.free_bytes(p);
+    if (hook_buf) be.free_bytes(hook_buf);
+    if (hook_buf2) be.free_bytes(hook_buf2);
   }
   float* f(int64_t n) {
     void* p = be.alloc_bytes(size_t(std::max<int64_t>(n, 1)) * sizeof(float));
@@ -86,12 +89,6 @@ struct Transformer::Activations {
       size = n;
     }
     return buf;
-  }
-  void free_scratch() {
-    if (hook_buf) be.free_bytes(hook_buf);
-    if (hook_buf2) be.free_bytes(hook_buf2);
-    hook_buf = hook_buf2 = nullptr;
-    hook_buf_size = hook_buf2_size = 0;
   }
 };
 

@@ -183,7 +183,7 @@ int run(int argc, char** argv) {
   const Seconds full_cache = fastest(3, [&] {
     auto cache = run_with_cache(model, task.clean.data(), B, T, cacheable);
     cache_mib = 0;
-    for (const auto& [name, t] : cache) cache_mib += double(t.numel()) * 4 / (1 << 20);
+    for (const auto& [point, t] : cache) cache_mib += double(t->numel()) * 4 / (1 << 20);
   });
   const double rss_after = peak_rss_mib();
 

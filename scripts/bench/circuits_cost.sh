@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cost of the circuits methods (issue 4, part 6): each sweep's time as a multiple of one forward
+# The cost of the circuits methods: each sweep's time as a multiple of one forward
 # on the same batch, and the memory of a full cache. Builds bench_circuits_cost (from
 # scripts/bench/circuits_cost.cpp) and runs it on random GPT-2-style models of a few shapes.
 #

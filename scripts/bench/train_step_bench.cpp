@@ -38,7 +38,7 @@ struct Shape {
   int default_steps;
 };
 
-// The shapes of torch_train.py (and of issue 2's benchmark), in the same order of fields.
+// The shapes of torch_train.py (toy, small, the GPT-2-124M shape), in the same order of fields.
 const std::vector<Shape> kShapes = {
     {"toy", 2, 128, 4, 0, 128, 512, 32, 30},
     {"small", 4, 256, 8, 1024, 256, 4096, 16, 8},

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training throughput, headlab against PyTorch, in the same run: the three shapes of issue 2
+# Training throughput, headlab against PyTorch, in the same run: three shapes
 # (toy, small, gpt2 = the GPT-2-124M shape), the same thread count, f32. Prints tokens/s and
 # achieved GFLOP/s for both (FLOPs counted as llm.c counts them), the ratio, the BLAS PyTorch
 # loaded and the load average around each measurement; then times headlab-train itself on the toy

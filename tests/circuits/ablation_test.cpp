@@ -109,7 +109,7 @@ TEST(CircuitsAblationTest, MeanActivationsArePositionwiseMeansOverRows) {
   const auto means = mean_activations(*model, {z}, ds.tokens.data(), n, T, 2);
   const auto all = run_with_cache(*model, ds.tokens.data(), n, T, {z});
   const HostTensor& t = all.at(hook_name(z));
-  const HostTensor& m = *means.at(z);
+  const HostTensor& m = means.at(z);
   ASSERT_EQ(m.shape, (std::vector<int64_t>{1, T, c.n_heads, c.d_head}));
   const size_t per = m.data.size();
   for (size_t i = 0; i < per; ++i) {
@@ -119,7 +119,7 @@ TEST(CircuitsAblationTest, MeanActivationsArePositionwiseMeansOverRows) {
   }
   // Mean ablation really broadcasts the mean into every row.
   HookSet hooks;
-  hooks.add_forward(z, mean_ablation(means.at(z), Selection::heads_at({0})));
+  hooks.add_forward(z, mean_ablation(means.shared(z), Selection::heads_at({0})));
   std::vector<float> seen;
   hooks.add_forward(z, [&](HookPoint, ActivationView& v, Backend&) { seen.assign(v.data, v.data + v.numel()); });
   model->forward(ds.tokens.data(), n, T, &hooks);

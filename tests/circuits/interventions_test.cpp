@@ -231,8 +231,8 @@ TEST(CircuitsPathPatchingTest, PathsAndTheirIdentities) {
       answer_logprobs(model->logits_to_host().data(), 4, 7, c.d_vocab, task.answer_pos.data());
   auto corr = run_with_cache(*model, task.corrupted.data(), 4, 7, zs);
   HookSet step2;
-  for (HookPoint z : zs) step2.add_forward(z, replace_from(take_cached(clean, z)));
-  step2.add_forward(zs[0], replace_from(take_cached(corr, zs[0]), Selection::heads_at({1})));
+  for (HookPoint z : zs) step2.add_forward(z, replace_from(clean.take(z)));
+  step2.add_forward(zs[0], replace_from(corr.take(zs[0]), Selection::heads_at({1})));
   step2.cache({1, HookSite::attn_q});
   model->forward(task.clean.data(), 4, 7, &step2);
   HookSet step3;

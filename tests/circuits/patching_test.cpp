@@ -40,7 +40,7 @@ TEST(CircuitsPatchingTest, PatchingACleanRunWithItsOwnValuesChangesNothing) {
     for (int l = 0; l < f.cfg.n_layers; ++l) {
       const HookPoint p{l, s};
       auto cache = run_with_cache(*f.model, f.ds.tokens.data(), f.B, f.T, {p});
-      auto source = take_cached(cache, p);
+      auto source = cache.take(p);
       for (const Selection& sel : {Selection::all(), Selection::at_positions({2, 5}),
                                    site_has_heads(s) ? Selection{{4}, {1}} : Selection::at_positions({0})}) {
         HookSet hooks;
@@ -59,7 +59,7 @@ TEST(CircuitsPatchingTest, PatchingAllOfLayer0ResidPreWithCorruptedGivesCorrupte
     const HookPoint p{0, HookSite::resid_pre};
     auto cache = run_with_cache(*f.model, f.ds.corrupted.data(), f.B, f.T, {p});
     HookSet hooks;
-    hooks.add_forward(p, replace_from(take_cached(cache, p)));
+    hooks.add_forward(p, replace_from(cache.take(p)));
     const std::vector<float> patched = f.logits(f.ds.tokens, &hooks);
     EXPECT_EQ(patched, corrupted);
     EXPECT_GT(max_abs_diff(f.logits(f.ds.tokens), corrupted), 1e-3f) << "clean and corrupted must differ";
@@ -81,7 +81,7 @@ TEST(CircuitsPatchingTest, PatchingAHeadsZChangesOnlyWhatIsDownstreamOfIt) {
     const HookPoint z{head.layer, HookSite::attn_z};
     auto corrupted = run_with_cache(*f.model, f.ds.corrupted.data(), f.B, f.T, {z});
     HookSet hooks;
-    hooks.add_forward(z, replace_from(take_cached(corrupted, z), Selection{{pos}, {head.head}}));
+    hooks.add_forward(z, replace_from(corrupted.take(z), Selection{{pos}, {head.head}}));
     std::map<std::string, HostTensor> patched;
     for (HookPoint p : points)
       hooks.add_forward(p, [&patched](HookPoint q, ActivationView& v, Backend&) {
@@ -190,7 +190,7 @@ TEST(CircuitsPatchingTest, SweepElementEqualsAHandPatchedRunAndBatchingDoesNotMa
     MetricTargets t{5,         f.T, f.cfg.d_vocab, task.answer.data(), task.wrong_answer.data(), task.answer_pos.data(),
                     ref.data()};
     HookSet hooks;
-    hooks.add_forward(z, replace_from(take_cached(clean, z), Selection::heads_at({2})));
+    hooks.add_forward(z, replace_from(clean.take(z), Selection::heads_at({2})));
     f.model->forward(task.corrupted.data(), 5, f.T, &hooks);
     const double by_hand = metric_sum(metric, f.model->logits_to_host().data(), t) / 5.0;
     EXPECT_NEAR(whole.results[0].metric[size_t(1 * f.cfg.n_heads + 2)], by_hand, 1e-9) << to_string(metric);

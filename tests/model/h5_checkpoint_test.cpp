@@ -764,7 +764,7 @@ TEST(ModelCheckpointTest, HashTracksConfigAndParams) {
   EXPECT_NE(model_hash(relu, ck.params), h);
 }
 
-// h5py is the reader DESIGN.md promises; Debian's python3-h5py lives under /usr/bin/python3,
+// h5py is the reader docs/files.md promises; Debian's python3-h5py lives under /usr/bin/python3,
 // which another python3 (pyenv) may shadow on PATH.
 std::string python_with_h5py() {
   static const std::string found = [] {

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/errors.h"
+#include "core/lists.h"
 #include "core/output_files.h"
 #include "data/dataset_annotations.h"
 #include "data/tokenizer.h"
@@ -181,11 +182,7 @@ void progress(const std::string& line) { std::fprintf(stderr, "headlab-circuits:
 
 std::vector<float> parse_float_list(const std::string& text, const std::string& what) {
   std::vector<float> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    start = comma + 1;
+  for (const std::string& item : split_list(text)) {
     if (item.empty()) continue;
     size_t used = 0;
     float v = 0;

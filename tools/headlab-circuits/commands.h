@@ -1,4 +1,4 @@
-// The subcommands of headlab-circuits: one function per subcommand, each in tools/headlab-circuits/cmd_<name>.cpp,
+// The subcommands of headlab-circuits: one function per subcommand, each in cmd_<name>.cpp beside this,
 // and the table main.cpp dispatches on. Each function gets argv from the subcommand's name on and
 // returns the exit status (errors are thrown: main's run_command prints them).
 #pragma once
@@ -6,7 +6,7 @@
 
 namespace headlab::circuits_cli {
 
-// Modeling-free methods on a task with clean/corrupted pairs (issue 4, part 2).
+// Modeling-free methods on a task with clean/corrupted pairs.
 int cmd_patch(int argc, char** argv);       // activation patching sweeps
 int cmd_path_patch(int argc, char** argv);  // path patching to receivers' q/k/v or the logits
 int cmd_ablate(int argc, char** argv);      // zero / mean / resample ablation of heads and layers
@@ -14,7 +14,7 @@ int cmd_dla(int argc, char** argv);         // direct logit attribution
 int cmd_logit_lens(int argc, char** argv);  // the logit lens
 int cmd_steer(int argc, char** argv);       // directional addition / subtraction
 
-// ---- head scores and head formation (issue 4, parts 3 and 4): declarations go here ----
+// Head scores and head formation.
 int cmd_heads(int argc, char** argv);      // every head's scores and roles (head report)
 int cmd_formation(int argc, char** argv);  // when induction heads form, from a --track-heads file
 
@@ -38,7 +38,7 @@ inline const std::vector<Subcommand>& subcommands() {
       {"dla", "direct logit attribution of each head, MLP and embedding", cmd_dla},
       {"logit-lens", "the answer's probability and rank in the residual stream after each layer", cmd_logit_lens},
       {"steer", "add a mean-difference direction at a hook point: metric, loss and samples", cmd_steer},
-      // ---- head scores and head formation (issue 4, parts 3 and 4): table entries go here ----
+      // head scores and head formation
       {"heads", "every head's scores (induction, previous-token, copying ...) and the roles they earn", cmd_heads},
       {"formation", "when induction heads form during a run tracked with headlab-train --track-heads", cmd_formation},
       {"attribute", "node attribution patching: each head's and MLP's first-order patching effect", cmd_attribute},

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/h5_file.h"
+#include "core/lists.h"
 #include "data/gpt2_tokenizer.h"
 #include "data/tokenizer.h"  // the command (not the library) plugs in data/ to print text
 #include "model/backend.h"
@@ -20,6 +21,7 @@
 #include "model/hf_gpt2.h"
 #include "model/hooks.h"
 #include "model/params.h"
+#include "model/sampling.h"
 #include "model/transformer.h"
 #include "tools/common/command_main.h"
 #include "tools/common/ini_file.h"
@@ -211,9 +213,7 @@ int cmd_info(int argc, char** argv) {
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
+  for (const std::string& item : split_list(s))
     if (!item.empty()) out.push_back(item);
   return out;
 }
@@ -296,7 +296,7 @@ int cmd_run(int argc, char** argv) {
     std::vector<float> logits = model.logits_to_host();
     root.write_rows<float>("logits", first, logits.data(), n);
     for (HookPoint p : points) {
-      const HostTensor& t = hooks.cached(hook_name(p));
+      const HostTensor& t = hooks.cached().at(p);
       root.write_rows<float>("cache/" + hook_name(p), first, t.data.data(), n);
     }
   }
@@ -330,27 +330,6 @@ std::vector<int32_t> parse_token_list(const std::string& s) {
 
 // Enough for any continuation a person reads; it bounds the time one command line can ask for.
 constexpr int kMaxNewTokens = 1 << 16;
-
-// The next token from the last position's logits [V]: greedy at temperature 0, else sampled.
-int32_t next_token(const float* last, int V, float temperature, std::mt19937_64& rng) {
-  int32_t next = 0;
-  if (temperature == 0.0f) {
-    for (int v = 1; v < V; ++v)
-      if (last[v] > last[next]) next = v;
-    return next;
-  }
-  double mx = last[0];
-  for (int v = 1; v < V; ++v) mx = std::max(mx, double(last[v]));
-  std::vector<double> p(static_cast<size_t>(V));
-  double sum = 0;
-  for (int v = 0; v < V; ++v) sum += p[size_t(v)] = std::exp((double(last[v]) - mx) / temperature);
-  double u = double(rng() >> 11) * 0x1.0p-53 * sum;
-  for (int v = 0; v < V; ++v) {
-    u -= p[size_t(v)];
-    if (u < 0) return v;
-  }
-  return V - 1;
-}
 
 int cmd_sample(int argc, char** argv) {
   std::string ckpt_path, prompt, prompt_text, device;
@@ -402,20 +381,7 @@ int cmd_sample(int argc, char** argv) {
   auto be = backend_from(device, threads);
   Transformer model(ck.config, *be);
   model.params_from_host(ck.params);
-  std::mt19937_64 rng(seed.value);
-  for (int i = 0; i < max_new; ++i) {
-    // The window: the last n_ctx tokens.
-    const size_t start = seq.size() > size_t(ck.config.n_ctx) ? seq.size() - size_t(ck.config.n_ctx) : 0;
-    const int T = int(seq.size() - start);
-    model.forward(seq.data() + start, 1, T);
-    std::vector<float> logits = model.logits_to_host();
-    const float* last = logits.data() + size_t(T - 1) * size_t(V);
-    // Finite weights can still overflow; a NaN would make every choice below meaningless.
-    if (!std::all_of(last, last + V, [](float x) { return std::isfinite(x); }))
-      throw InputError("--checkpoint " + ckpt_path,
-                       "expected finite logits; the model gives NaN or inf for new token " + std::to_string(i));
-    seq.push_back(next_token(last, V, temperature, rng));
-  }
+  seq = generate(model, std::move(seq), max_new, temperature, seed.value, nullptr, "--checkpoint " + ckpt_path);
   for (size_t i = 0; i < seq.size(); ++i) std::printf(i ? " %d" : "%d", seq[i]);
   std::printf("\n");
   if (tokenizer && tokenizer->vocab_size() == ck.config.d_vocab)
