@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/lists.h"
 #include "model/checkpoint.h"
 
 namespace headlab {
@@ -31,12 +32,8 @@ constexpr int64_t kChunkBytes = int64_t(1) << 20;
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    if (comma > start) out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
+  for (const std::string& item : split_list(text))
+    if (!item.empty()) out.push_back(item);
   return out;
 }
 
