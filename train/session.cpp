@@ -139,7 +139,6 @@ std::string shown(double x) {
   return buf;
 }
 std::string shown(int64_t x) { return std::to_string(x); }
-std::string shown(const std::string& x) { return x; }
 
 // The resumed run against the one in the checkpoint (see open_session in session.h).
 void check_resume_options(TrainSession& s, const TrainState& st, const std::string& what) {
