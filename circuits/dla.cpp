@@ -23,10 +23,23 @@ struct LensReadout {
   double logit_diff = 0;
 };
 
-// The unembedding side of the model on the host: final norm and W_U, b_U.
+// One position's logits [V]: the answer's probability and rank, and logit(a) - logit(w) (NaN when
+// w < 0).
+LensReadout read_out(const float* logits, int64_t V, int32_t a, int32_t w) {
+  double mx = logits[0], s = 0;
+  for (int64_t v = 1; v < V; ++v) mx = std::max(mx, double(logits[v]));
+  for (int64_t v = 0; v < V; ++v) s += std::exp(double(logits[v]) - mx);
+  LensReadout o;
+  for (int64_t v = 0; v < V; ++v) o.rank += logits[v] > logits[a];
+  o.prob = float(std::exp(double(logits[a]) - mx) / s);
+  o.logit_diff = w >= 0 ? double(logits[a]) - double(logits[w]) : std::nan("");
+  return o;
+}
+
+// The unembedding side of the model on the host, for projecting residual pieces onto a readout
+// direction: the final norm's weights and W_U, b_U.
 struct Unembed {
   Normalization norm;
-  float eps;
   int64_t D, V;
   std::vector<float> ln_w, ln_b;  // [D] (ln_b empty unless LayerNorm)
   std::vector<float> W_U;         // [D, V]
@@ -34,7 +47,6 @@ struct Unembed {
   Unembed(const Transformer& model, const std::vector<float>& arena) {
     const ModelConfig& c = model.config();
     norm = c.normalization_type;
-    eps = c.eps;
     D = c.d_model;
     V = c.d_vocab;
     ln_w = tl_param(model.table(), arena, "ln_final.w");
@@ -43,36 +55,6 @@ struct Unembed {
     b_U = tl_param(model.table(), arena, "unembed.b_U");
     if (W_U.size() != size_t(D * V)) throw InternalError("unembed.W_U missing from the parameter table");
     if (b_U.empty()) b_U.assign(size_t(V), 0.0f);
-  }
-  // One residual vector [D] through the final norm (with its own statistics) and W_U: the
-  // answer's probability and rank, and logit(a) - logit(w) (NaN when w < 0).
-  LensReadout read_out(const float* x, int32_t a, int32_t w) const {
-    double mean = 0, sq = 0;
-    for (int64_t d = 0; d < D; ++d) mean += x[d];
-    mean /= double(D);
-    std::vector<double> h(static_cast<size_t>(D));
-    for (int64_t d = 0; d < D; ++d) {
-      h[size_t(d)] = norm == Normalization::LN ? x[d] - mean : x[d];
-      sq += h[size_t(d)] * h[size_t(d)];
-    }
-    if (norm != Normalization::none) {
-      const double inv = 1.0 / std::sqrt(sq / double(D) + double(eps));
-      for (int64_t d = 0; d < D; ++d)
-        h[size_t(d)] = h[size_t(d)] * inv * ln_w[size_t(d)] + (ln_b.empty() ? 0.0 : ln_b[size_t(d)]);
-    }
-    std::vector<double> logits(b_U.begin(), b_U.end());
-    for (int64_t d = 0; d < D; ++d) {
-      const float* wrow = W_U.data() + d * V;
-      for (int64_t v = 0; v < V; ++v) logits[size_t(v)] += h[size_t(d)] * wrow[v];
-    }
-    double mx = logits[0], s = 0;
-    for (double l : logits) mx = std::max(mx, l);
-    for (double l : logits) s += std::exp(l - mx);
-    LensReadout o;
-    for (double l : logits) o.rank += l > logits[size_t(a)];
-    o.prob = float(std::exp(logits[size_t(a)] - mx) / s);
-    o.logit_diff = w >= 0 ? logits[size_t(a)] - logits[size_t(w)] : std::nan("");
-    return o;
   }
   // The readout direction W_U[:, a] - W_U[:, w] (w < 0: W_U[:, a]) and its bias b_U[a] - b_U[w].
   std::vector<double> direction(int32_t a, int32_t w, double& bias) const {
@@ -187,12 +169,10 @@ LogitLensReport logit_lens(Transformer& model, const TaskData& task, int batch_s
   const ModelConfig& c = model.config();
   check_task_fits_model(task, c);
   if (task.answer.empty()) throw InputError(task.what + ": /answer", "the logit lens needs answer tokens");
-  const Unembed u(model, model.params_to_host());
   const int L = c.n_layers;
-  const int64_t D = c.d_model, n = task.n;
+  const int64_t V = c.d_vocab, n = task.n;
   std::vector<HookPoint> points;
   for (int l = 0; l < L; ++l) points.push_back({l, HookSite::resid_pre});
-  points.push_back({L - 1, HookSite::resid_post});
 
   LogitLensReport r;
   r.n_rows = n;
@@ -202,13 +182,17 @@ LogitLensReport logit_lens(Transformer& model, const TaskData& task, int batch_s
   r.rank.assign(size_t((L + 1) * n), 0);
   std::vector<double> diff(size_t((L + 1) * n), std::nan(""));
   for (const TaskBatch& b : task_batches(task, batch_size)) {
-    auto cache = run_with_cache(model, b.clean, b.B, b.T, points);
-    for (int k = 0; k <= L; ++k) {
-      const HostTensor& resid = cache.at(points[size_t(k)]);
+    const ActivationCache cache = run_with_cache(model, b.clean, b.B, b.T, points);
+    std::vector<float> buffer;
+    // The model's own unembedding (ln_final with each residual's own statistics, then W_U): point
+    // L is this forward's logits, point k < L the residual before block k fed straight to it.
+    for (int k = L; k >= 0; --k) {
+      if (k < L) model.forward_from_layer(L, cache.at(points[size_t(k)]).data.data());
+      const float* logits = host_logits(model, buffer);
 #pragma omp parallel for schedule(dynamic)
       for (int i = 0; i < b.B; ++i) {
-        const float* x = resid.data.data() + (int64_t(i) * b.T + b.answer_pos[i]) * D;
-        const LensReadout o = u.read_out(x, b.answer[i], task.wrong_answer.empty() ? -1 : b.wrong_answer[i]);
+        const float* row = logits + (int64_t(i) * b.T + b.answer_pos[i]) * V;
+        const LensReadout o = read_out(row, V, b.answer[i], task.wrong_answer.empty() ? -1 : b.wrong_answer[i]);
         const size_t at = size_t(k * n + b.first + i);
         r.prob[at] = o.prob;
         r.rank[at] = o.rank;

@@ -8,8 +8,9 @@
 // centres c), and the pieces plus the remainder — the attention biases b_O, ln_final.b and b_U —
 // sum to the logit difference exactly (up to float rounding).
 //
-// The logit lens unembeds the residual stream after each layer (through the final norm, with the
-// residual's own scale) and reports the answer's probability and rank there.
+// The logit lens unembeds the residual stream after each layer through the model's own final norm
+// (with the residual's own scale) and W_U (forward_from_layer at the last layer), and reports the
+// answer's probability and rank there.
 #pragma once
 #include <cstdint>
 #include <string>

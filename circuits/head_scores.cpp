@@ -1,5 +1,7 @@
 #include "circuits/head_scores.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -259,65 +261,36 @@ std::vector<double> copying_scores(const HeadCircuits& w, Backend& cpu) {
 
 namespace {
 
-float activation(float x, ActFn fn) {
-  switch (fn) {
-    case ActFn::gelu_new: {
-      const float c = 0.7978845608028654f;  // sqrt(2 / pi)
-      return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
-    }
-    case ActFn::gelu:
-      return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-    case ActFn::relu:
-      return x > 0 ? x : 0.0f;
-    case ActFn::silu:
-      return x / (1.0f + std::exp(-x));
+// Each token's effective embedding MLP0(W_E t), normalised as ln1 normalises it before W_V (centred
+// and scaled, no weight or bias: TransformerLens folds those into W_V), computed by the model's own
+// forward: every token a sequence of one, with the positional embedding and block 0's attention
+// output zeroed, so that block 0 leaves W_E t plus its MLP's output on it (attention-only models:
+// W_E t); that residual then goes to the final norm (forward_from_layer), whose hook_normalized is
+// the normalisation. -> [tokens, D].
+std::vector<std::vector<double>> normalised_effective_embeddings(const ModelConfig& c, const std::vector<float>& params,
+                                                                 const std::vector<int32_t>& tokens) {
+  auto be = make_cpu_backend(omp_get_max_threads());  // the caller's thread count stays as it is
+  Transformer model(c, *be);
+  model.params_from_host(params);
+  HookSet hooks;
+  const HookFn zero = [](HookPoint, ActivationView& v, Backend&) { std::fill(v.data, v.data + v.numel(), 0.0f); };
+  if (c.positional_embedding_type == PositionalEmbedding::standard) hooks.add_forward({-1, HookSite::pos_embed}, zero);
+  hooks.add_forward({0, HookSite::attn_out}, zero);
+  const HookPoint block0 = {0, HookSite::resid_post}, normalized = {-1, HookSite::lnf_normalized};
+  hooks.cache(block0);
+  const int n = int(tokens.size());
+  model.forward(tokens.data(), n, 1, &hooks);
+  const HostTensor* x = &hooks.cached().at(block0);
+  HookSet norm_hooks;
+  if (c.normalization_type != Normalization::none) {
+    norm_hooks.cache(normalized);
+    model.forward_from_layer(c.n_layers, x->data.data(), &norm_hooks);
+    x = &norm_hooks.cached().at(normalized);
   }
-  return x;
-}
-
-// x [D] normalised without weight or bias (LN: centred and scaled; RMS: scaled; none: as is).
-std::vector<double> normalise(const std::vector<double>& x, Normalization norm, float eps) {
-  if (norm == Normalization::none) return x;
-  const double n = double(x.size());
-  double mean = 0;
-  if (norm == Normalization::LN) {
-    for (double v : x) mean += v;
-    mean /= n;
-  }
-  double var = 0;
-  for (double v : x) var += (v - mean) * (v - mean);
-  const double scale = 1.0 / std::sqrt(var / n + eps);
-  std::vector<double> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) out[i] = (x[i] - mean) * scale;
+  const int64_t D = c.d_model;
+  std::vector<std::vector<double>> out(tokens.size());
+  for (int i = 0; i < n; ++i) out[size_t(i)].assign(x->data.begin() + i * D, x->data.begin() + (i + 1) * D);
   return out;
-}
-
-// W_E[t] plus block 0's MLP on it (models with MLPs): the effective token embedding MLP0(W_E t).
-std::vector<double> effective_embedding(int32_t t, const ModelConfig& c, const ParamTable& table,
-                                        const std::vector<float>& params) {
-  const int64_t D = c.d_model, M = c.d_mlp;
-  const ModelOffsets& off = table.offsets();
-  std::vector<double> x(static_cast<size_t>(D));
-  for (int64_t d = 0; d < D; ++d) x[size_t(d)] = params[size_t(off.W_E + t * D + d)];
-  if (c.attn_only || c.n_layers == 0) return x;
-  const BlockOffsets& b = off.blocks[0];
-  std::vector<double> h = normalise(x, c.normalization_type, c.eps);
-  for (int64_t d = 0; d < D; ++d) {
-    if (b.ln2_w >= 0) h[size_t(d)] *= params[size_t(b.ln2_w + d)];
-    if (b.ln2_b >= 0) h[size_t(d)] += params[size_t(b.ln2_b + d)];
-  }
-  std::vector<double> act(static_cast<size_t>(M));
-  for (int64_t m = 0; m < M; ++m) {
-    double s = params[size_t(b.b_in + m)];
-    for (int64_t d = 0; d < D; ++d) s += h[size_t(d)] * params[size_t(b.W_in + d * M + m)];
-    act[size_t(m)] = activation(float(s), c.act_fn);
-  }
-  for (int64_t d = 0; d < D; ++d) {
-    double s = params[size_t(b.b_out + d)];
-    for (int64_t m = 0; m < M; ++m) s += act[size_t(m)] * params[size_t(b.W_out + m * D + d)];
-    x[size_t(d)] += s;
-  }
-  return x;
 }
 
 }  // namespace
@@ -337,12 +310,11 @@ std::vector<double> successor_scores(const ModelConfig& c, const std::vector<flo
     if (!candidates.count(pairs.token[i]) || !candidates.count(pairs.successor[i]))
       throw InputError("successor pairs", "pair " + std::to_string(i) + " has a token that is not a candidate");
 
-  // Normalised effective embeddings of the tokens, computed once.
-  std::vector<std::vector<double>> x(pairs.token.size());
-  for (size_t i = 0; i < x.size(); ++i)
-    x[i] = normalise(effective_embedding(pairs.token[i], c, table, params), c.normalization_type, c.eps);
-
   std::vector<double> out(size_t(c.n_layers * H), 0.0);
+  if (c.n_layers == 0) return out;
+  // Normalised effective embeddings of the tokens, computed once.
+  const std::vector<std::vector<double>> x = normalised_effective_embeddings(c, params, pairs.token);
+
   std::vector<double> v(static_cast<size_t>(dh)), o(static_cast<size_t>(D));
   for (int l = 0; l < c.n_layers; ++l)
     for (int h = 0; h < H; ++h) {
