@@ -30,11 +30,12 @@ fs::path nearest_existing(fs::path p) {
   return p;
 }
 
-// Whether a file can be created in `dir` (a real try: permissions, read-only mounts and pseudo file
-// systems such as /proc all answer here). The probe file is removed at once.
-std::string cannot_create_in(const fs::path& dir) {
+// Why `path` cannot be created below `dir`, the nearest existing folder above it, or "" when it can
+// (a real try: permissions, read-only mounts and pseudo file systems such as /proc all answer here;
+// the probe file is removed at once).
+std::string cannot_create_in(const fs::path& dir, const std::string& path) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return dir.string() + " is not a folder";
+  if (!fs::is_directory(dir, ec)) return "cannot create " + path + ": " + dir.string() + " is not a directory";
   const fs::path probe = dir / (".headlab-write-probe-" + std::to_string(::getpid()));
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
@@ -46,26 +47,35 @@ std::string cannot_create_in(const fs::path& dir) {
   return "";
 }
 
+std::string named(const std::string& what, const std::string& path) { return what.empty() ? path : what + " " + path; }
+
 }  // namespace
 
 void check_output_file(const std::string& path, const std::string& what) {
-  if (path.empty()) throw InputError(what, "expected a file name; got an empty one");
-  const std::string named = what + " " + path;
-  if (path.back() == '/') throw InputError(named, "expected a file name; this names a folder");
+  if (path.empty()) throw InputError(what.empty() ? "output file" : what, "expected a file name; got an empty one");
+  const std::string subject = named(what, path);
+  if (path.back() == '/') throw InputError(subject, "expected a file name to write, not a folder (it ends in /)");
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw InputError(named, "is a folder; expected a file name");
-  const std::string why = cannot_create_in(nearest_existing(absolute_path(path).parent_path()));
-  if (!why.empty()) throw InputError(named, why);
+  const fs::file_status st = fs::status(path, ec);  // follows links: a link to a file is fine
+  if (fs::is_directory(st))
+    throw InputError(subject, "expected a file name to write, not a folder; " + path + " is a directory");
+  // The rename into place would replace a device or a FIFO (as root, /dev/null itself).
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    throw InputError(
+        subject, "expected a file name to write; " + path + " exists and is not a regular file (a device or FIFO?)");
+  const std::string why = cannot_create_in(nearest_existing(absolute_path(path).parent_path()), path);
+  if (!why.empty()) throw InputError(subject, why);
 }
 
 void check_output_dir(const std::string& dir, const std::string& what) {
-  if (dir.empty()) throw InputError(what, "expected a folder name; got an empty one");
+  if (dir.empty()) throw InputError(what.empty() ? "output folder" : what, "expected a folder name; got an empty one");
+  const std::string subject = named(what, dir);
   const fs::path p = absolute_path(dir);
   std::error_code ec;
   if (fs::exists(p, ec) && !fs::is_directory(p, ec))
-    throw InputError(what + " " + dir, "is a file; expected a folder (it is created when missing)");
-  const std::string why = cannot_create_in(nearest_existing(p));
-  if (!why.empty()) throw InputError(what + " " + dir, why);
+    throw InputError(subject, "expected a directory; " + dir + " is not one (a missing one is created)");
+  const std::string why = cannot_create_in(nearest_existing(p), dir);
+  if (!why.empty()) throw InputError(subject, why);
 }
 
 void check_not_input(const std::string& path, const std::string& what, const std::string& input_path,

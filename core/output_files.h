@@ -10,8 +10,11 @@
 
 namespace headlab {
 
-// InputError("<what> <path>", ...) unless `path` can be written as a file: it is not a folder, and the
-// nearest existing folder above it is a writable folder. Creates nothing.
+// The one pre-flight check of an output path, run before any work so that a bad destination fails
+// first and leaves nothing. InputError("<what> <path>", ...) (just "<path>" when `what` is empty)
+// unless `path` can be written as a file: it is not a folder, nor an existing device or FIFO (the
+// rename into place would replace it), and the nearest existing folder above it is a folder in
+// which a file can be created (missing folders between are created when writing). Creates nothing.
 void check_output_file(const std::string& path, const std::string& what);
 // The same for a folder of outputs: `dir` is a folder already, or can be created.
 void check_output_dir(const std::string& dir, const std::string& what);

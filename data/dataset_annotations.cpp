@@ -1,12 +1,11 @@
 #include "data/dataset_annotations.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
 #include "core/h5_file.h"
+#include "core/output_files.h"
 
 namespace headlab {
 namespace {
@@ -24,21 +23,11 @@ void add_annotations(const std::string& path, const DatasetAnnotations& a) {
   file.close();
 }
 
-// Say what is wrong with the destination itself before writing temporary files beside it.
-void check_destination(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw InputError(path, "is a directory, not a file name");
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw InputError(path, "the directory " + dir + " does not exist");
-}
-
 }  // namespace
 
 void write_annotated_dataset(const std::string& path, const TokenDataset& dataset,
                              const DatasetAnnotations& annotations) {
-  check_destination(path);
+  check_output_file(path, "");
   const std::string part = path + ".part";
   write_token_dataset(part, dataset);
   try {

@@ -1,7 +1,5 @@
 #include "train/output_dir.h"
 
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -10,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/h5_file.h"
+#include "core/output_files.h"
 #include "model/checkpoint.h"
 
 // Policing a run's output folder before anything is written (train/output_dir.h); building the
@@ -19,34 +18,6 @@ namespace headlab {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A path this run will create or write: what exists of it must be of the right kind, and the
-// nearest existing folder above it a folder (create_directories fails on "FILE/sub" anyway, but
-// only once the run has begun).
-void check_creatable(const fs::path& path, bool directory, const std::string& what) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);  // follows links: a link to a folder is fine
-  if (fs::exists(st)) {
-    if (directory && !fs::is_directory(st))
-      throw InputError(what, "expected a directory; " + path.string() + " is not one");
-    if (!directory && fs::is_directory(st))
-      throw InputError(what, "expected a file to write; " + path.string() + " is a directory");
-    if (!directory && !fs::is_regular_file(st))
-      throw InputError(what, "expected a file to write; " + path.string() +
-                                 " exists and is not a regular file (a FIFO or a device?)");
-    return;
-  }
-  for (fs::path up = path.parent_path(); !up.empty(); up = up.parent_path()) {
-    const fs::file_status above = fs::status(up, ec);
-    if (!fs::exists(above)) {
-      if (up == up.parent_path()) break;
-      continue;
-    }
-    if (!fs::is_directory(above))
-      throw InputError(what, "cannot create " + path.string() + ": " + up.string() + " is not a directory");
-    break;
-  }
-}
 
 // The step of DIR/checkpoints/step_NNNNNN.h5, else -1.
 int64_t checkpoint_name_step(const std::string& name) {
@@ -89,7 +60,7 @@ void check_run_files(const TrainSession& s) {
   for (const auto& e : fs::directory_iterator(dir + "/checkpoints", ec)) {
     const int64_t step = checkpoint_name_step(e.path().filename().string());
     if (step < 0) continue;
-    check_creatable(e.path(), false, "--out " + dir);
+    check_output_file(e.path().string(), "--out");
     if (step > later_step) later_step = step, later = e.path().string();
     if (step <= s.step && step > earlier_step) earlier_step = step, earlier = e.path().string();
   }
@@ -136,15 +107,14 @@ bool same_file(const std::string& a, const std::string& b) {
 void check_output_paths(const TrainSession& s) {
   const TrainOptions& o = s.options;
   if (o.out.empty()) throw InputError("--out", "is required: the directory for checkpoints and metrics.jsonl");
-  const std::string what = "--out " + o.out;
-  check_creatable(o.out, true, what);
-  check_creatable(fs::path(o.out) / "checkpoints", true, what);
-  check_creatable(fs::path(o.out) / "metrics.jsonl", false, what);
-  check_creatable(fs::path(o.out) / "final.h5", false, what);
+  check_output_dir(o.out, "--out");
+  check_output_dir((fs::path(o.out) / "checkpoints").string(), "--out");
+  check_output_file((fs::path(o.out) / "metrics.jsonl").string(), "--out");
+  check_output_file((fs::path(o.out) / "final.h5").string(), "--out");
   check_run_files(s);
   if (o.track_heads.empty()) return;
+  check_output_file(o.track_heads, "--track-heads");
   const std::string track = "--track-heads " + o.track_heads;
-  check_creatable(o.track_heads, false, track);
   const std::vector<std::pair<std::string, std::string>> taken = {
       {o.data, "--data"},
       {o.val_data, "--val-data"},
