@@ -126,33 +126,6 @@ std::string colour_bar(double x, double y, double h, double centre, double limit
 
 }  // namespace
 
-std::string escape_xml(const std::string& in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        // Control bytes are not allowed in XML 1.0 text.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n')
-          out += "?";
-        else
-          out += c;
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> layer_labels(int n) {
   std::vector<std::string> v;
   for (int i = 0; i < n; ++i) v.push_back("L" + std::to_string(i));

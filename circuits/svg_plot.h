@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/markup_text.h"
+
 namespace headlab::svg {
 
 // A drawing: SVG elements laid out in the box [0, width] x [0, height].
@@ -68,6 +70,6 @@ void write_svg(const std::string& path, const Picture& p);
 
 std::vector<std::string> layer_labels(int n_layers);  // L0, L1, ...
 std::vector<std::string> head_labels(int n_heads);    // H0, H1, ...
-std::string escape_xml(const std::string& text);
+using headlab::escape_xml;                            // core/markup_text.h
 
 }  // namespace headlab::svg

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <string>
 
+#include "core/markup_text.h"
+
 namespace headlab {
 
 namespace {
@@ -22,29 +24,7 @@ std::string html_escape(const std::string& raw) {
   const nlohmann::json j = raw;
   std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   s = nlohmann::json::parse(s).get<std::string>();  // the replaced, valid UTF-8 text
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\n':
-        out += "\xe2\x86\xb5";  // ↵: a newline token stays visible
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return escape_xml(s, "\xe2\x86\xb5");             // ↵: a newline token stays visible
 }
 
 std::string fmt(double v, const char* f = "%.3g") {

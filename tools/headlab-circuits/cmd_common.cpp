@@ -30,22 +30,6 @@ void add_common_options(po::options_description& opts, CommonOptions& o) {
       "threads", po::value<int>(&o.threads)->default_value(0), "CPU threads (0 = all cores)");
 }
 
-bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage,
-                        po::variables_map* vm_out) {
-  po::variables_map local;
-  po::variables_map& vm = vm_out ? *vm_out : local;
-  // An empty positional description makes Boost refuse stray words ("patch junk ...") instead of
-  // ignoring them.
-  po::store(po::command_line_parser(argc, argv).options(opts).positional(po::positional_options_description()).run(),
-            vm);
-  if (vm.count("help")) {
-    std::cout << usage << "\n" << opts;
-    return false;
-  }
-  po::notify(vm);
-  return true;
-}
-
 void check_common_options(const CommonOptions& o, const std::string& command) {
   if (o.checkpoint.empty()) throw InputError("--checkpoint", "is required");
   if (o.data.empty()) throw InputError("--data", "is required");
@@ -65,16 +49,7 @@ uint64_t seed_value(int64_t seed, const std::string& what) {
   return uint64_t(seed);
 }
 
-LoadedModel load_model(const CommonOptions& o) {
-  LoadedModel m;
-  m.checkpoint = reading("--checkpoint", [&] { return read_checkpoint(o.checkpoint); });
-  require_finite_params(m.checkpoint, "--checkpoint " + o.checkpoint);
-  m.hash = model_hash(m.checkpoint.config, m.checkpoint.params);
-  m.backend = make_backend(parse_device(o.device), o.threads);
-  m.model = std::make_unique<Transformer>(m.checkpoint.config, *m.backend);
-  m.model->params_from_host(m.checkpoint.params);
-  return m;
-}
+LoadedModel load_model(const CommonOptions& o) { return cli::load_model(o.checkpoint, o.device, o.threads); }
 
 LoadedTask load_task(const CommonOptions& o, MetricKind metric, PairsNeeded pairs, const ModelConfig& cfg) {
   LoadedTask t;
@@ -179,24 +154,5 @@ std::string token_text(const std::vector<int32_t>& ids, const LoadedModel& m, co
 }
 
 void progress(const std::string& line) { std::fprintf(stderr, "headlab-circuits: %s\n", line.c_str()); }
-
-std::vector<float> parse_float_list(const std::string& text, const std::string& what) {
-  std::vector<float> out;
-  for (const std::string& item : split_list(text)) {
-    if (item.empty()) continue;
-    size_t used = 0;
-    float v = 0;
-    try {
-      v = std::stof(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !std::isfinite(v))
-      throw InputError(what, "expected comma-separated numbers, got '" + item + "'");
-    out.push_back(v);
-  }
-  if (out.empty()) throw InputError(what, "expected at least one number");
-  return out;
-}
 
 }  // namespace headlab::circuits_cli

@@ -16,6 +16,8 @@
 #include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/transformer.h"
+#include "tools/common/loaded_model.h"
+#include "tools/common/subcommands.h"
 
 namespace headlab::circuits_cli {
 
@@ -28,11 +30,7 @@ struct CommonOptions {
 };
 
 void add_common_options(po::options_description& opts, CommonOptions& o);
-// Parses the command line into `opts`' variables. Returns false after printing the help when
-// --help was given. Throws Boost errors (turned into exit 2 by run_command) for bad options and for
-// stray words that are no option's value. `vm_out`, when given, receives what was parsed.
-bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage,
-                        po::variables_map* vm_out = nullptr);
+using cli::parse_command_line;
 // InputError unless --checkpoint and --data are given, the metric parses, exactly one of --out and
 // --out-dir is given and names a place the command's files (output_paths(o, command)) can be
 // written without replacing an input, and --batch-size, --max-rows and --threads are in range.
@@ -41,25 +39,9 @@ void check_common_options(const CommonOptions& o, const std::string& command);
 // must be >= 0.
 uint64_t seed_value(int64_t seed, const std::string& what = "--seed");
 
-// Runs `read` (a file reader whose InputErrors start with the file's path) and names the option
-// that gave the file in its error: "--data task.h5: /tokens: ...".
-template <class Read>
-auto reading(const std::string& option, Read&& read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const InputError& e) {
-    throw InputError(option, e.what());
-  }
-}
-
-// The model of --checkpoint on --device.
-struct LoadedModel {
-  Checkpoint checkpoint;
-  std::string hash;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Transformer> model;
-};
-// InputError for a checkpoint that cannot be read or whose weights hold NaN or inf.
+using cli::LoadedModel;
+using cli::reading;
+// The model of --checkpoint on --device (cli::load_model).
 LoadedModel load_model(const CommonOptions& o);
 
 // --data as a task: read, checked against the metric and the model; pairs as the command needs.
@@ -97,8 +79,5 @@ std::vector<std::string> position_labels(const LoadedTask& t, const LoadedModel&
 std::string token_text(const std::vector<int32_t>& ids, const LoadedModel& m, const TokenDataset& ds);
 
 void progress(const std::string& line);  // to stderr, prefixed with the tool's name
-
-// Comma-separated numbers ("-4,-2,2,4"); InputError naming `what` otherwise.
-std::vector<float> parse_float_list(const std::string& text, const std::string& what);
 
 }  // namespace headlab::circuits_cli

@@ -16,6 +16,7 @@
 #include "circuits/steering.h"
 #include "circuits/svg_plot.h"
 #include "core/errors.h"
+#include "core/lists.h"
 #include "core/output_files.h"
 #include "tools/common/dataset_warning.h"
 #include "tools/headlab-circuits/cmd_common.h"
@@ -204,10 +205,10 @@ int cmd_steer(int argc, char** argv) {
   if (!(s.temperature >= 0) || !std::isfinite(s.temperature))
     throw InputError("--temperature", "expected a number >= 0");
   const MetricKind metric = parse_metric(o.metric);
-  const std::vector<float> coefs = parse_float_list(coefs_arg, "--coefficients");
+  const std::vector<float> coefs = parse_number_list<float>(coefs_arg, "--coefficients");
   s.coefficients = sample_coefs_arg.empty() ? std::vector<float>{*std::min_element(coefs.begin(), coefs.end()),
                                                                  *std::max_element(coefs.begin(), coefs.end())}
-                                            : parse_float_list(sample_coefs_arg, "--sample-coefficients");
+                                            : parse_number_list<float>(sample_coefs_arg, "--sample-coefficients");
   if (s.coefficients.size() == 2 && s.coefficients[0] == s.coefficients[1]) s.coefficients.resize(1);
   const DirectionPositions positions = parse_direction_positions(positions_arg, "--direction-positions");
   LoadedModel m = load_model(o);

@@ -4,6 +4,8 @@
 #pragma once
 #include <vector>
 
+#include "tools/common/subcommands.h"
+
 namespace headlab::circuits_cli {
 
 // Modeling-free methods on a task with clean/corrupted pairs.
@@ -24,11 +26,7 @@ int cmd_eap(int argc, char** argv);        // EAP / EAP-IG edge scores and the c
 int cmd_acdc(int argc, char** argv);       // ACDC, the exact slow baseline
 int cmd_evaluate(int argc, char** argv);   // a circuit's faithfulness; MIB's curve, CPR and CMD
 
-struct Subcommand {
-  const char* name;
-  const char* summary;
-  int (*run)(int argc, char** argv);
-};
+using cli::Subcommand;
 
 inline const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {

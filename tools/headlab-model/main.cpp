@@ -211,13 +211,6 @@ int cmd_info(int argc, char** argv) {
   return 0;
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  for (const std::string& item : split_list(s))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // The /tokens of `run`: [batch, pos] ids the model can read, checked here so that the error
 // names the file.
 std::vector<int32_t> read_run_tokens(const std::string& path, const ModelConfig& cfg, int64_t& B, int64_t& T) {
@@ -261,7 +254,7 @@ int cmd_run(int argc, char** argv) {
   Checkpoint ck = read_checkpoint(ckpt_path);
   const ModelConfig& cfg = ck.config;
   std::vector<HookPoint> points;
-  for (const std::string& name : split_commas(hooks_arg)) {
+  for (const std::string& name : split_nonempty(hooks_arg)) {
     const HookPoint p = parse_hook_name(name, cfg);
     if (std::find(points.begin(), points.end(), p) == points.end()) points.push_back(p);
   }

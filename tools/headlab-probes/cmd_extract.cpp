@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/errors.h"
+#include "core/lists.h"
 #include "core/output_files.h"
 #include "probes/extract.h"
 #include "tools/headlab-probes/commands.h"
@@ -58,7 +59,7 @@ int cmd_extract(int argc, char** argv) {
 
   LoadedModel m = load_model(checkpoint, device, threads);
   const ModelConfig& c = m.checkpoint.config;
-  for (const std::string& name : split_list(hooks_arg)) {
+  for (const std::string& name : split_nonempty(hooks_arg)) {
     const HookPoint p = reading("--hooks", [&] { return parse_hook_name(name, c); });
     if (std::find(o.hooks.begin(), o.hooks.end(), p) == o.hooks.end()) o.hooks.push_back(p);
   }

@@ -18,6 +18,7 @@
 #include "circuits/task_data.h"
 #include "core/errors.h"
 #include "core/h5_file.h"
+#include "core/lists.h"
 #include "core/output_files.h"
 #include "core/seeded_rng.h"
 #include "data/token_dataset.h"
@@ -107,7 +108,7 @@ int cmd_intervene(int argc, char** argv) {
   const MetricKind metric = parse_metric(metric_arg);
   if (metric == MetricKind::kl) throw InputError("--metric", "expected logit_diff or prob");
   std::vector<float> alphas;
-  for (const std::string& a : split_list(alphas_arg)) {
+  for (const std::string& a : split_nonempty(alphas_arg)) {
     size_t used = 0;
     float v = 0;
     try {

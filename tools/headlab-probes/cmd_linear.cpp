@@ -24,6 +24,7 @@
 #include "circuits/svg_plot.h"
 #include "core/atomic_write.h"
 #include "core/errors.h"
+#include "core/lists.h"
 #include "core/output_files.h"
 #include "probes/linear_probe.h"
 #include "tools/headlab-probes/commands.h"
@@ -47,24 +48,6 @@ std::string hook_kind(const std::string& hook) {
 int layer_of(const std::string& hook) {
   if (hook.rfind("blocks.", 0) != 0) return -1;
   return std::atoi(hook.c_str() + 7);
-}
-
-std::vector<double> parse_numbers(const std::string& text, const std::string& what) {
-  std::vector<double> out;
-  for (const std::string& item : split_list(text)) {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !std::isfinite(v))
-      throw InputError(what, "expected comma-separated numbers, got '" + item + "'");
-    out.push_back(v);
-  }
-  if (out.empty()) throw InputError(what, "expected at least one number");
-  return out;
 }
 
 // "L1H2" -> {1, 2}; InputError otherwise.
@@ -181,11 +164,11 @@ int cmd_linear(int argc, char** argv) {
   if (seed < 0) throw InputError("--seed", "expected a number >= 0");
   if (max_iter < 1) throw InputError("--max-iter", "expected a positive count");
   if (!(tol > 0)) throw InputError("--tol", "expected a positive number");
-  const std::vector<double> split = parse_numbers(split_arg, "--split");
+  const std::vector<double> split = parse_number_list<double>(split_arg, "--split");
   if (split.size() != 3 || split[0] <= 0 || split[1] <= 0 || split[2] <= 0)
     throw InputError("--split", "expected three positive fractions train,validation,test (0.6,0.2,0.2)");
   ProbeOptions po_;
-  po_.l2_grid = parse_numbers(l2_arg, "--l2");
+  po_.l2_grid = parse_number_list<double>(l2_arg, "--l2");
   for (double v : po_.l2_grid)
     if (!(v > 0)) throw InputError("--l2", "expected positive L2 strengths");
   po_.lbfgs.max_iterations = max_iter;
@@ -196,12 +179,12 @@ int cmd_linear(int argc, char** argv) {
 
   const ActivationStore store = reading("--store", [&] { return ActivationStore(store_path); });
   const int n_layers = store.provenance().config ? store.provenance().config->n_layers : 0;
-  std::vector<std::string> hooks = hooks_arg.empty() ? store.hooks() : split_list(hooks_arg);
+  std::vector<std::string> hooks = hooks_arg.empty() ? store.hooks() : split_nonempty(hooks_arg);
   if (hooks.empty()) throw InputError("--store " + store_path, "holds no hook points");
   for (const std::string& h : hooks) reading("--hooks", [&] { return store.shape(h); });
   if (!store.has_label(label)) reading("--label", [&] { return store.class_label(label); });  // names what exists
   std::vector<std::pair<int, int>> only_heads;
-  for (const std::string& h : split_list(heads_arg)) only_heads.push_back(parse_head(h));
+  for (const std::string& h : split_nonempty(heads_arg)) only_heads.push_back(parse_head(h));
   if (!only_heads.empty()) per_head = true;
 
   std::vector<Job> jobs;

@@ -4,6 +4,8 @@
 #pragma once
 #include <vector>
 
+#include "tools/common/subcommands.h"
+
 #include "tools/headlab-probes/sae_commands.h"
 
 namespace headlab::probes_cli {
@@ -12,11 +14,7 @@ int cmd_extract(int argc, char** argv);    // activations of a dataset into a st
 int cmd_linear(int argc, char** argv);     // linear probes per hook and per head, with controls
 int cmd_intervene(int argc, char** argv);  // shift the best heads along their probe directions (ITI)
 
-struct Subcommand {
-  const char* name;
-  const char* summary;
-  int (*run)(int argc, char** argv);
-};
+using cli::Subcommand;
 
 inline const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {

@@ -4,46 +4,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 
 namespace headlab::probes_cli {
-
-bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage,
-                        po::variables_map* vm_out) {
-  po::variables_map local;
-  po::variables_map& vm = vm_out ? *vm_out : local;
-  // An empty positional description makes Boost refuse stray words instead of ignoring them.
-  po::store(po::command_line_parser(argc, argv).options(opts).positional(po::positional_options_description()).run(),
-            vm);
-  if (vm.count("help")) {
-    std::cout << usage << "\n" << opts;
-    return false;
-  }
-  po::notify(vm);
-  return true;
-}
-
-LoadedModel load_model(const std::string& path, const std::string& device, int threads) {
-  LoadedModel m;
-  m.checkpoint = reading("--checkpoint", [&] { return read_checkpoint(path); });
-  require_finite_params(m.checkpoint, "--checkpoint " + path);
-  m.hash = model_hash(m.checkpoint.config, m.checkpoint.params);
-  m.backend = make_backend(parse_device(device), threads);
-  m.model = std::make_unique<Transformer>(m.checkpoint.config, *m.backend);
-  m.model->params_from_host(m.checkpoint.params);
-  return m;
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    if (comma > start) out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 std::string format_seconds(double s) {
   char buf[32];

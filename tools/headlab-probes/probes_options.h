@@ -1,5 +1,6 @@
-// What the headlab-probes subcommands share: parsing a command line, the model of --checkpoint,
-// hook lists, and the progress line on stderr. Part of the command (it uses Boost), not the library.
+// What the headlab-probes subcommands share: the command line and the model of --checkpoint (as
+// every command reads them: tools/common/), and the progress line on stderr. Part of the command (it
+// uses Boost), not the library.
 #pragma once
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -8,41 +9,18 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "model/backend.h"
-#include "model/checkpoint.h"
 #include "model/hooks.h"
-#include "model/transformer.h"
+#include "tools/common/loaded_model.h"
+#include "tools/common/subcommands.h"
 
 namespace headlab::probes_cli {
 
 namespace po = boost::program_options;
 
-// Parses into `opts`' variables; false (after printing usage and options) for --help. Stray words
-// are refused (Boost error, exit 2).
-bool parse_command_line(int argc, char** argv, const po::options_description& opts, const std::string& usage,
-                        po::variables_map* vm_out = nullptr);
-
-// Runs `read` (a reader whose InputErrors start with the file's path) and names the option that gave
-// the file: "--store s.h5: /labels/pos_tag: ...".
-template <class Read>
-auto reading(const std::string& option, Read&& read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const InputError& e) {
-    throw InputError(option, e.what());
-  }
-}
-
-struct LoadedModel {
-  Checkpoint checkpoint;
-  std::string hash;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Transformer> model;
-};
-// InputError for a checkpoint that cannot be read or holds NaN/inf weights.
-LoadedModel load_model(const std::string& path, const std::string& device, int threads);
-
-std::vector<std::string> split_list(const std::string& text);  // comma-separated, empty items dropped
+using cli::load_model;
+using cli::LoadedModel;
+using cli::parse_command_line;
+using cli::reading;
 
 // "42s", "3m05s", "1h02m".
 std::string format_seconds(double seconds);
