@@ -16,14 +16,20 @@ std::string hidden_temporary_path(const std::string& path) {
   return path.substr(0, start) + "." + path.substr(start) + ".tmp";
 }
 
-void write_text_file_atomically(const std::string& path, const std::string& text) {
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = hidden_temporary_path(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
       throw InputError(
           path, std::string("cannot write it (does the folder exist and allow writing?): ") + std::strerror(errno));
-    out << text;
+    try {
+      write(out);
+    } catch (...) {
+      out.close();
+      std::remove(tmp.c_str());
+      throw;
+    }
     out.close();
     if (!out) {
       std::remove(tmp.c_str());
@@ -35,6 +41,10 @@ void write_text_file_atomically(const std::string& path, const std::string& text
     std::remove(tmp.c_str());
     throw InputError(path, std::string("cannot rename into place: ") + std::strerror(err));
   }
+}
+
+void write_text_file_atomically(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](std::ostream& out) { out << text; });
 }
 
 }  // namespace headlab

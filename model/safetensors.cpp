@@ -191,10 +191,7 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsArr
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned, as the format advises
-  const std::string tmp = hidden_temporary_path(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, std::string("cannot write it: ") + std::strerror(errno));
+  write_file_atomically(path, [&](std::ostream& out) {
     unsigned char len[8];
     for (int i = 0; i < 8; ++i) len[i] = (unsigned char)(uint64_t(text.size()) >> (8 * i));
     out.write(reinterpret_cast<const char*>(len), 8);
@@ -208,17 +205,7 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsArr
       }
       out.write(reinterpret_cast<const char*>(raw.data()), std::streamsize(raw.size()));
     }
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw InputError(path, "writing failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw InputError(path, std::string("cannot rename into place: ") + std::strerror(err));
-  }
+  });
 }
 
 }  // namespace headlab
