@@ -6,17 +6,12 @@
 
 #include "core/errors.h"
 #include "core/h5_file.h"
+#include "core/hash.h"
 
 namespace headlab {
 namespace {
 
 constexpr int64_t kScanRows = int64_t(1) << 22;  // elements (stream) read per block of the checking pass
-
-uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
 
 }  // namespace
 
@@ -86,7 +81,7 @@ TokenFileReader::TokenFileReader(const std::string& path) : path_(path) {
   const int64_t row = h.kind == DatasetKind::stream ? 1 : std::max<int64_t>(1, h.seq_len);
   const int64_t n_rows = h.kind == DatasetKind::stream ? n : h.n_seq;
   const int64_t block_rows = std::max<int64_t>(1, kScanRows / row);
-  uint64_t hash = 14695981039346656037ull;
+  uint64_t hash = kFnv1aOffset;
   int64_t max_id = -1;
   for (int64_t r = 0; r < n_rows; r += block_rows) {
     const int64_t k = std::min(block_rows, n_rows - r);
