@@ -2,33 +2,9 @@
 
 #include <cmath>
 
+#include "core/progress_text.h"
+
 namespace headlab {
-
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const long long s = std::llround(seconds);
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
-  else if (s >= 60)
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%llds", s);
-  return buf;
-}
-
-namespace {
-std::string rate(double tokens_per_s) {
-  char buf[32];
-  if (tokens_per_s >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", tokens_per_s / 1e6);
-  else if (tokens_per_s >= 1e3)
-    std::snprintf(buf, sizeof buf, "%.1fk", tokens_per_s / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f", tokens_per_s);
-  return buf;
-}
-}  // namespace
 
 void ProgressReporter::finish() {
   if (line_open_) std::fputc('\n', out_);
@@ -43,7 +19,7 @@ void ProgressReporter::on_step(const StepRecord& r, Transformer&) {
     if (!r.log && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
     std::fprintf(out_, "\r\033[Kstep %lld/%lld  loss %.4f  lr %.3g  %s tok/s  ETA %s", (long long)r.step,
-                 (long long)r.total_steps, r.loss, r.lr, rate(r.tokens_per_s).c_str(),
+                 (long long)r.total_steps, r.loss, r.lr, format_rate(r.tokens_per_s).c_str(),
                  format_duration(r.eta_s).c_str());
     line_open_ = true;
     std::fflush(out_);
@@ -52,8 +28,8 @@ void ProgressReporter::on_step(const StepRecord& r, Transformer&) {
   if (!r.log) return;
   std::fprintf(out_, "step %lld/%lld loss %.4f", (long long)r.step, (long long)r.total_steps, r.loss);
   if (r.val_loss) std::fprintf(out_, " val_loss %.4f", *r.val_loss);
-  std::fprintf(out_, " lr %.3g grad_norm %.3g tokens/s %s eta %s\n", r.lr, r.grad_norm, rate(r.tokens_per_s).c_str(),
-               format_duration(r.eta_s).c_str());
+  std::fprintf(out_, " lr %.3g grad_norm %.3g tokens/s %s eta %s\n", r.lr, r.grad_norm,
+               format_rate(r.tokens_per_s).c_str(), format_duration(r.eta_s).c_str());
   std::fflush(out_);
 }
 

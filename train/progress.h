@@ -26,7 +26,4 @@ class ProgressReporter : public TrainObserver {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-// "1h02m", "3m05s", "42s".
-std::string format_duration(double seconds);
-
 }  // namespace headlab

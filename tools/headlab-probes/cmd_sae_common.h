@@ -16,7 +16,6 @@
 namespace headlab::sae_cli {
 
 namespace po = boost::program_options;
-using probes_cli::format_seconds;
 using probes_cli::LoadedModel;
 // The CPU model of --checkpoint (SAEs run on the CPU backend).
 LoadedModel load_model(const std::string& path, int threads);

@@ -217,7 +217,7 @@ int cmd_sae_train(int argc, char** argv) {
                   p.result.aux > 0        ? (" aux " + std::to_string(p.result.aux).substr(0, 6)).c_str()
                   : p.result.sparsity > 0 ? (" sparsity " + std::to_string(p.result.sparsity).substr(0, 6)).c_str()
                                           : "",
-                  p.result.l0, p.dead_fraction, p.lr, tps / 1000.0, format_seconds(eta).c_str());
+                  p.result.l0, p.dead_fraction, p.lr, tps / 1000.0, format_duration(eta).c_str());
       std::fflush(stdout);
     }
     if (o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0 && p.step < cfg.steps) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/progress_text.h"
 #include "model/hooks.h"
 #include "tools/common/loaded_model.h"
 #include "tools/common/subcommands.h"
@@ -22,8 +23,6 @@ using cli::LoadedModel;
 using cli::parse_command_line;
 using cli::reading;
 
-// "42s", "3m05s", "1h02m".
-std::string format_seconds(double seconds);
 
 // One progress line on stderr: redrawn in place on a terminal (at most 5 times a second), else
 // one line every 10% of the work; always a last line at the end.
