@@ -26,18 +26,6 @@ const ByteClassTable kClasses;
 
 inline ByteClass class_of(std::string_view text, size_t i) { return kClasses.of[(unsigned char)text[i]]; }
 
-// Length of the contraction ('s 't 're 've 'm 'll 'd) at `begin`, or 0.
-size_t contraction_length(std::string_view text, size_t begin) {
-  if (text[begin] != '\'' || begin + 1 >= text.size()) return 0;
-  const char c = text[begin + 1];
-  if (c == 's' || c == 't' || c == 'm' || c == 'd') return 2;
-  if (begin + 2 < text.size()) {
-    const char d = text[begin + 2];
-    if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return 3;
-  }
-  return 0;
-}
-
 size_t run_end(std::string_view text, size_t from, ByteClass cls) {
   while (from < text.size() && class_of(text, from) == cls) ++from;
   return from;

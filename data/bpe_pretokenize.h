@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "data/pretokenize.h"
+
 namespace headlab {
 
 constexpr size_t kMaxChunkBytes = 256;
@@ -20,15 +22,8 @@ size_t pretoken_end(std::string_view text, size_t begin);
 // in `cuts` (sorted ascending), so a word boundary given there is never crossed.
 template <typename Visit>
 void for_each_pretoken(std::string_view text, const size_t* cuts, size_t n_cuts, Visit&& visit) {
-  size_t next_cut = 0;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = pretoken_end(text, begin);
-    while (next_cut < n_cuts && cuts[next_cut] <= begin) ++next_cut;
-    if (next_cut < n_cuts && cuts[next_cut] < end) end = cuts[next_cut];
-    visit(begin, end);
-    begin = end;
-  }
+  for_each_chunk(
+      text, cuts, n_cuts, [](std::string_view t, size_t b) { return pretoken_end(t, b); }, visit);
 }
 
 }  // namespace headlab

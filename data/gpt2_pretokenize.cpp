@@ -59,17 +59,6 @@ Char char_at(std::string_view text, size_t i) {
   return {unicode_class(cp), len};
 }
 
-size_t contraction_length(std::string_view text, size_t begin) {
-  if (text[begin] != '\'' || begin + 1 >= text.size()) return 0;
-  const char c = text[begin + 1];
-  if (c == 's' || c == 't' || c == 'm' || c == 'd') return 2;
-  if (begin + 2 < text.size()) {
-    const char d = text[begin + 2];
-    if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return 3;
-  }
-  return 0;
-}
-
 size_t run_end(std::string_view text, size_t from, UnicodeClass cls) {
   while (from < text.size()) {
     const Char c = char_at(text, from);

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "data/pretokenize.h"
+
 namespace headlab {
 
 enum class UnicodeClass : unsigned char { other, letter, number, space };
@@ -22,15 +24,8 @@ size_t gpt2_pretoken_end(std::string_view text, size_t begin);
 // Calls visit(begin, end) for each chunk, in order, cutting also at each offset of `cuts` (sorted).
 template <typename Visit>
 void for_each_gpt2_pretoken(std::string_view text, const size_t* cuts, size_t n_cuts, Visit&& visit) {
-  size_t next_cut = 0;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = gpt2_pretoken_end(text, begin);
-    while (next_cut < n_cuts && cuts[next_cut] <= begin) ++next_cut;
-    if (next_cut < n_cuts && cuts[next_cut] < end) end = cuts[next_cut];
-    visit(begin, end);
-    begin = end;
-  }
+  for_each_chunk(
+      text, cuts, n_cuts, [](std::string_view t, size_t b) { return gpt2_pretoken_end(t, b); }, visit);
 }
 
 }  // namespace headlab
