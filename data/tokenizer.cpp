@@ -2,6 +2,7 @@
 #include "core/atomic_write.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -89,10 +90,20 @@ std::string from_hex(std::string_view hex, const std::string& what) {
 
 namespace {
 
+// An id or count from the JSON: an integer that fits int32. nlohmann's get<int> of a number out of
+// range (6.7e23, or a float at all) is undefined behaviour, so the range is checked first.
+int32_t json_int32(const nlohmann::json& v, const std::string& what, const char* field) {
+  if (!v.is_number_integer()) throw InputError(what, std::string(field) + ": expected an integer, found " + v.dump());
+  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                           : v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX;
+  if (!fits) throw InputError(what, std::string(field) + ": " + v.dump() + " is out of range");
+  return int32_t(v.get<int64_t>());
+}
+
 std::unique_ptr<Tokenizer> build_from_json(const nlohmann::json& j, const std::string& what) {
   if (!j.is_object() || j.value("format", "") != "headlab.tokenizer")
     throw InputError(what, "not a headlab tokenizer (format is not \"headlab.tokenizer\")");
-  if (j.value("format_version", -1) != 1)
+  if (!j.contains("format_version") || !j["format_version"].is_number_integer() || j["format_version"] != 1)
     throw InputError(what, "format_version " + j.value("format_version", nlohmann::json(nullptr)).dump() +
                                " is not supported (expected 1)");
   const std::string type = j.at("type").get<std::string>();
@@ -100,7 +111,7 @@ std::unique_ptr<Tokenizer> build_from_json(const nlohmann::json& j, const std::s
     std::vector<BpeMerge> merges;
     for (const auto& m : j.at("merges")) {
       if (!m.is_array() || m.size() != 2) throw InputError(what, "each merge must be a pair [left, right]");
-      merges.push_back({m[0].get<int32_t>(), m[1].get<int32_t>()});
+      merges.push_back({json_int32(m[0], what, "merges"), json_int32(m[1], what, "merges")});
     }
     return std::make_unique<BpeTokenizer>(std::move(merges), what);
   }
@@ -110,10 +121,10 @@ std::unique_ptr<Tokenizer> build_from_json(const nlohmann::json& j, const std::s
     std::vector<std::pair<int32_t, int32_t>> merges;
     for (const auto& m : j.at("merges")) {
       if (!m.is_array() || m.size() != 2) throw InputError(what, "each merge must be a pair [left, right]");
-      merges.emplace_back(m[0].get<int32_t>(), m[1].get<int32_t>());
+      merges.emplace_back(json_int32(m[0], what, "merges"), json_int32(m[1], what, "merges"));
     }
     return std::make_unique<Gpt2Tokenizer>(std::move(bytes), std::move(merges),
-                                           j.at("special_tokens").at("bos").get<int32_t>(), what);
+                                           json_int32(j.at("special_tokens").at("bos"), what, "special_tokens"), what);
   }
   if (type == "char") return std::make_unique<CharTokenizer>(from_hex(j.at("alphabet").get<std::string>(), what), what);
   if (type == "word") return std::make_unique<WordTokenizer>(j.at("words").get<std::vector<std::string>>(), what);
@@ -123,14 +134,15 @@ std::unique_ptr<Tokenizer> build_from_json(const nlohmann::json& j, const std::s
 // The redundant fields must agree with the tokenizer the essential ones built: a file edited by hand
 // or cut short is caught here rather than producing wrong text later.
 void check_consistent(const Tokenizer& t, const nlohmann::json& j, const std::string& what) {
-  const int64_t recorded = j.at("vocab_size").get<int64_t>();
+  const int64_t recorded = json_int32(j.at("vocab_size"), what, "vocab_size");
   if (recorded != t.vocab_size())
     throw InputError(what, "vocab_size says " + std::to_string(recorded) + " but the tokenizer has " +
                                std::to_string(t.vocab_size()) + " tokens");
   const SpecialTokenIds s = t.special();
   const auto& sj = j.at("special_tokens");
-  if (sj.at("bos").get<int32_t>() != s.bos || sj.at("eos").get<int32_t>() != s.eos ||
-      sj.at("pad").get<int32_t>() != s.pad)
+  if (json_int32(sj.at("bos"), what, "special_tokens") != s.bos ||
+      json_int32(sj.at("eos"), what, "special_tokens") != s.eos ||
+      json_int32(sj.at("pad"), what, "special_tokens") != s.pad)
     throw InputError(what, t.kind() == TokenizerKind::gpt2
                                ? "special_tokens must all be <|endoftext|>'s id"
                                : "special_tokens must be the last three ids, bos, eos, pad");
