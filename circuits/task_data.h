@@ -54,7 +54,7 @@ struct TaskBatch {
   const int32_t* answer_pos = nullptr;    // [B]
   const int32_t* targets = nullptr;       // [B, T]
   const int32_t* start_year = nullptr;    // [B] or null
-  const int32_t* year_tokens = nullptr;  // [n_years] or null
+  const int32_t* year_tokens = nullptr;   // [n_years] or null
   int n_years = 0;
   MetricTargets metric_targets(int V, const float* reference_logprobs = nullptr) const;
 };

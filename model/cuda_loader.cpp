@@ -60,8 +60,9 @@ CreateBackend load_cuda_module() {
       if (!create) why = path + " is not headlab's CUDA backend (no headlab_create_cuda_backend)";
       return;
     }
-    why = "the CUDA backend library libheadlab_cuda.so was not found (looked beside the program in ../lib and in "
-          "the build folder; set HEADLAB_CUDA_MODULE to its path)";
+    why =
+        "the CUDA backend library libheadlab_cuda.so was not found (looked beside the program in ../lib and in "
+        "the build folder; set HEADLAB_CUDA_MODULE to its path)";
   });
   if (!create) throw InputError("--device cuda", why);
   return create;
@@ -69,7 +70,9 @@ CreateBackend load_cuda_module() {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(int ordinal) { return std::unique_ptr<Backend>(load_cuda_module()(ordinal)); }
+std::unique_ptr<Backend> make_cuda_backend(int ordinal) {
+  return std::unique_ptr<Backend>(load_cuda_module()(ordinal));
+}
 
 #endif  // HEADLAB_HAVE_CUDA
 

@@ -12,8 +12,8 @@
 #include "model/transformer.h"
 #include "train/batcher.h"
 #include "train/optimizer.h"
-#include "train/rank_group.h"
 #include "train/options.h"
+#include "train/rank_group.h"
 
 namespace headlab {
 

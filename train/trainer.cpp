@@ -130,7 +130,8 @@ Share share_of(const Batch& b, const RankGroup& ranks) {
   Share s;
   s.n = b.B / ranks.size();
   s.first = s.n * ranks.rank();
-  for (int64_t i = int64_t(s.first) * b.T; i < int64_t(s.first + s.n) * b.T; ++i) s.n_targets += b.targets[size_t(i)] >= 0;
+  for (int64_t i = int64_t(s.first) * b.T; i < int64_t(s.first + s.n) * b.T; ++i)
+    s.n_targets += b.targets[size_t(i)] >= 0;
   return s;
 }
 }  // namespace

@@ -16,7 +16,8 @@ HEADLAB_FUZZ_TARGET(gpt2_tokenizer) {
   const std::string_view split = "\n#headlab-fuzz-split\n";
   const size_t at = all.find(split);
   const std::string_view encoder = all.substr(0, at), merges = at == all.npos ? "" : all.substr(at + split.size());
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("headlab_fuzz_gpt2_" + std::to_string(::getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("headlab_fuzz_gpt2_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "encoder.json", std::ios::binary).write(encoder.data(), std::streamsize(encoder.size()));
   std::ofstream(dir / "vocab.bpe", std::ios::binary).write(merges.data(), std::streamsize(merges.size()));

@@ -362,10 +362,9 @@ TEST(ProbesExtractTest, StoreLargerThanTheMemoryItUses) {
   write_token_dataset(dir.path("d.h5"), ds);
   const testing::CommandResult idle = run_command_line("OMP_NUM_THREADS=1 " + kProbes + " extract --help");
   ASSERT_EQ(idle.exit_code, 0) << idle.err;
-  const testing::CommandResult r =
-      run_command_line("OMP_NUM_THREADS=1 " + kProbes + " extract --checkpoint " + dir.path("m.h5") + " --data " +
-                       dir.path("d.h5") + " --hooks blocks.0.attn.hook_result --batch-size 8 --threads 1 --out " +
-                       dir.path("big.h5"));
+  const testing::CommandResult r = run_command_line(
+      "OMP_NUM_THREADS=1 " + kProbes + " extract --checkpoint " + dir.path("m.h5") + " --data " + dir.path("d.h5") +
+      " --hooks blocks.0.attn.hook_result --batch-size 8 --threads 1 --out " + dir.path("big.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LT(r.peak_rss_kib - idle.peak_rss_kib, 128L << 10)
       << "extraction held " << (r.peak_rss_kib - idle.peak_rss_kib) / 1024 << " MiB above the idle program";

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "model/checkpoint.h"
 #include "tests/command_runner.h"
 #include "tests/temp_dir.h"
-#include "model/checkpoint.h"
 #include "train/rank_group.h"
 
 namespace fs = std::filesystem;
@@ -108,8 +108,8 @@ TEST_F(DataParallelTest, BadLaunchesEndEveryRankWithOneLine) {
   };
   const std::vector<Case> cases = {
       {mpirun(3) + kTrain + train_args("x"), "must be a multiple of their number"},
-      {"mpirun -np 1 --oversubscribe --allow-run-as-root --bind-to none " + kTrain + train_args("y") +
-           " : -np 1 " + kTrain + train_args("y") + " --weight-decay 0.5",
+      {"mpirun -np 1 --oversubscribe --allow-run-as-root --bind-to none " + kTrain + train_args("y") + " : -np 1 " +
+           kTrain + train_args("y") + " --weight-decay 0.5",
        "rank 1: started on other options"},
       {mpirun(2) + kTrain + train_args("z") + " --allreduce fastest", "--allreduce"},
   };
@@ -146,9 +146,9 @@ TEST_F(DataParallelTest, AKilledRankStopsTheJobAndTheLastCheckpointResumes) {
   EXPECT_NE(killed.exit_code, 124) << "the job hung after a rank died";
   ASSERT_TRUE(fs::exists(dir_.path("killed/checkpoints/step_000025.h5")));
   EXPECT_FALSE(fs::exists(dir_.path("killed/final.h5")));
-  const CommandResult resumed = run_command_line(
-      mpirun(2) + kTrain + " --resume " + dir_.path("killed/checkpoints/step_000025.h5") + " --out " +
-      dir_.path("killed") + ordered);
+  const CommandResult resumed =
+      run_command_line(mpirun(2) + kTrain + " --resume " + dir_.path("killed/checkpoints/step_000025.h5") + " --out " +
+                       dir_.path("killed") + ordered);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(losses(dir_.path("killed/metrics.jsonl")), losses(dir_.path("whole/metrics.jsonl")));
   EXPECT_EQ(headlab::read_checkpoint(dir_.path("killed/final.h5")).params,

@@ -6,12 +6,12 @@
 // PREFIX.svg (heatmap of the heads).
 #include <cstdio>
 
-#include "tools/headlab-circuits/cmd_common.h"
-#include "tools/headlab-circuits/commands.h"
 #include "circuits/edge_attribution.h"
 #include "circuits/svg_plot.h"
-#include "core/output_files.h"
 #include "core/errors.h"
+#include "core/output_files.h"
+#include "tools/headlab-circuits/cmd_common.h"
+#include "tools/headlab-circuits/commands.h"
 
 namespace headlab::circuits_cli {
 

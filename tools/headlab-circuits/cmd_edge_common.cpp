@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "circuits/circuit_export.h"
-#include "core/output_files.h"
 #include "core/atomic_write.h"
+#include "core/output_files.h"
 
 namespace headlab::circuits_cli {
 

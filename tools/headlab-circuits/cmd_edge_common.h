@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "circuits/circuit_eval.h"
-#include "tools/headlab-circuits/cmd_common.h"
 #include "circuits/edge_graph.h"
 #include "circuits/svg_plot.h"
 #include "core/output_files.h"
+#include "tools/headlab-circuits/cmd_common.h"
 
 namespace headlab::circuits_cli {
 

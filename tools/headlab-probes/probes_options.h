@@ -23,7 +23,6 @@ using cli::LoadedModel;
 using cli::parse_command_line;
 using cli::reading;
 
-
 // One progress line on stderr: redrawn in place on a terminal (at most 5 times a second), else
 // one line every 10% of the work; always a last line at the end.
 class ProgressLine {
