@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/output_files.h"
 #include "tools/headlab-circuits/cmd_common.h"
+#include "tools/headlab-circuits/cmd_edge_common.h"
 #include "tools/headlab-circuits/commands.h"
 
 namespace headlab::circuits_cli {
@@ -30,16 +31,7 @@ int cmd_attribute(int argc, char** argv) {
           &vm))
     return 0;
   check_common_options(o, "attribute");
-  EdgeAttributionOptions eopt;
-  eopt.metric = parse_metric(o.metric);
-  eopt.batch_size = o.batch_size;
-  eopt.progress = progress;
-  if (vm.count("ig")) {
-    if (ig < 1 || ig > 1000)
-      throw InputError("--ig", "expected a number of steps in [1, 1000], got " + std::to_string(ig));
-    eopt.method = EdgeMethod::ig_inputs;
-    eopt.ig_steps = ig;
-  }
+  const EdgeAttributionOptions eopt = attribution_options(o, vm.count("ig") > 0, ig, EdgeMethod::ig_inputs);
   const OutputPaths out = output_paths(o, "attribute");
   LoadedModel m = load_model(o);
   const ModelConfig& c = m.checkpoint.config;

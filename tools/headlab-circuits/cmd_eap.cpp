@@ -202,18 +202,11 @@ int cmd_eap(int argc, char** argv) {
     throw InputError("--checkpoints", "give --checkpoint (one model) or --checkpoints (a run's folder), not both");
   if (!vm.count("checkpoints")) check_common_options(o, "eap");
   check_circuit_choice(vm, choice);
-  EdgeAttributionOptions eopt;
-  eopt.metric = parse_metric(o.metric);
-  eopt.batch_size = o.batch_size;
-  eopt.progress = progress;
-  if (vm.count("ig")) {
-    if (ig < 1 || ig > 1000)
-      throw InputError("--ig", "expected a number of steps in [1, 1000], got " + std::to_string(ig));
-    eopt.method = parse_ig_mode(ig_mode);
-    eopt.ig_steps = ig;
-  } else if (!vm["ig-mode"].defaulted()) {
+  EdgeAttributionOptions eopt = attribution_options(o, vm.count("ig") > 0, ig, EdgeMethod::ig_inputs);
+  if (vm.count("ig"))
+    eopt.method = parse_ig_mode(ig_mode);  // after the steps are checked, as the options are read
+  else if (!vm["ig-mode"].defaulted())
     throw InputError("--ig-mode", "only with --ig (EAP-IG)");
-  }
   if (!(ioi_threshold > 0 && ioi_threshold < 1))
     throw InputError("--ioi-threshold", "expected a fraction in (0, 1), got " + std::to_string(ioi_threshold));
   if (vm.count("checkpoints")) {

@@ -10,6 +10,20 @@
 
 namespace headlab::circuits_cli {
 
+EdgeAttributionOptions attribution_options(const CommonOptions& o, bool ig_given, int ig, EdgeMethod ig_method) {
+  EdgeAttributionOptions eopt;
+  eopt.metric = parse_metric(o.metric);
+  eopt.batch_size = o.batch_size;
+  eopt.progress = progress;
+  if (ig_given) {
+    if (ig < 1 || ig > 1000)
+      throw InputError("--ig", "expected a number of steps in [1, 1000], got " + std::to_string(ig));
+    eopt.method = ig_method;
+    eopt.ig_steps = ig;
+  }
+  return eopt;
+}
+
 void add_circuit_options(po::options_description& opts, CircuitChoice& c) {
   opts.add_options()("top-n", po::value<int64_t>(&c.top_n), "circuit: the N best edges (then pruned to paths)")(
       "top-percent", po::value<double>(&c.top_percent), "circuit: the best P% of edges (default 5)")(

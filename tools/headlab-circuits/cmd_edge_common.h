@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "circuits/circuit_eval.h"
+#include "circuits/edge_attribution.h"
 #include "circuits/edge_graph.h"
 #include "circuits/svg_plot.h"
 #include "core/output_files.h"
@@ -20,6 +21,10 @@ struct CircuitChoice {
   bool absolute = false;
   bool threshold_given = false;
 };
+// The attribution settings attribute and eap share: the metric, batch size and progress of the
+// common options; with `ig_given`, integrated gradients by `ig_method` over `ig` steps (in [1, 1000]).
+EdgeAttributionOptions attribution_options(const CommonOptions& o, bool ig_given, int ig, EdgeMethod ig_method);
+
 void add_circuit_options(po::options_description& opts, CircuitChoice& c);
 // InputError unless at most one of --top-n, --top-percent, --threshold is given, each in range.
 void check_circuit_choice(const po::variables_map& vm, CircuitChoice& c);
