@@ -19,6 +19,8 @@ required=(
   googletest libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   nlohmann-json3-dev
+  # scripts/reproduce.sh and its finding scripts write and read JSON with jq.
+  jq
 )
 # Wanted, not needed: the TransformerLens-math reference tests and the benchmarks' PyTorch baseline
 # (OpenBLAS, or PyTorch's CPU path is 20-50x slower than it should be); their tests skip without them.
