@@ -92,10 +92,21 @@ class Reporter {
   char* where_;
 };
 
-// True when the last failed HDF5 call failed for want of memory (the child's address-space limit),
-// which the parent must not meet again reading the same object.
-herr_t note_resource_error(unsigned, const H5E_error2_t* e, void* found) {
-  if (e->maj_num == H5E_RESOURCE) *static_cast<bool*>(found) = true;
+// What the last failed HDF5 call's error stack says: whether it ran out of memory (the child's
+// address-space limit, which the parent must not meet again reading the same object), whether a
+// filter failed (a compression the build lacks, or damaged compressed bytes: the parent reports
+// those in its own words), and the innermost description (the most specific one).
+struct FailedCall {
+  bool memory = false;
+  bool filter = false;
+  std::string detail;
+};
+
+herr_t note_error(unsigned, const H5E_error2_t* e, void* out) {
+  auto* failed = static_cast<FailedCall*>(out);
+  if (e->maj_num == H5E_RESOURCE) failed->memory = true;
+  if (e->maj_num == H5E_PLINE) failed->filter = true;
+  if (e->desc && *e->desc) failed->detail = e->desc;
   return 0;
 }
 
@@ -130,14 +141,19 @@ class Walker {
   }
 
  private:
-  // HDF5 failures are the parent's to report in its own words, except one for want of memory.
+  // A read that fails here on a file HDF5 opened means damaged metadata (a bad checksum, a pointer
+  // out of the file, an undecodable message): the file is refused here, because the parent's reads
+  // take other paths through the same damage (by name where the walk goes by index, in another
+  // order), and one of those paths may be a loop inside the library that never ends (a global heap
+  // object of size 0). Filter failures are the parent's to report in its own words.
   bool ok(int64_t status, const std::string& where) {
     if (status >= 0) return true;
-    bool memory = false;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, note_resource_error, &memory);
+    FailedCall failed;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, note_error, &failed);
     H5Eclear2(H5E_DEFAULT);
-    if (memory) report_.refuse("reading " + where + " needs more than " + mib(memory_limit_) + " of memory");
-    return false;
+    if (failed.memory) report_.refuse("reading " + where + " needs more than " + mib(memory_limit_) + " of memory");
+    if (failed.filter) return false;
+    report_.refuse("reading " + where + " failed: " + (failed.detail.empty() ? "HDF5 error" : failed.detail));
   }
   static std::string mib(int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
@@ -203,7 +219,7 @@ class Walker {
         text(
             type, at, [&](hid_t mem, void* buf) { return H5Aread(a, mem, buf); }, space);
       } else if (cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_ENUM) {
-        const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
+        const hid_t native = memory_type_for(type);
         if (ok(native, at) && H5Tget_size(native) <= 64) {
           unsigned char value[64];
           ok(H5Aread(a, native, value), at);
@@ -313,7 +329,7 @@ class Walker {
       report_.refuse("reading " + path + " needs more than " + mib(memory_limit_) + " of memory (chunks of " +
                      std::to_string(int64_t(chunk_bytes)) + " bytes)");
     if (H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0 ||
-        !ok(H5Dget_num_chunks(d, H5S_ALL, &n_chunks), path)) {
+        !ok(H5Dget_num_chunks(d, space, &n_chunks), path)) {
       H5Tclose(native);
       return;
     }
@@ -324,7 +340,7 @@ class Walker {
       unsigned mask = 0;
       haddr_t addr = 0;
       hsize_t size = 0;
-      if (!ok(H5Dget_chunk_info(d, H5S_ALL, c, offset.data(), &mask, &addr, &size), path)) break;
+      if (!ok(H5Dget_chunk_info(d, space, c, offset.data(), &mask, &addr, &size), path)) break;
       hsize_t n = 1;
       bool inside = true;
       for (int i = 0; i < rank; ++i) {
@@ -389,13 +405,12 @@ uint64_t address_space_bytes() {
   report.at("opening the file");
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
   if (f < 0) ::_exit(0);  // the parent's own open fails the same way, with its message
-  const hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
-  if (root >= 0) {
-    try {
-      Walker(report, limits.memory_bytes).group(root, "/", 0);
-    } catch (const std::bad_alloc&) {
-      report.refuse("reading it needs more than " + std::to_string(limits.memory_bytes >> 20) + " MiB of memory");
-    }
+  // The root group through the file's own id, as the parent reaches it (opening "/" as a group
+  // takes a different path, which can fail where the parent's succeeds).
+  try {
+    Walker(report, limits.memory_bytes).group(f, "/", 0);
+  } catch (const std::bad_alloc&) {
+    report.refuse("reading it needs more than " + std::to_string(limits.memory_bytes >> 20) + " MiB of memory");
   }
   // No closing: HDF5's clean-up is the parent's business, and exiting is enough here.
   ::_exit(0);
