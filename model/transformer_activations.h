@@ -24,6 +24,9 @@ struct Transformer::Activations {
     // first use); mlp_in_used says whether the last forward of this block read it.
     float* mlp_in = nullptr;
     bool mlp_in_used = false;
+    // Whether the last forward ran the split q/k/v path (a forward hook on a q/k/v input asked):
+    // its backward must then go through the per-head copies it kept.
+    bool qkv_split = false;
   };
   Backend& be;
   std::vector<void*> owned;

@@ -152,7 +152,8 @@ void TransformerPass::attention_forward(int l, float* out) {  // out [BT, D] = a
   auto& b = A_.blocks[size_t(l)];
   const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
   float* resid_pre = A_.resid[size_t(l)];
-  if (split_inputs(l)) {
+  b.qkv_split = split_inputs_forward(l);
+  if (b.qkv_split) {
     split_qkv_forward(l);
   } else {
     const float* h = norm_forward(b.ln1_out, b.ln1_mean, b.ln1_rstd, resid_pre, o.ln1_w, o.ln1_b);
@@ -218,8 +219,12 @@ void TransformerPass::attention_backward(int l, const float* dout, float* dresid
   hook_strided(l, HookSite::attn_q, A_.dqkv, 3 * Hd, Hd, true);
   hook_strided(l, HookSite::attn_k, A_.dqkv + Hd, 3 * Hd, Hd, true);
   hook_strided(l, HookSite::attn_v, A_.dqkv + 2 * Hd, 3 * Hd, Hd, true);
-  if (split_inputs(l)) {
+  if (b.qkv_split) {
     split_qkv_backward(l, dresid);
+    return;
+  }
+  if (split_inputs_backward(l)) {
+    split_qkv_gradients(l, dresid);
     return;
   }
   const float* h = b.ln1_out ? b.ln1_out : A_.resid[size_t(l)];

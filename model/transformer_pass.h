@@ -53,9 +53,17 @@ class TransformerPass {
   // ---- split q/k/v inputs (TransformerLens' use_split_qkv_input) -----------------------------
   // Each head reads its own copy of resid_pre (hook_{q,k,v}_input [B, T, H, D]), normalises it and
   // multiplies by its own slice of W_qkv. Formed only when a hook asks, in forward or backward.
-  bool split_inputs(int l) const {
+  // A forward hook needs each head's own copy in the forward; a backward hook alone does not:
+  // every head then reads the same resid_pre, so the fused forward is exact and the backward forms
+  // the per-head gradients from the fused one's normalisation (split_qkv_gradients).
+  bool split_inputs_forward(int l) const {
     for (HookSite s : {HookSite::q_input, HookSite::k_input, HookSite::v_input})
-      if (wants(l, s) || wants_grad(l, s)) return true;
+      if (wants(l, s)) return true;
+    return false;
+  }
+  bool split_inputs_backward(int l) const {
+    for (HookSite s : {HookSite::q_input, HookSite::k_input, HookSite::v_input})
+      if (wants_grad(l, s)) return true;
     return false;
   }
   static HookSite input_site(int which) {
@@ -93,6 +101,7 @@ class TransformerPass {
   float* weight_slice(int l, int which, int64_t h);
   void split_qkv_forward(int l);
   void split_qkv_backward(int l, float* dresid);
+  void split_qkv_gradients(int l, float* dresid);
   void per_head_output_backward(int l, const float* dout);
 
   const ModelConfig& c_;

@@ -198,6 +198,36 @@ void TransformerPass::split_qkv_backward(int l, float* dresid) {
   }
 }
 
+// The backward of a fused forward for backward hooks on the q/k/v inputs: parameter gradients as
+// the plain path forms them, then per head its input's gradient, dnorm_h = dqkv_h · W_h^T through
+// the one normalisation all heads shared in the forward. The hook sees [BT, H, D] per input kind
+// and resid_pre's gradient is the sum of what it leaves, as in the split forward's backward.
+void TransformerPass::split_qkv_gradients(int l, float* dresid) {
+  const BlockOffsets& o = off_.blocks[size_t(l)];
+  auto& b = A_.blocks[size_t(l)];
+  const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, row = 3 * H * dh;
+  const float* resid_pre = A_.resid[size_t(l)];
+  const float* h_in = b.ln1_out ? b.ln1_out : resid_pre;
+  be_.matmul(G(o.W_qkv), h_in, A_.dqkv, nullptr, D, row, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, row);
+  float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
+  float* dslice = A_.dz;                                                   // [BT, dh]
+  for (int which = 0; which < 3; ++which) {
+    for (int64_t h = 0; h < H; ++h) {
+      be_.copy_rows(dslice, dh, A_.dqkv + (which * H + h) * dh, row, BT_, dh);
+      be_.matmul(A_.dnorm, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
+                 Accumulate::overwrite);
+      norm_backward_into(A_.dtmp, A_.dnorm, resid_pre, b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
+      be_.copy_rows(dall + h * D, H * D, A_.dtmp, D, BT_, D);
+    }
+    hook_grad(l, input_site(which), dall);
+    for (int64_t h = 0; h < H; ++h) {
+      be_.copy_rows(A_.dtmp, D, dall + h * D, H * D, BT_, D);
+      be_.add_inplace(dresid, A_.dtmp, BT_ * D);
+    }
+  }
+}
+
 void TransformerPass::per_head_output_backward(int l, const float* dout) {
   const BlockOffsets& o = off_.blocks[size_t(l)];
   auto& b = A_.blocks[size_t(l)];

@@ -290,6 +290,26 @@ TEST(ModelHooksTest, SplitQkvInputsLeaveTheModelUnchangedAndTheirGradientsSumToR
     const auto& g_plain = plain_grads.cached_gradients().at("blocks.1.hook_resid_pre").data;
     const auto& g_split = split.cached_gradients().at("blocks.1.hook_resid_pre").data;
     for (size_t i = 0; i < g_plain.size(); ++i) ASSERT_NEAR(g_split[i], g_plain[i], 1e-5) << v.name;
+
+    // Gradient hooks alone keep the fused forward (every head reads the same resid_pre) and form
+    // the per-head gradients in the backward: the same numbers as the split forward's backward.
+    HookSet grad_only;
+    for (HookSite s : {HookSite::q_input, HookSite::k_input, HookSite::v_input}) grad_only.cache_gradient({1, s});
+    model.zero_grads();
+    EXPECT_NEAR(model.forward_loss(tokens.data(), targets.data(), B, T, &grad_only), loss, 1e-6) << v.name;
+    model.backward(&grad_only);
+    const auto grad_only_params = model.grads_to_host();
+    for (size_t i = 0; i < grads.size(); ++i) ASSERT_NEAR(grad_only_params[i], grads[i], 1e-5) << v.name << " " << i;
+    for (const char* name : {"blocks.1.hook_q_input", "blocks.1.hook_k_input", "blocks.1.hook_v_input"}) {
+      const auto& want = split.cached_gradients().at(name);
+      const auto& got = grad_only.cached_gradients().at(name);
+      ASSERT_EQ(got.shape, want.shape) << v.name << " " << name;
+      double largest = 0;
+      for (float x : want.data) largest = std::max(largest, double(std::fabs(x)));
+      ASSERT_GT(largest, 0.0) << v.name << " " << name;
+      for (size_t i = 0; i < want.data.size(); ++i)
+        ASSERT_NEAR(got.data[i], want.data[i], 1e-6 + 1e-5 * largest) << v.name << " " << name << " " << i;
+    }
   }
 }
 
