@@ -20,6 +20,7 @@ void add_annotations(const std::string& path, const DatasetAnnotations& a) {
   for (const auto& [name, value] : a.attributes) file.set_attr(name, value);
   if (!a.label_names.empty()) file.set_attr("label_names", nlohmann::json(a.label_names).dump());
   for (const auto& [name, values] : a.task_arrays) file.write<int32_t>("task/" + name, values);
+  for (const auto& [name, table] : a.task_tables) file.write<double>("task/" + name, table.values.data(), table.shape);
   file.close();
 }
 
@@ -58,7 +59,15 @@ DatasetAnnotations read_dataset_annotations(const std::string& path) {
   }
   if (file.is_group("task")) {
     const h5::Group task = file.group("task");
-    for (const std::string& name : task.children()) a.task_arrays[name] = task.read<int32_t>(name, h5::Shape{-1});
+    for (const std::string& name : task.children()) {
+      const h5::DType type = task.dtype(name);
+      if (type == h5::DType::f64 || type == h5::DType::f32) {
+        TaskTable& t = a.task_tables[name];
+        t.values = task.read<double>(name, &t.shape);
+      } else {
+        a.task_arrays[name] = task.read<int32_t>(name, h5::Shape{-1});
+      }
+    }
   }
   return a;
 }

@@ -55,6 +55,20 @@ std::vector<std::string> single_token_words(const Tokenizer& tokenizer, const st
   return kept;
 }
 
+std::vector<int32_t> symbol_tokens(const Tokenizer& tokenizer, const std::vector<std::string>& words,
+                                   const std::string& list_name) {
+  std::vector<int32_t> ids;
+  for (const std::string& word : words) {
+    const int32_t id = single_token(tokenizer, " " + word);
+    if (id < 0)
+      throw InputError("--tokenizer", "the " + list_name + " symbol '" + word +
+                                          "' is not a single token under this tokenizer (the task needs all " +
+                                          std::to_string(words.size()) + "; use the task's own word list)");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
 std::vector<TemplatePiece> parse_template(std::string_view pattern, const std::vector<std::string>& slot_names) {
   std::vector<TemplatePiece> pieces;
   size_t i = 0;

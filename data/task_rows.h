@@ -54,6 +54,11 @@ std::vector<std::string> single_token_words(const Tokenizer& tokenizer, const st
                                             const std::string& prefix, size_t minimum, size_t limit,
                                             const std::string& list_name);
 
+// The ids of " word" for every word of `words`, in order. InputError naming --tokenizer, and the first
+// word that is not one token, when any is not: the symbolic tasks need every symbol.
+std::vector<int32_t> symbol_tokens(const Tokenizer& tokenizer, const std::vector<std::string>& words,
+                                   const std::string& list_name);
+
 // A template such as "When {N1} and {N2} went to the {PLACE}, {S} gave a {OBJECT} to": literal pieces and
 // slots. The space before a slot belongs to the slot, so a slot renders as one token " Mary".
 struct TemplatePiece {

@@ -9,7 +9,7 @@ namespace headlab {
 namespace {
 
 using MakeTask = TaskDataset (*)(const TaskOptions&, const Tokenizer&);
-using TaskWords = std::vector<std::string> (*)();
+using TaskWords = std::vector<std::string> (*)(const TaskOptions&);
 
 struct TaskEntry {
   TaskInfo info;
@@ -21,22 +21,35 @@ const std::vector<TaskEntry>& registry() {
   static const std::vector<TaskEntry> entries = {
       {{"induction", "BOS, a random sequence, the sequence again; corrupted: second half fresh tokens"},
        make_induction_task,
-       induction_words},
+       [](const TaskOptions&) { return induction_words(); }},
       {{"ioi", "indirect object identification, ABBA and BABA; corrupted: ABC (S2 replaced by a third name)"},
        make_ioi_task,
-       ioi_words},
+       [](const TaskOptions&) { return ioi_words(); }},
       {{"successor", "numbers, weekdays, months, letters in order; corrupted: the same items shuffled"},
        make_successor_task,
-       successor_words},
+       [](const TaskOptions&) { return successor_words(); }},
       {{"greater_than", "'The war lasted from the year 1732 to the year 17'; corrupted: start year XX01"},
        make_greater_than_task,
-       greater_than_words},
+       [](const TaskOptions&) { return greater_than_words(); }},
       {{"facts", "a synthetic knowledge base as sentences; held-out question forms (--split test)"},
        make_facts_task,
-       facts_words},
+       [](const TaskOptions&) { return facts_words(); }},
       {{"retrieval", "key: value pairs, then a key; answer its value; corrupted: another key queried"},
        make_retrieval_task,
-       retrieval_words},
+       [](const TaskOptions&) { return retrieval_words(); }},
+      {{"markov", "Markov chains, each row's transition rows drawn from a Dirichlet; /task/transitions"},
+       make_markov_task,
+       markov_words},
+      {{"triggers", "global bigrams plus per-row trigger -> output pairs; second trigger occurrences labelled"},
+       make_triggers_task,
+       triggers_words},
+      {{"bursty", "exemplar-label pairs, then a query exemplar; answer its label (bursty, novel classes)"},
+       make_bursty_task,
+       bursty_words},
+      {{"parity", "bits, EOI, their parity (no chain of thought)"}, make_parity_task, parity_words},
+      {{"parity_cot", "bits, EOI, the running parities (chain of thought); /labels/attend_target"},
+       make_parity_cot_task,
+       parity_words},
   };
   return entries;
 }
@@ -62,7 +75,13 @@ const std::vector<TaskInfo>& task_list() {
 }
 
 std::unique_ptr<Tokenizer> default_task_tokenizer(const std::string& name) {
-  return std::make_unique<WordTokenizer>(WordTokenizer::from_texts(find_task(name).words()));
+  TaskOptions options;
+  options.name = name;
+  return default_task_tokenizer(options);
+}
+
+std::unique_ptr<Tokenizer> default_task_tokenizer(const TaskOptions& options) {
+  return std::make_unique<WordTokenizer>(WordTokenizer::from_texts(find_task(options.name).words(options)));
 }
 
 TaskDataset make_task(const TaskOptions& options, const Tokenizer& tokenizer) {
@@ -101,6 +120,29 @@ DatasetAnnotations task_annotations(const TaskOptions& options, const Tokenizer&
     o["subjects"] = options.subjects;
     o["kb_seed"] = options.kb_seed;
   }
+  if (options.name == "markov") {
+    o["length"] = options.length;
+    o["states"] = options.states;
+    o["alpha"] = options.alpha;
+  }
+  if (options.name == "triggers") {
+    o["length"] = options.length;
+    o["vocab"] = options.vocab;
+    o["triggers"] = options.triggers;
+    o["alpha"] = options.alpha;
+    o["kb_seed"] = options.kb_seed;
+  }
+  if (options.name == "bursty") {
+    o["split"] = options.split;
+    o["pairs"] = options.pairs;
+    o["classes"] = options.classes;
+    o["novel_classes"] = options.novel_classes;
+    o["exemplars"] = options.exemplars;
+    o["labels"] = options.labels;
+    o["burstiness"] = options.burstiness;
+    o["kb_seed"] = options.kb_seed;
+  }
+  if (options.name == "parity" || options.name == "parity_cot") o["length"] = options.length;
   a.attributes["task_options"] = o.dump();
   a.label_names["role"] = std::move(role_names);
   return a;

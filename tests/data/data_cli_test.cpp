@@ -269,3 +269,22 @@ TEST_F(DataCliTest, TaskRejectsOptionsItDoesNotRead) {
   expect_input_error("task ioi facts --n 4 --out " + out, "positional");
   EXPECT_FALSE(exists(out));
 }
+
+TEST_F(DataCliTest, InContextTasksCheckTheirOptions) {
+  const std::string out = dir_ + "/icl.h5";
+  expect_input_error("task markov --n 4 --states 1 --out " + out, "--states");
+  expect_input_error("task markov --n 4 --alpha=-0.5 --out " + out, "--alpha");
+  expect_input_error("task triggers --n 4 --vocab 8 --triggers 5 --out " + out, "--triggers");
+  expect_input_error("task bursty --n 4 --burstiness 3 --out " + out, "--burstiness");
+  expect_input_error("task bursty --n 4 --split ic --burstiness 0 --out " + out, "--burstiness");
+  expect_input_error("task bursty --n 4 --split test --out " + out, "--split");
+  expect_input_error("task parity --n 4 --length 1 --out " + out, "--length");
+  expect_input_error("task parity_cot --n 4 --classes 3 --out " + out, "--classes");
+  expect_input_error("task ioi --n 4 --states 3 --out " + out, "--states");
+  EXPECT_FALSE(exists(out));
+  const headlab::testing::CommandResult r = run("task markov --n 4 --states 5 --length 12 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const headlab::TokenDataset ds = headlab::read_token_dataset(out);
+  EXPECT_EQ(ds.seq_len, 13);
+  EXPECT_EQ(ds.d_vocab, 5 + 3);  // five states and BOS, EOS, PAD
+}

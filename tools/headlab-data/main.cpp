@@ -108,15 +108,26 @@ void print_task_example(const TaskDataset& task, const Tokenizer& tok) {
 
 // An option given for a task that does not read it is a mistake worth saying (--pairs 5 on ioi).
 void check_task_options(const std::string& task, const po::variables_map& vm) {
-  const std::vector<std::pair<const char*, std::vector<std::string>>> takers = {{"length", {"induction", "successor"}},
-                                                                                {"pairs", {"retrieval"}},
-                                                                                {"split", {"facts"}},
-                                                                                {"subjects", {"facts"}},
-                                                                                {"kb-seed", {"facts"}}};
+  const std::vector<std::pair<const char*, std::vector<std::string>>> takers = {
+      {"length", {"induction", "successor", "markov", "triggers", "parity", "parity_cot"}},
+      {"pairs", {"retrieval", "bursty"}},
+      {"split", {"facts", "bursty"}},
+      {"subjects", {"facts"}},
+      {"kb-seed", {"facts", "triggers", "bursty"}},
+      {"states", {"markov"}},
+      {"alpha", {"markov", "triggers"}},
+      {"vocab", {"triggers"}},
+      {"triggers", {"triggers"}},
+      {"classes", {"bursty"}},
+      {"novel-classes", {"bursty"}},
+      {"exemplars", {"bursty"}},
+      {"labels", {"bursty"}},
+      {"burstiness", {"bursty"}}};
   for (const auto& [option, tasks] : takers) {
     if (!vm.count(option) || vm[option].defaulted() || std::count(tasks.begin(), tasks.end(), task)) continue;
     std::string names;
-    for (const std::string& t : tasks) names += (names.empty() ? "" : " and ") + t;
+    for (size_t i = 0; i < tasks.size(); ++i)
+      names += (i == 0 ? "" : i + 1 == tasks.size() ? " and " : ", ") + tasks[i];
     throw InputError(std::string("--") + option,
                      "only the " + names + " task" + (tasks.size() > 1 ? "s take" : " takes") + " it, not " + task);
   }
@@ -133,11 +144,25 @@ int run_task(const std::vector<std::string>& args) {
                                                                       "output .h5 file (missing folders are created)")(
       "tokenizer", po::value(&tokenizer_path), "a tokenizer JSON (default: the task's own word list)")(
       "save-tokenizer", po::value(&save_tokenizer_path), "also write the tokenizer used to this JSON file")(
-      "length", po::value(&o.length)->default_value(0), "induction: repeated length (16); successor: items (4)")(
-      "pairs", po::value(&o.pairs)->default_value(0), "retrieval: key-value pairs (20)")(
-      "split", po::value(&o.split)->default_value("train"), "facts: train | test")(
+      "length", po::value(&o.length)->default_value(0),
+      "induction: repeated length (16); successor: items (4); markov: states per row (100); triggers: tokens "
+      "per row (128); parity, parity_cot: input bits (16)")(
+      "pairs", po::value(&o.pairs)->default_value(0), "retrieval: key-value pairs (20); bursty: context pairs (8)")(
+      "split", po::value(&o.split)->default_value("train"), "facts: train | test; bursty: train | ic | iwl")(
       "subjects", po::value(&o.subjects)->default_value(0), "facts: people in the knowledge base (100)")(
-      "kb-seed", po::value(&kb_seed)->default_value(1234), "facts: seed of the knowledge base");
+      "kb-seed", po::value(&kb_seed)->default_value(1234),
+      "facts: seed of the knowledge base; triggers: of the global bigram; bursty: of the class labels")(
+      "states", po::value(&o.states)->default_value(0), "markov: states per chain (3)")(
+      "alpha", po::value(&o.alpha)->default_value(0),
+      "markov: Dirichlet concentration of the transition rows (1); triggers: of the global bigram's rows (0.5)")(
+      "vocab", po::value(&o.vocab)->default_value(0), "triggers: ordinary tokens (64)")(
+      "triggers", po::value(&o.triggers)->default_value(0), "triggers: trigger -> output pairs per row (5)")(
+      "classes", po::value(&o.classes)->default_value(0), "bursty: training classes (128)")(
+      "novel-classes", po::value(&o.novel_classes)->default_value(0), "bursty: held-out classes (64)")(
+      "exemplars", po::value(&o.exemplars)->default_value(0), "bursty: exemplar tokens per class (2)")(
+      "labels", po::value(&o.labels)->default_value(0), "bursty: label tokens (16)")(
+      "burstiness", po::value(&o.burstiness)->default_value(-1),
+      "bursty: copies of each context class (4; 0 = i.i.d. items)");
   po::positional_options_description positional;
   positional.add("name", 1);
   po::variables_map vm;
@@ -152,7 +177,7 @@ int run_task(const std::vector<std::string>& args) {
   o.seed = seed_value(seed, "--seed");
   o.kb_seed = seed_value(kb_seed, "--kb-seed");
   const std::unique_ptr<Tokenizer> tok =
-      tokenizer_path.empty() ? default_task_tokenizer(o.name) : load_tokenizer(tokenizer_path);
+      tokenizer_path.empty() ? default_task_tokenizer(o) : load_tokenizer(tokenizer_path);
   check_task_options(o.name, vm);
   check_output_file(out, "--out");
   check_not_input(out, "--out", tokenizer_path, "--tokenizer");
