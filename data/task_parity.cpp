@@ -69,7 +69,7 @@ TaskDataset make_parity(const TaskOptions& options_in, const Tokenizer& tok, boo
   TaskDataset task;
   task.data = assemble_rows(rows, int32_t(row_length), tok, task_source(o) + " --length " + std::to_string(L));
   task.annotations = task_annotations(o, tok, kRoleNames);
-  task.data.labels["attend_target"] = std::move(target);
+  if (cot) task.data.labels["attend_target"] = std::move(target);
   task.annotations.task_arrays["bit_tokens"] = {ids[0], ids[1]};
   return task;
 }

@@ -1,9 +1,11 @@
 #include "tools/headlab-circuits/cmd_common.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <regex>
 
 #include "core/errors.h"
 #include "core/lists.h"
@@ -154,5 +156,27 @@ std::string token_text(const std::vector<int32_t>& ids, const LoadedModel& m, co
 }
 
 void progress(const std::string& line) { std::fprintf(stderr, "headlab-circuits: %s\n", line.c_str()); }
+
+std::vector<StepCheckpoint> find_checkpoints(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError("--checkpoints " + dir, "is not a folder");
+  const std::regex name("step_([0-9]{1,15})\\.h5");
+  std::vector<StepCheckpoint> out;
+  for (const fs::path& folder : {fs::path(dir) / "checkpoints", fs::path(dir)}) {
+    if (!fs::is_directory(folder, ec)) continue;
+    for (const auto& e : fs::directory_iterator(folder, ec)) {
+      std::smatch mt;
+      const std::string file = e.path().filename().string();
+      if (e.is_regular_file(ec) && std::regex_match(file, mt, name))
+        out.push_back({std::stoll(mt[1]), e.path().string()});
+    }
+    if (!out.empty()) break;
+  }
+  if (out.empty())
+    throw InputError("--checkpoints " + dir, "holds no checkpoints (expected checkpoints/step_N.h5 or step_N.h5)");
+  std::sort(out.begin(), out.end(), [](const StepCheckpoint& a, const StepCheckpoint& b) { return a.step < b.step; });
+  return out;
+}
 
 }  // namespace headlab::circuits_cli

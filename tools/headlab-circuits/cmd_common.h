@@ -78,6 +78,14 @@ std::vector<std::string> position_labels(const LoadedTask& t, const LoadedModel&
 // Text of token ids with the checkpoint's or dataset's tokenizer; the ids themselves without one.
 std::string token_text(const std::vector<int32_t>& ids, const LoadedModel& m, const TokenDataset& ds);
 
-void progress(const std::string& line);  // to stderr, prefixed with the tool's name
+void progress(const std::string& line);
+
+// A training run's checkpoints by step (--checkpoints DIR): DIR/checkpoints/step_N.h5, else
+// DIR/step_N.h5. InputError when there are none.
+struct StepCheckpoint {
+  int64_t step;
+  std::string path;
+};
+std::vector<StepCheckpoint> find_checkpoints(const std::string& dir);  // to stderr, prefixed with the tool's name
 
 }  // namespace headlab::circuits_cli

@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <regex>
 
 #include "circuits/edge_attribution.h"
 #include "circuits/ioi_classes.h"
@@ -38,34 +36,6 @@ constexpr const char* kUsage =
     "Clean and corrupted rows must have the same token count. --ioi-classes (an IOI dataset): the circuit's heads\n"
     "sorted into Wang et al.'s classes by path patching and attention at the role positions.\n"
     "--checkpoints DIR (instead of --checkpoint): every DIR/checkpoints/step_N.h5 (or DIR/step_N.h5) of a run.";
-
-struct StepCheckpoint {
-  int64_t step;
-  std::string path;
-};
-
-// A run's checkpoints by step: DIR/checkpoints/step_N.h5, else DIR/step_N.h5. InputError when none.
-std::vector<StepCheckpoint> find_checkpoints(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw InputError("--checkpoints " + dir, "is not a folder");
-  const std::regex name("step_([0-9]{1,15})\\.h5");
-  std::vector<StepCheckpoint> out;
-  for (const fs::path& folder : {fs::path(dir) / "checkpoints", fs::path(dir)}) {
-    if (!fs::is_directory(folder, ec)) continue;
-    for (const auto& e : fs::directory_iterator(folder, ec)) {
-      std::smatch mt;
-      const std::string file = e.path().filename().string();
-      if (e.is_regular_file(ec) && std::regex_match(file, mt, name))
-        out.push_back({std::stoll(mt[1]), e.path().string()});
-    }
-    if (!out.empty()) break;
-  }
-  if (out.empty())
-    throw InputError("--checkpoints " + dir, "holds no checkpoints (expected checkpoints/step_N.h5 or step_N.h5)");
-  std::sort(out.begin(), out.end(), [](const StepCheckpoint& a, const StepCheckpoint& b) { return a.step < b.step; });
-  return out;
-}
 
 // Edge scores at every checkpoint of a run, and the strongest edges' rise.
 int eap_over_checkpoints(CommonOptions o, const std::string& dir, const EdgeAttributionOptions& eopt) {

@@ -26,6 +26,9 @@ int cmd_eap(int argc, char** argv);        // EAP / EAP-IG edge scores and the c
 int cmd_acdc(int argc, char** argv);       // ACDC, the exact slow baseline
 int cmd_evaluate(int argc, char** argv);   // a circuit's faithfulness; MIB's curve, CPR and CMD
 
+// What a model (or each checkpoint of a run) has learned of a task, at labelled positions.
+int cmd_task_eval(int argc, char** argv);
+
 using cli::Subcommand;
 
 inline const std::vector<Subcommand>& subcommands() {
@@ -43,6 +46,8 @@ inline const std::vector<Subcommand>& subcommands() {
       {"eap", "edge attribution patching (EAP, EAP-IG) over every edge; the circuit; MIB CPR/CMD", cmd_eap},
       {"acdc", "ACDC: patch edges one at a time from the logits back, keep those that matter", cmd_acdc},
       {"evaluate", "faithfulness of a circuit (edge list or top scores); MIB curve, CPR and CMD", cmd_evaluate},
+      {"task-eval", "loss, answer and per-role accuracy, Markov strategies' KL, attention hit rates (over a run)",
+       cmd_task_eval},
   };
   return table;
 }
