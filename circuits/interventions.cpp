@@ -126,6 +126,35 @@ HookFn replace_from(std::shared_ptr<const HostTensor> source, Selection sel) {
   };
 }
 
+HookFn replace_rows_from(std::shared_ptr<const HostTensor> source, std::vector<std::vector<int>> row_positions,
+                         std::vector<int> heads) {
+  if (!source) throw InternalError("replace_rows_from without a source");
+  return [source, row_positions = std::move(row_positions), heads = std::move(heads)](HookPoint point,
+                                                                                      ActivationView& v, Backend& be) {
+    if (source->shape != v.shape)
+      throw InputError("hook " + hook_name(point), "the values to patch in have shape " + shape_text(source->shape) +
+                                                       " but the activation has shape " + shape_text(v.shape));
+    const ActivationLayout L = activation_layout(point.site, v.shape);
+    if (int64_t(row_positions.size()) != L.batch)
+      throw InputError("hook " + hook_name(point), "positions for " + std::to_string(row_positions.size()) +
+                                                       " rows, but the batch has " + std::to_string(L.batch));
+    Selection by_head;
+    by_head.heads = heads;
+    const Cells cells = selected_cells(by_head, L, point);
+    for (const std::vector<int>& row : row_positions)
+      for (int p : row)
+        if (p < 0 || p >= L.positions)
+          throw InputError("hook " + hook_name(point),
+                           "position " + std::to_string(p) + " is outside [0, " + std::to_string(L.positions) + ")");
+    edit_on_host(v, be, [&](float* x) {
+      const size_t bytes = size_t(L.width) * sizeof(float);
+      for (int64_t b = 0; b < L.batch; ++b)
+        for (int p : row_positions[size_t(b)])
+          for (int h : cells.heads) std::memcpy(x + L.offset(b, p, h), source->data.data() + L.offset(b, p, h), bytes);
+    });
+  };
+}
+
 HookFn zero_ablation(Selection sel) {
   return [sel](HookPoint point, ActivationView& v, Backend& be) {
     if (selects_everything(sel)) {

@@ -47,6 +47,11 @@ ActivationLayout activation_layout(HookSite site, const std::vector<int64_t>& sh
 // The source's shape must equal the activation's, or have batch 1 (broadcast over the batch, as for
 // a mean); otherwise the hook throws InputError naming the point.
 HookFn replace_from(std::shared_ptr<const HostTensor> source, Selection sel = {});
+// Replace, in each batch row b, the positions row_positions[b] (of the selected heads; all heads when
+// empty) with the same cells of `source` (the activation's shape): patching a role whose position
+// differs from row to row. InputError when the batch or a position does not fit the activation.
+HookFn replace_rows_from(std::shared_ptr<const HostTensor> source, std::vector<std::vector<int>> row_positions,
+                         std::vector<int> heads = {});
 // Set the selected part to 0.
 HookFn zero_ablation(Selection sel = {});
 // Replace with a mean over a reference set ([1, ...], from mean_activation): replace_from.

@@ -48,26 +48,48 @@ struct SweepSums {
 // attention), so those elements take the unpatched run's value without a forward.
 // Each patched run recomputes only the patched layer and those after it, from the unpatched run's
 // blocks.{l}.hook_resid_pre (`base`): a sweep over L layers costs the suffixes, not L full forwards.
+// With position groups, element p of the position axis is group p: each row's positions of that group.
 void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const ActivationCache& base,
                  const ActivationCache& source, double unpatched_sum, MetricKind metric, const float* clean_logprobs,
-                 std::vector<double>& sums, int64_t& forwards) {
+                 const PatchOptions& opt, std::vector<double>& sums, int64_t& forwards) {
   const ModelConfig& c = model.config();
-  const int H = sweep.by_head ? c.n_heads : 1, P = sweep.by_position ? batch.T : 1;
+  const bool groups = opt.position_groups != nullptr;
+  const int H = sweep.by_head ? c.n_heads : 1, P = sweep.by_position ? (groups ? opt.n_groups : batch.T) : 1;
   const int last_answer = *std::max_element(batch.answer_pos, batch.answer_pos + batch.B);
   size_t i = 0;
   for (int l = 0; l < c.n_layers; ++l)
     for (int h = 0; h < H; ++h)
       for (int p = 0; p < P; ++p, ++i) {
-        if (sweep.by_position && p > last_answer) {
+        std::vector<std::vector<int>> rows;
+        if (sweep.by_position && groups) {
+          // The group's positions in each row, up to that row's answer position (later ones cannot
+          // change its logits).
+          bool any = false;
+          for (int b = 0; b < batch.B; ++b) {
+            const int32_t* g = opt.position_groups->data() + (batch.first + b) * batch.T;
+            rows.emplace_back();
+            for (int t = 0; t <= batch.answer_pos[b]; ++t)
+              if (g[t] == p) rows.back().push_back(t), any = true;
+          }
+          if (!any) {
+            sums[i] += unpatched_sum;
+            continue;
+          }
+        } else if (sweep.by_position && p > last_answer) {
           sums[i] += unpatched_sum;
           continue;
         }
-        Selection sel;
-        if (sweep.by_head) sel.heads = {h};
-        if (sweep.by_position) sel.positions = {p};
         const HookPoint point{l, sweep.site};
         HookSet hooks;
-        hooks.add_forward(point, replace_from(source.shared(point), sel));
+        if (sweep.by_position && groups) {
+          hooks.add_forward(point, replace_rows_from(source.shared(point), std::move(rows),
+                                                     sweep.by_head ? std::vector<int>{h} : std::vector<int>{}));
+        } else {
+          Selection sel;
+          if (sweep.by_head) sel.heads = {h};
+          if (sweep.by_position) sel.positions = {p};
+          hooks.add_forward(point, replace_from(source.shared(point), sel));
+        }
         model.forward_from_layer(l, base.at({l, HookSite::resid_pre}).data.data(), &hooks);
         std::vector<float> buffer;
         sums[i] += metric_sum(metric, host_logits(model, buffer), batch.metric_targets(c.d_vocab, clean_logprobs));
@@ -143,6 +165,9 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
     throw InputError(task.what + ": /corrupted", "patching needs clean/corrupted pairs; the dataset has none");
   const ModelConfig& c = model.config();
   check_task_fits_model(task, c);
+  if (opt.position_groups && (int64_t(opt.position_groups->size()) != task.n * task.T || opt.n_groups < 1))
+    throw InternalError("patching: position groups must be [n, T] with at least one group");
+  const int P = opt.position_groups ? opt.n_groups : task.T;
   std::vector<HookPoint> points;  // every (layer, site) a sweep patches
   {
     std::set<HookPoint> unique;
@@ -155,7 +180,7 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
   for (PatchDirection d : opt.directions)
     for (const PatchSweep& s : sweeps) {
       int64_t n = 1;
-      for (int64_t x : sweep_shape(s, c, task.T)) n *= x;
+      for (int64_t x : sweep_shape(s, c, P)) n *= x;
       all.push_back({&s, d, std::vector<double>(size_t(n), 0.0)});
     }
 
@@ -181,7 +206,7 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
     for (SweepSums& s : all) {
       const bool denoise = s.direction == PatchDirection::denoising;
       sweep_batch(model, b, *s.sweep, denoise ? corrupted : clean, denoise ? clean : corrupted,
-                  denoise ? corrupted_b : clean_b, opt.metric, clean_logprobs.data(), s.sums, report.forwards);
+                  denoise ? corrupted_b : clean_b, opt.metric, clean_logprobs.data(), opt, s.sums, report.forwards);
     }
     if (opt.progress)
       opt.progress("batch " + std::to_string(bi + 1) + "/" + std::to_string(batches.size()) + " done (" +
@@ -193,7 +218,7 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
     PatchResult r;
     r.sweep = *s.sweep;
     r.direction = s.direction;
-    r.shape = sweep_shape(*s.sweep, c, task.T);
+    r.shape = sweep_shape(*s.sweep, c, P);
     for (double sum : s.sums) {
       r.metric.push_back(sum / double(task.n));
       r.normalised.push_back(normalise_patched(r.metric.back(), report.clean, report.corrupted));

@@ -36,7 +36,7 @@ struct PatchSweep {
 // (by layer, head and position). InputError for an unknown name or a site the model lacks.
 PatchSweep parse_patch_sweep(const std::string& name, const ModelConfig& cfg);
 std::vector<PatchSweep> parse_patch_sweeps(const std::string& list, const ModelConfig& cfg);
-// [L, T], [L, H] or [L, H, T].
+// [L, T], [L, H] or [L, H, T] (T: positions, or position groups).
 std::vector<int64_t> sweep_shape(const PatchSweep& s, const ModelConfig& cfg, int T);
 
 struct PatchResult {
@@ -58,6 +58,12 @@ struct PatchReport {
 
 struct PatchOptions {
   MetricKind metric = MetricKind::logit_diff;
+  // Positions by group instead of by absolute index (Wang et al.'s IO, S1, S2, END): when set,
+  // position_groups [n, T] gives each row position's group (0 .. n_groups - 1, or -1 for none) and
+  // the position axis of every by-position sweep runs over the groups, each patched run patching,
+  // in every row, the positions of that group there (a row without one is left unpatched).
+  const std::vector<int32_t>* position_groups = nullptr;
+  int n_groups = 0;
   int batch_size = 16;
   std::vector<PatchDirection> directions = {PatchDirection::denoising};
   std::function<void(const std::string&)> progress;  // told after each batch; may be empty

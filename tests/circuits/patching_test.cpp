@@ -202,6 +202,58 @@ TEST(CircuitsPatchingTest, SweepElementEqualsAHandPatchedRunAndBatchingDoesNotMa
   }
 }
 
+// Patching by role: the role's position differs from row to row, and the group's metric is the mean,
+// over rows, of each row patched alone at its own position (an absolute-position sweep on that row).
+TEST(CircuitsPatchingTest, PositionGroupsPatchEachRowAtItsOwnPosition) {
+  Fixture f;
+  f.B = 5;
+  f.ds = testing::synthetic_task(f.B, f.T, f.cfg.d_vocab, 13);
+  const TaskData task = testing::task_of(f.ds);
+  // Group 0 at position 1 + r % 3 of row r, group 1 at position 6 everywhere, group 2 nowhere.
+  std::vector<int32_t> groups(size_t(f.B * f.T), -1);
+  for (int r = 0; r < f.B; ++r) {
+    groups[size_t(r * f.T + 1 + r % 3)] = 0;
+    groups[size_t(r * f.T + 6)] = 1;
+  }
+  const std::vector<PatchSweep> sweeps = {parse_patch_sweep("resid_pre", f.cfg), parse_patch_sweep("z_pos", f.cfg)};
+  PatchOptions opt;
+  opt.batch_size = 2;
+  opt.directions = {PatchDirection::denoising, PatchDirection::noising};
+  opt.position_groups = &groups;
+  opt.n_groups = 3;
+  const PatchReport by_role = run_patching(*f.model, task, sweeps, opt);
+  PatchOptions plain;
+  plain.directions = opt.directions;
+  for (size_t k = 0; k < by_role.results.size(); ++k) {
+    const PatchResult& g = by_role.results[k];
+    const int H = g.sweep.by_head ? f.cfg.n_heads : 1;
+    ASSERT_EQ(g.shape.back(), 3);
+    for (int l = 0; l < f.cfg.n_layers; ++l)
+      for (int h = 0; h < H; ++h) {
+        double mean0 = 0, mean1 = 0;
+        for (int r = 0; r < f.B; ++r) {
+          TokenDataset one = f.ds;
+          one.n_seq = 1;
+          one.tokens.assign(f.ds.tokens.begin() + r * f.T, f.ds.tokens.begin() + (r + 1) * f.T);
+          one.corrupted.assign(f.ds.corrupted.begin() + r * f.T, f.ds.corrupted.begin() + (r + 1) * f.T);
+          one.answer = {f.ds.answer[size_t(r)]};
+          one.wrong_answer = {f.ds.wrong_answer[size_t(r)]};
+          one.answer_pos = {f.ds.answer_pos[size_t(r)]};
+          const PatchReport alone = run_patching(*f.model, testing::task_of(one), {g.sweep}, plain);
+          const PatchResult& a = alone.results[g.direction == PatchDirection::denoising ? 0 : 1];
+          const int Ta = int(a.shape.back());
+          mean0 += a.metric[size_t((l * H + h) * Ta + 1 + r % 3)] / f.B;
+          mean1 += a.metric[size_t((l * H + h) * Ta + 6)] / f.B;
+        }
+        EXPECT_NEAR(g.metric[size_t((l * H + h) * 3 + 0)], mean0, 1e-4) << g.sweep.name << " L" << l << "H" << h;
+        EXPECT_NEAR(g.metric[size_t((l * H + h) * 3 + 1)], mean1, 1e-4) << g.sweep.name << " L" << l << "H" << h;
+        // A group with no position patches nothing: the unpatched metric.
+        const double unpatched = g.direction == PatchDirection::denoising ? by_role.corrupted : by_role.clean;
+        EXPECT_NEAR(g.metric[size_t((l * H + h) * 3 + 2)], unpatched, 1e-5);
+      }
+  }
+}
+
 TEST(CircuitsPatchingTest, PatchingNeedsCorruptedRows) {
   Fixture f;
   const TokenDataset no_pairs = testing::synthetic_task(3, f.T, f.cfg.d_vocab, 3, false, /*pairs=*/false);

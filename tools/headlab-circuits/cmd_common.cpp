@@ -130,7 +130,7 @@ std::vector<std::string> position_labels(const LoadedTask& t, const LoadedModel&
     const int32_t role0 = same_role ? role_it->second[size_t(p)] : 0;
     const int32_t tok0 = task.clean[size_t(p)];
     for (int64_t r = 1; r < task.n; ++r) {
-      if (same_role && role_it->second[size_t(r * task.T + p)] != role0) same_role = false;
+      if (same_role && role_it->second[size_t(r * t.dataset.seq_len + p)] != role0) same_role = false;
       if (task.clean[size_t(r * task.T + p)] != tok0) same_token = false;
     }
     if (same_role && role0 > 0 && size_t(role0) < roles.size())

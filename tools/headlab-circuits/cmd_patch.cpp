@@ -4,6 +4,9 @@
 // normalisation, position_labels (JSON); one group per direction and sweep,
 // /<denoising|noising>/<sweep>/normalised and /metric (float64, [layer, position], [layer, head] or
 // [layer, head, position]) with attributes hook and axes. PREFIX.svg: one heatmap per result.
+// --positions role: the position axis is the dataset's roles (IO, S1, S2, END ...), each patched run
+// patching that role's position in every row (templates of different lengths put it at different
+// indices); attribute positions says which.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include "circuits/svg_plot.h"
 #include "core/errors.h"
 #include "core/output_files.h"
+#include "data/dataset_annotations.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/commands.h"
 
@@ -80,18 +84,59 @@ void print_summary(const PatchReport& rep, const ModelConfig& c, const std::vect
   }
 }
 
+// --positions role: each row position's role (/labels/role) as its group, over the roles that occur at
+// or before some row's answer position ("none" excluded); their names label the position axis.
+struct RoleGroups {
+  std::vector<int32_t> groups;  // [n, T], -1 where none
+  std::vector<std::string> names;
+};
+
+RoleGroups role_groups(const LoadedTask& t) {
+  const auto role = t.dataset.labels.find("role");
+  if (role == t.dataset.labels.end())
+    throw InputError("--positions role", "the dataset has no /labels/role (headlab-data task writes one)");
+  const DatasetAnnotations a = reading("--data", [&] { return read_dataset_annotations(t.path); });
+  const auto names = a.label_names.find("role");
+  if (names == a.label_names.end())
+    throw InputError("--positions role", "the dataset names no roles (label_names[\"role\"])");
+  const TaskData& task = t.task;
+  std::vector<int> group_of(names->second.size(), -1);
+  RoleGroups g;
+  g.groups.assign(size_t(task.n * task.T), -1);
+  for (int64_t r = 0; r < task.n; ++r)
+    for (int p = 0; p <= task.answer_pos[size_t(r)]; ++p) {
+      const int32_t v = role->second[size_t(r * t.dataset.seq_len + p)];
+      if (v <= 0 || size_t(v) >= names->second.size()) continue;  // none, or a value without a name
+      if (group_of[size_t(v)] < 0) group_of[size_t(v)] = 0;
+    }
+  for (size_t v = 0; v < group_of.size(); ++v)
+    if (group_of[v] == 0) {
+      group_of[v] = int(g.names.size());
+      g.names.push_back(names->second[v]);
+    }
+  if (g.names.empty()) throw InputError("--positions role", "no position of the rows has a named role");
+  for (int64_t r = 0; r < task.n; ++r)
+    for (int p = 0; p < task.T; ++p) {
+      const int32_t v = role->second[size_t(r * t.dataset.seq_len + p)];
+      if (v > 0 && size_t(v) < group_of.size()) g.groups[size_t(r * task.T + p)] = group_of[size_t(v)];
+    }
+  return g;
+}
+
 }  // namespace
 
 int cmd_patch(int argc, char** argv) {
   CommonOptions o;
-  std::string sweeps_arg, direction_arg;
+  std::string sweeps_arg, direction_arg, positions_arg = "absolute";
   po::options_description opts("headlab-circuits patch");
   add_common_options(opts, o);
   opts.add_options()(
       "sweeps", po::value<std::string>(&sweeps_arg)->default_value("resid_pre,attn_out,mlp_out,z"),
       "comma-separated: resid_pre resid_mid resid_post attn_out mlp_out (layer x position); z q k v pattern "
       "(layer x head); z_pos q_pos k_pos v_pos pattern_pos (layer x head x position)")(
-      "direction", po::value<std::string>(&direction_arg)->default_value("denoising"), "denoising | noising | both");
+      "direction", po::value<std::string>(&direction_arg)->default_value("denoising"), "denoising | noising | both")(
+      "positions", po::value<std::string>(&positions_arg)->default_value("absolute"),
+      "absolute (the position index) | role (the dataset's /labels/role: IO, S1, S2, END ...)");
   if (!parse_command_line(
           argc, argv, opts,
           "usage: headlab-circuits patch --checkpoint CKPT --data TASK.h5 (--out PREFIX | --out-dir DIR) [options]"))
@@ -104,16 +149,24 @@ int cmd_patch(int argc, char** argv) {
   // The default list names mlp_out; an attention-only model simply has none to sweep.
   if (c.attn_only && sweeps_arg == "resid_pre,attn_out,mlp_out,z") sweeps_arg = "resid_pre,attn_out,z";
   const std::vector<PatchSweep> sweeps = parse_patch_sweeps(sweeps_arg, c);
+  if (positions_arg != "absolute" && positions_arg != "role")
+    throw InputError("--positions", "expected absolute or role, got '" + positions_arg + "'");
   LoadedTask t = load_task(o, metric, PairsNeeded::yes, c);
   const OutputPaths out = output_paths(o, "patch");
+  RoleGroups roles;
+  if (positions_arg == "role") roles = role_groups(t);
 
   PatchOptions popt;
+  if (positions_arg == "role") {
+    popt.position_groups = &roles.groups;
+    popt.n_groups = int(roles.names.size());
+  }
   popt.metric = metric;
   popt.batch_size = o.batch_size;
   popt.directions = directions;
   popt.progress = progress;
   const PatchReport rep = run_patching(*m.model, t.task, sweeps, popt);
-  const std::vector<std::string> pos = position_labels(t, m);
+  const std::vector<std::string> pos = positions_arg == "role" ? roles.names : position_labels(t, m);
 
   OutputFiles written;  // the .h5 and the .svg, both or neither
   out.make_folders();
@@ -126,6 +179,7 @@ int cmd_patch(int argc, char** argv) {
   root.set_attr("corrupted_metric", rep.corrupted);
   root.set_attr("normalisation", "(patched - corrupted) / (clean - corrupted)");
   root.set_attr("position_labels", nlohmann::json(pos).dump());
+  root.set_attr("positions", positions_arg);
   root.set_attr("forwards", int64_t(rep.forwards));
   std::vector<svg::Picture> pictures;
   for (const PatchResult& r : rep.results) {
