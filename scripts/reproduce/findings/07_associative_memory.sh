@@ -12,11 +12,11 @@ PAPER_NUMBER="global bigram loss/accuracy converges within the first few hundred
 
 vocab=$(hl_pick 16 32 64)
 length=$(hl_pick 24 64 128)
-triggers=$(hl_pick 2 3 5)
+triggers=$(hl_pick 4 8 10)
 rows=$(hl_pick 400 20000 60000)
 steps=$(hl_pick 30 1500 6000)
 batch=$(hl_pick 8 32 32)
-d_model=$(hl_pick 16 64 64)
+d_model=$(hl_pick 16 32 64)
 test_rows=$(hl_pick 20 300 500)
 data="$HL_MODELS/triggers-$HL_SIZE"
 mkdir -p "$data"
