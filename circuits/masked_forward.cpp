@@ -136,12 +136,7 @@ HookSet EdgePatcher::hooks_for(const MaskedRunOptions& opt) {
         hooks.add_forward({l, input_site(w)}, [this, first, H](HookPoint, ActivationView& v, Backend&) {
           correct(v.data, first, H, true);
         });
-      if (opt.gradients)
-        hooks.add_backward({l, input_site(w)}, [this, first, H, D, BT](HookPoint, ActivationView& v, Backend& be) {
-          float* rows = scratch_;  // [H, BTD]
-          for (int h = 0; h < H; ++h) be.copy_rows(rows + h * BTD_, D, v.data + h * D, H * D, BT, D);
-          be.add_inplace(grad_ + int64_t(first) * BTD_, rows, H * BTD_);
-        });
+      if (opt.gradients) hooks.add_gradient_into({l, input_site(w)}, grad_ + int64_t(first) * BTD_);
     }
     const int first_head = g_.src_head(l, 0);
     if (replaces(opt, first_head, H)) {
@@ -169,10 +164,7 @@ HookSet EdgePatcher::hooks_for(const MaskedRunOptions& opt) {
       hooks.add_forward({l, HookSite::mlp_in}, [this, mlp_dst](HookPoint, ActivationView& v, Backend&) {
         correct(v.data, mlp_dst, 1, false);
       });
-    if (opt.gradients)
-      hooks.add_backward({l, HookSite::mlp_in}, [this, mlp_dst](HookPoint, ActivationView& v, Backend& be) {
-        be.add_inplace(grad_ + int64_t(mlp_dst) * BTD_, v.data, BTD_);
-      });
+    if (opt.gradients) hooks.add_gradient_into({l, HookSite::mlp_in}, grad_ + int64_t(mlp_dst) * BTD_);
     const int mlp_src = g_.src_mlp(l);
     if (replaces(opt, mlp_src, 1)) {
       const float alpha = opt.replace_alpha;
@@ -196,10 +188,7 @@ HookSet EdgePatcher::hooks_for(const MaskedRunOptions& opt) {
   if (!block_offset_.empty() && block_offset_[size_t(logits)] >= 0)
     hooks.add_forward({L - 1, HookSite::resid_post},
                       [this, logits](HookPoint, ActivationView& v, Backend&) { correct(v.data, logits, 1, false); });
-  if (opt.gradients)
-    hooks.add_backward({L - 1, HookSite::resid_post}, [this, logits](HookPoint, ActivationView& v, Backend& be) {
-      be.add_inplace(grad_ + int64_t(logits) * BTD_, v.data, BTD_);
-    });
+  if (opt.gradients) hooks.add_gradient_into({L - 1, HookSite::resid_post}, grad_ + int64_t(logits) * BTD_);
   return hooks;
 }
 

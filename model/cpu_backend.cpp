@@ -12,6 +12,7 @@
 #include "model/cpu/activation.h"
 #include "model/cpu/adamw.h"
 #include "model/cpu/attention.h"
+#include "model/cpu/block_pool.h"
 #include "model/cpu/cross_entropy.h"
 #include "model/cpu/elementwise.h"
 #include "model/cpu/embedding.h"
@@ -37,13 +38,20 @@ class CpuBackend final : public Backend {
 
   // ---- memory ----
   void* alloc_bytes(size_t bytes) override {
-    const size_t rounded = (bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (!p) throw InternalError("cpu backend: out of memory allocating " + std::to_string(bytes) + " bytes");
+    const size_t rounded = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;  // aligned_alloc wants whole 64s
+    const bool large = rounded >= cpu::BlockPool::kSmallest;
+    void* p = large ? pool_.take(rounded) : nullptr;
+    if (!p) {
+      p = std::aligned_alloc(64, rounded);
+      if (!p) throw InternalError("cpu backend: out of memory allocating " + std::to_string(bytes) + " bytes");
+      if (large) pool_.track(p, rounded);
+    }
     std::memset(p, 0, rounded);
     return p;
   }
-  void free_bytes(void* p) override { std::free(p); }
+  void free_bytes(void* p) override {
+    if (p && !pool_.give_back(p)) std::free(p);
+  }
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override { copy(host_dst, src, bytes); }
   void copy_from_host(void* dst, const void* host_src, size_t bytes) override { copy(dst, host_src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) override {
@@ -210,6 +218,7 @@ class CpuBackend final : public Backend {
 
   int threads_;
   cpu::MatmulPrimitives matmuls_;
+  cpu::BlockPool pool_;
 };
 
 }  // namespace

@@ -231,10 +231,33 @@ void HookSet::run_forward(HookPoint p, ActivationView& v, Backend& be) {
   for (auto& fn : it->second) fn(p, v, be);
 }
 
+void HookSet::add_gradient_into(HookPoint p, float* rows) {
+  if (sinks_.count(p)) throw InternalError("two gradient sinks at " + hook_name(p));
+  set_bit(backward_bits_, p);
+  sinks_[p] = rows;
+}
+
+float* HookSet::gradient_sink(HookPoint p) const {
+  auto it = sinks_.find(p);
+  return it == sinks_.end() ? nullptr : it->second;
+}
+
+bool HookSet::only_gradient_sink(HookPoint p) const { return sinks_.count(p) && !backward_.count(p); }
+
 void HookSet::run_backward(HookPoint p, ActivationView& v, Backend& be) {
   auto it = backward_.find(p);
-  if (it == backward_.end()) return;
-  for (auto& fn : it->second) fn(p, v, be);
+  if (it != backward_.end())
+    for (auto& fn : it->second) fn(p, v, be);
+  float* rows = gradient_sink(p);
+  if (!rows) return;
+  if (v.shape.size() != 4) {
+    be.add_inplace(rows, v.data, v.numel());
+    return;
+  }
+  // [B, T, H, X] into head-major rows, one (b, t) slice at a time.
+  const int64_t BT = v.shape[0] * v.shape[1], H = v.shape[2], X = v.shape[3];
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t bt = 0; bt < BT; ++bt) be.add_inplace(rows + (h * BT + bt) * X, v.data + (bt * H + h) * X, X);
 }
 
 }  // namespace headlab

@@ -125,8 +125,16 @@ class HookSet {
   // Copy the activation (gradient) at p into cached() (cached_gradients()), host memory.
   void cache(HookPoint p);
   void cache_gradient(HookPoint p);
+  // Add the gradient at p into `rows` (backend memory) during backward, after any hook at p that
+  // changes it. For the per-head points, shaped [B, T, H, X] (q/k/v inputs, hook_z, hook_result),
+  // rows is head-major, [H, B*T*X]: one contiguous row per head, the layout the edge methods score
+  // with; for the others, the hook's own shape. Where it is the only hook at p, the model adds from
+  // its own per-head buffers without forming the hook's layout.
+  void add_gradient_into(HookPoint p, float* rows);
+  float* gradient_sink(HookPoint p) const;     // null when there is none
+  bool only_gradient_sink(HookPoint p) const;  // a sink and no other backward hook at p
 
-  bool empty() const { return forward_.empty() && backward_.empty(); }
+  bool empty() const { return forward_.empty() && backward_.empty() && sinks_.empty(); }
   bool wants_forward(HookPoint p) const { return forward_mask(p); }
   bool wants_backward(HookPoint p) const { return backward_mask(p); }
   // Called by the model at p (only when wants_*(p)).
@@ -154,6 +162,7 @@ class HookSet {
   // One word per layer (index layer + 1; index 0 for the global points), one bit per site.
   std::vector<uint32_t> forward_bits_, backward_bits_;
   std::map<HookPoint, std::vector<HookFn>> forward_, backward_;
+  std::map<HookPoint, float*> sinks_;
   // The caching hooks hold this pointer, not the HookSet's address, so that a moved set still works.
   struct Caches {
     ActivationCache forward, backward;

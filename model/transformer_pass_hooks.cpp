@@ -213,13 +213,22 @@ void TransformerPass::split_qkv_gradients(int l, float* dresid) {
   float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
   float* dslice = A_.dz;                                                   // [BT, dh]
   for (int which = 0; which < 3; ++which) {
+    const HookPoint at{l, input_site(which)};
+    // The edge methods' case: a sink alone takes each head's gradient as it is formed.
+    float* sink = hooks_->only_gradient_sink(at) ? hooks_->gradient_sink(at) : nullptr;
     for (int64_t h = 0; h < H; ++h) {
       be_.copy_rows(dslice, dh, A_.dqkv + (which * H + h) * dh, row, BT_, dh);
       be_.matmul(A_.dnorm, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
                  Accumulate::overwrite);
       norm_backward_into(A_.dtmp, A_.dnorm, resid_pre, b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
-      be_.copy_rows(dall + h * D, H * D, A_.dtmp, D, BT_, D);
+      if (sink) {
+        be_.add_inplace(sink + h * BT_ * D, A_.dtmp, BT_ * D);
+        be_.add_inplace(dresid, A_.dtmp, BT_ * D);
+      } else {
+        be_.copy_rows(dall + h * D, H * D, A_.dtmp, D, BT_, D);
+      }
     }
+    if (sink) continue;
     hook_grad(l, input_site(which), dall);
     for (int64_t h = 0; h < H; ++h) {
       be_.copy_rows(A_.dtmp, D, dall + h * D, H * D, BT_, D);

@@ -52,6 +52,28 @@ TEST(CpuBackendTest, AllocationsAreAlignedAndZeroed) {
   }
 }
 
+TEST(CpuBackendTest, ReusedLargeBlocksComeBackZeroedAndOtherSizesReleaseThem) {
+  auto be = make_cpu_backend(1);
+  const size_t big = size_t(3) << 20;
+  auto* first = static_cast<unsigned char*>(be->alloc_bytes(big));
+  std::memset(first, 0xAB, big);
+  be->free_bytes(first);
+  // The same size again: the kept block, zeroed as every allocation is.
+  auto* again = static_cast<unsigned char*>(be->alloc_bytes(big));
+  EXPECT_EQ(again, first);
+  for (size_t i = 0; i < big; ++i) ASSERT_EQ(again[i], 0) << "byte " << i;
+  be->free_bytes(again);
+  // Another large size releases what is kept (the pool never adds to the peak): all usable.
+  auto* other = static_cast<unsigned char*>(be->alloc_bytes(big + 64));
+  for (size_t i = 0; i < big + 64; ++i) ASSERT_EQ(other[i], 0) << "byte " << i;
+  auto* third = static_cast<unsigned char*>(be->alloc_bytes(big));
+  std::memset(third, 1, big);
+  std::memset(other, 1, big + 64);
+  be->free_bytes(other);
+  be->free_bytes(third);
+  be->free_bytes(nullptr);
+}
+
 TEST(CpuBackendTest, CopiesAndFillZero) {
   auto be = make_cpu_backend(1);
   const std::vector<float> src = random_floats(37, 1);

@@ -313,6 +313,52 @@ TEST(ModelHooksTest, SplitQkvInputsLeaveTheModelUnchangedAndTheirGradientsSumToR
   }
 }
 
+// A gradient sink adds, head-major, what cache_gradient sees in TransformerLens' layout: alone at a
+// point (the model adds from its per-head buffers) and beside another hook (the generic path).
+TEST(ModelHooksTest, GradientSinksAddTheGradientHeadMajor) {
+  for (const auto& v : testing::all_variants()) {
+    auto be = make_cpu_backend(1);
+    Transformer model(v.cfg, *be);
+    model.init_gpt2(5);
+    const int B = 2, T = 5;
+    const int64_t H = v.cfg.n_heads, D = v.cfg.d_model, BT = B * T;
+    const bool has_mlp = !v.cfg.attn_only;
+    auto tokens = testing::random_tokens(B * T, v.cfg.d_vocab, 2);
+    auto targets = testing::next_token_targets(tokens, B, T);
+    HookSet cached;
+    for (HookSite s : {HookSite::q_input, HookSite::k_input}) cached.cache_gradient({1, s});
+    if (has_mlp) cached.cache_gradient({1, HookSite::mlp_in});
+    model.zero_grads();
+    model.forward_loss(tokens.data(), targets.data(), B, T, &cached);
+    model.backward(&cached);
+    for (bool beside_a_cache : {false, true}) {
+      std::vector<float> q_rows(size_t(H * BT * D), 0.5f), k_rows(q_rows), mlp_rows(size_t(BT * D), 0.25f);
+      HookSet sinks;
+      sinks.add_gradient_into({1, HookSite::q_input}, q_rows.data());
+      sinks.add_gradient_into({1, HookSite::k_input}, k_rows.data());
+      if (has_mlp) sinks.add_gradient_into({1, HookSite::mlp_in}, mlp_rows.data());
+      if (beside_a_cache) sinks.cache_gradient({1, HookSite::q_input});
+      model.zero_grads();
+      model.forward_loss(tokens.data(), targets.data(), B, T, &sinks);
+      model.backward(&sinks);
+      for (auto [name, rows] : {std::pair<const char*, const std::vector<float>*>{"blocks.1.hook_q_input", &q_rows},
+                                {"blocks.1.hook_k_input", &k_rows}}) {
+        const auto& g = cached.cached_gradients().at(name).data;
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t bt = 0; bt < BT; ++bt)
+            for (int64_t d = 0; d < D; ++d)
+              ASSERT_NEAR((*rows)[size_t((h * BT + bt) * D + d)], 0.5f + g[size_t((bt * H + h) * D + d)], 1e-6)
+                  << " head " << h << " row " << bt << " column " << d << v.name << " " << name << " beside a cache "
+                  << beside_a_cache;
+      }
+      if (has_mlp) {
+        const auto& g = cached.cached_gradients().at("blocks.1.hook_mlp_in").data;
+        for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(mlp_rows[i], 0.25f + g[i], 1e-6) << v.name;
+      }
+    }
+  }
+}
+
 TEST(ModelHooksTest, PatchingOneHeadsQueryInputChangesOnlyThatHead) {
   RunFixture f;
   HookSet base;
