@@ -292,6 +292,8 @@ HeadReport compute_head_report(const Checkpoint& ckpt, const std::string& checkp
   r.seed = options.seed;
   r.n_seq = options.n_seq;
   r.detect = options.probe.detect;
+  r.ablated = options.probe.ablate;
+  r.ablation = options.probe.ablation;
   r.half_len = options.half_len > 0 ? options.half_len : std::min<int64_t>(50, c.n_ctx / 2);
 
   // The forwards run on --device; the weight-space scores on a CPU backend (host memory).

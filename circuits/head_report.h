@@ -82,6 +82,8 @@ struct HeadReport {
   int64_t half_len = 0, n_seq = 0;
   uint64_t seed = 0;
   DetectOptions detect;
+  std::vector<HeadRef> ablated;  // heads ablated in the probe's forwards (ProbeOptions::ablate)
+  ProbeAblation ablation = ProbeAblation::zero;
   WeightProcessing weights = WeightProcessing::none;  // what copying and composition read
   std::string successor_source, retrieval_source;     // where the task rows came from
   std::vector<HeadScoreTable> scores;
@@ -116,6 +118,8 @@ std::string head_report_text(const HeadReport& report);
 // a number with `digits` decimals; how the weights were read, in words.
 std::string fixed(double v, int digits = 2);
 std::string weights_phrase(WeightProcessing p);
+// The heads ablated during the probe, in words ("L0H1, L0H3 mean-ablated (hook_z) in every probe forward").
+std::string ablated_heads_phrase(const HeadReport& r);
 
 // Shared with the formation report: a directory made with its parents (InputError when it cannot be).
 void make_output_dir(const std::string& dir);

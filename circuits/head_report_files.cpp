@@ -40,15 +40,37 @@ std::vector<Pair> top_pairs(const std::vector<double>& comp, const ModelConfig& 
   return pairs;
 }
 
+std::string ablation_kind(const HeadReport& r) { return r.ablated.empty() ? "none" : probe_ablation_name(r.ablation); }
+
+std::vector<std::string> ablated_labels(const HeadReport& r) {
+  std::vector<std::string> out;
+  for (const HeadRef& h : r.ablated) out.push_back(head_label(h));
+  return out;
+}
+
 std::string probe_summary(const HeadReport& r) {
   const DetectOptions& d = r.detect;
   return std::to_string(r.n_seq) + " sequences of BOS + 2 x " + std::to_string(r.half_len) + " random tokens (seed " +
          std::to_string(r.seed) + "); detect_head " + (d.measure == ErrorMeasure::mul ? "mul" : "abs") +
          ", exclude_bos " + (d.exclude_bos ? "yes" : "no") + ", exclude_current_token " +
-         (d.exclude_current_token ? "yes" : "no");
+         (d.exclude_current_token ? "yes" : "no") + (r.ablated.empty() ? "" : "; " + ablated_heads_phrase(r));
 }
 
 }  // namespace
+
+std::string ablated_heads_phrase(const HeadReport& r) {
+  std::string heads;
+  for (const HeadRef& h : r.ablated) heads += (heads.empty() ? "" : ", ") + head_label(h);
+  switch (r.ablation) {
+    case ProbeAblation::mean:
+      return heads + " mean-ablated (hook_z) in every probe forward";
+    case ProbeAblation::first_token:
+      return heads + ": attention to position 0 removed (pattern renormalised) in every probe forward";
+    case ProbeAblation::zero:
+      break;
+  }
+  return heads + " zero-ablated (hook_z) in every probe forward";
+}
 
 std::string head_report_text(const HeadReport& r) {
   const ModelConfig& c = r.cfg;
@@ -181,7 +203,9 @@ nlohmann::json report_json(const HeadReport& r) {
                 {"icl_late", r.probe.icl_late},
                 {"loss_first_half", r.probe.loss_first_half},
                 {"loss_repeated_half", r.probe.loss_repeated_half},
-                {"loss_all", r.probe.loss_all}};
+                {"loss_all", r.probe.loss_all},
+                {"ablation", ablation_kind(r)},
+                {"ablated_heads", ablated_labels(r)}};
   j["thresholds"] = thresholds_json();
   for (const HeadScoreTable& s : r.scores) {
     nlohmann::json e = {
@@ -257,6 +281,10 @@ void write_h5(const HeadReport& r, const std::string& path) {
   probe.set_attr("loss_first_half", r.probe.loss_first_half);
   probe.set_attr("loss_repeated_half", r.probe.loss_repeated_half);
   probe.set_attr("loss_all", r.probe.loss_all);
+  probe.set_attr("ablation", ablation_kind(r));
+  std::string ablated_text;
+  for (const std::string& h : ablated_labels(r)) ablated_text += (ablated_text.empty() ? "" : ",") + h;
+  probe.set_attr("ablated_heads", ablated_text);
   std::string lines;
   for (const HeadRole& role : r.roles) lines += role.line + "\n";
   f.write_string("roles", lines);

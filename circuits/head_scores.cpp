@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "circuits/eigen.h"
+#include "circuits/interventions.h"
 #include "core/errors.h"
 #include "core/seeded_rng.h"
 #include "data/tokenizer.h"
@@ -391,6 +393,18 @@ struct ProbeSums {
 
 }  // namespace
 
+const char* probe_ablation_name(ProbeAblation a) {
+  switch (a) {
+    case ProbeAblation::mean:
+      return "mean";
+    case ProbeAblation::first_token:
+      return "first_token";
+    case ProbeAblation::zero:
+      break;
+  }
+  return "zero";
+}
+
 ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, const ProbeOptions& options) {
   const ModelConfig& c = model.config();
   const int64_t L = c.n_layers, H = c.n_heads, V = c.d_vocab, n = probe.half_len;
@@ -425,6 +439,23 @@ ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, con
   for (int64_t p = 2; p <= n; ++p) needle_row[size_t(p)] = 1;
   for (int64_t p = n + 1; p <= 2 * n - 1; ++p) decode_row[size_t(p)] = 1;
 
+  // Ablated heads, grouped by layer; for mean ablation the mean of hook_z over every probe sequence.
+  std::map<int, std::vector<int>> ablated;
+  for (const HeadRef& h : options.ablate) {
+    if (h.layer < 0 || h.layer >= L || h.head < 0 || h.head >= H)
+      throw InputError("--ablate", head_label(h) + ": the model has layers 0.." + std::to_string(L - 1) +
+                                       " and heads 0.." + std::to_string(H - 1));
+    ablated[h.layer].push_back(h.head);
+  }
+  ActivationCache means;
+  if (options.ablation == ProbeAblation::mean && !ablated.empty()) {
+    std::vector<int32_t> all(size_t(probe.n_seq * T));
+    for (int64_t b = 0; b < probe.n_seq; ++b) std::copy_n(probe.tokens.data() + b * R, T, all.begin() + b * T);
+    std::vector<HookPoint> points;
+    for (const auto& [layer, heads] : ablated) points.push_back({layer, HookSite::attn_z});
+    means = mean_activations(model, points, all.data(), probe.n_seq, int(T), options.batch_size);
+  }
+
   for (int64_t first = 0; first < probe.n_seq; first += options.batch_size) {
     const int64_t B = std::min<int64_t>(options.batch_size, probe.n_seq - first);
     std::vector<int32_t> input(size_t(B * T)), targets(size_t(B * T), -1);  // [B, T]
@@ -454,6 +485,16 @@ ProbeScores score_repeat_probe(Transformer& model, const RepeatProbe& probe, con
         add_into(s.first, l * H, first_token_scores(A, B, H, T), wgt);
         top[size_t(l)] = top_keys(A, B, H, T);
       });
+    // Added after the scoring hooks: a pattern is scored as the head computes it, then changed.
+    for (const auto& [layer, heads] : ablated) {
+      const HookPoint z{layer, HookSite::attn_z};
+      const Selection sel{{}, heads};
+      if (options.ablation == ProbeAblation::first_token)
+        hooks.add_forward({layer, HookSite::attn_pattern}, remove_first_token_attention(sel));
+      else
+        hooks.add_forward(
+            z, options.ablation == ProbeAblation::mean ? mean_ablation(means.shared(z), sel) : zero_ablation(sel));
+    }
     model.forward_loss(tokens, targets.data(), int(B), int(T), &hooks);
     const std::vector<float> losses = model.losses_to_host();  // [B, T]
     const std::vector<float> logits = model.logits_to_host();  // [B, T, V]

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "circuits/composition.h"
+#include "circuits/heads_arg.h"
 #include "model/backend.h"
 #include "model/transformer.h"
 
@@ -152,12 +153,23 @@ struct ProbeTokens {
 };
 ProbeTokens probe_tokens(const ModelConfig& cfg, const std::string& tokenizer_json, const std::string& what);
 
+// How ProbeOptions::ablate removes a head: its output hook_z set to 0 (zero) or to its
+// position-by-position mean over the probe's own sequences (mean); or, its output kept, its
+// attention to position 0 removed and the rest renormalised (first_token: the attention sink taken
+// away; its scores are read from the pattern as computed, before the removal).
+enum class ProbeAblation { zero, mean, first_token };
+const char* probe_ablation_name(ProbeAblation a);  // "zero" | "mean" | "first_token"
+
 struct ProbeOptions {
   DetectOptions detect;
   // ICL score positions (query positions); -1: early = max(1, n/2), late = early + n, so both
   // predict the same token r_{early+1}: first seen, then repeated.
   int64_t icl_early = -1, icl_late = -1;
   int batch_size = 8;  // probe sequences per forward
+  // Heads ablated in every probe forward, so that the scores and losses say what the model does
+  // without them (mean-ablating a previous-token head to see the induction score go).
+  std::vector<HeadRef> ablate;
+  ProbeAblation ablation = ProbeAblation::zero;
 };
 
 // Everything the probe measures: per head [n_layers * n_heads] (layer-major), and the losses.

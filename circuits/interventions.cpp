@@ -179,6 +179,32 @@ HookFn resample_ablation(std::shared_ptr<const HostTensor> other_run, Selection 
   return replace_from(std::move(other_run), std::move(sel));
 }
 
+HookFn remove_first_token_attention(Selection sel) {
+  return [sel](HookPoint point, ActivationView& v, Backend& be) {
+    if (point.site != HookSite::attn_pattern)
+      throw InputError("hook " + hook_name(point), "removing attention to the first token needs a pattern point");
+    const ActivationLayout L = activation_layout(point.site, v.shape);
+    const Cells c = selected_cells(sel, L, point);
+    const int64_t B = v.shape[0], H = v.shape[1], Tq = v.shape[2], Tk = v.shape[3];
+    edit_on_host(v, be, [&](float* A) {
+      for (int64_t b = 0; b < B; ++b)
+        for (int h : c.heads)
+          for (int q : c.positions) {
+            if (q == 0 || q >= Tq) continue;
+            float* row = A + ((b * H + h) * Tq + q) * Tk;
+            const double rest = 1.0 - double(row[0]);
+            row[0] = 0.0f;
+            // A row with (nearly) all its weight on the sink spreads it evenly over its other keys.
+            if (rest > 1e-6) {
+              for (int64_t k = 1; k <= q; ++k) row[k] = float(double(row[k]) / rest);
+            } else {
+              for (int64_t k = 1; k <= q; ++k) row[k] = float(1.0 / double(q));
+            }
+          }
+    });
+  };
+}
+
 HookFn add_direction(std::vector<float> direction, float coefficient, Selection sel) {
   return [direction = std::move(direction), coefficient, sel](HookPoint point, ActivationView& v, Backend& be) {
     if (point.site == HookSite::attn_pattern || point.site == HookSite::attn_scores)

@@ -58,6 +58,11 @@ HookFn zero_ablation(Selection sel = {});
 HookFn mean_ablation(std::shared_ptr<const HostTensor> mean, Selection sel = {});
 // Replace with the activation of other inputs (a cache of a run on them): replace_from.
 HookFn resample_ablation(std::shared_ptr<const HostTensor> other_run, Selection sel = {});
+// At a pattern point (hook_pattern): the selected heads' attention to position 0 (BOS, the usual
+// attention sink) removed and each query row renormalised over its other keys, so the head reads
+// what it attended to besides the sink; row 0, which can only attend to position 0, is kept.
+// InputError when the hook is not a pattern point.
+HookFn remove_first_token_attention(Selection sel = {});
 // Add coefficient * direction at the selected positions (and heads). `direction` is one position's
 // slice (everything after [batch, pos]: d_model floats for the residual stream, n_heads * d_head
 // for hook_z ...). Not for pattern points (InputError when the hook runs).

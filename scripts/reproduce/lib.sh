@@ -66,6 +66,8 @@ hl_run() {
   local program=$tool
   case "$tool" in
     data | train | model | circuits | probes) program="$HL_BIN/headlab-$tool" ;;
+    # Debian's python3 has h5py and numpy (scripts/setup.sh); another python3 on PATH may not.
+    python3) program=/usr/bin/python3 ;;
   esac
   local shown
   shown=$(hl_display "$program" "$@")

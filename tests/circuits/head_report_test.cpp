@@ -183,6 +183,17 @@ TEST(CircuitsHeadReportTest, CommandWritesTheReportAndRejectsBadInputs) {
   for (const char* f : {"heads.h5", "heads.json", "heads.txt", "heads.html", "heads_induction.svg"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/heads/" + f)) << f;  // default: next to the checkpoint
   EXPECT_NE(ok.out.find("not computed: successor"), std::string::npos) << ok.out;
+  // --ablate: the probe runs without those heads, and the files say so.
+  const auto ablated = testing::run_command_line(binary + " heads --checkpoint " + dir +
+                                                 "/model.h5 --n-seq 4 --threads 1 --ablate L0H1,L1H0 --ablation mean "
+                                                 "--out-dir " +
+                                                 dir + "/ablated");
+  EXPECT_EQ(ablated.exit_code, 0) << ablated.err;
+  EXPECT_NE(ablated.out.find("L0H1, L1H0 mean-ablated"), std::string::npos) << ablated.out;
+  const nlohmann::json j = nlohmann::json::parse(read_file(dir + "/ablated/heads.json"));
+  EXPECT_EQ(j["probe"]["ablation"], "mean");
+  EXPECT_EQ(j["probe"]["ablated_heads"], nlohmann::json::array({"L0H1", "L1H0"}));
+  EXPECT_NE(j["probe"]["loss_all"], nlohmann::json::parse(read_file(dir + "/heads/heads.json"))["probe"]["loss_all"]);
 
   auto expect_input_error = [&](const std::string& args, const std::string& what) {
     const auto r = testing::run_command_line(binary + " " + args);
@@ -195,6 +206,10 @@ TEST(CircuitsHeadReportTest, CommandWritesTheReportAndRejectsBadInputs) {
   expect_input_error("heads", "--checkpoint");
   expect_input_error("heads --checkpoint " + dir + "/model.h5 --seq-len 13 --out-dir " + dir + "/x", "--seq-len");
   expect_input_error("heads --checkpoint " + dir + "/model.h5 --error-measure max", "--error-measure");
+  expect_input_error("heads --checkpoint " + dir + "/model.h5 --ablate L2H0 --out-dir " + dir + "/x", "--ablate");
+  expect_input_error("heads --checkpoint " + dir + "/model.h5 --ablate L0H0,L0H0 --out-dir " + dir + "/x", "--ablate");
+  expect_input_error("heads --checkpoint " + dir + "/model.h5 --ablate L0H0 --ablation half --out-dir " + dir + "/x",
+                     "--ablation");
   expect_input_error("heads --checkpoint " + dir + "/model.h5 --retrieval-data " + dir + "/model.h5", "model.h5");
   EXPECT_FALSE(std::filesystem::exists(dir + "/x/heads.h5"));
   expect_input_error("formation --track " + dir + "/heads/heads.h5", "format");

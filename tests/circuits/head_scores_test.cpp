@@ -167,13 +167,9 @@ HandBuilt hand_built_induction_model() {
   return m;
 }
 
-TEST(CircuitsHeadScoresTest, HandBuiltPreviousTokenAndInductionHeadsScoreAsDesigned) {
-  const HandBuilt m = hand_built_induction_model();
-  auto be = make_cpu_backend(1);
-  Transformer model(m.cfg, *be);
-  model.params_from_host(m.params);
-  // BOS = 0, then 11 distinct tokens from [1, V) twice: 11 sequences of 23 <= n_ctx tokens. Distinct,
-  // so that each second-half token has exactly one earlier copy and the head one place to attend.
+// BOS = 0, then 11 distinct tokens from [1, V) twice: 11 sequences of 23 <= n_ctx tokens. Distinct,
+// so that each second-half token has exactly one earlier copy and the head one place to attend.
+RepeatProbe distinct_token_probe() {
   RepeatProbe probe = make_repeat_probe(11, 11, 1, HandBuilt::V, 0, 5);
   std::mt19937_64 rng(5);
   for (int64_t s = 0; s < probe.n_seq; ++s) {
@@ -183,6 +179,15 @@ TEST(CircuitsHeadScoresTest, HandBuiltPreviousTokenAndInductionHeadsScoreAsDesig
     for (int64_t i = 1; i <= 11; ++i)
       probe.tokens[size_t(s * 23 + i)] = probe.tokens[size_t(s * 23 + i + 11)] = pool[size_t(i - 1)];
   }
+  return probe;
+}
+
+TEST(CircuitsHeadScoresTest, HandBuiltPreviousTokenAndInductionHeadsScoreAsDesigned) {
+  const HandBuilt m = hand_built_induction_model();
+  auto be = make_cpu_backend(1);
+  Transformer model(m.cfg, *be);
+  model.params_from_host(m.params);
+  const RepeatProbe probe = distinct_token_probe();
   ProbeOptions opt;
   opt.batch_size = 4;  // several batches, pooled
   const ProbeScores s = score_repeat_probe(model, probe, opt);
@@ -205,6 +210,70 @@ TEST(CircuitsHeadScoresTest, HandBuiltPreviousTokenAndInductionHeadsScoreAsDesig
   EXPECT_LT(s.retrieval_repeat[0], 0.2);
   EXPECT_LT(s.loss_repeated_half, 0.5 * s.loss_first_half);
   EXPECT_LT(s.icl_score, -0.5);
+}
+
+// Every per-head probe score and loss of a and b agree to float rounding.
+void expect_same_probe_scores(const ProbeScores& a, const ProbeScores& b) {
+  const std::vector<std::pair<const std::vector<double>*, const std::vector<double>*>> pairs = {
+      {&a.previous_token, &b.previous_token}, {&a.duplicate_token, &b.duplicate_token},
+      {&a.induction, &b.induction},           {&a.induction_stripe, &b.induction_stripe},
+      {&a.first_token, &b.first_token},       {&a.retrieval_repeat, &b.retrieval_repeat}};
+  for (const auto& [x, y] : pairs) {
+    ASSERT_EQ(x->size(), y->size());
+    for (size_t i = 0; i < x->size(); ++i) EXPECT_NEAR((*x)[i], (*y)[i], 1e-5) << i;
+  }
+  EXPECT_NEAR(a.loss_first_half, b.loss_first_half, 1e-4);
+  EXPECT_NEAR(a.loss_repeated_half, b.loss_repeated_half, 1e-4);
+  EXPECT_NEAR(a.icl_score, b.icl_score, 1e-4);
+}
+
+// The probe with heads ablated (headlab-circuits heads --ablate): zero-ablating the previous-token
+// head's hook_z equals the model built without it (its W_O zeroed, b_O kept), and without it the
+// induction head loses its induction score and the model its in-context learning; mean ablation
+// (each position's mean over the probe) takes it away too. Ablating the induction head itself leaves
+// its pattern (the ablation acts after it) but not the repeated half's loss.
+TEST(CircuitsHeadScoresTest, AblatedPreviousTokenHeadTakesTheInductionScoreAway) {
+  const HandBuilt m = hand_built_induction_model();
+  auto be = make_cpu_backend(1);
+  Transformer model(m.cfg, *be);
+  model.params_from_host(m.params);
+  const RepeatProbe probe = distinct_token_probe();
+  ProbeOptions opt;
+  opt.batch_size = 4;
+  const ProbeScores clean = score_repeat_probe(model, probe, opt);
+  ASSERT_GT(clean.induction_stripe[1], 0.9);
+  ASSERT_LT(clean.icl_score, -0.5);
+
+  opt.ablate = {{0, 0}};
+  const ProbeScores zero = score_repeat_probe(model, probe, opt);
+  HandBuilt cut = m;
+  const ParamTable table(cut.cfg);
+  for (int64_t i = 0; i < cut.cfg.d_head; ++i)
+    for (int64_t d = 0; d < cut.cfg.d_model; ++d) set_param(cut.params, table, "blocks.0.attn.W_O", {0, i, d}, 0.0f);
+  Transformer without(cut.cfg, *be);
+  without.params_from_host(cut.params);
+  ProbeOptions plain;
+  plain.batch_size = 4;
+  expect_same_probe_scores(zero, score_repeat_probe(without, probe, plain));
+  EXPECT_LT(zero.induction_stripe[1], 0.2);
+  EXPECT_GT(zero.icl_score, -0.1);
+  EXPECT_GT(zero.loss_repeated_half, 0.8 * zero.loss_first_half);
+  // Layer 0's own pattern is computed before its output is ablated.
+  EXPECT_NEAR(zero.previous_token[0], clean.previous_token[0], 1e-6);
+
+  opt.ablation = ProbeAblation::mean;
+  const ProbeScores mean = score_repeat_probe(model, probe, opt);
+  EXPECT_LT(mean.induction_stripe[1], 0.3);
+  EXPECT_GT(mean.icl_score, -0.2);
+
+  opt.ablate = {{1, 0}};
+  opt.ablation = ProbeAblation::zero;
+  const ProbeScores no_induction = score_repeat_probe(model, probe, opt);
+  EXPECT_NEAR(no_induction.induction_stripe[1], clean.induction_stripe[1], 1e-6);
+  EXPECT_GT(no_induction.loss_repeated_half, clean.loss_repeated_half + 0.5);
+
+  opt.ablate = {{2, 0}};
+  EXPECT_THROW(score_repeat_probe(model, probe, opt), InputError);
 }
 
 TEST(CircuitsHeadScoresTest, HandBuiltWeightScores) {

@@ -1,6 +1,7 @@
 // Interventions (HookFn builders), metrics, steering and path patching.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "circuits/heads_arg.h"
@@ -80,6 +81,43 @@ TEST(CircuitsInterventionsTest, ZeroAndBroadcastReplaceAndAddDirection) {
           EXPECT_EQ(broadcast[at], h == 1 ? one->data[size_t(L.offset(0, t, h) + i)] : clean.data[at]);
           EXPECT_EQ(added[at], t == 2 ? clean.data[at] + -2.0f * dir[size_t(h * L.width + i)] : clean.data[at]);
         }
+}
+
+// The attention sink taken away: the selected head's rows lose their weight on position 0 and the
+// rest is scaled back to a sum of 1, proportions kept; row 0 and the other heads are untouched; the
+// next layer sees the changed pattern's output.
+TEST(CircuitsInterventionsTest, RemovingFirstTokenAttentionRenormalisesTheRest) {
+  HookedRun r;
+  const HookPoint p{0, HookSite::attn_pattern};
+  const HostTensor clean = r.clean(p);
+  const std::vector<float> seen = r.after(p, remove_first_token_attention(Selection::heads_at({1})));
+  const int64_t H = clean.shape[1], T = clean.shape[2];
+  for (int64_t b = 0; b < r.B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t q = 0; q < T; ++q) {
+        const size_t row = size_t(((b * H + h) * T + q) * T);
+        const double rest = 1.0 - double(clean.data[row]);
+        for (int64_t k = 0; k < T; ++k) {
+          const float before = clean.data[row + size_t(k)], after = seen[row + size_t(k)];
+          if (h != 1 || q == 0)
+            EXPECT_EQ(after, before) << "h=" << h << " q=" << q << " k=" << k;
+          else if (k == 0)
+            EXPECT_EQ(after, 0.0f);
+          else
+            EXPECT_NEAR(after, double(before) / rest, 1e-6) << "h=" << h << " q=" << q << " k=" << k;
+        }
+      }
+  const HookPoint next{1, HookSite::resid_pre};
+  HookSet hooks;
+  hooks.add_forward(p, remove_first_token_attention(Selection::heads_at({1})));
+  hooks.cache(next);
+  r.model->forward(r.ds.tokens.data(), r.B, r.T, &hooks);
+  const HostTensor unchanged = r.clean(next);
+  double diff = 0;
+  for (size_t i = 0; i < unchanged.data.size(); ++i)
+    diff = std::max(diff, double(std::fabs(hooks.cached().at(next).data[i] - unchanged.data[i])));
+  EXPECT_GT(diff, 1e-4);
+  EXPECT_THROW(r.after({0, HookSite::attn_z}, remove_first_token_attention()), InputError);
 }
 
 TEST(CircuitsInterventionsTest, BadSelectionsAndShapesAreInputErrors) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "circuits/head_report.h"
+#include "circuits/heads_arg.h"
 #include "core/errors.h"
 #include "core/output_files.h"
 #include "data/dataset_annotations.h"
@@ -40,7 +41,7 @@ void check_task_file(const std::string& path, const std::string& task, const std
 }
 
 struct HeadsOptions {
-  std::string checkpoint, out_dir, error_measure = "mul", weights = "none";
+  std::string checkpoint, out_dir, error_measure = "mul", weights = "none", ablate, ablation = "zero";
   HeadReportOptions report;
   bool exclude_bos = false, exclude_current_token = false;
 };
@@ -73,7 +74,12 @@ int cmd_heads(int argc, char** argv) {
       "successor task dataset for the successor score (default: built with the checkpoint's tokenizer)")(
       "retrieval-data", po::value(&r.retrieval_data),
       "retrieval task dataset for the retrieval score (default: built with the checkpoint's tokenizer)")(
-      "device", po::value(&r.device)->default_value(r.device), "cpu | cuda: the model's forwards")(
+      "ablate", po::value(&o.ablate),
+      "heads (L0H1,L1H2) ablated at hook_z in every probe forward: the scores, losses and ICL score without them")(
+      "ablation", po::value(&o.ablation)->default_value(o.ablation),
+      "--ablate: zero | mean (each position's mean of hook_z over the probe's sequences) | first_token (attention "
+      "to position 0 removed, the rest renormalised)")("device", po::value(&r.device)->default_value(r.device),
+                                                       "cpu | cuda: the model's forwards")(
       "threads", po::value(&r.threads)->default_value(0), "CPU threads (0 = every core)");
   if (!parse_command_line(argc, argv, opts, kHeadsUsage)) return 0;
   if (o.checkpoint.empty()) throw InputError("--checkpoint", "is required");
@@ -98,9 +104,20 @@ int cmd_heads(int argc, char** argv) {
     o.out_dir = (parent.empty() ? std::filesystem::path("heads") : parent / "heads").string();
   }
 
+  if (o.ablation == "zero") {
+    r.probe.ablation = ProbeAblation::zero;
+  } else if (o.ablation == "mean") {
+    r.probe.ablation = ProbeAblation::mean;
+  } else if (o.ablation == "first_token") {
+    r.probe.ablation = ProbeAblation::first_token;
+  } else {
+    throw InputError("--ablation", "expected zero, mean or first_token, got '" + o.ablation + "'");
+  }
+
   check_output_dir(o.out_dir, "--out-dir");
   const Checkpoint ckpt = reading("--checkpoint", [&] { return read_checkpoint(o.checkpoint); });
   require_finite_params(ckpt, "--checkpoint " + o.checkpoint);
+  if (!o.ablate.empty()) r.probe.ablate = parse_head_list(o.ablate, ckpt.config, "--ablate");
   // The default probe (n = min(50, n_ctx / 2), at least 2) needs n_ctx >= 4: say so in the model's
   // terms rather than in those of a --seq-len the user never gave.
   if (r.half_len == 0 && ckpt.config.n_ctx < 4)
@@ -112,6 +129,10 @@ int cmd_heads(int argc, char** argv) {
   StagedDir staged(o.out_dir, "--out-dir");
   write_head_report(report, staged.path());
   staged.commit();
+  if (!report.ablated.empty())
+    std::printf("probe with %s; loss first half %.3f, repeated half %.3f, ICL score %.3f\n",
+                ablated_heads_phrase(report).c_str(), report.probe.loss_first_half, report.probe.loss_repeated_half,
+                report.probe.icl_score);
   std::printf("roles (thresholds and every score in %s/heads.txt):\n", o.out_dir.c_str());
   if (report.roles.empty()) std::printf("  (no head passes a threshold)\n");
   for (const HeadRole& role : report.roles) std::printf("  %s\n", role.line.c_str());
