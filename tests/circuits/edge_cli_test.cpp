@@ -100,6 +100,13 @@ TEST_F(CircuitsEdgeCliTest, EapAcdcEvaluateAndAttributeWriteTheirFiles) {
   ASSERT_EQ(run("evaluate " + common(task_, "ev") + " --circuit " + dir_.path("eap.json")), 0) << err_;
   expect_circuit_files("ev", "headlab.evaluate");
   EXPECT_NEAR(h5::File::open(dir_.path("ev.h5")).attr_float("faithfulness"), eap.attr_float("faithfulness"), 1e-9);
+  {
+    // The JSON's settings carry the metric of the circuit, the clean and the corrupted run, as the .h5 does.
+    const h5::File ev = h5::File::open(dir_.path("ev.h5"));
+    const nlohmann::json settings = nlohmann::json::parse(slurp(dir_.path("ev.json")))["settings"];
+    for (const char* key : {"circuit_metric", "clean_metric", "corrupted_metric", "faithfulness"})
+      EXPECT_NEAR(settings.at(key).get<double>(), ev.attr_float(key), 1e-9) << key;
+  }
   ASSERT_EQ(run("evaluate " + common(task_, "ev2") + " --scores " + dir_.path("eap.h5") + " --top-n 10 --mib"), 0)
       << err_;
   EXPECT_NEAR(h5::File::open(dir_.path("ev2.h5")).attr_float("faithfulness"), eap.attr_float("faithfulness"), 1e-9);

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "../command_runner.h"
@@ -100,6 +102,18 @@ TEST(ProbesCliTest, PerHeadProbeFindsThePlantedHead) {
   EXPECT_EQ(f.read<float>("probes/blocks.1.attn.hook_z/H2/direction").size(), 4u);
   EXPECT_TRUE(fs::exists(out + "/probes.txt"));
   EXPECT_TRUE(fs::exists(out + "/heads.svg"));
+  // probes.json: the same table, for programs.
+  std::ifstream json_in(out + "/probes.json");
+  const nlohmann::json j = nlohmann::json::parse(json_in);
+  EXPECT_EQ(j["format"], "headlab.probe_table");
+  EXPECT_EQ(j["label"], "planted");
+  ASSERT_EQ(j["probes"].size(), acc.size());
+  for (size_t i = 0; i < acc.size(); ++i) {
+    EXPECT_EQ(j["probes"][i]["layer"].get<int>(), layer[i]);
+    EXPECT_EQ(j["probes"][i]["head"].get<int>(), head[i]);
+    EXPECT_DOUBLE_EQ(j["probes"][i]["test_score"].get<double>(), acc[i]);
+    EXPECT_DOUBLE_EQ(j["probes"][i]["selectivity"].get<double>(), sel[i]);
+  }
   const h5::File d = h5::File::open(out + "/directions/blocks.1.attn.hook_z.H2.h5");
   EXPECT_EQ(d.attr_string("format"), "headlab.steering");
   const std::vector<float> dir_full = d.read<float>("direction");

@@ -11,6 +11,10 @@
 //               [k] (for the raw activations) and, for two classes, direction [d] and attribute
 //               projection_std
 //   probes.txt  the table
+//   probes.json the table for programs: format headlab.probe_table, store, label, score, probes [one
+//               object per probe: name, hook, layer, head (-1: the whole point), features, test_score,
+//               baseline, control_score, selectivity (null without the control task),
+//               validation_score, train_score, l2, control_l2, iterations, seconds]
 //   heads.svg   accuracy and selectivity by layer and head, one pair of heatmaps per kind of hook
 //               point (with --per-head)
 //   directions/<probe>.h5  the probe's direction in headlab.steering form, for
@@ -324,6 +328,33 @@ int cmd_linear(int argc, char** argv) {
   }
   const std::string text = table_text(jobs, results, task.scalar);
   write_text_file_atomically(dir + "/probes.txt", text);
+  {
+    // The table for programs: NaN (no control task) is written as null.
+    nlohmann::json probes = nlohmann::json::array();
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const ProbeResult& r = results[i];
+      auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+      probes.push_back({{"name", probe_name(jobs[i])},
+                        {"hook", jobs[i].hook},
+                        {"layer", jobs[i].layer},
+                        {"head", jobs[i].head},
+                        {"features", r.features},
+                        {"test_score", r.test_score},
+                        {"baseline", r.baseline},
+                        {"control_score", number(r.control_score)},
+                        {"selectivity", number(r.selectivity)},
+                        {"validation_score", r.validation_score},
+                        {"train_score", r.train_score},
+                        {"l2", r.l2},
+                        {"control_l2", number(r.control_l2)},
+                        {"iterations", r.fit.iterations},
+                        {"seconds", r.seconds}});
+    }
+    const nlohmann::json j = {
+        {"format", "headlab.probe_table"},          {"format_version", 1}, {"store", store_path}, {"label", label},
+        {"score", task.scalar ? "r2" : "accuracy"}, {"probes", probes}};
+    write_text_file_atomically(dir + "/probes.json", j.dump(1) + "\n");
+  }
 
   std::vector<svg::Picture> maps;
   std::vector<std::string> kinds;
@@ -375,7 +406,7 @@ int cmd_linear(int argc, char** argv) {
       (long long)task.split.tokens[1], (long long)task.split.tokens[2], (long long)task.split.documents[0],
       (long long)task.split.documents[1], (long long)task.split.documents[2], task.classes.size());
   std::fputs(text.c_str(), stdout);
-  std::printf("wrote %s/probes.h5, probes.txt%s%s\n", out_dir.c_str(), maps.empty() ? "" : ", heads.svg",
+  std::printf("wrote %s/probes.h5, probes.json, probes.txt%s%s\n", out_dir.c_str(), maps.empty() ? "" : ", heads.svg",
               directions ? (", " + std::to_string(directions) + " directions in directions/").c_str() : "");
   return 0;
 }
