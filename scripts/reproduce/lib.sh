@@ -97,16 +97,19 @@ hl_model() { echo "$HL_MODELS/$1-$HL_SIZE"; }
 hl_train() {
   local name=$1
   shift
-  local dir
+  local dir shown
   dir=$(hl_model "$name")
-  if [ -f "$dir/final.h5" ]; then
-    echo "# (reused: $(hl_display "$dir/final.h5") was trained by this command earlier in the run)" >>"$HL_COMMANDS"
-    hl_display "$HL_BIN/headlab-train" "$@" --out "$dir" >>"$HL_COMMANDS"
+  shown=$(hl_display "$HL_BIN/headlab-train" "$@" --out "$dir")
+  # Reused only when the same command made it (a changed script retrains).
+  if [ -f "$dir/final.h5" ] && [ "$(cat "$dir/.hl_command" 2>/dev/null)" = "$shown" ]; then
+    echo "# (reused: $(hl_display "$dir/final.h5") was trained by this command earlier)" >>"$HL_COMMANDS"
+    echo "$shown" >>"$HL_COMMANDS"
     return 0
   fi
-  # A run cut short leaves checkpoints a fresh start would refuse to mix with.
+  # A run cut short, or another command's run, leaves checkpoints a fresh start would refuse to mix with.
   rm -rf "$dir"
   hl_run train "$@" --out "$dir"
+  echo "$shown" >"$dir/.hl_command"
 }
 
 # hl_json FILE FILTER: jq -r FILTER FILE.
@@ -224,12 +227,16 @@ hl_brown_model() {
   [ -d "$corpus" ] || return 1
   HL_BROWN_DATA="$HL_MODELS/brown-data-$HL_SIZE"
   hl_note "the Brown corpus: BPE, datasets with part-of-speech labels (once per size)"
-  if [ -f "$HL_BROWN_DATA/validation.h5" ]; then
-    echo "# (reused: $(hl_display "$HL_BROWN_DATA") was made by this command earlier in the run)" >>"$HL_COMMANDS"
-    hl_display "$HL_BIN/headlab-data" brown --vocab-size "$(hl_pick 1024 4096 8192)" --out "$HL_BROWN_DATA" >>"$HL_COMMANDS"
+  local shown
+  shown=$(hl_display "$HL_BIN/headlab-data" brown --corpus "$corpus" --vocab-size "$(hl_pick 1024 4096 8192)" \
+    --out "$HL_BROWN_DATA")
+  if [ -f "$HL_BROWN_DATA/validation.h5" ] && [ "$(cat "$HL_BROWN_DATA/.hl_command" 2>/dev/null)" = "$shown" ]; then
+    echo "# (reused: $(hl_display "$HL_BROWN_DATA") was made by this command earlier)" >>"$HL_COMMANDS"
+    echo "$shown" >>"$HL_COMMANDS"
   else
     rm -rf "$HL_BROWN_DATA"
     hl_run data brown --corpus "$corpus" --vocab-size "$(hl_pick 1024 4096 8192)" --out "$HL_BROWN_DATA"
+    echo "$shown" >"$HL_BROWN_DATA/.hl_command"
   fi
   HL_BROWN=$(hl_model brown)
   local steps

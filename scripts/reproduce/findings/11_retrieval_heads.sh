@@ -16,7 +16,10 @@ hl_note "the key-value retrieval task: train rows, held-out rows"
 hl_run data task retrieval --pairs "$pairs" --n "$(hl_pick 200 20000 40000)" --seed 1 --out "$data/train.h5"
 hl_run data task retrieval --pairs "$pairs" --n "$(hl_pick 16 128 256)" --seed 2 --out "$HL_OUT/eval.h5"
 steps=$(hl_pick 20 1500 4000)
-hl_train retrieval --data "$data/train.h5" --model.n_layers 2 --model.d_model "$(hl_pick 32 64 128)" \
+# The model reads whole rows (n_ctx = row length, not the trainer's default of one less): the head
+# report's retrieval score runs each row as it is.
+row_len=$(hl_h5 "$data/train.h5" tokens | jq '.[0] | length')
+hl_train retrieval --data "$data/train.h5" --model.n_ctx "$row_len" --model.n_layers 2 --model.d_model "$(hl_pick 32 64 128)" \
   --model.n_heads 4 --model.d_mlp "$(hl_pick 64 256 512)" --steps "$steps" --batch-size 32 --lr 3e-3 --seed 0 \
   --log-every $((steps / 4)) --threads "$HL_THREADS"
 model="$(hl_model retrieval)/final.h5"
@@ -78,10 +81,10 @@ OURS="$n_above of $n_heads heads score > 0.1 (best $(hl_fmt "$best" 2)); p(right
 few=0
 [ "$n_above" -ge 1 ] && [ "$n_above" -le $((n_heads / 4)) ] && few=1
 drop=0
-hl_true "$p_top <= 2 * $chance && $p_random_mean >= 0.8 * $p_clean" && drop=1
+hl_true "$p_clean > 2 * $chance && $p_top <= 2 * $chance && $p_random_mean >= 0.8 * $p_clean" && drop=1
 if [ "$few" = 1 ] && [ "$drop" = 1 ]; then
   VERDICT=reproduced
-  REASON="criteria: between 1 head and a quarter of the heads score > 0.1 ($n_above of $n_heads; Wu et al.: < 5% of an LLM's heads), masking them takes p(right value) to at most twice chance ($(hl_fmt "$p_top" 3) <= 2 x $(hl_fmt "$chance" 3)) and masking as many random heads keeps at least 80% of it ($(hl_fmt "$p_random_mean" 3) vs $(hl_fmt "$p_clean" 3)). Masking = the head's output taken from the run asked for another key."
+  REASON="criteria: between 1 head and a quarter of the heads score > 0.1 ($n_above of $n_heads; Wu et al.: < 5% of an LLM's heads), the model solves the task (p(right value) $(hl_fmt "$p_clean" 3) > twice chance), masking them takes p(right value) to at most twice chance ($(hl_fmt "$p_top" 3) <= 2 x $(hl_fmt "$chance" 3)) and masking as many random heads keeps at least 80% of it ($(hl_fmt "$p_random_mean" 3) vs $(hl_fmt "$p_clean" 3)). Masking = the head's output taken from the run asked for another key."
 elif [ "$few" = 1 ] || [ "$drop" = 1 ]; then
   VERDICT=partly
   REASON="one of two criteria: few retrieval heads (1 to a quarter of $n_heads above 0.1): $n_above; masking the top $k takes p(right value) near chance (<= $(hl_fmt "$(hl_calc "2 * $chance")" 3)) while random heads keep >= 80%: $(hl_fmt "$p_top" 3) vs random $(hl_fmt "$p_random_mean" 3) (clean $(hl_fmt "$p_clean" 3))."
