@@ -256,5 +256,11 @@ mv "$out/.summary.json.tmp" "$out/summary.json"
 
 jq -r -f "$root/scripts/reproduce/page.jq" "$out/summary.json" >"$out/.index.html.tmp"
 mv "$out/.index.html.tmp" "$out/index.html"
+# The summary table in Markdown (for a README or an issue).
+jq -r '"| # | finding | paper | ours | verdict |", "| --- | --- | --- | --- | --- |",
+       (.findings[] | "| \(.number) | \(.title) | \(.paper_number | gsub("\\|"; "/")) | \(.ours | gsub("\\|"; "/")) | \(.verdict) |"),
+       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores (headlab \(.commit))"' \
+  "$out/summary.json" >"$out/.summary.md.tmp"
+mv "$out/.summary.md.tmp" "$out/summary.md"
 echo "reproduce: $(jq -r '.counts | to_entries | map("\(.value) \(.key)") | join(", ")' "$out/summary.json") in $(fmt_time "$total")"
-echo "reproduce: wrote $out/index.html and $out/summary.json"
+echo "reproduce: wrote $out/index.html, $out/summary.json and $out/summary.md"

@@ -38,16 +38,20 @@ hl_metric p_repeat "$p_clean"
 hl_metric p_repeat_change_when_ablated "$p_change"
 hl_metric copying_scores "$(jq -c .scores.copying.values "$h")"
 OURS="last layer's most suppressive head $cand: copying score $(hl_sfmt "$copying" 3), DLA on the repeated token $(hl_sfmt "$dla" 3); mean-ablating it changes p(repeat) $(hl_fmt "$p_clean" 3) by $(hl_sfmt "$p_change" 4)"
+# Criteria: suppression in the weights (copying < 0), in the output (DLA on the repeated token below
+# -0.05 logits), and in behaviour (the model repeats at all, p(repeat) > 0.01, and ablating the head
+# raises it by more than 5%).
 n_ok=0
 hl_true "$copying < 0" && n_ok=$((n_ok + 1))
-hl_true "$dla < 0" && n_ok=$((n_ok + 1))
-hl_true "$p_change > 0" && n_ok=$((n_ok + 1))
+hl_true "$dla < -0.05" && n_ok=$((n_ok + 1))
+hl_true "$p_clean > 0.01 && $p_change > 0.05 * $p_clean" && n_ok=$((n_ok + 1))
+criteria="copying < 0: $(hl_sfmt "$copying" 3); DLA on the token seen earlier < -0.05: $(hl_sfmt "$dla" 3); the model repeats (p(repeat) $(hl_fmt "$p_clean" 4) > 0.01) and ablating the head raises it by > 5%: $(hl_sfmt "$p_change" 4)"
 if [ "$n_ok" = 3 ]; then
   VERDICT=reproduced
-  REASON="criteria, all three hold for $cand: copying score < 0 ($(hl_sfmt "$copying" 3)), negative DLA on the token seen earlier ($(hl_sfmt "$dla" 3)), and ablating it raises p(repeat) ($(hl_sfmt "$p_change" 4))."
+  REASON="all three criteria hold for $cand: $criteria."
 elif [ "$n_ok" -ge 1 ]; then
   VERDICT=partly
-  REASON="$n_ok of 3 criteria hold for $cand: copying < 0 ($(hl_sfmt "$copying" 3)), DLA on the repeated token < 0 ($(hl_sfmt "$dla" 3)), ablation raises p(repeat) ($(hl_sfmt "$p_change" 4)). The model's most negative copying score anywhere: $(hl_sfmt "$most_negative_copying" 3)."
+  REASON="$n_ok of 3 criteria hold for $cand ($criteria). The model's most negative copying score anywhere: $(hl_sfmt "$most_negative_copying" 3)."
 else
   VERDICT="not reproduced"
   REASON="none of the criteria holds for the last layer's most suppressive head $cand: copying $(hl_sfmt "$copying" 3), DLA $(hl_sfmt "$dla" 3), ablation change of p(repeat) $(hl_sfmt "$p_change" 4). No copy-suppression head at this size."

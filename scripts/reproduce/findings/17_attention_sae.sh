@@ -13,7 +13,7 @@ model="$HL_IND/final.h5"
 d_vocab=$(hl_pick 32 128 128)
 seq=$(hl_pick 32 64 64)
 hl_run python3 "$HL_ROOT/scripts/induction_rows.py" "$HL_OUT/train_rows.h5" "$(hl_pick 64 4000 20000)" "$seq" "$d_vocab" 1
-hl_run python3 "$HL_ROOT/scripts/induction_rows.py" "$HL_OUT/eval_rows.h5" "$(hl_pick 16 256 512)" "$seq" "$d_vocab" 2
+hl_run python3 "$HL_ROOT/scripts/induction_rows.py" "$HL_OUT/eval_rows.h5" "$(hl_pick 16 512 1024)" "$seq" "$d_vocab" 2
 steps=$(hl_pick 5 400 2000)
 batch=$(hl_pick 256 1024 4096)
 hl_run probes sae train --checkpoint "$model" --data "$HL_OUT/train_rows.h5" --hook blocks.1.attn.hook_z --arch topk \
@@ -55,16 +55,21 @@ on_ind=$(jq .on_induction_heads <<<"$fam")
 for k in l0 ce dead ev; do hl_metric "$k" "${!k}"; done
 hl_metric induction_family "$fam"
 OURS="L0 $(hl_fmt "$l0" 1), CE loss score $(hl_fmt "$ce" 3), explained variance $(hl_fmt "$ev" 3), dead $(hl_fmt "$(hl_calc "100 * $dead")" 1)%; induction family $family of $live live features ($(hl_fmt "$(hl_calc "100 * $share")" 1)%), $on_ind of them loading most on an induction head"
-metrics_ok=0
-hl_true "$l0 <= 20 && $ce >= 0.8 && $dead <= 0.3" && metrics_ok=1
-if [ "$metrics_ok" = 1 ] && [ "$family" -gt 0 ] && [ "$on_ind" -ge $(((family + 1) / 2)) ]; then
+n_ok=0
+hl_true "$l0 <= 20" && n_ok=$((n_ok + 1))
+hl_true "$ce >= 0.8" && n_ok=$((n_ok + 1))
+hl_true "$dead <= 0.3" && n_ok=$((n_ok + 1))
+[ "$family" -gt 0 ] && [ "$on_ind" -ge $(((family + 1) / 2)) ] && n_ok=$((n_ok + 1))
+criteria="L0 <= 20: $(hl_fmt "$l0" 1); CE loss score >= 0.8: $(hl_fmt "$ce" 3); dead <= 30%: $(hl_fmt "$(hl_calc "100 * $dead")" 1)% (Kissane et al.: L0 < 20, > 80% recovered, 24% dead); an induction family loading mostly on induction heads: $family features, $on_ind on induction heads"
+note="The family is $(hl_fmt "$(hl_calc "100 * $share")" 0)% of live features here against ≈5% in Kissane et al.: this model is trained on induction data only and every layer-1 head is an induction head, so the attribution cannot single one out. Dead = never active over the evaluation tokens ($(jq -r .tokens "$HL_OUT/features/features.json"))."
+if [ "$n_ok" = 4 ]; then
   VERDICT=reproduced
-  REASON="criteria: L0 <= 20, CE loss score >= 0.8 and dead <= 30% (Kissane et al.: L0 < 20, > 80% recovered, 24% dead) hold ($(hl_fmt "$l0" 1), $(hl_fmt "$ce" 3), $(hl_fmt "$(hl_calc "100 * $dead")" 1)%), and an induction family exists ($family features whose top contexts are repeated tokens), most loading on induction heads ($on_ind). The family is $(hl_fmt "$(hl_calc "100 * $share")" 0)% of live features here against ≈5% in Kissane et al.: this model is trained on induction data only and every layer-1 head is an induction head, so the attribution cannot single one out."
-elif [ "$metrics_ok" = 1 ]; then
+  REASON="all four criteria hold: $criteria. $note"
+elif [ "$n_ok" -ge 2 ]; then
   VERDICT=partly
-  REASON="the SAE meets the bar (L0 $(hl_fmt "$l0" 1) <= 20, CE loss score $(hl_fmt "$ce" 3) >= 0.8, dead $(hl_fmt "$(hl_calc "100 * $dead")" 1)% <= 30%) but no induction family loading on the induction heads was found ($family features, $on_ind on induction heads)."
+  REASON="$n_ok of 4 criteria hold: $criteria. $note"
 else
   VERDICT="not reproduced"
-  REASON="criteria L0 <= 20, CE loss score >= 0.8, dead <= 30%: seen $(hl_fmt "$l0" 1), $(hl_fmt "$ce" 3), $(hl_fmt "$(hl_calc "100 * $dead")" 1)%."
+  REASON="$n_ok of 4 criteria hold: $criteria."
 fi
 hl_finish
