@@ -258,7 +258,7 @@ jq -r -f "$root/scripts/reproduce/page.jq" "$out/summary.json" >"$out/.index.htm
 mv "$out/.index.html.tmp" "$out/index.html"
 # The summary table in Markdown (for a README or an issue).
 jq -r '"| # | finding | paper | ours | verdict |", "| --- | --- | --- | --- | --- |",
-       (.findings[] | "| \(.number) | \(.title) | \(.paper_number | gsub("\\|"; "/")) | \(.ours | gsub("\\|"; "/")) | \(.verdict) |"),
+       (.findings[] | "| \(.number) | \(.title) | \(if .paper_number == "" then .paper else .paper_number end | gsub("\\|"; "/")) | \(if .ours == "" then "—" else .ours end | gsub("\\|"; "/")) | \(.verdict) |"),
        "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores (headlab \(.commit))"' \
   "$out/summary.json" >"$out/.summary.md.tmp"
 mv "$out/.summary.md.tmp" "$out/summary.md"

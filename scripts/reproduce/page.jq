@@ -33,7 +33,7 @@ Verdicts: \(.counts | to_entries | map("\(.value) \(.key | esc)") | join(", ")).
 The commands run from this folder with headlab's <code>build/bin</code> on <code>PATH</code>;
 <code>summary.json</code> holds everything on this page.</p>
 <table><tr><th>#</th><th>finding</th><th>paper's number</th><th>ours</th><th>verdict</th><th>time</th></tr>
-\(.findings | map("<tr><td>\(.number)</td><td><a href=\"#\(anchor)\">\(.title | esc)</a></td><td>\(.paper_number | esc)</td><td>\(.ours | esc)</td><td>\(.verdict | badge)</td><td>\(.seconds | duration)</td></tr>") | join("\n"))
+\(.findings | map("<tr><td>\(.number)</td><td><a href=\"#\(anchor)\">\(.title | esc)</a></td><td>\(if .paper_number != "" then .paper_number else .paper end | esc)</td><td>\(if .ours != "" then .ours else "—" end | esc)</td><td>\(.verdict | badge)</td><td>\(.seconds | duration)</td></tr>") | join("\n"))
 </table>
 \(.findings | map(
 "<section id=\"\(anchor)\">

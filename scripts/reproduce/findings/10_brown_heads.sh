@@ -27,7 +27,7 @@ hl_metric best_previous_token_head "\"$prev_head\""
 hl_metric best_duplicate_token "$dup"
 hl_metric best_duplicate_token_head "\"$dup_head\""
 hl_metric final_loss "$loss"
-OURS="layers < $early: best previous-token head $prev_head $(hl_fmt "$prev" 2), best duplicate-token head $dup_head $(hl_fmt "$dup" 2) (model loss $(hl_fmt "$loss" 2))"
+OURS="layers 0..$((early - 1)): best previous-token head $prev_head $(hl_fmt "$prev" 2), best duplicate-token head $dup_head $(hl_fmt "$dup" 2) (model loss $(hl_fmt "$loss" 2))"
 if hl_true "$prev > 0.5 && $dup > 0.3"; then
   VERDICT=reproduced
   REASON="criteria: an early-layer head with previous-token score > 0.5 ($prev_head $(hl_fmt "$prev" 2)) and one with duplicate-token score > 0.3 ($dup_head $(hl_fmt "$dup" 2))."

@@ -19,7 +19,7 @@ hooks=blocks.0.hook_resid_pre
 for ((l = 0; l < layers; l++)); do hooks="$hooks,blocks.$l.hook_resid_post"; done
 for ((l = 0; l < layers; l++)); do hooks="$hooks,blocks.$l.attn.hook_z"; done
 hl_run probes extract --checkpoint "$HL_BROWN/final.h5" --data "$HL_BROWN_DATA/validation.h5" --hooks "$hooks" \
-  --max-tokens "$(hl_pick 16000 30000 99000)" --threads "$HL_THREADS" --out "$HL_OUT/store.h5"
+  --max-tokens "$(hl_pick 16000 30000 60000)" --threads "$HL_THREADS" --out "$HL_OUT/store.h5"
 # Split by document: the validation split's first documents, half for training the probes.
 hl_run probes linear --store "$HL_OUT/store.h5" --label pos_tag --per-head --split 0.5,0.25,0.25 --seed 0 \
   --threads "$HL_THREADS" --out "$HL_OUT/pos"
@@ -39,12 +39,13 @@ for k in embed_acc embed_sel mid_acc mid_sel baseline best_head_acc best_head_se
 hl_metric best_head "\"$best_head\""
 hl_metric probes "$(jq -c '[.probes[] | {name, test_score, baseline, selectivity}]' "$t")"
 OURS="after layer $mid: accuracy $(hl_fmt "$mid_acc" 3), selectivity $(hl_sfmt "$mid_sel" 3); embeddings: $(hl_fmt "$embed_acc" 3), $(hl_sfmt "$embed_sel" 3); majority class $(hl_fmt "$baseline" 3); best head $best_head: $(hl_fmt "$best_head_acc" 3), selectivity $(hl_sfmt "$best_head_sel" 3)"
-if hl_true "$mid_acc > $baseline + 0.3 && $mid_sel > $embed_sel && $mid_sel > 0.1"; then
+# Above the embeddings by at least 0.02: a smaller difference is within what the split changes.
+if hl_true "$mid_acc > $baseline + 0.3 && $mid_sel > $embed_sel + 0.02 && $mid_sel > 0.1"; then
   VERDICT=reproduced
-  REASON="criteria: mid-network accuracy > majority + 0.3 ($(hl_fmt "$mid_acc" 3) vs $(hl_fmt "$baseline" 3)), selectivity > 0.1 and above the embeddings' ($(hl_sfmt "$mid_sel" 3) vs $(hl_sfmt "$embed_sel" 3)). The heads carry less: best head $best_head, selectivity $(hl_sfmt "$best_head_sel" 3)."
+  REASON="criteria: mid-network accuracy > majority + 0.3 ($(hl_fmt "$mid_acc" 3) vs $(hl_fmt "$baseline" 3)), selectivity > 0.1 and at least 0.02 above the embeddings' ($(hl_sfmt "$mid_sel" 3) vs $(hl_sfmt "$embed_sel" 3)). The heads carry less: best head $best_head, selectivity $(hl_sfmt "$best_head_sel" 3)."
 elif hl_true "$mid_acc > $baseline + 0.3"; then
   VERDICT=partly
-  REASON="POS is decodable mid-network ($(hl_fmt "$mid_acc" 3) vs majority $(hl_fmt "$baseline" 3)), but its selectivity ($(hl_sfmt "$mid_sel" 3)) is not above both 0.1 and the embeddings' ($(hl_sfmt "$embed_sel" 3)): the probe reads the token type more than what the layers add."
+  REASON="POS is decodable mid-network ($(hl_fmt "$mid_acc" 3) vs majority $(hl_fmt "$baseline" 3)), but its selectivity ($(hl_sfmt "$mid_sel" 3)) is not above both 0.1 and the embeddings' + 0.02 ($(hl_sfmt "$embed_sel" 3)): the probe reads the token type more than what the layers add."
 else
   VERDICT="not reproduced"
   REASON="mid-network accuracy $(hl_fmt "$mid_acc" 3) is not 0.3 above the majority class ($(hl_fmt "$baseline" 3))."
