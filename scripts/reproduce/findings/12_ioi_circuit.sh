@@ -14,7 +14,7 @@ PAPER_NUMBER="GPT-2 small: logit difference 3.56; the hand-found circuit (26 hea
 layers=$(hl_pick 2 4 4)
 heads=$(hl_pick 4 8 8)
 rows=$(hl_pick 200 20000 20000)
-steps=$(hl_pick 30 1500 3000)
+steps=$(hl_pick 30 3000 6000)
 eval_rows=$(hl_pick 16 128 128)
 data="$HL_MODELS/ioi-$HL_SIZE"
 mkdir -p "$data"
