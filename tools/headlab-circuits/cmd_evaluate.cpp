@@ -119,9 +119,15 @@ int cmd_evaluate(int argc, char** argv) {
       cpr.push_back(mib_curve(*m.model, t.task, g, s, Ranking::signed_score, metric, o.batch_size, progress));
       cmd.push_back(mib_curve(*m.model, t.task, g, s, Ranking::absolute, metric, o.batch_size, progress));
     }
-  nlohmann::json settings = {{"circuit", how}, {"metric", to_string(metric)}, {"checkpoint", o.checkpoint},
-                             {"data", o.data}, {"n_rows", t.task.n},          {"faithfulness", faithfulness(fm)},
-                             {"circuit_metric", fm.masked}, {"clean_metric", fm.clean}, {"corrupted_metric", fm.corrupted}};
+  nlohmann::json settings = {{"circuit", how},
+                             {"metric", to_string(metric)},
+                             {"checkpoint", o.checkpoint},
+                             {"data", o.data},
+                             {"n_rows", t.task.n},
+                             {"faithfulness", faithfulness(fm)},
+                             {"circuit_metric", fm.masked},
+                             {"clean_metric", fm.clean},
+                             {"corrupted_metric", fm.corrupted}};
   OutputFiles written;
   out.make_folders();
   h5::AtomicFile file(out.h5());
