@@ -40,7 +40,7 @@ void EdgePatcher::ensure_buffers(int B, int T) {
   corrupted_ = alloc(g_.n_src() * BTD_);
   delta_ = alloc(g_.n_src() * BTD_);
   grad_ = alloc(g_.n_dst() * BTD_);
-  scratch_ = alloc(2 * std::max(1, c.n_heads) * BTD_);
+  scratch_ = nullptr;  // on first use (scratch())
   weights_ = alloc(g_.n_cells());
   score_buf_ = alloc(g_.n_cells());
   dlogits_ = alloc(int64_t(B) * T * c.d_vocab);
@@ -86,13 +86,23 @@ void EdgePatcher::pack_weights(const EdgeMatrix& mask) {
   if (!packed.empty()) be_.copy_from_host(weights_, packed.data(), packed.size() * sizeof(float));
 }
 
+float* EdgePatcher::scratch() {
+  // Only patched edges and replaced nodes need it; EAP and EAP-IG over the input never allocate it.
+  if (!scratch_) {
+    const int64_t n = 2 * std::max(1, model_.config().n_heads) * BTD_;
+    scratch_ = static_cast<float*>(be_.alloc_bytes(size_t(std::max<int64_t>(n, 1)) * sizeof(float)));
+    owned_.push_back(scratch_);
+  }
+  return scratch_;
+}
+
 // data −= Σ_src w[dst, src] · delta[src] for the group of `rows` destinations starting at
 // first_dst. head_layout: data is [BT, rows, D] (one slice per head), else [BT, D] (rows = 1).
 void EdgePatcher::correct(float* data, int first_dst, int rows, bool head_layout) {
   const int64_t off = block_offset_.empty() ? -1 : block_offset_[size_t(first_dst)];
   if (off < 0) return;
   const int n_read = g_.n_readable(first_dst);
-  float* corr = scratch_;  // [rows, BTD]
+  float* corr = scratch();  // [rows, BTD]
   be_.matmul(corr, weights_ + off, delta_, nullptr, rows, BTD_, n_read, Transpose::no, Transpose::no,
              Accumulate::overwrite);
   if (!head_layout) {
@@ -100,7 +110,7 @@ void EdgePatcher::correct(float* data, int first_dst, int rows, bool head_layout
     return;
   }
   const int64_t D = model_.config().d_model, BT = int64_t(B_) * T_;
-  float* spread = scratch_ + rows * BTD_;  // [BT, rows, D]
+  float* spread = corr + rows * BTD_;  // [BT, rows, D]
   for (int r = 0; r < rows; ++r) be_.copy_rows(spread + r * D, rows * D, corr + r * BTD_, D, BT, D);
   be_.axpy(data, -1.0f, spread, rows * BTD_);
 }
@@ -143,7 +153,7 @@ HookSet EdgePatcher::hooks_for(const MaskedRunOptions& opt) {
       const float alpha = opt.replace_alpha;
       hooks.add_forward({l, HookSite::attn_result},
                         [this, first_head, H, D, BT, alpha](HookPoint, ActivationView& v, Backend& be) {
-                          float* rows = scratch_;  // [H, BTD]
+                          float* rows = scratch();  // [H, BTD]
                           be.copy(rows, corrupted_ + first_head * BTD_, size_t(H * BTD_) * sizeof(float));
                           be.axpy(rows, alpha, delta_ + first_head * BTD_, H * BTD_);
                           for (int h = 0; h < H; ++h) be.copy_rows(v.data + h * D, H * D, rows + h * BTD_, D, BT, D);

@@ -72,6 +72,7 @@ class EdgePatcher {
   void ensure_buffers(int B, int T);
   void pack_weights(const EdgeMatrix& mask);
   void correct(float* data, int first_dst, int rows, bool head_layout);
+  float* scratch();  // [max(H, 1), BTD] x 2, allocated on first use
   HookSet hooks_for(const MaskedRunOptions& opt);
 
   Transformer& model_;
@@ -83,7 +84,7 @@ class EdgePatcher {
   float* corrupted_ = nullptr;  // [n_src, BTD]
   float* delta_ = nullptr;      // [n_src, BTD]
   float* grad_ = nullptr;       // [n_dst, BTD]
-  float* scratch_ = nullptr;    // [max(H, 1), BTD] x 2
+  float* scratch_ = nullptr;    // see scratch()
   float* weights_ = nullptr;    // packed (1 − mask) blocks, [n_dst, n_src] at most
   float* score_buf_ = nullptr;  // [n_src, n_dst]
   float* dlogits_ = nullptr;    // [BT, V]

@@ -12,10 +12,10 @@
 // prediction of x_T), answer x_T, wrong a uniformly chosen other state. Corrupted: x_1 .. x_{T-2} from
 // another chain (a fresh P), x_{T-1} and x_T kept, so the twins differ only in the statistics of the
 // context.
-#include <cmath>
 
 #include "core/errors.h"
 #include "core/seeded_rng.h"
+#include "data/markov_chain.h"
 #include "data/task_rows.h"
 #include "data/tasks.h"
 
@@ -41,36 +41,10 @@ TaskOptions resolved(const TaskOptions& in) {
   return o;
 }
 
-// A chain: P [K, K] row-major and its stationary distribution. The lazy chain (I + P) / 2 has the same
-// stationary distributions and is aperiodic, so its power iteration converges whatever P is.
-struct Chain {
-  std::vector<double> P, pi;
-};
-
-Chain draw_chain(SeededRng& rng, size_t K, double alpha) {
-  Chain c;
-  for (size_t i = 0; i < K; ++i) {
-    const std::vector<double> row = rng.dirichlet(alpha, K);
-    c.P.insert(c.P.end(), row.begin(), row.end());
-  }
-  c.pi.assign(K, 1.0 / double(K));
-  std::vector<double> next(K);
-  for (int it = 0; it < 10000; ++it) {
-    for (size_t j = 0; j < K; ++j) next[j] = 0.5 * c.pi[j];
-    for (size_t i = 0; i < K; ++i)
-      for (size_t j = 0; j < K; ++j) next[j] += 0.5 * c.pi[i] * c.P[i * K + j];
-    double change = 0;
-    for (size_t j = 0; j < K; ++j) change += std::fabs(next[j] - c.pi[j]);
-    c.pi.swap(next);
-    if (change < 1e-15) break;
-  }
-  return c;
-}
-
-std::vector<size_t> walk(SeededRng& rng, const Chain& c, size_t K, size_t T) {
+std::vector<size_t> walk(SeededRng& rng, const MarkovChain& c, size_t T) {
   std::vector<size_t> x(T);
-  x[0] = rng.categorical(c.pi);
-  for (size_t t = 1; t < T; ++t) x[t] = rng.categorical(c.P.data() + x[t - 1] * K, K);
+  x[0] = c.start(rng);
+  for (size_t t = 1; t < T; ++t) x[t] = c.step(rng, x[t - 1]);
   return x;
 }
 
@@ -93,29 +67,21 @@ TaskDataset make_markov_task(const TaskOptions& options_in, const Tokenizer& tok
   TaskTable transitions{{options.n, options.states, options.states}, {}};
   TaskTable stationary{{options.n, options.states}, {}};
   for (int64_t r = 0; r < options.n; ++r) {
-    const Chain chain = draw_chain(rng, K, options.alpha);
-    const std::vector<size_t> x = walk(rng, chain, K, T);
-    const Chain other = draw_chain(rng, K, options.alpha);
-    std::vector<size_t> y = walk(rng, other, K, T);
+    const MarkovChain chain = draw_markov_chain(rng, K, options.alpha);
+    const std::vector<size_t> x = walk(rng, chain, T);
+    const MarkovChain other = draw_markov_chain(rng, K, options.alpha);
+    std::vector<size_t> y = walk(rng, other, T);
     y[T - 2] = x[T - 2];
     y[T - 1] = x[T - 1];
     const size_t wrong = (x[T - 1] + 1 + rng.below(K - 1)) % K;
-    TaskRow row;
-    row.clean.push_back(tok.special().bos);
-    row.corrupted.push_back(tok.special().bos);
-    row.loss_mask.push_back(0);
-    row.role.push_back(kNone);
+    std::vector<int32_t> clean(T), corrupted(T), role(T + 1, kState);
     for (size_t t = 0; t < T; ++t) {
-      row.clean.push_back(ids[x[t]]);
-      row.corrupted.push_back(ids[y[t]]);
-      row.loss_mask.push_back(1);
-      row.role.push_back(kState);
+      clean[t] = ids[x[t]];
+      corrupted[t] = ids[y[t]];
     }
-    row.answer_pos = int32_t(T) - 1;
-    row.role[size_t(row.answer_pos)] = kEnd;
-    row.answer = ids[x[T - 1]];
-    row.wrong = ids[wrong];
-    rows.push_back(std::move(row));
+    role[0] = kNone;
+    role[T - 1] = kEnd;
+    rows.push_back(sequence_row(tok, clean, corrupted, std::move(role), ids[wrong]));
     transitions.values.insert(transitions.values.end(), chain.P.begin(), chain.P.end());
     stationary.values.insert(stationary.values.end(), chain.pi.begin(), chain.pi.end());
   }

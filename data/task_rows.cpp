@@ -30,6 +30,26 @@ void RowBuilder::answer(int32_t answer_id, int32_t wrong_id, int32_t end_role) {
   row_.loss_mask.back() = 1;
 }
 
+TaskRow sequence_row(const Tokenizer& tokenizer, const std::vector<int32_t>& clean,
+                     const std::vector<int32_t>& corrupted, std::vector<int32_t> role, int32_t wrong) {
+  if (clean.size() < 2 || corrupted.size() != clean.size() || role.size() != clean.size() + 1)
+    throw InternalError(
+        "task row: a sequence row needs clean and corrupted twins of the same length (>= 2) and a "
+        "role per position");
+  TaskRow row;
+  row.clean.push_back(tokenizer.special().bos);
+  row.corrupted.push_back(tokenizer.special().bos);
+  row.loss_mask.push_back(0);
+  row.clean.insert(row.clean.end(), clean.begin(), clean.end());
+  row.corrupted.insert(row.corrupted.end(), corrupted.begin(), corrupted.end());
+  row.loss_mask.resize(row.clean.size(), 1);
+  row.role = std::move(role);
+  row.answer_pos = int32_t(clean.size()) - 1;
+  row.answer = clean.back();
+  row.wrong = wrong;
+  return row;
+}
+
 int32_t single_token(const Tokenizer& tokenizer, std::string_view text) {
   try {
     const std::vector<int32_t> ids = tokenizer.encode(text);

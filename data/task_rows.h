@@ -44,6 +44,13 @@ class RowBuilder {
   TaskRow row_;
 };
 
+// A row that is a whole sequence, trained at every position (the in-context tasks: Markov chains,
+// triggers): BOS, then `clean` and `corrupted` token by token (the same length), every token's loss
+// mask 1. The last token is the answer (answer_pos is the position before it) and `wrong` its
+// contrast. `role` has one entry per row position, BOS's included. InternalError on mismatched sizes.
+TaskRow sequence_row(const Tokenizer& tokenizer, const std::vector<int32_t>& clean,
+                     const std::vector<int32_t>& corrupted, std::vector<int32_t> role, int32_t wrong);
+
 // The id of the one token `text` encodes to, or -1 when it is several tokens or cannot be encoded.
 int32_t single_token(const Tokenizer& tokenizer, std::string_view text);
 

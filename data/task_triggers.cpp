@@ -23,11 +23,11 @@
 // /task/bigram [N, N] and /task/stationary [N] hold B; /task/vocab_tokens [N] the ids of the N tokens;
 // /task/trigger_tokens and /task/output_tokens [n * K] each row's pairs.
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 
 #include "core/errors.h"
 #include "core/seeded_rng.h"
+#include "data/markov_chain.h"
 #include "data/task_rows.h"
 #include "data/tasks.h"
 
@@ -63,32 +63,6 @@ std::vector<std::string> token_words(int64_t N) {
   return w;
 }
 
-struct GlobalBigram {
-  std::vector<double> B, pi;  // [N, N], [N]
-};
-
-GlobalBigram draw_bigram(size_t N, double alpha, uint64_t seed) {
-  SeededRng rng(seed);
-  GlobalBigram g;
-  for (size_t i = 0; i < N; ++i) {
-    const std::vector<double> row = rng.dirichlet(alpha, N);
-    g.B.insert(g.B.end(), row.begin(), row.end());
-  }
-  // The lazy chain's power iteration (same stationary distribution, always converges).
-  g.pi.assign(N, 1.0 / double(N));
-  std::vector<double> next(N);
-  for (int it = 0; it < 10000; ++it) {
-    for (size_t j = 0; j < N; ++j) next[j] = 0.5 * g.pi[j];
-    for (size_t i = 0; i < N; ++i)
-      for (size_t j = 0; j < N; ++j) next[j] += 0.5 * g.pi[i] * g.B[i * N + j];
-    double change = 0;
-    for (size_t j = 0; j < N; ++j) change += std::fabs(next[j] - g.pi[j]);
-    g.pi.swap(next);
-    if (change < 1e-15) break;
-  }
-  return g;
-}
-
 std::string format_number(double v) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", v);
@@ -103,7 +77,8 @@ TaskDataset make_triggers_task(const TaskOptions& options_in, const Tokenizer& t
   const TaskOptions options = resolved(options_in);
   const size_t N = size_t(options.vocab), K = size_t(options.triggers), T = size_t(options.length);
   const std::vector<int32_t> ids = symbol_tokens(tok, token_words(options.vocab), "token");
-  const GlobalBigram g = draw_bigram(N, options.alpha, options.kb_seed);
+  SeededRng bigram_rng(options.kb_seed);
+  const MarkovChain g = draw_markov_chain(bigram_rng, N, options.alpha);
   SeededRng rng(options.seed);
   std::vector<TaskRow> rows;
   std::vector<int32_t> trigger_tokens, output_tokens;
@@ -117,15 +92,15 @@ TaskDataset make_triggers_task(const TaskOptions& options_in, const Tokenizer& t
       while (trigger_of[o[k]] >= 0);
     }
     std::vector<size_t> z(T);
-    std::vector<int32_t> role(T + 1, kNone);  // by row position: BOS at 0, z_t at t
+    std::vector<int32_t> role(T + 1, kNone);  // by row position: BOS at 0, z_t at t + 1
     // Draws z[from..to) by the process, z[from - 1] given (from >= 1).
     const auto continue_walk = [&](size_t from, size_t to) {
       for (size_t t = from; t < to; ++t) {
         const int k = trigger_of[z[t - 1]];
-        z[t] = k >= 0 ? o[size_t(k)] : rng.categorical(g.B.data() + z[t - 1] * N, N);
+        z[t] = k >= 0 ? o[size_t(k)] : g.step(rng, z[t - 1]);
       }
     };
-    z[0] = rng.categorical(g.pi);
+    z[0] = g.start(rng);
     continue_walk(1, T - 2);
     // Which triggers occur with their output inside z_1 .. z_{T-2}.
     std::vector<size_t> seen;
@@ -157,21 +132,13 @@ TaskDataset make_triggers_task(const TaskOptions& options_in, const Tokenizer& t
     size_t other;
     do other = rng.below(N);
     while (other == output || trigger_of[other] >= 0);
-    TaskRow row;
-    row.clean.push_back(tok.special().bos);
-    row.corrupted.push_back(tok.special().bos);
-    row.loss_mask.push_back(0);
+    std::vector<int32_t> clean(T), corrupted(T);
     for (size_t t = 0; t < T; ++t) {
       const bool after_query = t >= 1 && t + 2 < T && z[t - 1] == query;
-      row.clean.push_back(ids[z[t]]);
-      row.corrupted.push_back(ids[after_query ? other : z[t]]);
-      row.loss_mask.push_back(1);
+      clean[t] = ids[z[t]];
+      corrupted[t] = ids[after_query ? other : z[t]];
     }
-    row.role = role;
-    row.answer_pos = int32_t(T) - 1;
-    row.answer = ids[output];
-    row.wrong = ids[other];
-    rows.push_back(std::move(row));
+    rows.push_back(sequence_row(tok, clean, corrupted, std::move(role), ids[other]));
     for (size_t k = 0; k < K; ++k) {
       trigger_tokens.push_back(ids[q[k]]);
       output_tokens.push_back(ids[o[k]]);
@@ -186,7 +153,7 @@ TaskDataset make_triggers_task(const TaskOptions& options_in, const Tokenizer& t
   task.annotations.task_arrays["vocab_tokens"] = ids;
   task.annotations.task_arrays["trigger_tokens"] = std::move(trigger_tokens);
   task.annotations.task_arrays["output_tokens"] = std::move(output_tokens);
-  task.annotations.task_tables["bigram"] = {{options.vocab, options.vocab}, g.B};
+  task.annotations.task_tables["bigram"] = {{options.vocab, options.vocab}, g.P};
   task.annotations.task_tables["stationary"] = {{options.vocab}, g.pi};
   return task;
 }

@@ -150,6 +150,29 @@ print(value.decode() if isinstance(value, bytes) else value)
 PY
 }
 
+# hl_random_head_sets SEED K EXCLUDE HEADS_JSON: three sets of K heads each (fewer if fewer are left),
+# drawn without replacement from the heads of the model HEADS_JSON describes that are not in EXCLUDE
+# (comma-separated, e.g. L1H0,L1H3), one comma-separated set per line; seeded, so a rerun draws the
+# same sets. The random-heads control of the ablation findings.
+hl_random_head_sets() {
+  local seed=$1 k=$2 exclude=$3 heads_json=$4
+  local others pool pick i j
+  mapfile -t others < <(jq -r --arg p ",$exclude," '[range(0; .n_layers) as $l | range(0; .n_heads) as $i
+                          | "L\($l)H\($i)"] | map(. as $x | select(($p | contains("," + $x + ",")) | not)) | .[]' \
+    "$heads_json")
+  RANDOM=$seed
+  for _ in 1 2 3; do
+    pick=()
+    pool=("${others[@]}")
+    for ((i = 0; i < k && ${#pool[@]} > 0; i++)); do
+      j=$((RANDOM % ${#pool[@]}))
+      pick+=("${pool[$j]}")
+      pool=("${pool[@]:0:$j}" "${pool[@]:$((j + 1))}")
+    done
+    (IFS=,; echo "${pick[*]}")
+  done
+}
+
 # hl_figure PATH: adds a figure (a file under $HL_OUT, or one copied there from elsewhere) to the
 # section. A second argument names the copy.
 hl_figure() {
@@ -198,8 +221,9 @@ hl_finish() {
 # hl_induction_model N_LAYERS: trains (or reuses) the shared attention-only induction model with
 # N_LAYERS layers on builtin:induction (spans of earlier tokens recur at random distances, so only
 # an induction circuit predicts them), with head scores tracked during training and log-spaced
-# checkpoints; sets HL_IND to its folder (final.h5, track.h5, checkpoints/). Findings 1-5, 17-19 use
-# the 2-layer model, finding 2 the 1-layer one. The recipe is the demo's (docs/demo.md).
+# checkpoints; sets HL_IND to its folder (final.h5, track.h5, checkpoints/). Findings 1, 3, 4, 17-19
+# use the 2-layer model, finding 2 the 1-layer one, finding 5 the 3-layer one. The recipe is the
+# demo's (docs/demo.md).
 hl_induction_model() {
   local layers=$1
   local d_model d_head d_vocab seq steps batch every

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -388,35 +389,30 @@ TEST(DataTaskGeneratorsTest, BadOptionsAreInputErrors) {
     }
     EXPECT_THROW(default_task_tokenizer(o), InputError) << o.name << " " << option;
   };
-  TaskOptions o = named("markov");
-  o.states = 1;
-  rejects(o, "--states");
-  o = named("markov");
-  o.alpha = -1;
-  rejects(o, "--alpha");
-  o = named("markov");
-  o.length = 2;
-  rejects(o, "--length");
-  o = named("triggers");
-  o.triggers = 40;
-  rejects(o, "--triggers");
-  o = named("triggers");
-  o.vocab = 2;
-  rejects(o, "--vocab");
-  o = named("bursty");
-  o.burstiness = 3;
-  rejects(o, "--burstiness");
-  o = named("bursty");
-  o.split = "test";
-  rejects(o, "--split");
-  o = named("bursty");
-  o.split = "ic";
-  o.burstiness = 0;
-  rejects(o, "--burstiness");
-  o = named("bursty");
-  o.labels = 1;
-  rejects(o, "--labels");
-  o = named("parity_cot");
-  o.length = 1;
-  rejects(o, "--length");
+  struct BadOption {
+    const char* task;
+    const char* option;  // the option the error must name
+    std::function<void(TaskOptions&)> set;
+  };
+  const std::vector<BadOption> bad = {
+      {"markov", "--states", [](TaskOptions& o) { o.states = 1; }},
+      {"markov", "--alpha", [](TaskOptions& o) { o.alpha = -1; }},
+      {"markov", "--length", [](TaskOptions& o) { o.length = 2; }},
+      {"triggers", "--triggers", [](TaskOptions& o) { o.triggers = 40; }},
+      {"triggers", "--vocab", [](TaskOptions& o) { o.vocab = 2; }},
+      {"bursty", "--burstiness", [](TaskOptions& o) { o.burstiness = 3; }},
+      {"bursty", "--split", [](TaskOptions& o) { o.split = "test"; }},
+      {"bursty", "--burstiness",
+       [](TaskOptions& o) {
+         o.split = "ic";
+         o.burstiness = 0;
+       }},
+      {"bursty", "--labels", [](TaskOptions& o) { o.labels = 1; }},
+      {"parity_cot", "--length", [](TaskOptions& o) { o.length = 1; }},
+  };
+  for (const BadOption& b : bad) {
+    TaskOptions o = named(b.task);
+    b.set(o);
+    rejects(o, b.option);
+  }
 }

@@ -16,9 +16,18 @@ HEADLAB_FUZZ_TARGET(gpt2_tokenizer) {
   const std::string_view split = "\n#headlab-fuzz-split\n";
   const size_t at = all.find(split);
   const std::string_view encoder = all.substr(0, at), merges = at == all.npos ? "" : all.substr(at + split.size());
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("headlab_fuzz_gpt2_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  // One folder per process, removed when the process ends (libFuzzer and the test suite both exit).
+  struct ScratchFolder {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("headlab_fuzz_gpt2_" + std::to_string(::getpid()));
+    ScratchFolder() { std::filesystem::create_directories(path); }
+    ~ScratchFolder() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static const ScratchFolder scratch;
+  const std::filesystem::path& dir = scratch.path;
   std::ofstream(dir / "encoder.json", std::ios::binary).write(encoder.data(), std::streamsize(encoder.size()));
   std::ofstream(dir / "vocab.bpe", std::ios::binary).write(merges.data(), std::streamsize(merges.size()));
   const headlab::Gpt2Tokenizer t = headlab::import_gpt2_tokenizer(dir.string());

@@ -37,23 +37,13 @@ hl_run circuits heads --checkpoint "$model" --ablate "$prev" --ablation mean --o
   --threads "$HL_THREADS"
 ablated=$(best_stripe "$HL_OUT/ablate_prev/heads.json")
 k=$(tr ',' '\n' <<<"$prev" | wc -l)
-mapfile -t others < <(jq -r --arg p ",$prev," '[range(0; .n_layers) as $l | range(0; .n_heads) as $i | "L\($l)H\($i)"]
-                       | map(. as $x | select(($p | contains("," + $x + ",")) | not)) | .[]' "$h")
-RANDOM=15
+mapfile -t random_sets < <(hl_random_head_sets 15 "$k" "$prev" "$h")
 random_values=()
 for draw in 1 2 3; do
-  pick=()
-  pool=("${others[@]}")
-  for ((i = 0; i < k && ${#pool[@]} > 0; i++)); do
-    j=$((RANDOM % ${#pool[@]}))
-    pick+=("${pool[$j]}")
-    pool=("${pool[@]:0:$j}" "${pool[@]:$((j + 1))}")
-  done
-  set_text=$(IFS=,; echo "${pick[*]}")
+  set_text=${random_sets[$((draw - 1))]}
   hl_run circuits heads --checkpoint "$model" --ablate "$set_text" --ablation mean \
     --out-dir "$HL_OUT/ablate_random$draw" --threads "$HL_THREADS"
   random_values+=("$(best_stripe "$HL_OUT/ablate_random$draw/heads.json")")
-  random_sets+=("$set_text")
 done
 random_mean=$(printf '%s\n' "${random_values[@]}" | jq -s 'add / length')
 hl_metric previous_token_heads "$(jq -n --arg s "$prev" '$s | split(",")')"

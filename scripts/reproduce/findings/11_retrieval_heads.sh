@@ -49,22 +49,11 @@ masked_p() {  # masked_p HEADS NAME: p(right value) with HEADS masked
 }
 p_top=$(masked_p "$top" top)
 p_clean=$(hl_json "$HL_OUT/masked_top.json" .settings.clean_metric)
-mapfile -t others < <(jq -r --arg p ",$top," '[range(0; .n_layers) as $l | range(0; .n_heads) as $i | "L\($l)H\($i)"]
-                       | map(. as $x | select(($p | contains("," + $x + ",")) | not)) | .[]' "$h")
-RANDOM=11
+mapfile -t sets < <(hl_random_head_sets 11 "$k" "$top" "$h")
 p_random=()
-sets=()
 for draw in 1 2 3; do
-  pick=()
-  pool=("${others[@]}")
-  for ((i = 0; i < k && ${#pool[@]} > 0; i++)); do
-    j=$((RANDOM % ${#pool[@]}))
-    pick+=("${pool[$j]}")
-    pool=("${pool[@]:0:$j}" "${pool[@]:$((j + 1))}")
-  done
-  set_text=$(IFS=,; echo "${pick[*]}")
+  set_text=${sets[$((draw - 1))]}
   p_random+=("$(masked_p "$set_text" "random$draw")")
-  sets+=("$set_text")
 done
 p_random_mean=$(printf '%s\n' "${p_random[@]}" | jq -s 'add / length')
 chance=$(hl_calc "1 / $pairs")

@@ -27,24 +27,13 @@ hl_note "remove the attention to position 0 of the sink heads ($sinks), then of 
 hl_run circuits heads --checkpoint "$model" --ablate "$sinks" --ablation first_token --out-dir "$HL_OUT/no_sink" \
   --threads "$HL_THREADS"
 loss_sink=$(hl_json "$HL_OUT/no_sink/heads.json" .probe.loss_all)
-mapfile -t others < <(jq -r --arg p ",$sinks," '[range(0; .n_layers) as $l | range(0; .n_heads) as $i | "L\($l)H\($i)"]
-                       | map(. as $x | select(($p | contains("," + $x + ",")) | not)) | .[]' "$h")
-RANDOM=18
+mapfile -t sets < <(hl_random_head_sets 18 "$k" "$sinks" "$h")
 losses=()
-sets=()
 for draw in 1 2 3; do
-  pick=()
-  pool=("${others[@]}")
-  for ((i = 0; i < k && ${#pool[@]} > 0; i++)); do
-    j=$((RANDOM % ${#pool[@]}))
-    pick+=("${pool[$j]}")
-    pool=("${pool[@]:0:$j}" "${pool[@]:$((j + 1))}")
-  done
-  set_text=$(IFS=,; echo "${pick[*]}")
+  set_text=${sets[$((draw - 1))]}
   hl_run circuits heads --checkpoint "$model" --ablate "$set_text" --ablation first_token \
     --out-dir "$HL_OUT/no_sink_random$draw" --threads "$HL_THREADS"
   losses+=("$(hl_json "$HL_OUT/no_sink_random$draw/heads.json" .probe.loss_all)")
-  sets+=("$set_text")
 done
 loss_random=$(printf '%s\n' "${losses[@]}" | jq -s 'add / length')
 d_sink=$(hl_calc "$loss_sink - $loss")
