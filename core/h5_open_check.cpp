@@ -27,11 +27,12 @@
 #include "core/errors.h"
 #include "core/h5_file.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HEADLAB_UNDER_ASAN 1
+// AddressSanitizer and ThreadSanitizer reserve terabytes of shadow address space.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HEADLAB_UNDER_SHADOW_SANITIZER 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HEADLAB_UNDER_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HEADLAB_UNDER_SHADOW_SANITIZER 1
 #endif
 #endif
 
@@ -393,8 +394,8 @@ uint64_t address_space_bytes() {
       ::dup2(null, STDERR_FILENO);
     }
   }
-#ifndef HEADLAB_UNDER_ASAN
-  // AddressSanitizer reserves terabytes of shadow address space: no limit is possible under it.
+#ifndef HEADLAB_UNDER_SHADOW_SANITIZER
+  // No address-space limit is possible under a sanitizer's shadow memory.
   if (const uint64_t now = address_space_bytes(); now > 0) {
     const rlim_t cap = rlim_t(now + uint64_t(limits.memory_bytes));
     struct rlimit as = {cap, cap};
