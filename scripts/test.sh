@@ -25,7 +25,7 @@ if [ "${HEADLAB_SANITIZE:-0}" = "thread" ]; then
   export HEADLAB_BUILD_DIR="${HEADLAB_BUILD_DIR:-build-tsan}"
   export HEADLAB_CMAKE_ARGS="${HEADLAB_CMAKE_ARGS:-} -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEADLAB_TSAN=ON -DHEADLAB_CUDA=OFF -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14"
   export OMP_TOOL_LIBRARIES="${OMP_TOOL_LIBRARIES:-/usr/lib/llvm-14/lib/libarcher.so}"
-  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1}"
 fi
 scripts/setup.sh
 build_dir="${HEADLAB_BUILD_DIR:-build}"
