@@ -144,10 +144,6 @@ ProbeTask prepare_probe_task(const ActivationStore& store, const std::string& la
 
 namespace {
 
-struct Standardiser {
-  std::vector<double> mean, scale;  // scale = 1 / std (1 for a constant feature)
-};
-
 Standardiser fit_standardiser(const float* X, int64_t d, const std::vector<int64_t>& rows) {
   Standardiser s;
   s.mean.assign(size_t(d), 0.0);
@@ -221,8 +217,9 @@ Chosen choose_ridge(Backend& be, const SetRows& train, const SetRows& val, const
   return best;
 }
 
-// Weights for standardised features -> weights for the raw activations.
-LinearFit to_raw(const LinearFit& f, const Standardiser& s) {
+}  // namespace
+
+LinearFit to_raw_features(const LinearFit& f, const Standardiser& s) {
   LinearFit r = f;
   for (int c = 0; c < f.k; ++c) {
     double b = f.b[size_t(c)];
@@ -236,7 +233,42 @@ LinearFit to_raw(const LinearFit& f, const Standardiser& s) {
   return r;
 }
 
-}  // namespace
+double probe_baseline(const ProbeTask& task) {
+  const auto& set = task.split.set;
+  if (!task.scalar) {
+    int64_t majority = 0, n = 0;
+    for (size_t i = 0; i < set.size(); ++i)
+      if (set[i] == int8_t(SplitSet::test)) majority += task.y[i] == task.majority_class, ++n;
+    return n ? double(majority) / double(n) : NAN;
+  }
+  double mean_train = 0, mean_test = 0, res = 0, tot = 0;
+  int64_t n_train = 0, n_test = 0;
+  for (size_t i = 0; i < set.size(); ++i) {
+    if (set[i] == int8_t(SplitSet::train)) mean_train += task.yf[i], ++n_train;
+    if (set[i] == int8_t(SplitSet::test)) mean_test += task.yf[i], ++n_test;
+  }
+  mean_train /= double(n_train);
+  mean_test /= double(n_test);
+  for (size_t i = 0; i < set.size(); ++i)
+    if (set[i] == int8_t(SplitSet::test)) {
+      const double v = task.yf[i];
+      res += (v - mean_train) * (v - mean_train), tot += (v - mean_test) * (v - mean_test);
+    }
+  return tot > 0 ? 1.0 - res / tot : NAN;
+}
+
+std::vector<float> binary_direction(const LinearFit& raw) {
+  const int64_t d = raw.d;
+  std::vector<float> direction(static_cast<size_t>(d));
+  double norm = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    direction[size_t(j)] = raw.W[size_t(d + j)] - raw.W[size_t(j)];
+    norm += double(direction[size_t(j)]) * direction[size_t(j)];
+  }
+  norm = std::sqrt(norm);
+  for (float& v : direction) v = norm > 0 ? float(v / norm) : 0.0f;
+  return direction;
+}
 
 ProbeResult train_probe(Backend& be, const float* X, int64_t d, const ProbeTask& task, const ProbeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -254,13 +286,7 @@ ProbeResult train_probe(Backend& be, const float* X, int64_t d, const ProbeTask&
     r.validation_score = c.validation;
     r.train_score = r_squared(be, c.fit, train.X.data(), ytr.data(), train.n());
     r.test_score = r_squared(be, c.fit, test.X.data(), yte.data(), test.n());
-    double mean_train = 0, mean_test = 0, res = 0, tot = 0;
-    for (float v : ytr) mean_train += v;
-    mean_train /= double(ytr.size());
-    for (float v : yte) mean_test += v;
-    mean_test /= double(yte.size());
-    for (float v : yte) res += (v - mean_train) * (v - mean_train), tot += (v - mean_test) * (v - mean_test);
-    r.baseline = tot > 0 ? 1.0 - res / tot : NAN;
+    r.baseline = probe_baseline(task);
     if (!task.control_yf.empty()) {
       const std::vector<float> ctr = pick(task.control_yf, rows[0]), cva = pick(task.control_yf, rows[1]),
                                cte = pick(task.control_yf, rows[2]);
@@ -269,7 +295,7 @@ ProbeResult train_probe(Backend& be, const float* X, int64_t d, const ProbeTask&
       r.control_score = r_squared(be, cc.fit, test.X.data(), cte.data(), test.n());
       r.selectivity = r.test_score - r.control_score;
     }
-    r.fit = to_raw(c.fit, st);
+    r.fit = to_raw_features(c.fit, st);
   } else {
     const int k = int(task.classes.size());
     const std::vector<int32_t> ytr = pick(task.y, rows[0]), yva = pick(task.y, rows[1]), yte = pick(task.y, rows[2]);
@@ -278,9 +304,7 @@ ProbeResult train_probe(Backend& be, const float* X, int64_t d, const ProbeTask&
     r.validation_score = c.validation;
     r.train_score = accuracy(predict_classes(be, c.fit, train.X.data(), train.n()), ytr.data(), train.n());
     r.test_score = accuracy(predict_classes(be, c.fit, test.X.data(), test.n()), yte.data(), test.n());
-    int64_t majority = 0;
-    for (int32_t v : yte) majority += v == task.majority_class;
-    r.baseline = double(majority) / double(yte.size());
+    r.baseline = probe_baseline(task);
     if (!task.control_y.empty()) {
       const std::vector<int32_t> ctr = pick(task.control_y, rows[0]), cva = pick(task.control_y, rows[1]),
                                  cte = pick(task.control_y, rows[2]);
@@ -289,16 +313,9 @@ ProbeResult train_probe(Backend& be, const float* X, int64_t d, const ProbeTask&
       r.control_score = accuracy(predict_classes(be, cc.fit, test.X.data(), test.n()), cte.data(), test.n());
       r.selectivity = r.test_score - r.control_score;
     }
-    r.fit = to_raw(c.fit, st);
+    r.fit = to_raw_features(c.fit, st);
     if (k == 2) {
-      r.direction.resize(size_t(d));
-      double norm = 0;
-      for (int64_t j = 0; j < d; ++j) {
-        r.direction[size_t(j)] = r.fit.W[size_t(d + j)] - r.fit.W[size_t(j)];
-        norm += double(r.direction[size_t(j)]) * r.direction[size_t(j)];
-      }
-      norm = std::sqrt(norm);
-      for (float& v : r.direction) v = norm > 0 ? float(v / norm) : 0.0f;
+      r.direction = binary_direction(r.fit);
       double sum = 0, sq = 0;
       for (int64_t i : rows[0]) {
         double p = 0;

@@ -41,9 +41,22 @@ std::vector<int32_t> control_task_labels(const std::vector<int32_t>& tokens, con
 std::vector<float> control_task_scalars(const std::vector<int32_t>& tokens, const std::vector<float>& labels,
                                         const ProbeSplit& split, uint64_t seed);
 
+// The minibatch solver's settings (train_probe_streaming): what bounds its memory is chunk_rows.
+struct MinibatchOptions {
+  int64_t chunk_rows = 16384;  // store rows read at a time
+  int64_t batch_rows = 256;    // rows per Adam step
+  double learning_rate = 1e-2;
+  int max_epochs = 100;
+  // Stops after `patience` epochs in a row without a better validation loss; each of them halves
+  // the step size first (a plateau usually means the step is too large to settle).
+  int patience = 3;
+  uint64_t seed = 0;  // chunk and row order
+};
+
 struct ProbeOptions {
   std::vector<double> l2_grid = {1e-1, 1e-2, 1e-3, 1e-4};
   LbfgsOptions lbfgs;
+  MinibatchOptions minibatch;
   bool control = true;
 };
 
@@ -78,7 +91,27 @@ struct ProbeTask {
 ProbeTask prepare_probe_task(const ActivationStore& store, const std::string& label, const double fractions[3],
                              uint64_t seed, bool control);
 
-// Trains one probe on X [n_tokens, d] (all of the store's tokens, in store order).
+// Trains one probe on X [n_tokens, d] (all of the store's tokens, in store order): full batch,
+// L-BFGS for classes and the closed form for scalars.
 ProbeResult train_probe(Backend& be, const float* X, int64_t d, const ProbeTask& task, const ProbeOptions& o);
+
+// The same probe (same objective, split, λ choice on validation, controls, outputs) trained by
+// minibatch Adam with early stopping, streaming `hook` (or one head's slice of it, head >= 0) from
+// the store in chunks of o.minibatch.chunk_rows rows: memory holds one chunk and the weights, never
+// the hook's whole matrix (the task's per-token labels aside). Every λ of the grid and the control
+// task train side by side, one matrix product per minibatch, so each epoch reads the store once.
+ProbeResult train_probe_streaming(Backend& be, const ActivationStore& store, const std::string& hook, int head,
+                                  const ProbeTask& task, const ProbeOptions& o);
+
+// Shared by both solvers.
+struct Standardiser {
+  std::vector<double> mean, scale;  // scale = 1 / std (1 for a constant feature)
+};
+// Weights for standardised features -> weights for the raw activations.
+LinearFit to_raw_features(const LinearFit& f, const Standardiser& s);
+// The test set's majority-class accuracy, or (scalars) the R² of predicting the training mean.
+double probe_baseline(const ProbeTask& task);
+// Two classes: the unit vector w_1 - w_0 of raw-space weights.
+std::vector<float> binary_direction(const LinearFit& raw);
 
 }  // namespace headlab

@@ -266,5 +266,82 @@ TEST(ProbesCliTest, BadInputsOneLineExit2NoOutput) {
   expect_refused(run_command_line(base + dir.path("missing.h5") + " --label planted"), "--store", out);
 }
 
+// A store four times larger than the memory the job is given: --solver auto picks the minibatch
+// solver by itself, the job holds less than that memory (above the idle program) and still finds the
+// planted label.
+TEST(ProbesCliTest, MinibatchProbesAStoreLargerThanItsMemoryLimit) {
+  TempDir dir;
+  if (!fs::exists(kProbes)) GTEST_SKIP() << "headlab-probes was not built";
+  const int64_t n = 65536, d = 256, part = 4096;  // 64 MiB of float32 activations
+  StoreSpec spec;
+  spec.hooks = {{"blocks.0.hook_resid_post", {d}}};
+  spec.labels = {"planted"};
+  spec.n_tokens = n;
+  {
+    ActivationStoreWriter w(dir.path("big.h5"), spec);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> g;
+    std::vector<float> a(static_cast<size_t>(d)), X(static_cast<size_t>(part * d));
+    for (float& v : a) v = g(rng);
+    std::vector<int32_t> tokens(static_cast<size_t>(part)), positions(static_cast<size_t>(part)),
+        planted(static_cast<size_t>(part));
+    std::vector<int64_t> rows(static_cast<size_t>(part)), docs(static_cast<size_t>(part));
+    for (int64_t first = 0; first < n; first += part) {
+      for (int64_t i = 0; i < part; ++i) {
+        double s = 0;
+        for (int64_t j = 0; j < d; ++j) s += a[size_t(j)] * (X[size_t(i * d + j)] = g(rng));
+        planted[size_t(i)] = s + 2.0 * g(rng) > 0;  // noise: about 0.9 is the best accuracy
+        tokens[size_t(i)] = int32_t(rng() % 1000);
+        positions[size_t(i)] = int32_t((first + i) % 64);
+        rows[size_t(i)] = docs[size_t(i)] = (first + i) / 64;
+      }
+      w.append(part, {X.data()}, {tokens.data(), positions.data(), rows.data(), docs.data(), {planted.data()}});
+    }
+    w.commit();
+  }
+  ASSERT_GT(int64_t(fs::file_size(dir.path("big.h5"))), int64_t(4) * (16 << 20));
+  const testing::CommandResult idle = run_command_line("OMP_NUM_THREADS=1 " + kProbes + " linear --help");
+  ASSERT_EQ(idle.exit_code, 0) << idle.err;
+  const std::string out = dir.path("out");
+  const testing::CommandResult r =
+      run_command_line("OMP_NUM_THREADS=1 " + kProbes + " linear --store " + dir.path("big.h5") +
+                       " --label planted --max-memory 16 --l2 1e-2,1e-3 --threads 1 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::printf("%s%s", r.err.c_str(), r.out.c_str());
+  EXPECT_NE(r.err.find("solver minibatch"), std::string::npos) << r.err;
+  const long above_idle_kib = r.peak_rss_kib - idle.peak_rss_kib;
+  std::printf("peak resident memory %ld MiB above the idle program's (limit 16 MiB)\n", above_idle_kib >> 10);
+  EXPECT_LT(above_idle_kib, 16L << 10);
+  std::ifstream json_in(out + "/probes.json");
+  const nlohmann::json j = nlohmann::json::parse(json_in);
+  EXPECT_EQ(j["solver"], "minibatch");
+  ASSERT_EQ(j["probes"].size(), 1u);
+  EXPECT_GT(j["probes"][0]["test_score"].get<double>(), 0.85);
+  EXPECT_GT(j["probes"][0]["selectivity"].get<double>(), 0.3);
+  EXPECT_EQ(h5::File::open(out + "/probes.h5").attr_string("solver"), "minibatch");
+}
+
+TEST(ProbesCliTest, SolverOptionsBadInputOneLineExit2NoOutput) {
+  TempDir dir;
+  if (!fs::exists(kProbes)) GTEST_SKIP() << "headlab-probes was not built";
+  write_head_store(dir.path("s.h5"), 400, 20);
+  const std::string out = dir.path("out");
+  const std::string base =
+      kProbes + " linear --threads 1 --label planted --out " + out + " --store " + dir.path("s.h5");
+  expect_refused(run_command_line(base + " --solver newton"), "--solver newton", out);
+  expect_refused(run_command_line(base + " --solver minibatch --batch-size 0"), "--batch-size", out);
+  expect_refused(run_command_line(base + " --solver minibatch --lr -1"), "--lr", out);
+  expect_refused(run_command_line(base + " --solver minibatch --epochs 0"), "--epochs", out);
+  expect_refused(run_command_line(base + " --solver minibatch --patience 0"), "--patience", out);
+  expect_refused(run_command_line(base + " --max-memory -5"), "--max-memory", out);
+  expect_refused(run_command_line(base + " --max-memory lots"), "--max-memory", out);
+  // 400 tokens x 24 floats need 113 KiB in full batch: more than 0.1 MiB is not expressible, so a
+  // store of 40,000 tokens against 1 MiB.
+  write_head_store(dir.path("bigger.h5"), 40000, 20);
+  expect_refused(run_command_line(kProbes + " linear --threads 1 --label planted --out " + out + " --store " +
+                                  dir.path("bigger.h5") + " --solver lbfgs --max-memory 1"),
+                 "use --solver minibatch", out);
+}
+
 }  // namespace
 }  // namespace headlab

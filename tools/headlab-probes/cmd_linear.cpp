@@ -1,9 +1,12 @@
 // headlab-probes linear: linear probes on an activation store, one per hook point and, with
 // --per-head, one per head, each beside its majority baseline and control task (probes/linear_probe.h).
+// Full batch when the hook point's matrix fits in memory, else (or with --solver minibatch) minibatch
+// Adam streaming the store; "iterations" are L-BFGS iterations or epochs.
 //
 // Output folder (written whole, or not at all):
 //   probes.h5   format headlab.probe: root attributes store, label, kind (classes | scalar), score
-//               (accuracy | r2), model_hash, seed, split, l2_grid, class_names (JSON); /split
+//               (accuracy | r2), model_hash, seed, split, l2_grid, solver (lbfgs | minibatch), class_names
+//               (JSON); /split
 //               [n_tokens] int8 (0 train, 1 validation, 2 test, -1 unlabelled); /classes [k];
 //               /table/{layer, head, features, test_score, baseline, control_score, selectivity,
 //               validation_score, train_score, l2, control_l2, iterations, seconds} [P] with attribute
@@ -11,7 +14,7 @@
 //               [k] (for the raw activations) and, for two classes, direction [d] and attribute
 //               projection_std
 //   probes.txt  the table
-//   probes.json the table for programs: format headlab.probe_table, store, label, score, probes [one
+//   probes.json the table for programs: format headlab.probe_table, store, label, score, solver, probes [one
 //               object per probe: name, hook, layer, head (-1: the whole point), features, test_score,
 //               baseline, control_score, selectivity (null without the control task),
 //               validation_score, train_score, l2, control_l2, iterations, seconds]
@@ -29,6 +32,7 @@
 #include "core/atomic_write.h"
 #include "core/errors.h"
 #include "core/lists.h"
+#include "core/memory.h"
 #include "core/output_files.h"
 #include "probes/linear_probe.h"
 #include "tools/headlab-probes/commands.h"
@@ -133,11 +137,11 @@ void write_direction_file(const std::string& path, const std::string& hook, cons
 }  // namespace
 
 int cmd_linear(int argc, char** argv) {
-  std::string store_path, label, hooks_arg, heads_arg, split_arg, l2_arg, out_dir, direction_class;
+  std::string store_path, label, hooks_arg, heads_arg, split_arg, l2_arg, out_dir, direction_class, solver = "auto";
   bool per_head = false, no_control = false;
-  int64_t seed = 0;
-  int max_iter = 1000, threads = 0;
-  double tol = 1e-4;
+  int64_t seed = 0, batch_size = 256, max_memory_mib = 0;
+  int max_iter = 1000, threads = 0, epochs = 100, patience = 3;
+  double tol = 1e-4, lr = 1e-2;
   po::options_description opts("headlab-probes linear");
   opts.add_options()("help,h", "this help")("store", po::value<std::string>(&store_path), "activation store (extract)")(
       "label", po::value<std::string>(&label), "label to probe for (/labels/<name> of the store)")(
@@ -155,6 +159,17 @@ int cmd_linear(int argc, char** argv) {
       "L-BFGS stops when max |gradient of the mean loss| <= tol")(
       "direction-class", po::value<std::string>(&direction_class),
       "with more than two classes: write directions for this class (its weights minus the mean of all)")(
+      "solver", po::value<std::string>(&solver)->default_value("auto"),
+      "lbfgs: full batch, each hook point's matrix in memory; minibatch: Adam with early stopping, streaming "
+      "the store in chunks; auto: lbfgs when the full batch fits in memory, else minibatch")(
+      "max-memory", po::value<int64_t>(&max_memory_mib)->default_value(0),
+      "MiB the job may use (0 = the machine's: physical memory or ulimit -v); auto compares the full batch with it")(
+      "batch-size", po::value<int64_t>(&batch_size)->default_value(256), "minibatch: rows per Adam step")(
+      "lr", po::value<double>(&lr)->default_value(1e-2, "1e-2"), "minibatch: Adam's step size")(
+      "epochs", po::value<int>(&epochs)->default_value(100),
+      "minibatch: at most this many passes over the training rows")(
+      "patience", po::value<int>(&patience)->default_value(3),
+      "minibatch: stop after this many epochs without a lower validation loss (each halves the step size)")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)")(
       "out", po::value<std::string>(&out_dir), "output folder");
   if (!parse_command_line(argc, argv, opts,
@@ -168,6 +183,13 @@ int cmd_linear(int argc, char** argv) {
   if (seed < 0) throw InputError("--seed", "expected a number >= 0");
   if (max_iter < 1) throw InputError("--max-iter", "expected a positive count");
   if (!(tol > 0)) throw InputError("--tol", "expected a positive number");
+  if (solver != "auto" && solver != "lbfgs" && solver != "minibatch")
+    throw InputError("--solver " + solver, "expected auto, lbfgs or minibatch");
+  if (max_memory_mib < 0) throw InputError("--max-memory", "expected MiB >= 0 (0: the machine's memory)");
+  if (batch_size < 1) throw InputError("--batch-size", "expected a positive count");
+  if (!(lr > 0) || !std::isfinite(lr)) throw InputError("--lr", "expected a positive number");
+  if (epochs < 1) throw InputError("--epochs", "expected a positive count");
+  if (patience < 1) throw InputError("--patience", "expected a positive count");
   const std::vector<double> split = parse_number_list<double>(split_arg, "--split");
   if (split.size() != 3 || split[0] <= 0 || split[1] <= 0 || split[2] <= 0)
     throw InputError("--split", "expected three positive fractions train,validation,test (0.6,0.2,0.2)");
@@ -178,6 +200,11 @@ int cmd_linear(int argc, char** argv) {
   po_.lbfgs.max_iterations = max_iter;
   po_.lbfgs.gradient_tolerance = tol;
   po_.control = !no_control;
+  po_.minibatch.batch_rows = batch_size;
+  po_.minibatch.learning_rate = lr;
+  po_.minibatch.max_epochs = epochs;
+  po_.minibatch.patience = patience;
+  po_.minibatch.seed = uint64_t(seed);
   check_output_dir(out_dir, "--out");
   check_not_input(out_dir, "--out", store_path, "--store");
 
@@ -236,8 +263,43 @@ int cmd_linear(int argc, char** argv) {
   }
   double widest = 0;
   for (const std::string& h : hooks) widest = std::max(widest, double(store.row_width(h)));
-  require_memory(double(store.n_tokens()) * widest * 4.0 * 3.0, "--store " + store_path,
-                 "probing " + std::to_string(store.n_tokens()) + " tokens of the widest hook point");
+  // The full batch holds the hook point's matrix, a head's slice of it and the standardised sets.
+  const double full_batch = double(store.n_tokens()) * widest * 4.0 * 3.0;
+  double usable = usable_memory_bytes();
+  if (max_memory_mib > 0) {
+    const double limit = double(max_memory_mib) * double(1 << 20);
+    usable = usable > 0 ? std::min(usable, limit) : limit;
+  }
+  const auto gib = [](double bytes) { return fmt(bytes / double(1 << 30), "%.3g") + " GiB"; };
+  const std::string memory_what =
+      max_memory_mib > 0 ? "--max-memory " + std::to_string(max_memory_mib) : "--store " + store_path;
+  if (solver == "auto") solver = usable > 0 && full_batch > usable ? "minibatch" : "lbfgs";
+  if (solver == "lbfgs" && usable > 0 && full_batch > usable)
+    throw InputError(memory_what, "probing " + std::to_string(store.n_tokens()) +
+                                      " tokens of the widest hook point in full batch needs about " + gib(full_batch) +
+                                      " of memory, more than the " + gib(usable) + " usable: use --solver minibatch");
+  if (solver == "minibatch") {
+    // One chunk of rows (read, and standardised) in an eighth of the memory, at most 64 MiB: the
+    // rest is for the program itself and the per-token labels; past 64 MiB larger reads buy nothing.
+    const double chunk_budget = std::min(usable > 0 ? usable / 8 : 1e18, double(64 << 20));
+    po_.minibatch.chunk_rows =
+        std::max<int64_t>(batch_size, std::min<int64_t>(1 << 20, int64_t(chunk_budget / (8.0 * widest))));
+    // Per token the job keeps labels, split and control labels; the store's ids are read once.
+    const double streaming = double(po_.minibatch.chunk_rows) * widest * 8.0 + double(store.n_tokens()) * 40.0;
+    if (usable > 0 && streaming > usable)
+      throw InputError(memory_what, "the minibatch solver needs about " + gib(streaming) + " (chunks of " +
+                                        std::to_string(po_.minibatch.chunk_rows) + " rows and " +
+                                        std::to_string(store.n_tokens()) + " tokens' labels), more than the " +
+                                        gib(usable) + " usable");
+    std::fprintf(stderr,
+                 "headlab-probes linear: solver minibatch (Adam, batches of %lld rows, chunks of %lld rows read from "
+                 "the store; the full batch would need about %s of the %s usable)\n",
+                 (long long)batch_size, (long long)po_.minibatch.chunk_rows, gib(full_batch).c_str(),
+                 gib(usable).c_str());
+  } else {
+    std::fprintf(stderr, "headlab-probes linear: solver lbfgs (full batch, about %s of the %s usable)\n",
+                 gib(full_batch).c_str(), gib(usable).c_str());
+  }
 
   auto be = make_cpu_backend(threads);
   std::vector<ProbeResult> results(jobs.size());
@@ -245,23 +307,27 @@ int cmd_linear(int argc, char** argv) {
   std::string loaded;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
-    const int64_t width = store.row_width(j.hook);
-    if (loaded != j.hook) {
-      X.resize(size_t(store.n_tokens() * width));
-      store.read_rows(j.hook, 0, store.n_tokens(), X.data());
-      loaded = j.hook;
+    if (solver == "minibatch") {
+      results[i] = train_probe_streaming(*be, store, j.hook, j.head, task, po_);
+    } else {
+      const int64_t width = store.row_width(j.hook);
+      if (loaded != j.hook) {
+        X.resize(size_t(store.n_tokens() * width));
+        store.read_rows(j.hook, 0, store.n_tokens(), X.data());
+        loaded = j.hook;
+      }
+      const float* features = X.data();
+      int64_t d = width;
+      if (j.head >= 0) {
+        const h5::Shape s = store.shape(j.hook);
+        d = s[2];
+        slice.resize(size_t(store.n_tokens() * d));
+        for (int64_t t = 0; t < store.n_tokens(); ++t)
+          std::copy_n(X.data() + t * width + j.head * d, d, slice.data() + t * d);
+        features = slice.data();
+      }
+      results[i] = train_probe(*be, features, d, task, po_);
     }
-    const float* features = X.data();
-    int64_t d = width;
-    if (j.head >= 0) {
-      const h5::Shape s = store.shape(j.hook);
-      d = s[2];
-      slice.resize(size_t(store.n_tokens() * d));
-      for (int64_t t = 0; t < store.n_tokens(); ++t)
-        std::copy_n(X.data() + t * width + j.head * d, d, slice.data() + t * d);
-      features = slice.data();
-    }
-    results[i] = train_probe(*be, features, d, task, po_);
     results[i].hook = j.hook;
     results[i].layer = j.layer;
     results[i].head = j.head;
@@ -285,6 +351,7 @@ int cmd_linear(int argc, char** argv) {
     root.set_attr("seed", seed);
     root.set_attr("split", split_arg);
     root.set_attr("l2_grid", l2_arg);
+    root.set_attr("solver", solver);
     root.set_attr("class_names", nlohmann::json(names).dump());
     root.set_attr("control_task", po_.control ? "random label per token type (Hewitt & Liang 2019)" : "none");
     root.write<int32_t>("split", std::vector<int32_t>(task.split.set.begin(), task.split.set.end()));
@@ -352,7 +419,7 @@ int cmd_linear(int argc, char** argv) {
     }
     const nlohmann::json j = {
         {"format", "headlab.probe_table"},          {"format_version", 1}, {"store", store_path}, {"label", label},
-        {"score", task.scalar ? "r2" : "accuracy"}, {"probes", probes}};
+        {"score", task.scalar ? "r2" : "accuracy"}, {"solver", solver},    {"probes", probes}};
     write_text_file_atomically(dir + "/probes.json", j.dump(1) + "\n");
   }
 
