@@ -150,7 +150,7 @@ int cmd_linear(int argc, char** argv) {
       "heads", po::value<std::string>(&heads_arg), "only these heads (L1H2,L0H3; implies --per-head)")(
       "split", po::value<std::string>(&split_arg)->default_value("0.6,0.2,0.2"),
       "train,validation,test fractions of the documents")("seed", po::value<int64_t>(&seed)->default_value(0),
-                                                          "split and control-task seed")(
+                                                          "split, control-task and minibatch-order seed")(
       "l2", po::value<std::string>(&l2_arg)->default_value("1e-1,1e-2,1e-3,1e-4"),
       "L2 strengths to choose from on the validation set")("no-control", po::bool_switch(&no_control),
                                                            "skip the control task (halves the cost)")(
@@ -174,7 +174,7 @@ int cmd_linear(int argc, char** argv) {
       "out", po::value<std::string>(&out_dir), "output folder");
   if (!parse_command_line(argc, argv, opts,
                           "usage: headlab-probes linear --store STORE.h5 --label NAME [--hooks ...] [--per-head] "
-                          "--out DIR"))
+                          "[--solver auto|lbfgs|minibatch] --out DIR"))
     return 0;
   for (const auto& [name, value] :
        {std::pair<const char*, std::string*>{"--store", &store_path}, {"--label", &label}, {"--out", &out_dir}})
