@@ -47,8 +47,10 @@ struct MinibatchOptions {
   int64_t batch_rows = 256;    // rows per Adam step
   double learning_rate = 1e-2;
   int max_epochs = 100;
-  // Stops after `patience` epochs in a row without a better validation loss; each of them halves
-  // the step size first (a plateau usually means the step is too large to settle).
+  // Stops after `patience` epochs in a row without a better validation loss of the averaged
+  // weights. The step size stays constant: the average, not a shrinking step, removes the noise
+  // (halving the step on each plateau froze the progress along poorly conditioned directions,
+  // 0.01 short of L-BFGS's accuracy on a real head).
   int patience = 3;
   uint64_t seed = 0;  // chunk and row order
 };

@@ -4,7 +4,7 @@
 // Every λ of the grid, for the task and for its control, is one model; their weights are stacked
 // into one matrix [models * classes, d], so a minibatch costs two matrix products (scores, and the
 // weight gradient) whatever the grid, and an epoch reads the store once for all of them. Each model
-// keeps its own Adam state, step size and early-stopping count, and stops on its own.
+// keeps its own Adam state and early-stopping count, and stops on its own.
 #include <omp.h>
 
 #include <algorithm>
@@ -23,6 +23,10 @@ constexpr int kSets = 3;
 constexpr int64_t kScoreRows = 4096;  // rows scored at a time by the evaluation passes
 constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEpsilon = 1e-8;
 constexpr double kImprovement = 1e-4;  // relative: a validation loss this much lower counts as better
+constexpr int64_t kAverageSteps = 500;
+// Below this many values a loop runs on one thread: a parallel region costs more than it saves
+// (and, on a loaded machine, far more).
+constexpr int64_t kParallelWork = 32768;
 
 // Consecutive store rows of one hook point, or of one head's slice of it, a chunk at a time.
 class ChunkReader {
@@ -139,14 +143,10 @@ class StreamingFit {
     const int64_t rows = int64_t(models_.size()) * k_;
     W_.assign(size_t(rows * d_), 0.0f), b_.assign(size_t(rows), 0.0f);
     mW_ = vW_ = avgW_ = W_, mb_ = vb_ = avgb_ = b_;
+    // The averaging horizon: an epoch's steps, and at least kAverageSteps when epochs are short.
+    average_steps_ = std::max<int64_t>(kAverageSteps, (n_[0] + o_.minibatch.batch_rows - 1) / o_.minibatch.batch_rows);
     for (int epoch = 1; epoch <= o_.minibatch.max_epochs && any_active(); ++epoch) {
-      sumW_.assign(W_.size(), 0.0), sumb_.assign(b_.size(), 0.0);
-      epoch_steps_ = 0;
       train_epoch();
-      // The epoch's average iterate (Polyak-Ruppert): what the noisy steps hover around, much
-      // closer to the minimum than the last of them.
-      for (size_t p = 0; p < W_.size(); ++p) avgW_[p] = float(sumW_[p] / double(std::max<int64_t>(1, epoch_steps_)));
-      for (size_t p = 0; p < b_.size(); ++p) avgb_[p] = float(sumb_[p] / double(std::max<int64_t>(1, epoch_steps_)));
       const SetTotals val = evaluate(SplitSet::validation, avgW_, avgb_, models_.size(), nullptr, nullptr);
       for (size_t m = 0; m < models_.size(); ++m) {
         Model& mo = models_[m];
@@ -162,7 +162,6 @@ class StreamingFit {
           mo.best_W.assign(avgW_.begin() + int64_t(m) * k_ * d_, avgW_.begin() + int64_t(m + 1) * k_ * d_);
           mo.best_b.assign(avgb_.begin() + int64_t(m) * k_, avgb_.begin() + int64_t(m + 1) * k_);
         } else {
-          mo.step *= 0.5;
           if (++mo.bad_epochs >= o_.minibatch.patience) mo.active = false;
         }
       }
@@ -245,7 +244,7 @@ class StreamingFit {
         have_shift = true;
       }
       ThreadSums sums(size_t(2 * d_));
-#pragma omp parallel
+#pragma omp parallel if (int64_t(rows.size()) * d_ >= kParallelWork)
       {
         double* s = sums.mine();
 #pragma omp for schedule(static)
@@ -281,7 +280,7 @@ class StreamingFit {
   // The chunk's rows `rows`, standardised, into xs_ [rows, d].
   void standardise(const float* X, const std::vector<int64_t>& rows) {
     xs_.resize(rows.size() * size_t(d_));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(rows.size()) * d_ >= kParallelWork)
     for (int64_t i = 0; i < int64_t(rows.size()); ++i) {
       const float* x = X + rows[size_t(i)] * d_;
       float* out = xs_.data() + i * d_;
@@ -310,7 +309,7 @@ class StreamingFit {
         be_.matmul(G_.data(), Xb, W_.data(), b_.data(), nb, MK, d_, Transpose::no, Transpose::yes,
                    Accumulate::overwrite);
         // G = d(mean loss)/d(scores), in place of the scores.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nb * MK >= kParallelWork)
         for (int64_t i = 0; i < nb; ++i) {
           const int64_t token = first + rows[size_t(start + i)];
           for (int64_t m = 0; m < M; ++m) {
@@ -348,18 +347,19 @@ class StreamingFit {
           const double pen = task_.scalar ? 2.0 * mo.l2 : mo.l2;
           const float step = float(mo.step);
           const int64_t lo = m * k_ * d_, hi = (m + 1) * k_ * d_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (hi - lo >= kParallelWork)
           for (int64_t p = lo; p < hi; ++p)
             adam(W_[size_t(p)], mW_[size_t(p)], vW_[size_t(p)], double(gW_[size_t(p)]) + pen * W_[size_t(p)], c1, c2,
                  step);
           for (int64_t p = m * k_; p < (m + 1) * k_; ++p)
             adam(b_[size_t(p)], mb_[size_t(p)], vb_[size_t(p)], double(gb_[size_t(p)]), c1, c2, step);
+          // The running average of the iterates: the mean of all so far, then an exponential
+          // average over the horizon (the weight 1/t becomes 1/horizon).
+          const float rate = float(1.0 / double(std::min(mo.adam_steps, average_steps_)));
+#pragma omp parallel for schedule(static) if (hi - lo >= kParallelWork)
+          for (int64_t p = lo; p < hi; ++p) avgW_[size_t(p)] += (W_[size_t(p)] - avgW_[size_t(p)]) * rate;
+          for (int64_t p = m * k_; p < (m + 1) * k_; ++p) avgb_[size_t(p)] += (b_[size_t(p)] - avgb_[size_t(p)]) * rate;
         }
-        // Stopped models' weights no longer move, so their sums are harmless.
-#pragma omp parallel for schedule(static)
-        for (int64_t p = 0; p < MK * d_; ++p) sumW_[size_t(p)] += W_[size_t(p)];
-        for (int64_t p = 0; p < MK; ++p) sumb_[size_t(p)] += b_[size_t(p)];
-        ++epoch_steps_;
       }
     }
   }
@@ -390,7 +390,7 @@ class StreamingFit {
         G_.resize(size_t(nb * MK));
         be_.matmul(G_.data(), Xb, W.data(), b.data(), nb, MK, d_, Transpose::no, Transpose::yes, Accumulate::overwrite);
         ThreadSums sums(totals.size() + 2);
-#pragma omp parallel
+#pragma omp parallel if (nb * (MK + d_) >= kParallelWork)
         {
           double* s = sums.mine();
 #pragma omp for schedule(static)
@@ -479,8 +479,7 @@ class StreamingFit {
   Standardiser st_;
   std::vector<Model> models_;
   std::vector<float> W_, b_, mW_, vW_, mb_, vb_, G_, gW_, gb_, xs_, avgW_, avgb_;
-  std::vector<double> sumW_, sumb_;
-  int64_t epoch_steps_ = 0;
+  int64_t average_steps_ = 1;
 };
 
 }  // namespace

@@ -169,7 +169,7 @@ int cmd_linear(int argc, char** argv) {
       "epochs", po::value<int>(&epochs)->default_value(100),
       "minibatch: at most this many passes over the training rows")(
       "patience", po::value<int>(&patience)->default_value(3),
-      "minibatch: stop after this many epochs without a lower validation loss (each halves the step size)")(
+      "minibatch: stop after this many epochs without a lower validation loss")(
       "threads", po::value<int>(&threads)->default_value(0), "CPU threads (0 = all cores)")(
       "out", po::value<std::string>(&out_dir), "output folder");
   if (!parse_command_line(argc, argv, opts,
