@@ -83,6 +83,9 @@ struct NoisyStore {
   }
 };
 
+// One thread: these problems are small (d = 8), so the solvers' loops stay serial anyway, and two
+// OpenMP threads on a loaded machine only add waiting (a test took 2 to 20 s with two, 0.5 s with
+// one). The same job's weights were checked equal over two 2-thread runs on a real store.
 ProbeOptions small_chunks() {
   ProbeOptions o;
   o.minibatch.chunk_rows = 700;  // many chunks, the last one short, sets spread over all of them
@@ -94,7 +97,7 @@ TEST(ProbesMinibatchTest, ReachesTheFullBatchAccuracyAndScikitLearns) {
   TempDir dir;
   const NoisyStore s(dir.path("s.h5"));
   const ActivationStore store(dir.path("s.h5"));
-  auto be = make_cpu_backend(2);
+  auto be = make_cpu_backend(1);
   const double fractions[3] = {0.6, 0.2, 0.2};
   const ProbeTask task = prepare_probe_task(store, "noisy", fractions, 5, true);
   const std::vector<float> X = s.head(1);
@@ -180,7 +183,7 @@ TEST(ProbesMinibatchTest, RidgeReachesTheClosedFormsR2) {
   TempDir dir;
   const NoisyStore s(dir.path("s.h5"));
   const ActivationStore store(dir.path("s.h5"));
-  auto be = make_cpu_backend(2);
+  auto be = make_cpu_backend(1);
   const double fractions[3] = {0.6, 0.2, 0.2};
   const ProbeTask task = prepare_probe_task(store, "value", fractions, 5, true);
   ASSERT_TRUE(task.scalar);
@@ -211,7 +214,7 @@ TEST(ProbesMinibatchTest, SameSeedSameProbeAndTheDirectionsSpread) {
   TempDir dir;
   const NoisyStore s(dir.path("s.h5"));
   const ActivationStore store(dir.path("s.h5"));
-  auto be = make_cpu_backend(2);
+  auto be = make_cpu_backend(1);
   const double fractions[3] = {0.6, 0.2, 0.2};
   const ProbeTask task = prepare_probe_task(store, "binary", fractions, 2, false);
   ProbeOptions o = small_chunks();
