@@ -84,7 +84,7 @@ struct NoisyStore {
 };
 
 // One thread: these problems are small (d = 8), so the solvers' loops stay serial anyway, and two
-// OpenMP threads on a loaded machine only add waiting (a test took 2 to 20 s with two, 0.5 s with
+// OpenMP threads on a loaded machine only add waiting (a test took 0.5 to 15 s with two, under 1 s with
 // one). The same job's weights were checked equal over two 2-thread runs on a real store.
 ProbeOptions small_chunks() {
   ProbeOptions o;
