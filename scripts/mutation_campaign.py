@@ -20,6 +20,7 @@ import concurrent.futures
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,19 +35,44 @@ def find_tool(build, tool):
     return None
 
 
+# The peak memory of a command is measured by GNU time, a small parent of its own: a child forked from
+# this Python process starts with Python's resident size as its high-water mark, and exec keeps it.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run(cmd, timeout):
-    """(exit status or -signal, stderr bytes, seconds, peak RSS in KiB, timed out)."""
+    """(exit status or -signal, stderr bytes, seconds, peak RSS in KiB (-1: not measured), timed out)."""
     start = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    fd, rss_file = tempfile.mkstemp(prefix="headlab-rss-")
+    os.close(fd)
+    full = [GNU_TIME, "-f", "%M", "-o", rss_file] + cmd if GNU_TIME else cmd
+    p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
     killed = []
-    timer = threading.Timer(timeout, lambda: (killed.append(1), p.kill()))
+
+    def kill():
+        killed.append(1)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # time and the command it runs
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
     timer.start()
     err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
+    code = p.wait()
     timer.cancel()
-    p.returncode = 0  # reaped above
-    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    return code, err, time.monotonic() - start, usage.ru_maxrss, bool(killed)
+    rss = -1
+    if GNU_TIME:
+        with open(rss_file) as f:
+            words = f.read().split()
+        # "Command terminated by signal N" (time then exits 128 + N) or "... non-zero status N", then %M.
+        if "signal" in words and words.index("signal") + 1 < len(words):
+            code = -int(words[words.index("signal") + 1])
+        if words and words[-1].isdigit():
+            rss = int(words[-1])
+    os.remove(rss_file)
+    return code, err, time.monotonic() - start, rss, bool(killed)
 
 
 def raw_data_ranges(path):
@@ -266,9 +292,10 @@ def main():
                     if rss > peak[0]:
                         peak = (rss, name)
             print("%-10s %5d inputs: %5d exit 0, %5d exit 2, %d failed; %.0f s; slowest %.2f s (%s); "
-                  "peak RSS %d MiB (%s)" % (kind, args.count, counts["exit 0"], counts["exit 2"], counts["failed"],
-                                            time.monotonic() - started, slowest[0], slowest[1], peak[0] // 1024,
-                                            peak[1]), flush=True)
+                  "peak RSS %s (%s)" % (kind, args.count, counts["exit 0"], counts["exit 2"], counts["failed"],
+                                        time.monotonic() - started, slowest[0], slowest[1],
+                                        "%d MiB" % (peak[0] // 1024) if peak[0] > 0 else "not measured (no /usr/bin/time)",
+                                        peak[1]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
