@@ -371,8 +371,9 @@ TEST(ModelH5FileTest, ADeclaredButHugeDatasetIsRefusedBeforeAllocating) {
     h5::AtomicFile out(path);
     h5::DatasetOptions lazy;
     lazy.chunk_rows = 1;
-    out.file().create_dataset<int32_t>("tokens", {int64_t(1) << 40, 1024}, lazy);              // 4 PiB, 0 bytes stored
-    out.file().create_dataset<int32_t>("beyond", {int64_t(1) << 40, int64_t(1) << 30}, lazy);  // 2^70 elements
+    out.file().create_dataset<int32_t>("tokens", {int64_t(1) << 40, 1024}, lazy);  // 4 PiB, 0 bytes stored
+    // 2^70 elements, contiguous: a chunk of one row would pass HDF5's 4 GiB chunk limit.
+    out.file().create_dataset<int32_t>("beyond", {int64_t(1) << 40, int64_t(1) << 30}, h5::DatasetOptions());
     out.commit();
   }
   EXPECT_LT(fs::file_size(path), 1u << 20);
