@@ -325,7 +325,9 @@ TEST(ProbesCliTest, MinibatchProbesAStoreLargerThanItsMemoryLimit) {
   EXPECT_NE(r.err.find("solver minibatch"), std::string::npos) << r.err;
   const long above_idle_kib = r.peak_rss_kib - idle.peak_rss_kib;
   std::printf("peak resident memory %ld MiB above the idle program's (limit 16 MiB)\n", above_idle_kib >> 10);
-  if (!kUnderSanitizer) EXPECT_LT(above_idle_kib, 16L << 10);
+  if (!kUnderSanitizer) {
+    EXPECT_LT(above_idle_kib, 16L << 10);
+  }
   std::ifstream json_in(out + "/probes.json");
   const nlohmann::json j = nlohmann::json::parse(json_in);
   EXPECT_EQ(j["solver"], "minibatch");
