@@ -362,6 +362,16 @@ TEST(ModelH5FileTest, CheckFormatNamesTheAttribute) {
                      {path + ": / attribute format_version", "found 2"});
 }
 
+// Element counts beyond int64 are an error, not a wrapped product (signed overflow is undefined, and a
+// wrapped count once let a 2^70-element shape pass as empty).
+TEST(ModelH5FileTest, NumelRefusesCountsBeyondInt64) {
+  EXPECT_EQ(h5::numel({int64_t(1) << 31, int64_t(1) << 31}), int64_t(1) << 62);
+  EXPECT_EQ(h5::numel({}), 1);
+  EXPECT_EQ(h5::numel({7, 0, int64_t(1) << 62}), 0);
+  EXPECT_THROW(h5::numel({int64_t(1) << 40, int64_t(1) << 30}), InternalError);
+  EXPECT_THROW(h5::numel({int64_t(1) << 32, int64_t(1) << 31}), InternalError);
+}
+
 // A damaged or hostile file can declare any shape and store nothing (chunks are written lazily):
 // the reader must refuse what cannot fit before allocating it.
 TEST(ModelH5FileTest, ADeclaredButHugeDatasetIsRefusedBeforeAllocating) {
