@@ -157,7 +157,8 @@ TEST_F(DataCliTest, HugeRequestsAreRefusedBeforeAllocating) {
                                    "--vocab-size");
   EXPECT_FALSE(exists(out));
   if (kUnderShadowSanitizer)
-    GTEST_SKIP() << "under AddressSanitizer or ThreadSanitizer: the refusals were checked, but not under ulimit -v (the sanitizer's "
+    GTEST_SKIP() << "under AddressSanitizer or ThreadSanitizer: the refusals were checked, but not under ulimit -v "
+                    "(the sanitizer's "
                     "shadow memory needs terabytes of address space, more than any such limit allows)";
 }
 
