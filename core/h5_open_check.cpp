@@ -26,15 +26,7 @@
 
 #include "core/errors.h"
 #include "core/h5_file.h"
-
-// AddressSanitizer and ThreadSanitizer reserve terabytes of shadow address space.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HEADLAB_UNDER_SHADOW_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define HEADLAB_UNDER_SHADOW_SANITIZER 1
-#endif
-#endif
+#include "core/sanitizers.h"
 
 // Set where a sanitizer runtime is linked in: its report of a crash ends in this callback.
 extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
@@ -394,14 +386,13 @@ uint64_t address_space_bytes() {
       ::dup2(null, STDERR_FILENO);
     }
   }
-#ifndef HEADLAB_UNDER_SHADOW_SANITIZER
-  // No address-space limit is possible under a sanitizer's shadow memory.
-  if (const uint64_t now = address_space_bytes(); now > 0) {
-    const rlim_t cap = rlim_t(now + uint64_t(limits.memory_bytes));
-    struct rlimit as = {cap, cap};
-    ::setrlimit(RLIMIT_AS, &as);
+  if (!kUnderShadowSanitizer) {
+    if (const uint64_t now = address_space_bytes(); now > 0) {
+      const rlim_t cap = rlim_t(now + uint64_t(limits.memory_bytes));
+      struct rlimit as = {cap, cap};
+      ::setrlimit(RLIMIT_AS, &as);
+    }
   }
-#endif
   Reporter report(fd, where);
   report.at("opening the file");
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);

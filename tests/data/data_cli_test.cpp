@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/sanitizers.h"
 #include "data/token_dataset.h"
 #include "tests/command_runner.h"
 #include "tests/data/bad_token_datasets.h"
@@ -36,26 +37,13 @@ void expect_input_error(const std::string& args, const std::string& mentions) {
   EXPECT_NE(r.err.find(mentions), std::string::npos) << args << "\n" << r.err;
 }
 
-// Under a 4 GiB address-space limit: a request that allocated what it asked for would end in an
-// out-of-memory exit 1, not in the input error expected.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kUnderShadowSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kUnderShadowSanitizer = true;
-#else
-constexpr bool kUnderShadowSanitizer = false;
-#endif
-#else
-constexpr bool kUnderShadowSanitizer = false;
-#endif
-
-// The refusal, and the same under `ulimit -v 4 GiB`: the command must refuse before allocating,
-// not after. An AddressSanitizer or ThreadSanitizer build cannot start under that limit (they reserve
-// terabytes of address space for their shadow memory), so there only the refusal is checked.
+// The refusal, and the same under `ulimit -v 4 GiB`: the command must refuse before allocating, not
+// after (a request that allocated what it asked for would end in an out-of-memory exit 1). An AddressSanitizer or
+// ThreadSanitizer build cannot start under that limit (they reserve terabytes of address space for their shadow
+// memory), so there only the refusal is checked.
 void expect_refused_before_allocating(const std::string& args, const std::string& mentions) {
   expect_input_error(args, mentions);
-  if (kUnderShadowSanitizer) return;
+  if (headlab::kUnderShadowSanitizer) return;
   const headlab::testing::CommandResult r =
       headlab::testing::run_command_line("ulimit -v 4194304; " + kBinary + " " + args);
   EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
@@ -156,7 +144,7 @@ TEST_F(DataCliTest, HugeRequestsAreRefusedBeforeAllocating) {
   expect_refused_before_allocating("tokenizer train --input " + valid + " --vocab-size 1000000000 --out " + out,
                                    "--vocab-size");
   EXPECT_FALSE(exists(out));
-  if (kUnderShadowSanitizer)
+  if (headlab::kUnderShadowSanitizer)
     GTEST_SKIP() << "under AddressSanitizer or ThreadSanitizer: the refusals were checked, but not under ulimit -v "
                     "(the sanitizer's "
                     "shadow memory needs terabytes of address space, more than any such limit allows)";

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 
 #include "../command_runner.h"
@@ -93,14 +94,25 @@ ProbeOptions small_chunks() {
   return o;
 }
 
-TEST(ProbesMinibatchTest, ReachesTheFullBatchAccuracyAndScikitLearns) {
+// A store of NoisyStore's tokens, head 1's slice of it in memory, and a probe task on one of its labels
+// split 60/20/20 by document.
+class ProbesMinibatchTest : public ::testing::Test {
+ protected:
+  ProbesMinibatchTest() : s(dir.path("s.h5")), store(dir.path("s.h5")), be(make_cpu_backend(1)), X(s.head(1)) {}
+  ProbeTask task_on(const std::string& label, uint64_t seed, bool control) const {
+    const double fractions[3] = {0.6, 0.2, 0.2};
+    return prepare_probe_task(store, label, fractions, seed, control);
+  }
+
   TempDir dir;
-  const NoisyStore s(dir.path("s.h5"));
-  const ActivationStore store(dir.path("s.h5"));
-  auto be = make_cpu_backend(1);
-  const double fractions[3] = {0.6, 0.2, 0.2};
-  const ProbeTask task = prepare_probe_task(store, "noisy", fractions, 5, true);
-  const std::vector<float> X = s.head(1);
+  const NoisyStore s;
+  const ActivationStore store;
+  std::unique_ptr<Backend> be;
+  const std::vector<float> X;  // head 1's slice, [n, dh]
+};
+
+TEST_F(ProbesMinibatchTest, ReachesTheFullBatchAccuracyAndScikitLearns) {
+  const ProbeTask task = task_on("noisy", 5, true);
   const ProbeOptions o = small_chunks();
   const ProbeResult full = train_probe(*be, X.data(), s.dh, task, o);
   const ProbeResult mini = train_probe_streaming(*be, store, kHook, 1, task, o);
@@ -179,15 +191,9 @@ TEST(ProbesMinibatchTest, ReachesTheFullBatchAccuracyAndScikitLearns) {
   EXPECT_NEAR(mini.test_score, sklearn, 0.01);
 }
 
-TEST(ProbesMinibatchTest, RidgeReachesTheClosedFormsR2) {
-  TempDir dir;
-  const NoisyStore s(dir.path("s.h5"));
-  const ActivationStore store(dir.path("s.h5"));
-  auto be = make_cpu_backend(1);
-  const double fractions[3] = {0.6, 0.2, 0.2};
-  const ProbeTask task = prepare_probe_task(store, "value", fractions, 5, true);
+TEST_F(ProbesMinibatchTest, RidgeReachesTheClosedFormsR2) {
+  const ProbeTask task = task_on("value", 5, true);
   ASSERT_TRUE(task.scalar);
-  const std::vector<float> X = s.head(1);
   const ProbeOptions o = small_chunks();
   const ProbeResult full = train_probe(*be, X.data(), s.dh, task, o);
   const ProbeResult mini = train_probe_streaming(*be, store, kHook, 1, task, o);
@@ -210,20 +216,14 @@ TEST(ProbesMinibatchTest, RidgeReachesTheClosedFormsR2) {
   EXPECT_NEAR(mini.fit.b[0], full.fit.b[0], 0.05 * std::max(1.0, std::abs(double(full.fit.b[0]))));
 }
 
-TEST(ProbesMinibatchTest, SameSeedSameProbeAndTheDirectionsSpread) {
-  TempDir dir;
-  const NoisyStore s(dir.path("s.h5"));
-  const ActivationStore store(dir.path("s.h5"));
-  auto be = make_cpu_backend(1);
-  const double fractions[3] = {0.6, 0.2, 0.2};
-  const ProbeTask task = prepare_probe_task(store, "binary", fractions, 2, false);
+TEST_F(ProbesMinibatchTest, SameSeedSameProbeAndTheDirectionsSpread) {
+  const ProbeTask task = task_on("binary", 2, false);
   ProbeOptions o = small_chunks();
   o.l2_grid = {1e-2, 1e-3};
   const ProbeResult a = train_probe_streaming(*be, store, kHook, 1, task, o),
                     b = train_probe_streaming(*be, store, kHook, 1, task, o);
   EXPECT_EQ(a.fit.W, b.fit.W);
   EXPECT_EQ(a.test_score, b.test_score);
-  const std::vector<float> X = s.head(1);
   const ProbeResult full = train_probe(*be, X.data(), s.dh, task, o);
   ASSERT_EQ(a.direction.size(), size_t(s.dh));
   double cosine = 0;

@@ -14,6 +14,7 @@
 #include "../model/model_test_util.h"
 #include "../temp_dir.h"
 #include "core/h5_file.h"
+#include "core/sanitizers.h"
 #include "data/token_dataset.h"
 #include "model/backend.h"
 #include "model/checkpoint.h"
@@ -28,20 +29,6 @@ using testing::run_command_line;
 using testing::TempDir;
 
 const std::string kProbes = HEADLAB_BINARY_DIR "/bin/headlab-probes";
-
-// AddressSanitizer's and ThreadSanitizer's allocators and shadow memory add to the resident set in
-// proportion to what is allocated and freed; a memory bound is checked only without them.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kUnderSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kUnderSanitizer = true;
-#else
-constexpr bool kUnderSanitizer = false;
-#endif
-#else
-constexpr bool kUnderSanitizer = false;
-#endif
 
 std::string tool(const std::string& name, const std::string& old_folder) {
   for (const std::string& p :
@@ -325,7 +312,7 @@ TEST(ProbesCliTest, MinibatchProbesAStoreLargerThanItsMemoryLimit) {
   EXPECT_NE(r.err.find("solver minibatch"), std::string::npos) << r.err;
   const long above_idle_kib = r.peak_rss_kib - idle.peak_rss_kib;
   std::printf("peak resident memory %ld MiB above the idle program's (limit 16 MiB)\n", above_idle_kib >> 10);
-  if (!kUnderSanitizer) {
+  if (!headlab::kUnderShadowSanitizer) {
     EXPECT_LT(above_idle_kib, 16L << 10);
   }
   std::ifstream json_in(out + "/probes.json");
