@@ -51,7 +51,7 @@ struct SweepSums {
 // With position groups, element p of the position axis is group p: each row's positions of that group.
 void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& sweep, const ActivationCache& base,
                  const ActivationCache& source, double unpatched_sum, MetricKind metric, const float* clean_logprobs,
-                 const PatchOptions& opt, std::vector<double>& sums, int64_t& forwards) {
+                 const PatchOptions& opt, int64_t first_cell, std::vector<double>& sums, int64_t& forwards) {
   const ModelConfig& c = model.config();
   const bool groups = opt.position_groups != nullptr;
   const int H = sweep.by_head ? c.n_heads : 1, P = sweep.by_position ? (groups ? opt.n_groups : batch.T) : 1;
@@ -60,6 +60,7 @@ void sweep_batch(Transformer& model, const TaskBatch& batch, const PatchSweep& s
   for (int l = 0; l < c.n_layers; ++l)
     for (int h = 0; h < H; ++h)
       for (int p = 0; p < P; ++p, ++i) {
+        if (!opt.shard.owns(first_cell + int64_t(i))) continue;
         std::vector<std::vector<int>> rows;
         if (sweep.by_position && groups) {
           // The group's positions in each row, up to that row's answer position (later ones cannot
@@ -203,10 +204,13 @@ PatchReport run_patching(Transformer& model, const TaskData& task, const std::ve
     report.forwards += 2;
     clean_sum += clean_b;
     corrupted_sum += corrupted_b;
+    int64_t first_cell = 0;
     for (SweepSums& s : all) {
       const bool denoise = s.direction == PatchDirection::denoising;
       sweep_batch(model, b, *s.sweep, denoise ? corrupted : clean, denoise ? clean : corrupted,
-                  denoise ? corrupted_b : clean_b, opt.metric, clean_logprobs.data(), opt, s.sums, report.forwards);
+                  denoise ? corrupted_b : clean_b, opt.metric, clean_logprobs.data(), opt, first_cell, s.sums,
+                  report.forwards);
+      first_cell += int64_t(s.sums.size());
     }
     if (opt.progress)
       opt.progress("batch " + std::to_string(bi + 1) + "/" + std::to_string(batches.size()) + " done (" +

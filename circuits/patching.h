@@ -14,6 +14,7 @@
 
 #include "circuits/metrics.h"
 #include "circuits/task_data.h"
+#include "core/work_shard.h"
 #include "model/hooks.h"
 #include "model/transformer.h"
 
@@ -67,6 +68,11 @@ struct PatchOptions {
   int batch_size = 16;
   std::vector<PatchDirection> directions = {PatchDirection::denoising};
   std::function<void(const std::string&)> progress;  // told after each batch; may be empty
+  // Several processes sharing the sweep: this one patches only the cells it owns, counted over the
+  // results in order (direction, sweep, then each result's cells); the others' cells come back
+  // with metric 0 and are merged by the caller (take each cell from its owner: the same sums, in the
+  // same order, as one process computes).
+  WorkShard shard;
 };
 
 // InputError when the task has no corrupted rows.

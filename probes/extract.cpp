@@ -1,6 +1,7 @@
 #include "probes/extract.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/errors.h"
 
@@ -226,27 +227,25 @@ ExtractSummary extract_activations(Transformer& model, const std::string& data_p
   spec.provenance.seq_len = src.sequence_length(0);
   spec.provenance.label_names_json = src.label_names_json();
   spec.provenance.config = cfg;
-  ActivationStoreWriter writer(out_path, spec);
+  const bool writes = o.shard.index == 0;
+  if (o.shard.count > 1 && !(writes ? bool(o.receive) : bool(o.send)))
+    throw InternalError("extract_activations: a shared extraction needs send (or receive on process 0)");
+  std::optional<ActivationStoreWriter> writer;
+  if (writes) writer.emplace(out_path, spec);
 
   ExtractSummary sum;
-  sum.chunk_rows = writer.chunk_rows();
+  sum.chunk_rows = writer ? writer->chunk_rows() : 0;
   std::vector<std::vector<float>> gathered(o.hooks.size());
   std::vector<int32_t> tokens, positions;
   std::vector<int64_t> rows, docs;
   std::vector<std::vector<int32_t>> labels(spec.labels.size());
   int64_t s = 0, done = 0;
-  while (done < total) {
+  for (int64_t batch = 0; done < total; ++batch) {
     const int T = src.sequence_length(s);
     int count = 1;
     while (count < o.batch_size && s + count < n_seq && src.sequence_length(s + count) == T) ++count;
     const int64_t still = total - done;
     count = int(std::min<int64_t>(count, o.positions == TokenPositions::all ? (still + T - 1) / T : still));
-    const TokenSource::Batch b = src.read(s, count);
-    HookSet hooks;
-    for (HookPoint p : o.hooks) hooks.cache(p);
-    model.forward(b.tokens.data(), count, T, &hooks);
-    ++sum.forwards;
-
     // Row i of the batch's [count * T] tokens that the store keeps, in order.
     std::vector<int64_t> keep;
     if (o.positions == TokenPositions::all) {
@@ -255,40 +254,62 @@ ExtractSummary extract_activations(Transformer& model, const std::string& data_p
       for (int r = 0; r < count; ++r) keep.push_back(int64_t(r) * T + src.selected_position(s + r, o.positions));
     }
     const int64_t n = int64_t(keep.size());
-    std::vector<const float*> acts;
-    for (size_t h = 0; h < o.hooks.size(); ++h) {
-      const HostTensor& t = hooks.cached(hook_name(o.hooks[h]));
-      const int64_t w = spec.hooks[h].row_width();
-      if (o.positions == TokenPositions::all) {  // the cache's first n rows, as they are
-        acts.push_back(t.data.data());
-        continue;
+    const bool mine = o.shard.owns(batch);
+    if (mine || writes) {
+      const TokenSource::Batch b = src.read(s, count);
+      std::vector<const float*> acts(o.hooks.size());
+      HookSet hooks;
+      if (mine) {
+        for (HookPoint p : o.hooks) hooks.cache(p);
+        model.forward(b.tokens.data(), count, T, &hooks);
+        ++sum.forwards;
+        for (size_t h = 0; h < o.hooks.size(); ++h) {
+          const HostTensor& t = hooks.cached(hook_name(o.hooks[h]));
+          const int64_t w = spec.hooks[h].row_width();
+          if (o.positions == TokenPositions::all) {  // the cache's first n rows, as they are
+            acts[h] = t.data.data();
+            continue;
+          }
+          gathered[h].resize(size_t(n * w));
+          for (int64_t i = 0; i < n; ++i)
+            std::copy_n(t.data.data() + keep[size_t(i)] * w, w, gathered[h].data() + i * w);
+          acts[h] = gathered[h].data();
+        }
+      } else {
+        for (size_t h = 0; h < o.hooks.size(); ++h) {
+          const int64_t w = spec.hooks[h].row_width();
+          gathered[h].resize(size_t(n * w));
+          o.receive(o.shard.owner(batch), gathered[h].data(), n * w);
+          acts[h] = gathered[h].data();
+        }
       }
-      gathered[h].resize(size_t(n * w));
-      for (int64_t i = 0; i < n; ++i) std::copy_n(t.data.data() + keep[size_t(i)] * w, w, gathered[h].data() + i * w);
-      acts.push_back(gathered[h].data());
+      if (!writes) {
+        for (size_t h = 0; h < o.hooks.size(); ++h) o.send(acts[h], n * spec.hooks[h].row_width());
+      } else {
+        tokens.resize(static_cast<size_t>(n));
+        positions.resize(static_cast<size_t>(n));
+        rows.resize(static_cast<size_t>(n));
+        docs.resize(static_cast<size_t>(n));
+        for (size_t l = 0; l < labels.size(); ++l) labels[l].resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t k = keep[size_t(i)];
+          tokens[size_t(i)] = b.tokens[size_t(k)];
+          positions[size_t(i)] = int32_t(k % T);
+          rows[size_t(i)] = s + k / T;
+          docs[size_t(i)] = b.doc_ids[size_t(k)];
+          for (size_t l = 0; l < labels.size(); ++l) labels[l][size_t(i)] = b.labels[l][size_t(k)];
+        }
+        StoreTokenRows meta{tokens.data(), positions.data(), rows.data(), docs.data(), {}};
+        for (auto& l : labels) meta.labels.push_back(l.data());
+        writer->append(n, acts, meta);
+      }
     }
-    tokens.resize(static_cast<size_t>(n));
-    positions.resize(static_cast<size_t>(n));
-    rows.resize(static_cast<size_t>(n));
-    docs.resize(static_cast<size_t>(n));
-    for (size_t l = 0; l < labels.size(); ++l) labels[l].resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t k = keep[size_t(i)];
-      tokens[size_t(i)] = b.tokens[size_t(k)];
-      positions[size_t(i)] = int32_t(k % T);
-      rows[size_t(i)] = s + k / T;
-      docs[size_t(i)] = b.doc_ids[size_t(k)];
-      for (size_t l = 0; l < labels.size(); ++l) labels[l][size_t(i)] = b.labels[l][size_t(k)];
-    }
-    StoreTokenRows meta{tokens.data(), positions.data(), rows.data(), docs.data(), {}};
-    for (auto& l : labels) meta.labels.push_back(l.data());
-    writer.append(n, acts, meta);
     done += n;
     s += count;
     sum.n_sequences += count;
     if (progress) progress(done, total);
   }
-  writer.commit();
+  if (writer) writer->commit();
   sum.n_tokens = total;
   return sum;
 }

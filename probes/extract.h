@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/work_shard.h"
 #include "model/hooks.h"
 #include "model/transformer.h"
 #include "probes/activation_store.h"
@@ -36,6 +37,13 @@ struct ExtractOptions {
   StoredFloat dtype = StoredFloat::f32;
   int deflate = 0;
   std::string checkpoint_path, model_hash;  // provenance
+  // Several processes sharing the extraction: batch b runs on process b mod count (WorkShard).
+  // Process 0 writes the store, the same one process writes, taking the other batches' activations
+  // from `receive` (hook by hook, in the order of `hooks`); the others hand theirs to it through
+  // `send` and write nothing.
+  WorkShard shard;
+  std::function<void(const float* data, int64_t n)> send;
+  std::function<void(int from, float* data, int64_t n)> receive;
 };
 
 // A token dataset (data/token_dataset.h) opened for reading batch by batch: only its small arrays

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "core/errors.h"
@@ -118,7 +120,48 @@ class MpiWorld : public RankGroup {
     return "rank " + std::to_string(first) + ": " + text;
   }
 
+  std::vector<std::string> gather(const std::string& mine) override {
+    if (mine.size() > size_t(std::numeric_limits<int>::max()))
+      throw InternalError("gather: " + std::to_string(mine.size()) + " bytes from one rank (at most 2 GiB)");
+    const int length = int(mine.size());
+    std::vector<int> lengths(rank_ == 0 ? size_t(size_) : 0), offsets(lengths.size(), 0);
+    check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
+    std::string all;
+    if (rank_ == 0) {
+      int64_t total = 0;
+      for (int r = 0; r < size_; ++r) offsets[size_t(r)] = int(total), total += lengths[size_t(r)];
+      if (total > int64_t(std::numeric_limits<int>::max()))
+        throw InternalError("gather: " + std::to_string(total) + " bytes from all ranks (at most 2 GiB)");
+      all.resize(size_t(total));
+    }
+    check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0,
+                      MPI_COMM_WORLD),
+          "MPI_Gatherv");
+    std::vector<std::string> out;
+    for (int r = 0; r < int(lengths.size()); ++r)
+      out.push_back(all.substr(size_t(offsets[size_t(r)]), size_t(lengths[size_t(r)])));
+    return out;
+  }
+
+  void send_to_root(const float* data, int64_t n) override {
+    for (int64_t done = 0; done < n;) {
+      const int count = int(std::min<int64_t>(n - done, int64_t(1) << 30));
+      check(MPI_Send(data + done, count, MPI_FLOAT, 0, kToRootTag, MPI_COMM_WORLD), "MPI_Send");
+      done += count;
+    }
+  }
+
+  void receive_from(int from, float* data, int64_t n) override {
+    for (int64_t done = 0; done < n;) {
+      const int count = int(std::min<int64_t>(n - done, int64_t(1) << 30));
+      check(MPI_Recv(data + done, count, MPI_FLOAT, from, kToRootTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+      done += count;
+    }
+  }
+
  private:
+  static constexpr int kToRootTag = 17;
+
   // Chunk by chunk: rank 0 gathers every rank's chunk, adds them in rank order, broadcasts the sum.
   void ordered_sum(float* data, int64_t n) {
     constexpr int64_t kChunk = int64_t(1) << 20;

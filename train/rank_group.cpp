@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "core/errors.h"
+
 namespace headlab {
 namespace {
 
@@ -14,6 +16,13 @@ class SingleProcess : public RankGroup {
   void sum(double*, int64_t) override {}
   int first_disagreeing(const std::string&) override { return -1; }
   std::string first_error(const std::string& mine) override { return mine.empty() ? mine : "rank 0: " + mine; }
+  std::vector<std::string> gather(const std::string& mine) override { return {mine}; }
+  void send_to_root(const float*, int64_t) override {
+    throw InternalError("send_to_root: a single process has no rank 0 but itself");
+  }
+  void receive_from(int from, float*, int64_t) override {
+    throw InternalError("receive_from: a single process has no rank " + std::to_string(from));
+  }
   bool is_mpi() const override { return false; }
   [[noreturn]] void abort(int code) override { std::exit(code); }
 };

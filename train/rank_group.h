@@ -1,6 +1,6 @@
-// The processes of a data-parallel run, as training sees them: which one this is, how many there
-// are, and the few collective steps training needs. One process is a group of one, and every step
-// is then a no-op, so the single-process path is the same code.
+// The processes of a multi-process job (data-parallel training, an analysis command sharded over
+// ranks): which one this is, how many there are, and the few collective steps they need. One process
+// is a group of one, and every step is then a no-op, so the single-process path is the same code.
 //
 // Under `mpirun -np N` (a build with MPI), make_rank_group() gives the N ranks of MPI_COMM_WORLD.
 // Launched without mpirun, an MPI build is one rank and never initialises MPI.
@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/backend.h"
 
@@ -36,6 +37,12 @@ class RankGroup {
   // Rank by rank: every rank passes its error (empty when it has none); all get the first rank's
   // error that is not empty, as "rank R: <error>", or "" when none failed.
   virtual std::string first_error(const std::string& mine) = 0;
+  // On rank 0, every rank's `mine` in rank order (its own first); on the others, nothing. For results
+  // (a few MiB), not bulk data.
+  virtual std::vector<std::string> gather(const std::string& mine) = 0;
+  // Point to point, to rank 0 and on rank 0 from `from` (> 0): n host floats, in the order sent.
+  virtual void send_to_root(const float* data, int64_t n) = 0;
+  virtual void receive_from(int from, float* data, int64_t n) = 0;
   // Whether this build can run several ranks (was built with MPI).
   virtual bool is_mpi() const = 0;
   // Ends every rank now with exit status `code` (MPI_Abort): for an error one rank meets alone while

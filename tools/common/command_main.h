@@ -25,34 +25,42 @@ namespace headlab::cli {
 // excerpt, a path with a newline): every other byte becomes \n, \r, \t or \xHH.
 inline std::string one_line(const char* text) { return printable_line(text, std::string::npos); }
 
+// What the exception being handled becomes: the text after "<tool>: error: " and the exit status.
+struct ErrorReport {
+  std::string message;
+  int status = 1;
+};
+
+inline ErrorReport report_current_exception(const char* tool) {
+  try {
+    throw;
+  } catch (const InputError& e) {
+    return {one_line(e.what()), 2};
+  } catch (const boost::program_options::error& e) {
+    return {"command line: " + one_line(e.what()) + " (see " + tool + " --help)", 2};
+  } catch (const InternalError& e) {
+    return {"internal: " + one_line(e.what()), 1};
+  } catch (const std::bad_alloc&) {
+    // The inputs are checked against the machine's memory up front (require_memory), so this is
+    // memory the system could not give after all: exit 1, an internal failure, not the input's.
+    return {"out of memory: the system refused an allocation (try smaller inputs)", 1};
+  } catch (const std::length_error& e) {  // an array size beyond std::vector's: the same case
+    return {"out of memory: an array too large to allocate (" + one_line(e.what()) + ")", 1};
+  } catch (const std::exception& e) {
+    return {"internal: " + one_line(e.what()), 1};
+  } catch (...) {
+    return {"internal: an unknown exception", 1};
+  }
+}
+
 template <class Body>
 int run_command(const char* tool, Body&& body) {
   try {
     return body();
-  } catch (const InputError& e) {
-    std::fprintf(stderr, "%s: error: %s\n", tool, one_line(e.what()).c_str());
-    return 2;
-  } catch (const boost::program_options::error& e) {
-    std::fprintf(stderr, "%s: error: command line: %s (see %s --help)\n", tool, one_line(e.what()).c_str(), tool);
-    return 2;
-  } catch (const InternalError& e) {
-    std::fprintf(stderr, "%s: error: internal: %s\n", tool, one_line(e.what()).c_str());
-    return 1;
-  } catch (const std::bad_alloc&) {
-    // The inputs are checked against the machine's memory up front (require_memory), so this is
-    // memory the system could not give after all: exit 1, an internal failure, not the input's.
-    std::fprintf(stderr, "%s: error: out of memory: the system refused an allocation (try smaller inputs)\n", tool);
-    return 1;
-  } catch (const std::length_error& e) {  // an array size beyond std::vector's: the same case
-    std::fprintf(stderr, "%s: error: out of memory: an array too large to allocate (%s)\n", tool,
-                 one_line(e.what()).c_str());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: internal: %s\n", tool, one_line(e.what()).c_str());
-    return 1;
   } catch (...) {
-    std::fprintf(stderr, "%s: error: internal: an unknown exception\n", tool);
-    return 1;
+    const ErrorReport r = report_current_exception(tool);
+    std::fprintf(stderr, "%s: error: %s\n", tool, r.message.c_str());
+    return r.status;
   }
 }
 

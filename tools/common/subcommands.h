@@ -19,37 +19,44 @@ struct Subcommand {
   const char* name;
   const char* summary;
   int (*run)(int argc, char** argv);
+  // Whether it shares its work among the ranks of `mpirun -np N` (tools/common/rank_job.h); the
+  // others refuse more than one rank.
+  bool runs_on_ranks = false;
 };
 
-// The whole main of `tool`: --help lists the table (names padded to name_width), a name runs its
-// subcommand, anything else is an input error naming the choices; a Boost error inside a
-// subcommand points at that subcommand's --help.
-inline int subcommand_main(const char* tool, const std::vector<Subcommand>& table, int name_width, int argc,
-                           char** argv) {
+// The subcommand argv[1] names, run (throwing its errors); --help lists the table (names padded to
+// name_width); anything else is an input error naming the choices; a Boost error inside a subcommand
+// points at that subcommand's --help.
+inline int run_subcommand(const char* tool, const std::vector<Subcommand>& table, int name_width, int argc,
+                          char** argv) {
   auto names = [&] {
     std::string s;
     for (const Subcommand& c : table) s += std::string(s.empty() ? "" : ", ") + c.name;
     return s + " (see " + tool + " --help)";
   };
-  return run_command(tool, [&]() -> int {
-    if (argc < 2) throw InputError("command", "expected one of " + names());
-    const std::string cmd = argv[1];
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-      std::printf("usage: %s <command> [options]\ncommands:\n", tool);
-      for (const Subcommand& c : table) std::printf("  %-*s %s\n", name_width, c.name, c.summary);
-      std::printf("Run %s <command> --help for the options of one command.\n", tool);
-      return 0;
+  if (argc < 2) throw InputError("command", "expected one of " + names());
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::printf("usage: %s <command> [options]\ncommands:\n", tool);
+    for (const Subcommand& c : table) std::printf("  %-*s %s\n", name_width, c.name, c.summary);
+    std::printf("Run %s <command> --help for the options of one command.\n", tool);
+    return 0;
+  }
+  for (const Subcommand& c : table) {
+    if (cmd != c.name) continue;
+    try {
+      return c.run(argc - 1, argv + 1);
+    } catch (const boost::program_options::error& e) {
+      throw InputError("command line", std::string(e.what()) + " (see " + tool + " " + c.name + " --help)");
     }
-    for (const Subcommand& c : table) {
-      if (cmd != c.name) continue;
-      try {
-        return c.run(argc - 1, argv + 1);
-      } catch (const boost::program_options::error& e) {
-        throw InputError("command line", std::string(e.what()) + " (see " + tool + " " + c.name + " --help)");
-      }
-    }
-    throw InputError("command '" + printable_line(cmd, 100) + "'", "expected one of " + names());
-  });
+  }
+  throw InputError("command '" + printable_line(cmd, 100) + "'", "expected one of " + names());
+}
+
+// The whole main of a one-process `tool`.
+inline int subcommand_main(const char* tool, const std::vector<Subcommand>& table, int name_width, int argc,
+                           char** argv) {
+  return run_command(tool, [&] { return run_subcommand(tool, table, name_width, argc, argv); });
 }
 
 // Parses a subcommand's command line into `opts`' variables. Returns false after printing the usage

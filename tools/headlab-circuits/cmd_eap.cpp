@@ -14,6 +14,7 @@
 #include "circuits/svg_plot.h"
 #include "core/errors.h"
 #include "core/output_files.h"
+#include "tools/common/rank_job.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/cmd_edge_common.h"
 #include "tools/headlab-circuits/commands.h"
@@ -44,35 +45,50 @@ int eap_over_checkpoints(CommonOptions o, const std::string& dir, const EdgeAttr
   check_common_options(o, "eap");
   const OutputPaths out = output_paths(o, "eap");
   for (const StepCheckpoint& c : ckpts) check_not_input(out.h5(), out.option, c.path, "--checkpoints");
-  std::vector<float> all;
+  // Every rank reads the first checkpoint (the graph, the task); under mpirun each then scores the
+  // checkpoints it owns and rank 0 gathers them.
+  LoadedModel first = load_model(o);
+  const ModelConfig first_cfg = first.checkpoint.config;
+  const auto graph = std::make_unique<EdgeGraph>(first_cfg);
+  LoadedTask t = load_task(o, eopt.metric, PairsNeeded::yes, first_cfg);
+  cli::RankJob& job = cli::rank_job();
+  std::string inputs = first.hash + " " + cli::file_fingerprint(o.data);
+  for (const StepCheckpoint& c : ckpts) inputs += " " + c.path;
+  job.agree(inputs);
+  const int64_t n = int64_t(ckpts.size()), cells = graph->n_cells();
+  // Per checkpoint: clean metric, corrupted metric, then the scores.
+  const size_t width = size_t(cells) + 2;
+  std::vector<double> rows(size_t(n) * width, 0.0);
   std::vector<int64_t> steps;
-  std::vector<double> clean, corrupted;
-  std::unique_ptr<EdgeGraph> graph;
-  ModelConfig first_cfg;
-  LoadedTask t;
   for (size_t i = 0; i < ckpts.size(); ++i) {
+    steps.push_back(ckpts[i].step);
+    if (!job.shard().owns(int64_t(i))) continue;
     o.checkpoint = ckpts[i].path;
-    LoadedModel m = load_model(o);
-    if (i == 0) {
-      first_cfg = m.checkpoint.config;
-      graph = std::make_unique<EdgeGraph>(first_cfg);
-      t = load_task(o, eopt.metric, PairsNeeded::yes, first_cfg);
-    } else if (m.checkpoint.config.n_layers != first_cfg.n_layers || m.checkpoint.config.n_heads != first_cfg.n_heads ||
-               m.checkpoint.config.attn_only != first_cfg.attn_only) {
+    LoadedModel m = i == 0 ? std::move(first) : load_model(o);
+    if (m.checkpoint.config.n_layers != first_cfg.n_layers || m.checkpoint.config.n_heads != first_cfg.n_heads ||
+        m.checkpoint.config.attn_only != first_cfg.attn_only)
       throw InputError("--checkpoints " + ckpts[i].path, "has another shape than " + ckpts.front().path);
-    }
     EdgeAttributionOptions quiet = eopt;
     quiet.progress = nullptr;
     const EdgeScores s = attribute_edges(*m.model, t.task, quiet);
-    all.insert(all.end(), s.scores.begin(), s.scores.end());
-    steps.push_back(ckpts[i].step);
-    clean.push_back(s.clean_metric);
-    corrupted.push_back(s.corrupted_metric);
+    double* row = rows.data() + i * width;
+    row[0] = s.clean_metric;
+    row[1] = s.corrupted_metric;
+    std::copy(s.scores.begin(), s.scores.end(), row + 2);
     progress("step " + std::to_string(ckpts[i].step) + ": " + to_string(eopt.metric) + " clean " +
              std::to_string(s.clean_metric) + ", corrupted " + std::to_string(s.corrupted_metric));
   }
+  rows = cli::gather_owned(job, rows, width);
+  if (!job.writes()) return 0;
+  std::vector<float> all(size_t(n * cells));
+  std::vector<double> clean, corrupted;
+  for (int64_t k = 0; k < n; ++k) {
+    const double* row = rows.data() + k * int64_t(width);
+    clean.push_back(row[0]);
+    corrupted.push_back(row[1]);
+    for (int64_t c = 0; c < cells; ++c) all[size_t(k * cells + c)] = float(row[2 + c]);
+  }
   const EdgeGraph& g = *graph;
-  const int64_t n = int64_t(ckpts.size()), cells = g.n_cells();
   // The edges to draw: the largest |score| at any step.
   std::vector<int64_t> cells_by_peak;
   std::vector<double> peak(size_t(cells), 0.0);
@@ -171,6 +187,10 @@ int cmd_eap(int argc, char** argv) {
   if (vm.count("checkpoints") && vm.count("checkpoint"))
     throw InputError("--checkpoints", "give --checkpoint (one model) or --checkpoints (a run's folder), not both");
   if (!vm.count("checkpoints")) check_common_options(o, "eap");
+  if (!vm.count("checkpoints") && cli::rank_job().size() > 1)
+    throw InputError("mpirun -np " + std::to_string(cli::rank_job().size()),
+                     "eap shares its work among ranks over the checkpoints of a run (--checkpoints); for one model "
+                     "launch it without mpirun");
   check_circuit_choice(vm, choice);
   EdgeAttributionOptions eopt = attribution_options(o, vm.count("ig") > 0, ig, EdgeMethod::ig_inputs);
   if (vm.count("ig"))
@@ -221,12 +241,16 @@ int cmd_eap(int argc, char** argv) {
       const EdgeGraph::Node n = g.src_node(src);
       if (n.kind == EdgeGraph::Kind::head && in[size_t(src)]) heads.push_back({n.layer, n.head});
     }
-    if (heads.empty()) throw InputError("--ioi-classes", "the circuit has no heads; keep more edges");
-    IoiClassOptions io;
-    io.metric = eopt.metric;
-    io.threshold = ioi_threshold;
-    io.batch_size = o.batch_size;
-    classes = classify_ioi_heads(*m.model, t.task, ioi_pos, heads, io);
+    // A circuit without heads is a result (an early checkpoint, a tight budget), not a bad input.
+    if (heads.empty()) {
+      progress("--ioi-classes: the circuit has no heads to sort (keep more edges to include some)");
+    } else {
+      IoiClassOptions io;
+      io.metric = eopt.metric;
+      io.threshold = ioi_threshold;
+      io.batch_size = o.batch_size;
+      classes = classify_ioi_heads(*m.model, t.task, ioi_pos, heads, io);
+    }
   }
 
   const std::string method = to_string(s.method) + (s.ig_steps ? " (K=" + std::to_string(s.ig_steps) + ")" : "");

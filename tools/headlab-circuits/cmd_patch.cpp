@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "core/output_files.h"
 #include "data/dataset_annotations.h"
+#include "tools/common/rank_job.h"
 #include "tools/headlab-circuits/cmd_common.h"
 #include "tools/headlab-circuits/commands.h"
 
@@ -165,7 +166,26 @@ int cmd_patch(int argc, char** argv) {
   popt.batch_size = o.batch_size;
   popt.directions = directions;
   popt.progress = progress;
-  const PatchReport rep = run_patching(*m.model, t.task, sweeps, popt);
+  // Under mpirun each rank patches its share of the cells; rank 0 merges and writes.
+  cli::RankJob& job = cli::rank_job();
+  job.agree(m.hash + " " + cli::file_fingerprint(o.data));
+  popt.shard = job.shard();
+  PatchReport rep = run_patching(*m.model, t.task, sweeps, popt);
+  if (job.size() > 1) {
+    std::vector<double> metrics;
+    for (const PatchResult& r : rep.results) metrics.insert(metrics.end(), r.metric.begin(), r.metric.end());
+    metrics = cli::gather_owned(job, metrics);
+    double forwards = double(rep.forwards);
+    job.ranks().sum(&forwards, 1);
+    if (!job.writes()) return 0;
+    rep.forwards = int64_t(forwards);
+    size_t k = 0;
+    for (PatchResult& r : rep.results)
+      for (size_t i = 0; i < r.metric.size(); ++i, ++k) {
+        r.metric[i] = metrics[k];
+        r.normalised[i] = normalise_patched(r.metric[i], rep.clean, rep.corrupted);
+      }
+  }
   const std::vector<std::string> pos = positions_arg == "role" ? roles.names : position_labels(t, m);
 
   OutputFiles written;  // the .h5 and the .svg, both or neither

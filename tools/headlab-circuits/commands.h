@@ -33,7 +33,7 @@ using cli::Subcommand;
 
 inline const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
-      {"patch", "activation patching sweeps (denoising / noising) by layer, position and head", cmd_patch},
+      {"patch", "activation patching sweeps (denoising / noising) by layer, position and head", cmd_patch, true},
       {"path-patch", "path patching from sender heads to receivers' q/k/v or to the logits", cmd_path_patch},
       {"ablate", "zero / mean / resample ablation of each head and layer: metric and loss", cmd_ablate},
       {"dla", "direct logit attribution of each head, MLP and embedding", cmd_dla},
@@ -43,7 +43,7 @@ inline const std::vector<Subcommand>& subcommands() {
       {"heads", "every head's scores (induction, previous-token, copying ...) and the roles they earn", cmd_heads},
       {"formation", "when induction heads form during a run tracked with headlab-train --track-heads", cmd_formation},
       {"attribute", "node attribution patching: each head's and MLP's first-order patching effect", cmd_attribute},
-      {"eap", "edge attribution patching (EAP, EAP-IG) over every edge; the circuit; MIB CPR/CMD", cmd_eap},
+      {"eap", "edge attribution patching (EAP, EAP-IG) over every edge; the circuit; MIB CPR/CMD", cmd_eap, true},
       {"acdc", "ACDC: patch edges one at a time from the logits back, keep those that matter", cmd_acdc},
       {"evaluate", "faithfulness of a circuit (edge list or top scores); MIB curve, CPR and CMD", cmd_evaluate},
       {"task-eval", "loss, answer and per-role accuracy, Markov strategies' KL, attention hit rates (over a run)",

@@ -7,6 +7,7 @@
 #include "core/lists.h"
 #include "core/output_files.h"
 #include "probes/extract.h"
+#include "tools/common/rank_job.h"
 #include "tools/headlab-probes/commands.h"
 #include "tools/headlab-probes/probes_options.h"
 
@@ -70,11 +71,24 @@ int cmd_extract(int argc, char** argv) {
   require_memory(c.memory_bytes(batch_size, c.n_ctx, false) + 8.0 * cached_floats,
                  "--batch-size " + std::to_string(batch_size), "a forward with its cache");
 
-  make_parent_dirs(out, "--out");
+  // Under mpirun the ranks take turns at the batches; rank 0 receives the others' activations and
+  // writes the one store.
+  cli::RankJob& job = cli::rank_job();
+  job.agree(m.hash + " " + cli::file_fingerprint(data));
+  if (job.size() > 1) {
+    o.shard = job.shard();
+    o.send = [&](const float* values, int64_t n) { job.ranks().send_to_root(values, n); };
+    o.receive = [&](int from, float* values, int64_t n) { job.ranks().receive_from(from, values, n); };
+  }
+  if (job.writes()) make_parent_dirs(out, "--out");
   ProgressLine line("headlab-probes extract", "tokens");
-  const ExtractSummary s =
+  ExtractSummary s =
       extract_activations(*m.model, data, o, out, [&](int64_t done, int64_t total) { line.update(done, total); });
   line.finish();
+  double forwards = double(s.forwards);
+  job.ranks().sum(&forwards, 1);
+  s.forwards = int64_t(forwards);
+  if (!job.writes()) return 0;
   std::printf("wrote %s: %lld tokens from %lld sequences (%lld forwards), hooks", out.c_str(), (long long)s.n_tokens,
               (long long)s.n_sequences, (long long)s.forwards);
   for (HookPoint p : o.hooks) std::printf(" %s", hook_name(p).c_str());

@@ -35,6 +35,7 @@
 #include "core/memory.h"
 #include "core/output_files.h"
 #include "probes/linear_probe.h"
+#include "tools/common/rank_job.h"
 #include "tools/headlab-probes/commands.h"
 #include "tools/headlab-probes/probes_options.h"
 
@@ -73,6 +74,61 @@ std::string fmt(double v, const char* spec = "%.3f") {
   std::snprintf(buf, sizeof buf, spec, v);
   return buf;
 }
+
+// A probe's result and back, exactly (CBOR keeps floats and NaN): how ranks hand theirs to rank 0.
+nlohmann::json result_json(const ProbeResult& r) {
+  return {{"hook", r.hook},
+          {"layer", r.layer},
+          {"head", r.head},
+          {"features", r.features},
+          {"d", r.fit.d},
+          {"k", r.fit.k},
+          {"W", r.fit.W},
+          {"b", r.fit.b},
+          {"objective", r.fit.objective},
+          {"iterations", r.fit.iterations},
+          {"converged", r.fit.converged},
+          {"l2", r.l2},
+          {"train_score", r.train_score},
+          {"validation_score", r.validation_score},
+          {"test_score", r.test_score},
+          {"baseline", r.baseline},
+          {"control_score", r.control_score},
+          {"control_l2", r.control_l2},
+          {"selectivity", r.selectivity},
+          {"direction", r.direction},
+          {"projection_std", r.projection_std},
+          {"seconds", r.seconds}};
+}
+
+ProbeResult result_from_json(const nlohmann::json& j) {
+  ProbeResult r;
+  r.hook = j.at("hook").get<std::string>();
+  r.layer = j.at("layer").get<int>();
+  r.head = j.at("head").get<int>();
+  r.features = j.at("features").get<int64_t>();
+  r.fit.d = j.at("d").get<int64_t>();
+  r.fit.k = j.at("k").get<int>();
+  r.fit.W = j.at("W").get<std::vector<float>>();
+  r.fit.b = j.at("b").get<std::vector<float>>();
+  r.fit.objective = j.at("objective").get<double>();
+  r.fit.iterations = j.at("iterations").get<int>();
+  r.fit.converged = j.at("converged").get<bool>();
+  r.l2 = j.at("l2").get<double>();
+  r.train_score = j.at("train_score").get<double>();
+  r.validation_score = j.at("validation_score").get<double>();
+  r.test_score = j.at("test_score").get<double>();
+  r.baseline = j.at("baseline").get<double>();
+  r.control_score = j.at("control_score").get<double>();
+  r.control_l2 = j.at("control_l2").get<double>();
+  r.selectivity = j.at("selectivity").get<double>();
+  r.direction = j.at("direction").get<std::vector<float>>();
+  r.projection_std = j.at("projection_std").get<double>();
+  r.seconds = j.at("seconds").get<double>();
+  return r;
+}
+
+std::string bytes_of(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
 
 std::string table_text(const std::vector<Job>& jobs, const std::vector<ProbeResult>& results, bool scalar) {
   std::string s;
@@ -301,12 +357,16 @@ int cmd_linear(int argc, char** argv) {
                  gib(full_batch).c_str(), gib(usable).c_str());
   }
 
+  // Under mpirun each rank trains the probes it owns; rank 0 gathers them and writes.
+  cli::RankJob& job = cli::rank_job();
+  job.agree(cli::file_fingerprint(store_path));
   auto be = make_cpu_backend(threads);
   std::vector<ProbeResult> results(jobs.size());
   std::vector<float> X, slice;
   std::string loaded;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
+    if (!job.shard().owns(int64_t(i))) continue;
     if (solver == "minibatch") {
       results[i] = train_probe_streaming(*be, store, j.hook, j.head, task, po_);
     } else {
@@ -334,6 +394,20 @@ int cmd_linear(int argc, char** argv) {
     std::fprintf(stderr, "headlab-probes linear: %zu/%zu %s: %s %.3f (baseline %.3f, control %s), %.2fs\n", i + 1,
                  jobs.size(), probe_name(j).c_str(), task.scalar ? "R2" : "accuracy", results[i].test_score,
                  results[i].baseline, fmt(results[i].control_score).c_str(), results[i].seconds);
+  }
+  if (job.size() > 1) {
+    nlohmann::json mine = nlohmann::json::array();
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (job.shard().owns(int64_t(i))) mine.push_back(result_json(results[i]));
+    const std::vector<std::string> all = job.ranks().gather(bytes_of(nlohmann::json::to_cbor(mine)));
+    if (!job.writes()) return 0;
+    std::vector<nlohmann::json> from(all.size());
+    std::vector<size_t> next(all.size(), 0);
+    for (size_t r = 0; r < all.size(); ++r) from[r] = nlohmann::json::from_cbor(all[r]);
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const size_t r = size_t(job.shard().owner(int64_t(i)));
+      results[i] = result_from_json(from[r].at(next[r]++));
+    }
   }
 
   // ---- outputs, staged and moved into place whole

@@ -18,9 +18,9 @@ using cli::Subcommand;
 
 inline const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
-      {"extract", "run the model over a dataset and store the activations at some hook points", cmd_extract},
+      {"extract", "run the model over a dataset and store the activations at some hook points", cmd_extract, true},
       {"linear", "linear probes (logistic / ridge) per hook point and per head, with baseline and control task",
-       cmd_linear},
+       cmd_linear, true},
       {"intervene", "shift the top-K heads along their probe directions (ITI): metric and loss against alpha",
        cmd_intervene},
       {"sae", "sparse autoencoders: sae train | sae eval | sae features", cmd_sae},
