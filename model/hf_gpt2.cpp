@@ -96,28 +96,29 @@ ModelConfig gpt2_config(const nlohmann::json& j, const std::string& path) {
 
 class Gpt2Tensors {
  public:
-  Gpt2Tensors(const SafetensorsFile& file, HfImportReport* report) : file_(file), report_(report) {
+  Gpt2Tensors(const SafetensorsSet& set, HfImportReport* report) : set_(set), report_(report) {
     // GPT2LMHeadModel saves under "transformer."; GPT2Model without a prefix.
-    prefix_ = file.find("transformer.wte.weight") ? "transformer." : "";
+    prefix_ = set.find("transformer.wte.weight").tensor ? "transformer." : "";
   }
   std::vector<float> get(const std::string& name, std::vector<int64_t> shape) {
-    const SafetensorsTensor* t = file_.find(prefix_ + name);
-    if (!t) throw InputError(file_.path(), "has no tensor '" + prefix_ + name + "' (not a GPT-2 checkpoint?)");
+    const SafetensorsSet::Entry e = set_.find(prefix_ + name);
+    if (!e.tensor) throw InputError(set_.path(), "has no tensor '" + prefix_ + name + "' (not a GPT-2 checkpoint?)");
+    const SafetensorsTensor* t = e.tensor;
     if (t->shape != shape) {
       std::string want, got;
       for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
       for (int64_t d : t->shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
-      throw InputError(file_.path(),
+      throw InputError(e.file->path(),
                        "tensor '" + t->name + "' has shape [" + got + "]; config.json implies [" + want + "]");
     }
     used_.push_back(t->name);
     if (report_) report_->source_dtype = t->dtype;
-    return file_.read_f32(*t);
+    return e.file->read_f32(*t);
   }
   const std::vector<std::string>& used() const { return used_; }
 
  private:
-  const SafetensorsFile& file_;
+  const SafetensorsSet& set_;
   HfImportReport* report_;
   std::string prefix_;
   std::vector<std::string> used_;
@@ -138,16 +139,20 @@ Checkpoint import_hf_gpt2(const std::string& dir, HfImportReport* report) {
   if (!std::filesystem::is_directory(dir, ec))
     throw InputError(dir, "not a folder (expected a Hugging Face model folder: config.json, model.safetensors)");
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
-  const std::string weights_path = (std::filesystem::path(dir) / "model.safetensors").string();
+  const std::string single_path = (std::filesystem::path(dir) / "model.safetensors").string();
+  const std::string index_path = (std::filesystem::path(dir) / "model.safetensors.index.json").string();
+  // Hugging Face's own loader prefers the single file when a folder has both.
+  const bool sharded = !std::filesystem::exists(single_path, ec) && std::filesystem::exists(index_path, ec);
   Checkpoint ck;
   ck.config = gpt2_config(read_config_json(config_path), config_path);
   const ModelConfig& c = ck.config;
-  if (!std::filesystem::exists(weights_path, ec))
-    throw InputError(weights_path,
-                     "no such file (only safetensors weights are read; convert a pytorch_model.bin "
-                     "with transformers' save_pretrained(safe_serialization=True))");
+  if (!sharded && !std::filesystem::exists(single_path, ec))
+    throw InputError(single_path,
+                     "no such file, nor model.safetensors.index.json (only safetensors weights are read; convert a "
+                     "pytorch_model.bin with transformers' save_pretrained(safe_serialization=True))");
   require_memory(c.memory_bytes(0, 0, false) * 2, config_path, "importing this model");
-  const SafetensorsFile file(weights_path);
+  const SafetensorsSet file = sharded ? SafetensorsSet::open_index(index_path) : SafetensorsSet::open_file(single_path);
+  if (report) report->n_shards = sharded ? int64_t(file.n_files()) : 0;
   Gpt2Tensors tensors(file, report);
   const ParamTable table(c);
   ck.params.assign(size_t(table.arena_size()), 0.0f);
@@ -185,22 +190,23 @@ Checkpoint import_hf_gpt2(const std::string& dir, HfImportReport* report) {
   put(table, ck.params, "ln_final.w", tensors.get("ln_f.weight", {D}));
   put(table, ck.params, "ln_final.b", tensors.get("ln_f.bias", {D}));
   // b_U stays 0: GPT-2 has no unembedding bias. A separate lm_head.weight must equal wte (tied).
-  if (const SafetensorsTensor* head = file.find("lm_head.weight")) {
+  if (const SafetensorsSet::Entry e = file.find("lm_head.weight"); e.tensor) {
+    const SafetensorsTensor* head = e.tensor;
     if (head->shape != std::vector<int64_t>{c.d_vocab, D})
-      throw InputError(weights_path, "lm_head.weight is not [vocab_size, n_embd]");
-    const std::vector<float> lm = file.read_f32(*head);
+      throw InputError(e.file->path(), "lm_head.weight is not [vocab_size, n_embd]");
+    const std::vector<float> lm = e.file->read_f32(*head);
     const ParamInfo* we = table.find("embed.W_E");
     for (int64_t i = 0; i < we->numel(); ++i)
       if (lm[size_t(i)] != ck.params[size_t(we->arena_offset(i))])
-        throw InputError(weights_path, "lm_head.weight differs from wte.weight; headlab's GPT-2 ties them");
+        throw InputError(e.file->path(), "lm_head.weight differs from wte.weight; headlab's GPT-2 ties them");
     if (report) report->ignored.push_back("lm_head.weight (equal to wte.weight)");
   }
   if (report) {
-    report->n_tensors = int64_t(file.tensors().size());
-    for (const auto& t : file.tensors())
-      if (std::find(tensors.used().begin(), tensors.used().end(), t.name) == tensors.used().end() &&
-          t.name != "lm_head.weight")
-        report->ignored.push_back(t.name);
+    report->n_tensors = int64_t(file.entries().size());
+    for (const SafetensorsSet::Entry& e : file.entries())
+      if (std::find(tensors.used().begin(), tensors.used().end(), e.tensor->name) == tensors.used().end() &&
+          e.tensor->name != "lm_head.weight")
+        report->ignored.push_back(e.tensor->name);
   }
   return ck;
 }

@@ -18,10 +18,13 @@ namespace headlab {
 struct HfImportReport {
   std::string source_dtype;  // of the safetensors arrays, e.g. "F32"
   int64_t n_tensors = 0;
+  int64_t n_shards = 0;              // 0: one model.safetensors; else the files of model.safetensors.index.json
   std::vector<std::string> ignored;  // tensors not used (the causal-mask buffers "h.N.attn.bias", ...)
 };
 
-// InputError naming the file for: a missing config.json or model.safetensors, a config of another
+// The weights are model.safetensors or, when the folder has none, the shards that
+// model.safetensors.index.json names (SafetensorsSet::open_index checks that they agree).
+// InputError naming the file for: a missing config.json or weights, a config of another
 // model family (model_type other than "gpt2") or with settings GPT-2's forward here does not have, a
 // missing or misshapen tensor, and anything SafetensorsFile refuses. The checkpoint has no tokenizer
 // (the caller adds one) and no training state.

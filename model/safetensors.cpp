@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/atomic_write.h"
 #include "core/errors.h"
@@ -173,6 +175,102 @@ std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
     }
   }
   return out;
+}
+
+std::map<std::string, std::string> read_safetensors_index(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw InputError(path, "not a regular file (expected a safetensors index)");
+  if (uint64_t(st.st_size) > kMaxHeaderBytes) throw InputError(path, "over 100 MB: not a safetensors index");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::exception&) {
+    throw InputError(path, "not valid JSON (expected a safetensors index: {\"weight_map\": {tensor: shard file}})");
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw InputError(path, "has no \"weight_map\" object (expected a safetensors index: {tensor: shard file})");
+  std::map<std::string, std::string> map;
+  for (const auto& [name, shard] : j["weight_map"].items()) {
+    if (!shard.is_string())
+      throw InputError(path, "weight_map entry '" + name + "' is " + shard.dump() + ", not a shard file name");
+    const std::string file = shard.get<std::string>();
+    // A shard is a file of the model's folder: no separator, no "." or "..", no NUL.
+    if (file.empty() || file == "." || file == ".." || file.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
+      throw InputError(path, "weight_map entry '" + name + "' names shard '" + file +
+                                 "': a shard must be a file name in the index's own folder");
+    map[name] = file;
+  }
+  if (map.empty()) throw InputError(path, "weight_map is empty");
+  return map;
+}
+
+SafetensorsSet SafetensorsSet::open_file(const std::string& path) {
+  SafetensorsSet set;
+  set.path_ = path;
+  set.files_.push_back(std::make_unique<SafetensorsFile>(path));
+  for (const SafetensorsTensor& t : set.files_.back()->tensors()) {
+    set.by_name_[t.name] = set.entries_.size();
+    set.entries_.push_back({set.files_.back().get(), &t});
+  }
+  return set;
+}
+
+SafetensorsSet SafetensorsSet::open_index(const std::string& index_path) {
+  const std::map<std::string, std::string> weight_map = read_safetensors_index(index_path);
+  const std::filesystem::path dir = std::filesystem::path(index_path).parent_path();
+  std::map<std::string, std::vector<std::string>> names_by_shard;
+  for (const auto& [name, shard] : weight_map) names_by_shard[shard].push_back(name);
+  SafetensorsSet set;
+  set.path_ = index_path;
+  for (const auto& [shard, names] : names_by_shard) {
+    const std::string shard_path = (dir / shard).string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(shard_path, ec))
+      throw InputError(index_path, "names shard '" + shard + "' (for tensor '" + names.front() + "'), which is " +
+                                       (std::filesystem::exists(shard_path, ec) ? "not a regular file" : "missing") +
+                                       " in " + (dir.empty() ? std::string(".") : dir.string()));
+    try {
+      set.files_.push_back(std::make_unique<SafetensorsFile>(shard_path));
+    } catch (const InputError& e) {
+      throw InputError(index_path, std::string("shard refused: ") + e.what());
+    }
+  }
+  std::map<std::string, std::string> holder;  // tensor -> the shard holding it
+  for (size_t i = 0; i < set.files_.size(); ++i) {
+    const std::string shard = std::next(names_by_shard.begin(), std::ptrdiff_t(i))->first;
+    for (const SafetensorsTensor& t : set.files_[i]->tensors()) {
+      const auto [seen, fresh] = holder.emplace(t.name, shard);
+      if (!fresh)
+        throw InputError(index_path,
+                         "tensor '" + t.name + "' is in two shards, '" + seen->second + "' and '" + shard + "'");
+      set.by_name_[t.name] = set.entries_.size();
+      set.entries_.push_back({set.files_[i].get(), &t});
+    }
+  }
+  for (const auto& [name, shard] : holder)
+    if (!weight_map.count(name))
+      throw InputError(index_path,
+                       "shard '" + shard + "' holds tensor '" + name + "', which the weight_map does not list");
+  for (const auto& [name, shard] : weight_map) {
+    const auto held = holder.find(name);
+    if (held == holder.end())
+      throw InputError(index_path,
+                       "the weight_map places tensor '" + name + "' in shard '" + shard + "', which does not hold it");
+    if (held->second != shard)
+      throw InputError(index_path, "the weight_map places tensor '" + name + "' in shard '" + shard +
+                                       "'; it is in shard '" + held->second + "'");
+  }
+  return set;
+}
+
+SafetensorsSet::Entry SafetensorsSet::find(const std::string& name) const {
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? Entry{} : entries_[it->second];
 }
 
 void write_safetensors(const std::string& path, const std::vector<SafetensorsArray>& arrays,

@@ -5,6 +5,9 @@ weights [in, out], fused c_attn, tied lm_head), without any TransformerLens conv
 
 usage: hf_gpt2_reference.py write DIR        writes DIR/hf/{config.json,model.safetensors},
                                               DIR/tokens.h5 (/tokens [B, T]) and DIR/reference.h5 (/logits)
+       hf_gpt2_reference.py write-sharded DIR   after write: DIR/hf_sharded, the same config and tensors
+                                              in 3 shards + model.safetensors.index.json, as
+                                              transformers' save_pretrained(max_shard_size=...) lays them out
        hf_gpt2_reference.py check-export DIR EXPORTED.safetensors
                                               checks headlab's TL-named export against the HF arrays
 """
@@ -134,6 +137,37 @@ def write(out):
         f["logits"] = gpt2_forward(back, tokens)
 
 
+def write_sharded(out):
+    """Cuts the single file's tensors, in its order, into 3 shards of about equal bytes."""
+    src = os.path.join(out, "hf")
+    dst = os.path.join(out, "hf_sharded")
+    os.makedirs(dst, exist_ok=True)
+    with open(os.path.join(src, "config.json")) as f:
+        config = f.read()
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        f.write(config)
+    with open(os.path.join(src, "model.safetensors"), "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    arrays = read_safetensors(os.path.join(src, "model.safetensors"))
+    names = [k for k in header if k != "__metadata__"]
+    total = sum(arrays[k].size * 4 for k in names)
+    n_shards, shards, size = 3, [[]], 0
+    for name in names:
+        if size >= total * len(shards) / n_shards and len(shards) < n_shards:
+            shards.append([])
+        shards[-1].append(name)
+        size += arrays[name].size * 4
+    weight_map = {}
+    for i, group in enumerate(shards):
+        file = "model-%05d-of-%05d.safetensors" % (i + 1, len(shards))
+        write_safetensors(os.path.join(dst, file), {k: arrays[k].astype(np.float32) for k in group})
+        weight_map.update({k: file for k in group})
+    with open(os.path.join(dst, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    print("wrote %d shards of %d tensors" % (len(shards), len(names)))
+
+
 def check_export(out, exported):
     a = {k: v.astype(np.float64) for k, v in hf_arrays().items()}
     e = read_safetensors(exported)
@@ -165,5 +199,7 @@ def check_export(out, exported):
 if __name__ == "__main__":
     if sys.argv[1] == "write":
         write(sys.argv[2])
+    elif sys.argv[1] == "write-sharded":
+        write_sharded(sys.argv[2])
     else:
         check_export(sys.argv[2], sys.argv[3])

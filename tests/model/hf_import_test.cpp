@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/errors.h"
@@ -170,4 +172,190 @@ TEST(ModelHfImportTest, OtherFamiliesAndBadFoldersAreOneLineErrors) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("has no tensor 'wpe.weight'"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path("x.h5")));
+}
+
+TEST(ModelHfImportTest, ShardedFolderImportsBitwiseAsTheSingleFile) {
+  if (!python_reference_missing().empty()) GTEST_SKIP() << python_reference_missing();
+  TempDir dir;
+  const std::string d = dir.path("");
+  CommandResult r = run_command_line(std::string(kReferencePython) + " " + kScript + " write " + d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_command_line(std::string(kReferencePython) + " " + kScript + " write-sharded " + d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(std::filesystem::exists(d + "/hf_sharded/model.safetensors"));
+  ASSERT_TRUE(std::filesystem::exists(d + "/hf_sharded/model-00003-of-00003.safetensors"));
+  r = run_command_line(kTool + " import --hf " + d + "/hf --out " + d + "/single.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string single_out = r.out;
+  r = run_command_line(kTool + " import --hf " + d + "/hf_sharded --out " + d + "/sharded.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("from 31 F32 tensors in 3 shards"), std::string::npos) << r.out;
+  // The same tensors named as unused, in the same order (the shards keep the single file's order).
+  EXPECT_EQ(r.out.substr(r.out.find("not used")), single_out.substr(single_out.find("not used")));
+
+  const Checkpoint a = read_checkpoint(d + "/single.h5"), b = read_checkpoint(d + "/sharded.h5");
+  ASSERT_EQ(a.params.size(), b.params.size());
+  EXPECT_EQ(std::memcmp(a.params.data(), b.params.data(), a.params.size() * sizeof(float)), 0);
+  for (const std::string which : {"single", "sharded"}) {
+    r = run_command_line(kTool + " run --checkpoint " + d + "/" + which + ".h5 --tokens " + d + "/tokens.h5 --out " +
+                         d + "/logits_" + which + ".h5 --threads 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::vector<float> la = h5::File::open(d + "/logits_single.h5").read<float>("logits", {3, 16, 61});
+  const std::vector<float> lb = h5::File::open(d + "/logits_sharded.h5").read<float>("logits", {3, 16, 61});
+  ASSERT_EQ(la.size(), lb.size());
+  EXPECT_EQ(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)), 0) << "logits differ";
+  // And the sharded import is still GPT-2: against the float64 forward of the same arrays.
+  const std::vector<double> want = h5::File::open(d + "/reference.h5").read<double>("logits", {3, 16, 61});
+  double max_err = 0, max_abs = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_err = std::max(max_err, std::abs(double(lb[i]) - want[i]));
+    max_abs = std::max(max_abs, std::abs(want[i]));
+  }
+  EXPECT_LT(max_err, 2e-4 * max_abs);
+}
+
+namespace {
+
+// A 1-layer GPT-2 (n_embd 8, 2 heads, n_positions 4, vocab 5) in HF's names, cut into two shards
+// with their index, as transformers writes them.
+struct ShardedTinyGpt2 {
+  std::string dir;
+  std::vector<SafetensorsArray> first, second;
+  nlohmann::json index;
+
+  explicit ShardedTinyGpt2(const std::string& d) : dir(d) {
+    std::filesystem::create_directories(dir);
+    write_bytes(dir + "/config.json",
+                "{\"model_type\": \"gpt2\", \"n_layer\": 1, \"n_embd\": 8, \"n_head\": 2, \"n_positions\": 4, "
+                "\"vocab_size\": 5}");
+    auto a = [](const std::string& name, std::vector<int64_t> shape) {
+      int64_t n = 1;
+      for (int64_t s : shape) n *= s;
+      std::vector<float> v(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) v[size_t(i)] = 0.01f * float(i % 17) - 0.05f;
+      return SafetensorsArray{"transformer." + name, shape, v};
+    };
+    first = {a("wte.weight", {5, 8}),
+             a("wpe.weight", {4, 8}),
+             a("h.0.ln_1.weight", {8}),
+             a("h.0.ln_1.bias", {8}),
+             a("h.0.attn.c_attn.weight", {8, 24}),
+             a("h.0.attn.c_attn.bias", {24})};
+    second = {a("h.0.attn.c_proj.weight", {8, 8}),
+              a("h.0.attn.c_proj.bias", {8}),
+              a("h.0.ln_2.weight", {8}),
+              a("h.0.ln_2.bias", {8}),
+              a("h.0.mlp.c_fc.weight", {8, 32}),
+              a("h.0.mlp.c_fc.bias", {32}),
+              a("h.0.mlp.c_proj.weight", {32, 8}),
+              a("h.0.mlp.c_proj.bias", {8}),
+              a("ln_f.weight", {8}),
+              a("ln_f.bias", {8})};
+    index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+    for (const auto& t : first) index["weight_map"][t.name] = "model-00001-of-00002.safetensors";
+    for (const auto& t : second) index["weight_map"][t.name] = "model-00002-of-00002.safetensors";
+  }
+  void write() const {
+    write_safetensors(dir + "/model-00001-of-00002.safetensors", first);
+    write_safetensors(dir + "/model-00002-of-00002.safetensors", second);
+    write_bytes(dir + "/model.safetensors.index.json", index.dump(2));
+  }
+};
+
+}  // namespace
+
+TEST(ModelHfImportTest, BadShardedFoldersAreOneLineErrors) {
+  TempDir dir;
+  const std::string out = dir.path("x.h5");
+  {
+    ShardedTinyGpt2 good(dir.path("good"));
+    good.write();
+    const CommandResult r = run_command_line(kTool + " import --hf " + good.dir + " --out " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("in 2 shards"), std::string::npos) << r.out;
+    std::filesystem::remove(out);
+  }
+  // Each case: a change to the good folder, and what the one error line must say.
+  const std::string s1 = "model-00001-of-00002.safetensors", s2 = "model-00002-of-00002.safetensors";
+  const std::string wm = "weight_map";
+  struct Case {
+    std::string name;
+    std::function<void(ShardedTinyGpt2&)> change;
+    std::function<void(const ShardedTinyGpt2&)> after_write;
+    std::vector<std::string> expect;
+  };
+  const std::vector<Case> cases = {
+      {"missing_shard",
+       [&](ShardedTinyGpt2& f) { f.index[wm]["transformer.ln_f.bias"] = "model-00003-of-00003.safetensors"; },
+       nullptr,
+       {"model.safetensors.index.json", "names shard 'model-00003-of-00003.safetensors'", "missing"}},
+      {"tensor_missing_from_index",
+       [&](ShardedTinyGpt2& f) { f.index[wm].erase("transformer.h.0.ln_2.bias"); },
+       nullptr,
+       {"holds tensor 'transformer.h.0.ln_2.bias', which the weight_map does not list"}},
+      {"tensor_missing_everywhere",
+       [&](ShardedTinyGpt2& f) {
+         f.index[wm].erase("transformer.ln_f.bias");
+         f.second.pop_back();
+       },
+       nullptr,
+       {"model.safetensors.index.json", "has no tensor 'transformer.ln_f.bias'"}},
+      {"tensor_missing_from_its_shard",
+       [&](ShardedTinyGpt2& f) { f.second.pop_back(); },
+       nullptr,
+       {"places tensor 'transformer.ln_f.bias' in shard '" + s2 + "', which does not hold it"}},
+      {"tensor_in_the_other_shard",
+       [&](ShardedTinyGpt2& f) { f.index[wm]["transformer.wpe.weight"] = s2; },
+       nullptr,
+       {"places tensor 'transformer.wpe.weight' in shard '" + s2 + "'; it is in shard '" + s1 + "'"}},
+      {"duplicate_across_shards",
+       [&](ShardedTinyGpt2& f) { f.second.push_back(f.first[1]); },
+       nullptr,
+       {"tensor 'transformer.wpe.weight' is in two shards"}},
+      {"shard_escaping_the_folder",
+       [&](ShardedTinyGpt2& f) { f.index[wm]["transformer.ln_f.bias"] = "../" + s2; },
+       // The escaping name exists, so only the name check can refuse it.
+       [&](const ShardedTinyGpt2& f) {
+         std::filesystem::copy_file(f.dir + "/" + s2, f.dir + "/../" + s2,
+                                    std::filesystem::copy_options::overwrite_existing);
+       },
+       {"names shard '../" + s2 + "': a shard must be a file name in the index's own folder"}},
+      {"absolute_shard",
+       [&](ShardedTinyGpt2& f) { f.index[wm]["transformer.ln_f.bias"] = "/etc/hostname"; },
+       nullptr,
+       {"a shard must be a file name"}},
+      {"shard_not_a_string",
+       [&](ShardedTinyGpt2& f) { f.index[wm]["transformer.ln_f.bias"] = 3; },
+       nullptr,
+       {"weight_map entry 'transformer.ln_f.bias' is 3"}},
+      {"no_weight_map", [&](ShardedTinyGpt2& f) { f.index.erase(wm); }, nullptr, {"has no \"weight_map\" object"}},
+      {"index_not_json",
+       nullptr,
+       [&](const ShardedTinyGpt2& f) { write_bytes(f.dir + "/model.safetensors.index.json", "{\"weight_map\": {"); },
+       {"model.safetensors.index.json: not valid JSON"}},
+      {"shard_header_lies",
+       nullptr,
+       [&](const ShardedTinyGpt2& f) {
+         std::string bytes = read_bytes(f.dir + "/" + s2);
+         bytes[5] = 1;  // header length past the end of the file
+         write_bytes(f.dir + "/" + s2, bytes);
+       },
+       {"shard refused", s2, "runs past the end"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ShardedTinyGpt2 f(dir.path(c.name));
+    if (c.change) c.change(f);
+    f.write();
+    if (c.after_write) c.after_write(f);
+    const CommandResult r = run_command_line(kTool + " import --hf " + f.dir + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_EQ(r.err_lines(), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("headlab-model: error: ", 0), 0u) << r.err;
+    for (const std::string& e : c.expect)
+      EXPECT_NE(r.err.find(e), std::string::npos) << "want '" << e << "' in " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
 }

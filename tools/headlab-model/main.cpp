@@ -42,7 +42,8 @@ const char* kUsage =
     "  sample  --checkpoint CKPT (--prompt TEXT | --prompt-tokens \"1 2 3\") --max-new N [--temperature T] [--seed S]\n"
     "          continues the prompt; prints the text when the checkpoint carries its tokenizer.\n"
     "          Past n_ctx tokens the model reads the last n_ctx (a sliding window); T = 0 is greedy\n"
-    "  import  --hf DIR --out CKPT.h5                    a Hugging Face GPT-2 (config.json, model.safetensors)\n"
+    "  import  --hf DIR --out CKPT.h5                    a Hugging Face GPT-2 (config.json, model.safetensors or\n"
+    "                                                    model.safetensors.index.json + its shards)\n"
     "  export  --checkpoint CKPT --safetensors OUT       TransformerLens state_dict names, float32\n"
     "Run headlab-model <command> --help for the options of one command.\n";
 
@@ -386,8 +387,9 @@ int cmd_import(int argc, char** argv) {
   std::string hf_dir, out, tokenizer_path;
   po::options_description opts("headlab-model import");
   opts.add_options()("help,h", "this help")("hf", po::value<std::string>(&hf_dir),
-                                            "a Hugging Face GPT-2 folder: config.json, model.safetensors "
-                                            "(and vocab.json + merges.txt for the tokenizer)")(
+                                            "a Hugging Face GPT-2 folder: config.json, model.safetensors (or "
+                                            "model.safetensors.index.json and its shards), and vocab.json + "
+                                            "merges.txt for the tokenizer")(
       "tokenizer", po::value<std::string>(&tokenizer_path),
       "a tokenizer JSON to store instead (headlab-data tokenizer import --gpt2 DIR)")(
       "out", po::value<std::string>(&out), "checkpoint to write");
@@ -418,9 +420,10 @@ int cmd_import(int argc, char** argv) {
   const ModelConfig& c = ck.config;
   std::printf(
       "wrote %s: GPT-2 of %lld parameters (n_layers %d, d_model %d, n_heads %d, n_ctx %d, d_vocab %d) from %lld "
-      "%s tensors; %s\n",
+      "%s tensors%s; %s\n",
       out.c_str(), (long long)c.n_params(), c.n_layers, c.d_model, c.n_heads, c.n_ctx, c.d_vocab,
-      (long long)report.n_tensors, report.source_dtype.c_str(), tokenizer_note.c_str());
+      (long long)report.n_tensors, report.source_dtype.c_str(),
+      report.n_shards ? (" in " + std::to_string(report.n_shards) + " shards").c_str() : "", tokenizer_note.c_str());
   if (!report.ignored.empty()) {
     std::string names;
     for (size_t i = 0; i < report.ignored.size() && i < 4; ++i) names += (i ? ", " : "") + report.ignored[i];
