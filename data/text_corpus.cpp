@@ -110,6 +110,7 @@ bool DocumentReader::open_next_file() {
   if (!in_) throw InputError(f.path, std::string("cannot open: ") + std::strerror(errno));
   carry_.clear();
   line_no_ = 0;
+  file_offset_ = 0;
   new_document_ = true;
   return true;
 }
@@ -146,6 +147,14 @@ bool DocumentReader::next_text_piece(TextPiece& piece) {
       buf.resize(cut);
     }  // no safe place in this window: the piece is the whole window
   }
+  const std::string& path = files_[file_index_ - 1].path;
+  piece.where = path == "-" ? std::string("standard input") : path;
+  if (const void* nul = std::memchr(buf.data(), '\0', buf.size()))
+    throw InputError(piece.where,
+                     "looks binary (a NUL byte at offset " +
+                         std::to_string(file_offset_ + uint64_t(static_cast<const char*>(nul) - buf.data())) +
+                         "); give text files only");
+  file_offset_ += buf.size();
   if (new_document_) ++document_;
   piece.text = std::move(buf);
   piece.document = document_;
@@ -180,6 +189,7 @@ bool DocumentReader::next_jsonl_piece(TextPiece& piece) {
       throw InputError(where, "has no field '" + field_ + "' (choose the field with --text-field)");
     if (!j[field_].is_string()) throw InputError(where, "field '" + field_ + "' is not a string");
     piece.text = j[field_].get<std::string>();
+    piece.where = where;
     piece.document = ++document_;
     piece.starts_document = true;
     return true;

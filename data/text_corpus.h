@@ -1,6 +1,6 @@
 // A user's own text as documents, read in pieces so that no corpus is ever held in memory whole:
-//  - a plain file is one document (any bytes but NUL: a NUL in its first 8 KiB marks a binary file,
-//    which is refused);
+//  - a plain file is one document (any bytes but NUL: a NUL marks a binary file, which is refused: a
+//    NUL in the first 8 KiB when the files are listed, one later when it is read);
 //  - a JSONL file (.jsonl / .ndjson, or --format jsonl) is one document per non-empty line, the text in
 //    a string field (default "text");
 //  - a folder is every file under it, recursively, in path order (hidden files and folders skipped);
@@ -32,13 +32,16 @@ struct TextPiece {
   std::string text;
   int64_t document = 0;  // index of the document, counted over all files
   bool starts_document = false;
+  std::string where;  // for messages: the file, "FILE line N" for JSONL, "standard input"
 };
 
 class DocumentReader {
  public:
   DocumentReader(std::vector<CorpusFile> files, std::string text_field, size_t piece_bytes = size_t(1) << 20);
   ~DocumentReader();
-  // The next piece, or false at the end. InputError for a JSONL line that is not JSON or lacks the field.
+  // The next piece, or false at the end. InputError for a JSONL line that is not JSON or lacks the field,
+  // and for a NUL byte anywhere in a plain document (binary content past the first 8 KiB, or on
+  // standard input).
   bool next(TextPiece& piece);
   uint64_t bytes_read() const { return bytes_read_; }
   int64_t documents() const { return document_ + 1; }
@@ -57,6 +60,7 @@ class DocumentReader {
   bool new_document_ = false;
   std::string carry_;  // bytes read past the last cut, belonging to the next piece
   int64_t line_no_ = 0;
+  uint64_t file_offset_ = 0;  // of the next piece's first byte in the current plain file
   int64_t document_ = -1;
   uint64_t bytes_read_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -149,8 +150,25 @@ void build_text_datasets(const TextDatasetOptions& o, const std::function<void(c
     }
     ids.assign(batch.size(), {});
     const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+    // An exception must not leave an OpenMP region: each piece's is kept and the first rethrown.
+    std::vector<std::exception_ptr> failed(batch.size());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t i = 0; i < int64_t(batch.size()); ++i) ids[size_t(i)] = tok->encode(batch[size_t(i)].text);
+    for (int64_t i = 0; i < int64_t(batch.size()); ++i) {
+      try {
+        ids[size_t(i)] = tok->encode(batch[size_t(i)].text);
+      } catch (...) {
+        failed[size_t(i)] = std::current_exception();
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!failed[i]) continue;
+      try {
+        std::rethrow_exception(failed[i]);
+      } catch (const InputError& e) {
+        // A char or word tokenizer refuses bytes or words it does not have.
+        throw InputError(batch[i].where, "cannot be encoded with --tokenizer " + o.tokenizer_path + ": " + e.what());
+      }
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       const bool is_val = text_document_is_validation(batch[i].document, o.val_fraction, o.seed);
       StreamDatasetWriter& w = is_val ? *val : train;

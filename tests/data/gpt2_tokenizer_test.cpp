@@ -296,3 +296,44 @@ TEST(DataGpt2TokenizerTest, RefusesMismatchedFiles) {
   }
   expect_input_error([&] { import_gpt2_tokenizer(dir.path("")); }, {"encoder.json"});
 }
+
+// The command on a small GPT-2-style pair (the 256 byte tokens, 4 merges, <|endoftext|>; kept for
+// the fuzzer): imported, then each mismatch between encoder.json and vocab.bpe refused with one line,
+// exit 2 and no file.
+TEST(DataGpt2TokenizerTest, CommandRefusesMismatchedFilesWithOneLine) {
+  std::ifstream in(std::string(HEADLAB_SOURCE_DIR) + "/tests/fuzz/regressions/gpt2_tokenizer/small_valid",
+                   std::ios::binary);
+  const std::string both((std::istreambuf_iterator<char>(in)), {});
+  const std::string split = "\n#headlab-fuzz-split\n";
+  ASSERT_NE(both.find(split), std::string::npos);
+  const std::string encoder = both.substr(0, both.find(split)), merges = both.substr(both.find(split) + split.size());
+  const std::string tool = std::string(HEADLAB_BINARY_DIR) + "/bin/headlab-data";
+  TempDir dir;
+  auto write = [&](const std::string& e, const std::string& m) {
+    std::ofstream(dir.path("encoder.json"), std::ios::binary | std::ios::trunc) << e;
+    std::ofstream(dir.path("vocab.bpe"), std::ios::binary | std::ios::trunc) << m;
+  };
+  write(encoder, merges);
+  CommandResult r =
+      run_command_line(tool + " tokenizer import --gpt2 " + dir.path("") + " --out " + dir.path("t.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("261 tokens"), std::string::npos) << r.out;
+  r = run_command_line(tool + " tokenizer encode --tokenizer " + dir.path("t.json") + " --text ' the in'");
+  EXPECT_EQ(r.out, "258 32 259\n") << r.err;  // " the" by three merges; " in" is " " + "in"
+  const std::vector<std::pair<std::pair<std::string, std::string>, std::string>> bad = {
+      {{encoder, merges + "x q\n"}, "do not match"},                    // "xq" is no token
+      {{encoder, "#version: 0.2\nĠ t\nh e\ni n\n"}, "no merge makes"},  // "Ġthe" unreachable
+      {{encoder, merges + "the\n"}, "expected two tokens"},             // not a merge
+      {{"{\"a\": ", merges}, "encoder.json"},                           // not JSON
+      {{encoder.substr(0, encoder.rfind(", \"<|endoftext|>\"")) + "}", merges}, "has no <|endoftext|>"}};
+  for (const auto& [files, why] : bad) {
+    SCOPED_TRACE(why);
+    write(files.first, files.second);
+    r = run_command_line(tool + " tokenizer import --gpt2 " + dir.path("") + " --out " + dir.path("bad.json"));
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_EQ(r.err_lines(), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("headlab-data: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path("bad.json")));
+  }
+}

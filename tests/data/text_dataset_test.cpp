@@ -194,4 +194,31 @@ TEST(DataTextDatasetTest, CommandLineStdinAndBadCorpora) {
     EXPECT_NE(r.err.find(why), std::string::npos) << args << "\n" << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir.path("bad"))) << args;
   }
+
+  // Found only while encoding, after the output was begun: binary bytes past the first 8 KiB or on
+  // standard input, a JSONL line without the field, a tokenizer that lacks some of the text's bytes.
+  // Each is still one line, and the staged output is gone.
+  write_file(dir.path("late_binary.txt"), std::string(20000, 'a') + std::string("\0\x01\x02", 3) + "tail");
+  write_file(dir.path("abc.txt"), "abc cab");
+  r = run_command_line(kTool + " tokenizer train --input " + dir.path("abc.txt") + " --kind char --out " +
+                       dir.path("abc_char.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string tok = " --tokenizer " + dir.path("out/tokenizer.json");
+  const std::vector<std::pair<std::string, std::string>> late = {
+      {"--input " + dir.path("late_binary.txt") + tok, "looks binary (a NUL byte at offset 20000)"},
+      {"--input - " + tok + " <" + dir.path("late_binary.txt"), "standard input: looks binary"},
+      {"--input " + dir.path("nofield.jsonl") + tok, "line 2: has no field 'text'"},
+      {"--input " + dir.path("docs") + " --tokenizer " + dir.path("abc_char.json"),
+       "cannot be encoded with --tokenizer"},
+  };
+  for (const auto& [args, why] : late) {
+    r = run_command_line(kTool + " text " + args + " --threads 2 --out " + dir.path("bad"));
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_EQ(r.err_lines(), 1) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("headlab-data: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << args << "\n" << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path("bad"))) << args;
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir.path("")))
+    EXPECT_NE(e.path().filename().string().rfind(".bad", 0), 0u) << "left behind: " << e.path();
 }
