@@ -147,6 +147,8 @@ bool DocumentReader::next_text_piece(TextPiece& piece) {
       buf.resize(cut);
     }  // no safe place in this window: the piece is the whole window
   }
+  // The read reserved a whole piece: a small file would otherwise keep 1 MiB per document in the batch.
+  if (buf.capacity() > 2 * buf.size() + 4096) buf.shrink_to_fit();
   const std::string& path = files_[file_index_ - 1].path;
   piece.where = path == "-" ? std::string("standard input") : path;
   if (const void* nul = std::memchr(buf.data(), '\0', buf.size()))
