@@ -231,7 +231,7 @@ void EdgePatcher::forward(const int32_t* tokens, const MaskedRunOptions& opt) {
 void EdgePatcher::backward(const float* dlogits) {
   const int64_t n = int64_t(B_) * T_ * model_.config().d_vocab;
   be_.copy_from_host(dlogits_, dlogits, size_t(n) * sizeof(float));
-  model_.backward_from_logits(dlogits_, &hooks_);
+  model_.backward_from_logits(dlogits_, &hooks_, false);  // scores need no parameter gradients
 }
 
 void EdgePatcher::zero_gradients() { be_.fill_zero(grad_, size_t(g_.n_dst() * BTD_) * sizeof(float)); }

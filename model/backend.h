@@ -70,6 +70,49 @@ class Backend {
   virtual void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
                                 const float* rstd, int64_t N, int64_t C) = 0;
 
+  // The backward of n heads that each multiplied their own copy of one normalised input (the split
+  // q/k/v inputs): dout [n, N, C] head-major, one gradient per head at the norm's output, all heads
+  // sharing inp's saved statistics. Head h's input gradient is written (acc = overwrite) or added
+  // (acc = add; then row_stride must be C) at dinp + h * head_stride, rows row_stride floats apart;
+  // dsum [N, C] (nullptr to skip) += the sum of the n input gradients; dweight, dbias (LN only;
+  // nullptr to skip) accumulate what the norm's backward of Σ_h dout_h would add. norm: which of the
+  // two backwards above (mean unused for RMS), or none (the identity). With n = 1, acc = overwrite and
+  // row_stride = C, dinp may alias dout. `scratch` [N, C] is the default's buffer, needed unless
+  // that last case. The default runs the one-head backward per head; a backend may share each row's
+  // normalised values and keep each row in cache across heads.
+  virtual void norm_backward_heads(Normalization norm, float* dinp, int64_t head_stride, int64_t row_stride,
+                                   Accumulate acc, float* dsum, float* dweight, float* dbias, const float* dout,
+                                   const float* inp, const float* weight, const float* mean, const float* rstd,
+                                   int64_t n, int64_t N, int64_t C, float* scratch) {
+    float* discard = nullptr;  // the one-head backwards always add parameter gradients somewhere
+    if (norm != Normalization::none && !dweight) {
+      discard = static_cast<float*>(alloc_bytes(size_t(2 * C) * sizeof(float)));
+      dweight = discard;
+      dbias = discard + C;
+    }
+    const bool direct = acc == Accumulate::overwrite && row_stride == C;
+    for (int64_t h = 0; h < n; ++h) {
+      const float* g = dout + h * N * C;
+      float* out = dinp + h * head_stride;
+      float* dx = direct ? out : scratch;
+      if (norm == Normalization::LN)
+        layernorm_backward(dx, dweight, dbias, g, inp, weight, mean, rstd, N, C);
+      else if (norm == Normalization::RMS)
+        rmsnorm_backward(dx, dweight, g, inp, weight, rstd, N, C);
+      else if (direct && out != g)
+        copy(out, g, size_t(N * C) * sizeof(float));
+      const float* result = norm == Normalization::none && !direct ? g : dx;
+      if (!direct) {
+        if (acc == Accumulate::add)
+          add_inplace(out, result, N * C);
+        else
+          copy_rows(out, row_stride, result, C, N, C);
+      }
+      if (dsum) add_inplace(dsum, result, N * C);
+    }
+    if (discard) free_bytes(discard);
+  }
+
   // ---- activation (gelu_new = tanh approximation, gelu = erf, relu, silu) ---------------------
   virtual void activation_forward(float* out, const float* inp, int64_t n, ActFn fn) = 0;
   virtual void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, ActFn fn) = 0;

@@ -18,6 +18,7 @@
 #include "model/cpu/embedding.h"
 #include "model/cpu/layernorm.h"
 #include "model/cpu/matmul.h"
+#include "model/cpu/norm_heads.h"
 #include "model/cpu/rmsnorm.h"
 #include "model/cpu/rotary.h"
 
@@ -111,6 +112,15 @@ class CpuBackend final : public Backend {
                         const float* rstd, int64_t N, int64_t C) override {
     use_threads();
     cpu::rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, N, C);
+  }
+
+  void norm_backward_heads(Normalization norm, float* dinp, int64_t head_stride, int64_t row_stride, Accumulate acc,
+                           float* dsum, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, const float* mean, const float* rstd, int64_t n, int64_t N, int64_t C,
+                           float*) override {
+    use_threads();
+    cpu::norm_backward_heads(norm, dinp, head_stride, row_stride, acc == Accumulate::add, dsum, dweight, dbias, dout,
+                             inp, weight, mean, rstd, n, N, C);
   }
 
   // ---- activation ----

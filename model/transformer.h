@@ -53,8 +53,10 @@ class Transformer {
   // the loss gradient (1 for the mean loss; 1/k for k accumulation steps).
   void backward(HookSet* hooks = nullptr, float dlogits_scale = 1.0f);
   // Backward from a caller-given gradient of the logits [B, T, d_vocab] (backend memory) — for
-  // metrics other than the loss (logit difference, KL ...).
-  void backward_from_logits(const float* dlogits, HookSet* hooks = nullptr);
+  // metrics other than the loss (logit difference, KL ...). parameter_gradients = false forms only
+  // the activations' gradients (what hooks see) and leaves grads() untouched: the weight products
+  // and norm, bias and embedding sums are skipped (edge attribution needs none of them).
+  void backward_from_logits(const float* dlogits, HookSet* hooks = nullptr, bool parameter_gradients = true);
 
   const float* logits() const;  // [B, T, d_vocab] of the last forward
   std::vector<float> logits_to_host() const;

@@ -57,6 +57,8 @@ struct Transformer::Activations {
   int64_t hook_buf_size = 0;
   float* hook_buf2 = nullptr;
   int64_t hook_buf2_size = 0;
+  float* hook_buf3 = nullptr;
+  int64_t hook_buf3_size = 0;
   // Split q/k/v inputs (only when a hook asks for hook_{q,k,v}_input of a block): per block, per
   // which (q, k, v) and head, the head's own input [BT, D], its normalised input [BT, D] and the
   // norm's statistics [BT]. Allocated on first use, kept with the activations.
@@ -74,6 +76,7 @@ struct Transformer::Activations {
     for (void* p : owned) be.free_bytes(p);
     if (hook_buf) be.free_bytes(hook_buf);
     if (hook_buf2) be.free_bytes(hook_buf2);
+    if (hook_buf3) be.free_bytes(hook_buf3);
   }
   float* f(int64_t n) {
     void* p = be.alloc_bytes(size_t(std::max<int64_t>(n, 1)) * sizeof(float));

@@ -105,6 +105,11 @@ void TransformerPass::norm_backward_add(float* dresid, const float* dout, const 
 void TransformerPass::norm_backward_into(float* dinp, const float* dout, const float* inp, const float* mean,
                                          const float* rstd, int64_t w, int64_t b) {
   const int64_t D = c_.d_model;
+  if (!param_grads() && c_.normalization_type != Normalization::none) {
+    be_.norm_backward_heads(c_.normalization_type, dinp, 0, D, Accumulate::overwrite, nullptr, nullptr, nullptr, dout,
+                            inp, P(w), mean, rstd, 1, BT_, D, nullptr);
+    return;
+  }
   switch (c_.normalization_type) {
     case Normalization::LN:
       be_.layernorm_backward(dinp, G(w), G(b), dout, inp, P(w), mean, rstd, BT_, D);
@@ -137,13 +142,13 @@ void TransformerPass::embed_backward(float* dx) {  // dx [BT, D] = d resid_pre o
     if (wants_grad(-1, HookSite::pos_embed)) {
       be_.copy(A_.dtmp, dx, size_t(BT_ * D) * sizeof(float));
       hook_grad(-1, HookSite::pos_embed, A_.dtmp);
-      be_.pos_embedding_backward(G(off_.W_pos), A_.dtmp, B_, T_, D);
-    } else {
+      if (param_grads()) be_.pos_embedding_backward(G(off_.W_pos), A_.dtmp, B_, T_, D);
+    } else if (param_grads()) {
       be_.pos_embedding_backward(G(off_.W_pos), dx, B_, T_, D);
     }
   }
   hook_grad(-1, HookSite::embed, dx);
-  be_.embedding_backward(G(off_.W_E), dx, A_.tokens, BT_, D);
+  if (param_grads()) be_.embedding_backward(G(off_.W_E), dx, A_.tokens, BT_, D);
 }
 
 // ---- attention ------------------------------------------------------------------------------
@@ -196,11 +201,12 @@ void TransformerPass::attention_backward(int l, const float* dout, float* dresid
   const BlockOffsets& o = off_.blocks[size_t(l)];
   auto& b = A_.blocks[size_t(l)];
   const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, Hd = H * dh;
-  be_.bias_backward(G(o.b_O), dout, BT_, D);
+  bias_grad(o.b_O, dout, BT_, D);
   if (wants(l, HookSite::attn_result) || wants_grad(l, HookSite::attn_result)) {
     per_head_output_backward(l, dout);
   } else {
-    be_.matmul(G(o.W_O), b.z, dout, nullptr, Hd, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    if (param_grads())
+      be_.matmul(G(o.W_O), b.z, dout, nullptr, Hd, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
     be_.matmul(A_.dz, dout, P(o.W_O), nullptr, BT_, Hd, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
   }
   hook_grad(l, HookSite::attn_z, A_.dz);
@@ -228,8 +234,9 @@ void TransformerPass::attention_backward(int l, const float* dout, float* dresid
     return;
   }
   const float* h = b.ln1_out ? b.ln1_out : A_.resid[size_t(l)];
-  be_.matmul(G(o.W_qkv), h, A_.dqkv, nullptr, D, 3 * Hd, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-  be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, 3 * Hd);
+  if (param_grads())
+    be_.matmul(G(o.W_qkv), h, A_.dqkv, nullptr, D, 3 * Hd, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  bias_grad(o.b_qkv, A_.dqkv, BT_, 3 * Hd);
   be_.matmul(A_.dnorm, A_.dqkv, P(o.W_qkv), nullptr, BT_, D, 3 * Hd, Transpose::no, Transpose::yes,
              Accumulate::overwrite);
   norm_backward_add(dresid, A_.dnorm, A_.resid[size_t(l)], b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
@@ -263,16 +270,18 @@ void TransformerPass::mlp_backward(int l, const float* dout, float* dresid_mid) 
   const BlockOffsets& o = off_.blocks[size_t(l)];
   auto& b = A_.blocks[size_t(l)];
   const int64_t D = c_.d_model, M = c_.d_mlp;
-  be_.matmul(G(o.W_out), b.mlp_post, dout, nullptr, M, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-  be_.bias_backward(G(o.b_out), dout, BT_, D);
+  if (param_grads())
+    be_.matmul(G(o.W_out), b.mlp_post, dout, nullptr, M, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  bias_grad(o.b_out, dout, BT_, D);
   be_.matmul(A_.dmlp_a, dout, P(o.W_out), nullptr, BT_, M, D, Transpose::no, Transpose::yes, Accumulate::overwrite);
   hook_grad(l, HookSite::mlp_post, A_.dmlp_a);
   be_.activation_backward(A_.dmlp_b, A_.dmlp_a, b.mlp_pre, BT_ * M, c_.act_fn);
   hook_grad(l, HookSite::mlp_pre, A_.dmlp_b);
   const float* x = mlp_input(l);
   const float* h = b.ln2_out ? b.ln2_out : x;
-  be_.matmul(G(o.W_in), h, A_.dmlp_b, nullptr, D, M, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-  be_.bias_backward(G(o.b_in), A_.dmlp_b, BT_, M);
+  if (param_grads())
+    be_.matmul(G(o.W_in), h, A_.dmlp_b, nullptr, D, M, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  bias_grad(o.b_in, A_.dmlp_b, BT_, M);
   be_.matmul(A_.dnorm, A_.dmlp_b, P(o.W_in), nullptr, BT_, D, M, Transpose::no, Transpose::yes, Accumulate::overwrite);
   if (wants_grad(l, HookSite::mlp_in)) {
     if (!b.mlp_in_used) throw InternalError("a gradient hook on hook_mlp_in after a forward that did not form it");
@@ -351,13 +360,15 @@ void TransformerPass::unembed_backward(const float* dlogits) {
   const int64_t D = c_.d_model, V = c_.d_vocab;
   float* x = A_.resid[size_t(c_.n_layers)];
   const float* h = A_.lnf_out ? A_.lnf_out : x;
-  be_.bias_backward(G(off_.b_U), dlogits, BT_, V);
+  bias_grad(off_.b_U, dlogits, BT_, V);
   if (off_.W_U >= 0) {
-    be_.matmul(G(off_.W_U), h, dlogits, nullptr, D, V, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    if (param_grads())
+      be_.matmul(G(off_.W_U), h, dlogits, nullptr, D, V, BT_, Transpose::yes, Transpose::no, Accumulate::add);
     be_.matmul(A_.dnorm, dlogits, P(off_.W_U), nullptr, BT_, D, V, Transpose::no, Transpose::yes,
                Accumulate::overwrite);
   } else {
-    be_.matmul(G(off_.W_E), dlogits, h, nullptr, V, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+    if (param_grads())
+      be_.matmul(G(off_.W_E), dlogits, h, nullptr, V, D, BT_, Transpose::yes, Transpose::no, Accumulate::add);
     be_.matmul(A_.dnorm, dlogits, P(off_.W_E), nullptr, BT_, D, V, Transpose::no, Transpose::no, Accumulate::overwrite);
   }
   norm_backward_into(A_.dresid, A_.dnorm, x, A_.lnf_mean, A_.lnf_rstd, off_.lnf_w, off_.lnf_b);
@@ -446,11 +457,11 @@ void Transformer::backward(HookSet* hooks, float dlogits_scale) {
   TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits);
 }
 
-void Transformer::backward_from_logits(const float* dlogits, HookSet* hooks) {
+void Transformer::backward_from_logits(const float* dlogits, HookSet* hooks, bool parameter_gradients) {
   if (!acts_) throw InternalError("backward_from_logits before any forward");
   check_hooks_supported(hooks, cfg_, true);
   refuse_backward_through_changed_norm(*acts_);
-  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(dlogits);
+  TransformerPass(cfg_, table_, be_, *acts_, params_, parameter_gradients ? grads_ : nullptr, hooks).backward(dlogits);
 }
 
 }  // namespace headlab

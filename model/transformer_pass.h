@@ -49,7 +49,12 @@ class TransformerPass {
     hooks_->run_backward({layer, s}, v, be_);
   }
   float* P(int64_t off) const { return off < 0 ? nullptr : params_ + off; }
-  float* G(int64_t off) const { return off < 0 ? nullptr : grads_ + off; }
+  // Parameter gradients: grads_ null (a backward for activation gradients only) skips them all.
+  float* G(int64_t off) const { return off < 0 || !grads_ ? nullptr : grads_ + off; }
+  bool param_grads() const { return grads_ != nullptr; }
+  void bias_grad(int64_t off, const float* dout, int64_t M, int64_t N) {
+    if (float* g = G(off)) be_.bias_backward(g, dout, M, N);
+  }
   // ---- split q/k/v inputs (TransformerLens' use_split_qkv_input) -----------------------------
   // Each head reads its own copy of resid_pre (hook_{q,k,v}_input [B, T, H, D]), normalises it and
   // multiplies by its own slice of W_qkv. Formed only when a hook asks, in forward or backward.

@@ -179,12 +179,13 @@ void TransformerPass::split_qkv_backward(int l, float* dresid) {
       const int64_t col = (which * H + h) * dh;
       be_.copy_rows(dslice, dh, A_.dqkv + col, row, BT_, dh);
       const float* ln = s.ln_out[i] ? s.ln_out[i] : s.x[i];
-      // dW slice: computed contiguous, added into the strided gradient.
-      be_.matmul(dw, ln, dslice, nullptr, D, dh, BT_, Transpose::yes, Transpose::no, Accumulate::overwrite);
-      be_.copy_rows(gw, dh, G(o.W_qkv) + col, row, D, dh);
-      be_.add_inplace(gw, dw, D * dh);
-      be_.copy_rows(G(o.W_qkv) + col, row, gw, dh, D, dh);
-      be_.bias_backward(G(o.b_qkv) + col, dslice, BT_, dh);
+      if (param_grads()) {  // dW slice: computed contiguous, added into the strided gradient.
+        be_.matmul(dw, ln, dslice, nullptr, D, dh, BT_, Transpose::yes, Transpose::no, Accumulate::overwrite);
+        be_.copy_rows(gw, dh, G(o.W_qkv) + col, row, D, dh);
+        be_.add_inplace(gw, dw, D * dh);
+        be_.copy_rows(G(o.W_qkv) + col, row, gw, dh, D, dh);
+        if (o.b_qkv >= 0) be_.bias_backward(G(o.b_qkv) + col, dslice, BT_, dh);
+      }
       be_.matmul(A_.dnorm, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
                  Accumulate::overwrite);
       norm_backward_into(A_.dtmp, A_.dnorm, s.x[i], s.mean[i], s.rstd[i], o.ln1_w, o.ln1_b);
@@ -200,35 +201,54 @@ void TransformerPass::split_qkv_backward(int l, float* dresid) {
 
 // The backward of a fused forward for backward hooks on the q/k/v inputs: parameter gradients as
 // the plain path forms them, then per head its input's gradient, dnorm_h = dqkv_h · W_h^T through
-// the one normalisation all heads shared in the forward. The hook sees [BT, H, D] per input kind
-// and resid_pre's gradient is the sum of what it leaves, as in the split forward's backward.
+// the one normalisation all heads shared in the forward (norm_backward_heads). The hook sees
+// [BT, H, D] per input kind and resid_pre's gradient is the sum of what it leaves, as in the split
+// forward's backward.
 void TransformerPass::split_qkv_gradients(int l, float* dresid) {
   const BlockOffsets& o = off_.blocks[size_t(l)];
   auto& b = A_.blocks[size_t(l)];
   const int64_t D = c_.d_model, H = c_.n_heads, dh = c_.d_head, row = 3 * H * dh;
   const float* resid_pre = A_.resid[size_t(l)];
   const float* h_in = b.ln1_out ? b.ln1_out : resid_pre;
-  be_.matmul(G(o.W_qkv), h_in, A_.dqkv, nullptr, D, row, BT_, Transpose::yes, Transpose::no, Accumulate::add);
-  be_.bias_backward(G(o.b_qkv), A_.dqkv, BT_, row);
-  float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);  // [BT, H, D]
-  float* dslice = A_.dz;                                                   // [BT, dh]
+  if (param_grads())
+    be_.matmul(G(o.W_qkv), h_in, A_.dqkv, nullptr, D, row, BT_, Transpose::yes, Transpose::no, Accumulate::add);
+  bias_grad(o.b_qkv, A_.dqkv, BT_, row);
+  float* dslice = A_.dz;  // [BT, dh]
+  auto head_dnorm = [&](float* out, int which, int64_t h) {
+    be_.copy_rows(dslice, dh, A_.dqkv + (which * H + h) * dh, row, BT_, dh);
+    be_.matmul(out, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
+               Accumulate::overwrite);
+  };
+  bool sinks_only = true;
   for (int which = 0; which < 3; ++which) {
     const HookPoint at{l, input_site(which)};
-    // The edge methods' case: a sink alone takes each head's gradient as it is formed.
-    float* sink = hooks_->only_gradient_sink(at) ? hooks_->gradient_sink(at) : nullptr;
-    for (int64_t h = 0; h < H; ++h) {
-      be_.copy_rows(dslice, dh, A_.dqkv + (which * H + h) * dh, row, BT_, dh);
-      be_.matmul(A_.dnorm, dslice, weight_slice(l, which, h), nullptr, BT_, D, dh, Transpose::no, Transpose::yes,
-                 Accumulate::overwrite);
-      norm_backward_into(A_.dtmp, A_.dnorm, resid_pre, b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
-      if (sink) {
-        be_.add_inplace(sink + h * BT_ * D, A_.dtmp, BT_ * D);
-        be_.add_inplace(dresid, A_.dtmp, BT_ * D);
-      } else {
-        be_.copy_rows(dall + h * D, H * D, A_.dtmp, D, BT_, D);
+    sinks_only = sinks_only && (!wants_grad(l, input_site(which)) || hooks_->only_gradient_sink(at));
+  }
+  if (sinks_only) {
+    // The edge methods' case: nothing changes the gradients, so resid_pre's gradient and the norm's
+    // parameter gradients are the plain path's, and each head's gradient goes straight into its sink,
+    // one head at a time (its [BT, D] rows stay in cache between the product and the norm's backward).
+    be_.matmul(A_.dnorm, A_.dqkv, P(o.W_qkv), nullptr, BT_, D, row, Transpose::no, Transpose::yes,
+               Accumulate::overwrite);
+    norm_backward_add(dresid, A_.dnorm, resid_pre, b.ln1_mean, b.ln1_rstd, o.ln1_w, o.ln1_b);
+    for (int which = 0; which < 3; ++which) {
+      float* sink = hooks_->gradient_sink({l, input_site(which)});
+      if (!sink) continue;
+      for (int64_t h = 0; h < H; ++h) {
+        head_dnorm(A_.dnorm, which, h);
+        be_.norm_backward_heads(c_.normalization_type, sink + h * BT_ * D, BT_ * D, D, Accumulate::add, nullptr,
+                                nullptr, nullptr, A_.dnorm, resid_pre, P(o.ln1_w), b.ln1_mean, b.ln1_rstd, 1, BT_, D,
+                                A_.dtmp);
       }
     }
-    if (sink) continue;
+    return;
+  }
+  float* dall = A_.scratch(A_.hook_buf2, A_.hook_buf2_size, BT_ * H * D);   // [BT, H, D]
+  float* dnorm = A_.scratch(A_.hook_buf3, A_.hook_buf3_size, H * BT_ * D);  // [H, BT, D]
+  for (int which = 0; which < 3; ++which) {
+    for (int64_t h = 0; h < H; ++h) head_dnorm(dnorm + h * BT_ * D, which, h);
+    be_.norm_backward_heads(c_.normalization_type, dall, D, H * D, Accumulate::overwrite, nullptr, G(o.ln1_w),
+                            G(o.ln1_b), dnorm, resid_pre, P(o.ln1_w), b.ln1_mean, b.ln1_rstd, H, BT_, D, A_.dtmp);
     hook_grad(l, input_site(which), dall);
     for (int64_t h = 0; h < H; ++h) {
       be_.copy_rows(A_.dtmp, D, dall + h * D, H * D, BT_, D);
@@ -248,8 +268,9 @@ void TransformerPass::per_head_output_backward(int l, const float* dout) {
   for (int64_t hh = 0; hh < H; ++hh) {
     be_.copy_rows(A_.dtmp, D, dresult + hh * D, H * D, BT_, D);  // dresult_h [BT, D]
     be_.copy_rows(z_h, dh, b.z + hh * dh, H * dh, BT_, dh);
-    be_.matmul(G(o.W_O) + hh * dh * D, z_h, A_.dtmp, nullptr, dh, D, BT_, Transpose::yes, Transpose::no,
-               Accumulate::add);
+    if (param_grads())
+      be_.matmul(G(o.W_O) + hh * dh * D, z_h, A_.dtmp, nullptr, dh, D, BT_, Transpose::yes, Transpose::no,
+                 Accumulate::add);
     be_.matmul(z_h, A_.dtmp, P(o.W_O) + hh * dh * D, nullptr, BT_, dh, D, Transpose::no, Transpose::yes,
                Accumulate::overwrite);
     be_.copy_rows(A_.dz + hh * dh, H * dh, z_h, dh, BT_, dh);

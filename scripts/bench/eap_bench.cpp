@@ -146,9 +146,9 @@ int run(int argc, char** argv) {
   ig.ig_steps = K;
   const Seconds t_ig = fastest(repeats, [&] { ig_scores = attribute_edges(model, task, ig); });
   // The edge graph's own forward+backward: every head reads its own q, k and v input and the MLPs
-  // their hook_mlp_in copy, and the backward captures the gradient at every destination. Any EAP
-  // over this graph runs it at least once; EAP's other costs are the corrupted forward and the
-  // scores product.
+  // their hook_mlp_in copy, and the backward captures the gradient at every destination (and forms
+  // no parameter gradient, which no score needs). Any EAP over this graph runs it at least once;
+  // EAP's other costs are the corrupted forward and the scores product.
   Seconds graph_fb, cache, add;
   {
     EdgePatcher patcher(model, g);

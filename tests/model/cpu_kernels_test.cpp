@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/errors.h"
@@ -127,6 +128,85 @@ TEST(CpuRmsNormTest, BackwardMatchesFiniteDifferences) {
   for (int64_t c = 0; c < s.C; ++c) dweight[c] -= dweight0[c];
   EXPECT_TRUE(gradient_matches(dinp, numeric_gradient(inp, loss)));
   EXPECT_TRUE(gradient_matches(dweight, numeric_gradient(weight, loss)));
+}
+
+// ---- one normalisation's backward for many heads (the split q/k/v inputs) ---------------------
+
+// The CPU backend's fused pass against the interface's default, which runs the one-head backward
+// per head (the unfused path): every head's input gradient, their sum and the norm's parameter
+// gradients, written strided or added, for LN, RMS and no norm, with 300 columns (two column blocks
+// of the parameter pass and a partial vector) and 1 or 2 threads.
+TEST(CpuNormBackwardHeadsTest, EqualsTheOneHeadBackwardPerHead) {
+  const int64_t n = 3, N = 11, C = 300;
+  for (int threads : {1, 2})
+    for (Normalization norm : {Normalization::LN, Normalization::RMS, Normalization::none})
+      for (bool add : {false, true})
+        for (bool params : {false, true}) {
+          auto be = make_cpu_backend(threads);
+          const std::vector<float> inp = random_floats(N * C, 1, 1.0f, 3.0f);
+          const std::vector<float> weight = random_floats(C, 2, 0.5f, 1.5f), bias = random_floats(C, 3);
+          const std::vector<float> dout = random_floats(n * N * C, 4);
+          std::vector<float> out(N * C), mean(N), rstd(N);
+          if (norm == Normalization::RMS)
+            be->rmsnorm_forward(out.data(), rstd.data(), inp.data(), weight.data(), N, C, 1e-5f);
+          else
+            be->layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), N, C,
+                                  1e-5f);
+          // add: head-major [n, N, C] rows added into; overwrite: TransformerLens' [N, n, C] layout.
+          const int64_t head_stride = add ? N * C : C, row_stride = add ? C : n * C;
+          struct Result {
+            std::vector<float> dinp, dsum, dweight, dbias;
+          };
+          auto run = [&](bool fused) {
+            Result r{random_floats(n * N * C, 5), random_floats(N * C, 6), random_floats(C, 7), random_floats(C, 8)};
+            std::vector<float> scratch(N * C);
+            float* dw = params ? r.dweight.data() : nullptr;
+            float* db = params ? r.dbias.data() : nullptr;
+            const Accumulate acc = add ? Accumulate::add : Accumulate::overwrite;
+            if (fused)
+              be->norm_backward_heads(norm, r.dinp.data(), head_stride, row_stride, acc, r.dsum.data(), dw, db,
+                                      dout.data(), inp.data(), weight.data(), mean.data(), rstd.data(), n, N, C,
+                                      scratch.data());
+            else
+              be->Backend::norm_backward_heads(norm, r.dinp.data(), head_stride, row_stride, acc, r.dsum.data(), dw, db,
+                                               dout.data(), inp.data(), weight.data(), mean.data(), rstd.data(), n, N,
+                                               C, scratch.data());
+            return r;
+          };
+          const Result want = run(false), got = run(true);
+          const std::string what = "norm " + std::to_string(int(norm)) + " add " + std::to_string(add) + " params " +
+                                   std::to_string(params) + " threads " + std::to_string(threads);
+          auto same = [&](const std::vector<float>& a, const std::vector<float>& b, const char* name) {
+            for (size_t i = 0; i < a.size(); ++i)
+              ASSERT_NEAR(a[i], b[i], 2e-5f * (1.0f + std::fabs(b[i]))) << what << " " << name << " " << i;
+          };
+          same(got.dinp, want.dinp, "dinp");
+          same(got.dsum, want.dsum, "dsum");
+          same(got.dweight, want.dweight, "dweight");
+          same(got.dbias, want.dbias, "dbias");
+          // The gradients themselves are not the inputs: the call changed them.
+          EXPECT_GT(std::fabs(got.dsum[5] - random_floats(N * C, 6)[5]), 1e-4f) << what;
+          if (params && norm != Normalization::none) {
+            EXPECT_GT(std::fabs(got.dweight[250] - random_floats(C, 7)[250]), 1e-4f) << what;
+          }
+        }
+}
+
+// With one head, overwriting contiguous rows, the input gradient may be written over dout (the
+// plain backward's use when no parameter gradient is wanted).
+TEST(CpuNormBackwardHeadsTest, OneHeadInPlaceOverDout) {
+  const int64_t N = 9, C = 37;
+  auto be = make_cpu_backend(2);
+  const std::vector<float> inp = random_floats(N * C, 1, 1.0f, 3.0f), weight = random_floats(C, 2, 0.5f, 1.5f),
+                           bias = random_floats(C, 3);
+  std::vector<float> out(N * C), mean(N), rstd(N), dweight(C), dbias(C);
+  be->layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), N, C, 1e-5f);
+  std::vector<float> dout = random_floats(N * C, 4), want(N * C);
+  be->layernorm_backward(want.data(), dweight.data(), dbias.data(), dout.data(), inp.data(), weight.data(), mean.data(),
+                         rstd.data(), N, C);
+  be->norm_backward_heads(Normalization::LN, dout.data(), 0, C, Accumulate::overwrite, nullptr, nullptr, nullptr,
+                          dout.data(), inp.data(), weight.data(), mean.data(), rstd.data(), 1, N, C, nullptr);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(dout[i], want[i], 1e-5f * (1.0f + std::fabs(want[i]))) << i;
 }
 
 // ---- activations ------------------------------------------------------------------------------

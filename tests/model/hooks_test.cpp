@@ -2,7 +2,10 @@
 // see and change what they should.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
+#include <string>
 
 #include "core/errors.h"
 #include "model/backend.h"
@@ -418,6 +421,87 @@ TEST(ModelHooksTest, ForwardFromLayerEqualsAFullForwardWithTheSameHook) {
   f.model->forward_from_layer(1, resid1.data.data(), &suffix);
   EXPECT_EQ(f.model->logits_to_host(), expected);
   EXPECT_THROW(f.model->forward_from_layer(3, resid1.data.data()), InputError);
+}
+
+}  // namespace
+}  // namespace headlab
+
+namespace headlab {
+namespace {
+
+// The edge methods' backward: gradient sinks alone on every q, k and v input of both layers keep the
+// fused forward and take each head's gradient from the shared normalisation, one head at a time. On
+// every variant (LN, RMS, no norm; rotary; attention-only), with d_model 40 (a partial vector), the
+// sinks hold what the split forward's backward (each head normalising its own copy) gives, and
+// resid_pre's gradient and the parameter gradients are the plain backward's. Without parameter
+// gradients the hooks see the same numbers and grads() is left as it was.
+TEST(ModelHooksTest, GradientSinksEqualTheSplitForwardsBackwardWithOrWithoutParameterGradients) {
+  for (auto v : testing::all_variants()) {
+    v.cfg.d_model = 40;
+    v.cfg.d_head = 8;
+    auto be = make_cpu_backend(2);
+    Transformer model(v.cfg, *be);
+    model.init_gpt2(9);
+    const int B = 2, T = 6, L = v.cfg.n_layers;
+    const int64_t H = v.cfg.n_heads, D = v.cfg.d_model, BT = B * T, V = v.cfg.d_vocab;
+    const auto tokens = testing::random_tokens(B * T, v.cfg.d_vocab, 4);
+    std::vector<float> dlogits(size_t(BT * V));
+    {
+      std::mt19937 rng(5);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      for (float& x : dlogits) x = u(rng);
+    }
+    const HookSite sites[] = {HookSite::q_input, HookSite::k_input, HookSite::v_input};
+
+    // The unfused path: a forward hook on the inputs makes every head normalise its own copy.
+    HookSet split;
+    for (int l = 0; l < L; ++l)
+      for (HookSite s : sites) {
+        split.cache({l, s});
+        split.cache_gradient({l, s});
+      }
+    split.cache_gradient({0, HookSite::resid_pre});
+    model.zero_grads();
+    model.forward(tokens.data(), B, T, &split);
+    model.backward_from_logits(dlogits.data(), &split);
+    const auto split_params = model.grads_to_host();
+
+    for (bool params : {true, false}) {
+      std::vector<std::vector<float>> rows(size_t(L * 3), std::vector<float>(size_t(H * BT * D), 0.25f));
+      HookSet sinks;
+      for (int l = 0; l < L; ++l)
+        for (int w = 0; w < 3; ++w) sinks.add_gradient_into({l, sites[w]}, rows[size_t(l * 3 + w)].data());
+      sinks.cache_gradient({0, HookSite::resid_pre});
+      model.zero_grads();
+      if (!params) {  // a marker in grads(), which a backward without parameter gradients must leave
+        std::vector<float> marker(split_params.size(), 3.0f);
+        be->copy_from_host(model.grads(), marker.data(), marker.size() * sizeof(float));
+      }
+      model.forward(tokens.data(), B, T, &sinks);
+      model.backward_from_logits(dlogits.data(), &sinks, params);
+      const std::string what = v.name + (params ? " with" : " without") + " parameter gradients";
+      for (int l = 0; l < L; ++l)
+        for (int w = 0; w < 3; ++w) {
+          const auto& want = split.cached_gradients().at(hook_name({l, sites[w]})).data;
+          const auto& got = rows[size_t(l * 3 + w)];
+          double largest = 0;
+          for (float x : want) largest = std::max(largest, double(std::fabs(x)));
+          ASSERT_GT(largest, 0.0) << what;
+          for (int64_t h = 0; h < H; ++h)
+            for (int64_t bt = 0; bt < BT; ++bt)
+              for (int64_t d = 0; d < D; ++d)
+                ASSERT_NEAR(got[size_t((h * BT + bt) * D + d)], 0.25f + want[size_t((bt * H + h) * D + d)],
+                            1e-6 + 1e-5 * largest)
+                    << what << " layer " << l << " input " << w << " head " << h << " row " << bt << " column " << d;
+        }
+      const auto& g_want = split.cached_gradients().at("blocks.0.hook_resid_pre").data;
+      const auto& g_got = sinks.cached_gradients().at("blocks.0.hook_resid_pre").data;
+      for (size_t i = 0; i < g_want.size(); ++i) ASSERT_NEAR(g_got[i], g_want[i], 1e-5) << what << " " << i;
+      const auto grads = model.grads_to_host();
+      for (size_t i = 0; i < grads.size(); ++i)
+        ASSERT_NEAR(grads[i], params ? split_params[i] : 3.0f, 1e-5) << what << " parameter " << i;
+    }
+  }
 }
 
 }  // namespace
