@@ -183,6 +183,15 @@ class Backend {
   // p -= lr (g * grad_scale + wd p)
   virtual void sgd_update(float* param, const float* grad, int64_t n, float lr, float weight_decay,
                           float grad_scale) = 0;
+
+  // ---- sums across processes on the backend's own memory (NCCL on CUDA), for data parallelism.
+  // The processes' launcher (MPI) carries collective_id()'s bytes from rank 0 to every rank, each
+  // joins with them, then all_reduce_sum adds n floats in place over the joined processes (every one
+  // calls it, in the same order). A backend without such collectives (the CPU's: MPI reads its memory
+  // directly) returns "" from collective_id(), and the caller moves the data itself.
+  virtual std::string collective_id() { return ""; }
+  virtual void join_collective(const std::string& id, int rank, int size);
+  virtual void all_reduce_sum(float* data, int64_t n);
 };
 
 // OpenMP threads a CPU backend takes: 0 (every core) to kMaxCpuThreads. More is a typo, and far

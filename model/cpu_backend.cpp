@@ -256,4 +256,12 @@ std::unique_ptr<Backend> make_backend(Device d, int threads) {
   return d == Device::cuda ? make_cuda_backend(0) : make_cpu_backend(threads);
 }
 
+void Backend::join_collective(const std::string&, int, int) {
+  throw InternalError(name() + " has no collectives of its own (its collective_id() is empty)");
+}
+
+void Backend::all_reduce_sum(float*, int64_t) {
+  throw InternalError(name() + " has no collectives of its own (its collective_id() is empty)");
+}
+
 }  // namespace headlab

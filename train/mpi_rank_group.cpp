@@ -66,7 +66,12 @@ class MpiWorld : public RankGroup {
 
   void sum(float* data, int64_t n, Backend& backend, Reduction how) override {
     if (size_ == 1 || n == 0) return;
-    // Host memory: MPI reads and writes the buffer itself. A GPU's: staged through the host.
+    // A GPU's memory: summed there by the backend's own collectives (NCCL) where it has them.
+    if (backend.device() != Device::cpu && how == Reduction::mpi && joined_collectives(backend)) {
+      backend.all_reduce_sum(data, n);
+      return;
+    }
+    // Host memory: MPI reads and writes the buffer itself. A GPU's otherwise: staged through the host.
     float* host = data;
     if (backend.device() != Device::cpu) {
       staging_.resize(size_t(n));
@@ -162,6 +167,23 @@ class MpiWorld : public RankGroup {
  private:
   static constexpr int kToRootTag = 17;
 
+  // Whether `backend` sums across the ranks itself: on first use rank 0 asks it for an id (NCCL's
+  // unique id), MPI carries it to every rank, and all join; an empty id (no NCCL) means no.
+  bool joined_collectives(Backend& backend) {
+    if (collective_backend_ == &backend) return true;
+    if (collectives_tried_) return false;
+    collectives_tried_ = true;
+    std::string id = rank_ == 0 ? backend.collective_id() : std::string();
+    int length = int(id.size());
+    check(MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    if (length == 0) return false;
+    id.resize(size_t(length));
+    check(MPI_Bcast(id.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    backend.join_collective(id, rank_, size_);
+    collective_backend_ = &backend;
+    return true;
+  }
+
   // Chunk by chunk: rank 0 gathers every rank's chunk, adds them in rank order, broadcasts the sum.
   void ordered_sum(float* data, int64_t n) {
     constexpr int64_t kChunk = int64_t(1) << 20;
@@ -182,6 +204,8 @@ class MpiWorld : public RankGroup {
 
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   std::vector<float> staging_;
+  Backend* collective_backend_ = nullptr;
+  bool collectives_tried_ = false;
 };
 
 }  // namespace

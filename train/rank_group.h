@@ -29,6 +29,8 @@ class RankGroup {
   // This rank's number among the ranks on its own machine (to pick its GPU).
   virtual int local_rank() const = 0;
   // In place, the sum over all ranks of `data` (n floats in `backend`'s memory), the same on every rank.
+  // GPU memory is summed by the backend's own collectives (NCCL) where it has them and `how` is mpi;
+  // otherwise it is staged through host memory.
   virtual void sum(float* data, int64_t n, Backend& backend, Reduction how) = 0;
   // In place, the sum over all ranks of n host doubles (rank order: the same on every rank).
   virtual void sum(double* data, int64_t n) = 0;

@@ -112,9 +112,16 @@ class CudaBackend : public Backend {
   // dst[n] = src[n] rounded to bfloat16 (nearest even).
   void to_bf16(uint16_t* dst, const float* src, int64_t n);
 
+  // NCCL where headlab was built with it (model/cuda/collectives.cpp); otherwise collective_id()
+  // is "" and the ranks' sums go through host memory.
+  std::string collective_id() override;
+  void join_collective(const std::string& id, int rank, int size) override;
+  void all_reduce_sum(float* data, int64_t n) override;
+
  private:
   cuda::CudaContext& ctx();  // the context, with its device made current for this thread
   std::unique_ptr<cuda::CudaContext> ctx_;
+  std::shared_ptr<void> nccl_comm_;  // an ncclComm_t once joined; destroyed before the context
 };
 
 }  // namespace headlab
