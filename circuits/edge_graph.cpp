@@ -100,4 +100,20 @@ EdgeMatrix edge_matrix(const EdgeGraph& g, float value) {
   return m;
 }
 
+std::vector<HeadRef> circuit_heads(const EdgeGraph& g, const EdgeMatrix& keep) {
+  std::vector<bool> in(size_t(g.n_src()), false);
+  for (int src = 0; src < g.n_src(); ++src)
+    for (int d = 0; d < g.n_dst(); ++d)
+      if (g.is_edge(src, d) && keep[size_t(g.cell(src, d))] != 0.0f) {
+        in[size_t(src)] = true;
+        if (g.dst_owner(d) >= 0) in[size_t(g.dst_owner(d))] = true;
+      }
+  std::vector<HeadRef> heads;
+  for (int src = 0; src < g.n_src(); ++src) {
+    const EdgeGraph::Node n = g.src_node(src);
+    if (n.kind == EdgeGraph::Kind::head && in[size_t(src)]) heads.push_back({n.layer, n.head});
+  }
+  return heads;
+}
+
 }  // namespace headlab

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "circuits/heads_arg.h"
 #include "model/config.h"
 
 namespace headlab {
@@ -75,5 +76,8 @@ class EdgeGraph {
 // A value per edge, dense [n_src, n_dst]; cells that are no edge are ignored by every user.
 using EdgeMatrix = std::vector<float>;
 EdgeMatrix edge_matrix(const EdgeGraph& g, float value);  // value on every edge, 0 elsewhere
+// The heads a circuit (`keep`: nonzero on its edges) touches: each head one of its edges leaves or
+// enters (a q/k/v input belongs to its head), in graph order.
+std::vector<HeadRef> circuit_heads(const EdgeGraph& g, const EdgeMatrix& keep);
 
 }  // namespace headlab

@@ -33,23 +33,6 @@ void run_ok(const std::string& command) {
   ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.err;
 }
 
-// The edges of `keep`'s circuit, the heads any of them leaves or enters.
-std::vector<HeadRef> circuit_heads(const EdgeGraph& g, const EdgeMatrix& keep) {
-  std::vector<bool> in(size_t(g.n_src()), false);
-  for (int src = 0; src < g.n_src(); ++src)
-    for (int d = 0; d < g.n_dst(); ++d)
-      if (g.is_edge(src, d) && keep[size_t(g.cell(src, d))] != 0.0f) {
-        in[size_t(src)] = true;
-        if (g.dst_owner(d) >= 0) in[size_t(g.dst_owner(d))] = true;
-      }
-  std::vector<HeadRef> heads;
-  for (int src = 0; src < g.n_src(); ++src) {
-    const EdgeGraph::Node n = g.src_node(src);
-    if (n.kind == EdgeGraph::Kind::head && in[size_t(src)]) heads.push_back({n.layer, n.head});
-  }
-  return heads;
-}
-
 // The same scores moved to other edges at random (a fixed permutation): what a broken EAP-IG would
 // rank like.
 EdgeMatrix shuffled(const EdgeGraph& g, const EdgeMatrix& scores, uint64_t seed) {

@@ -228,19 +228,7 @@ int cmd_eap(int argc, char** argv) {
 
   IoiClasses classes;
   if (ioi_classes) {
-    // A head is in the circuit when one of its kept edges leaves or enters it.
-    std::vector<bool> in(size_t(g.n_src()), false);
-    for (int src = 0; src < g.n_src(); ++src)
-      for (int d = 0; d < g.n_dst(); ++d)
-        if (g.is_edge(src, d) && keep[size_t(g.cell(src, d))] != 0.0f) {
-          in[size_t(src)] = true;
-          if (g.dst_owner(d) >= 0) in[size_t(g.dst_owner(d))] = true;
-        }
-    std::vector<HeadRef> heads;
-    for (int src = 0; src < g.n_src(); ++src) {
-      const EdgeGraph::Node n = g.src_node(src);
-      if (n.kind == EdgeGraph::Kind::head && in[size_t(src)]) heads.push_back({n.layer, n.head});
-    }
+    const std::vector<HeadRef> heads = circuit_heads(g, keep);
     // A circuit without heads is a result (an early checkpoint, a tight budget), not a bad input.
     if (heads.empty()) {
       progress("--ioi-classes: the circuit has no heads to sort (keep more edges to include some)");
