@@ -4,7 +4,8 @@
 # commands and writes OUT/index.html (one section per finding: claim, paper and its number, ours,
 # verdict and reason, figures, the commands) and OUT/summary.json.
 #
-#   scripts/reproduce.sh [--smoke | --quick] [--only N,NAME,...] [--threads N] [OUT]   (default OUT: reproduce-out)
+#   scripts/reproduce.sh [--smoke | --quick] [--only N,NAME,...] [--threads N] [--jobs N] [OUT]
+#                        (default OUT: reproduce-out; --jobs: findings run at once, default 1)
 #
 # Sizes: --smoke (CI: seconds per finding, checks the pipeline, not the findings), --quick (all 19
 # findings in under 20 minutes on 2 cores), default full (under 3 hours). The finding scripts are
@@ -14,7 +15,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 die() {
   echo "reproduce: error: $*" >&2
   exit 2
@@ -23,6 +24,7 @@ die() {
 size=full
 only=""
 threads=1
+jobs=1
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +42,11 @@ while [ $# -gt 0 ]; do
       threads=$2
       shift
       ;;
+    --jobs)
+      [ $# -ge 2 ] || die "--jobs: needs a number"
+      jobs=$2
+      shift
+      ;;
     -h | --help)
       usage
       exit 0
@@ -53,6 +60,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [[ $threads =~ ^[1-9][0-9]*$ ]] || die "--threads: a positive whole number, got '$threads'"
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs: a positive whole number, got '$jobs'"
 command -v jq >/dev/null || die "jq: not installed (scripts/setup.sh installs it)"
 out=$(realpath -m "${out:-reproduce-out}")
 
@@ -121,7 +129,7 @@ done
 
 mkdir -p "$out/findings" "$out/models"
 start=$(date +%s)
-echo "reproduce: $size run into $out ($(nproc) cores, $threads thread(s) per command)"
+echo "reproduce: $size run into $out ($(nproc) cores, $jobs finding(s) at once, $threads thread(s) per command)"
 
 # The script of finding NUMBER, or nothing.
 script_of() {
@@ -169,6 +177,60 @@ for entry in "${findings[@]}"; do
   selected "$number" "$slug" && n_selected=$((n_selected + 1))
 done
 
+# run_finding NUMBER SLUG TITLE CLAIM PAPER LABEL SCRIPT ID: runs one finding's script into its
+# folder and leaves a result.json there (the driver's own when the script failed).
+run_finding() {
+  local number=$1 slug=$2 title=$3 claim=$4 paper=$5 label=$6 script=$7 id=$8
+  local dir="$out/findings/$id" t0 status=0 seconds why tail_text
+  t0=$(date +%s)
+  HL_BIN="$build/bin" HL_OUT="$dir" HL_MODELS="$out/models" HL_SIZE="$size" HL_THREADS="$threads" \
+    HL_ROOT="$root" bash "$script" >"$dir/driver.log" 2>&1 || status=$?
+  seconds=$(($(date +%s) - t0))
+  if [ "$status" -ne 0 ] || ! jq -e '.verdict and .id' "$dir/result.json" >/dev/null 2>&1; then
+    why="exit status $status"
+    [ "$status" -eq 0 ] && why="no valid result.json"
+    tail_text=$(tail -n 20 "$dir/driver.log" "$dir/log.txt" 2>/dev/null | tail -n 30)
+    driver_result "$dir" "$id" "$number" "$title" "$claim" "$paper" "failed" \
+      "the script failed ($why); the end of its logs:
+$tail_text" "$seconds"
+  fi
+  echo "$seconds" >"$dir/.seconds"
+}
+
+# A finding's end: its verdict, time and the ETA (from the nominal seconds of what is done).
+report_finding() {
+  local label=$1 id=$2 nominal_seconds=$3 dir="$out/findings/$2" verdict seconds elapsed eta=""
+  verdict=$(jq -r .verdict "$dir/result.json")
+  seconds=$(cat "$dir/.seconds")
+  rm -f "$dir/.seconds"
+  done_nominal=$((done_nominal + nominal_seconds))
+  elapsed=$(($(date +%s) - start))
+  if [ "$done_nominal" -gt 0 ] && [ "$total_nominal" -gt "$done_nominal" ]; then
+    eta=", about $(fmt_time $((elapsed * (total_nominal - done_nominal) / done_nominal))) left"
+  fi
+  echo "reproduce: $label: $verdict ($(fmt_time "$seconds")); $(fmt_time "$elapsed") elapsed$eta"
+}
+
+# With --jobs N, up to N findings run at once (each with --threads threads); the models they share
+# are trained once under a lock (lib.sh). Each finding runs in its own process group (set -m) so that
+# stopping the driver (Ctrl-C, kill) stops the findings it started and their commands.
+declare -A running_label=() running_id=() running_nominal=()
+stop_findings() {
+  local p
+  for p in "${!running_id[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+}
+trap stop_findings EXIT
+trap 'stop_findings; trap - EXIT; exit 130' INT
+trap 'stop_findings; trap - EXIT; exit 143' TERM
+set -m
+wait_one() {
+  local pid=""
+  wait -n -p pid "${!running_id[@]}" || true
+  [ -n "$pid" ] || return 0
+  report_finding "${running_label[$pid]}" "${running_id[$pid]}" "${running_nominal[$pid]}"
+  unset "running_label[$pid]" "running_id[$pid]" "running_nominal[$pid]"
+}
+
 index=0
 for entry in "${findings[@]}"; do
   IFS='|' read -r number slug title s q f claim paper <<<"$entry"
@@ -194,29 +256,16 @@ for entry in "${findings[@]}"; do
     echo "reproduce: $label: not yet measured (no script)"
     continue
   fi
+  while [ "${#running_id[@]}" -ge "$jobs" ]; do wait_one; done
   echo "reproduce: $label ..."
-  t0=$(date +%s)
-  status=0
-  HL_BIN="$build/bin" HL_OUT="$dir" HL_MODELS="$out/models" HL_SIZE="$size" HL_THREADS="$threads" \
-    HL_ROOT="$root" bash "$script" >"$dir/driver.log" 2>&1 || status=$?
-  seconds=$(($(date +%s) - t0))
-  if [ "$status" -ne 0 ] || ! jq -e '.verdict and .id' "$dir/result.json" >/dev/null 2>&1; then
-    why="exit status $status"
-    [ "$status" -eq 0 ] && why="no valid result.json"
-    tail_text=$(tail -n 20 "$dir/driver.log" "$dir/log.txt" 2>/dev/null | tail -n 30)
-    driver_result "$dir" "$id" "$number" "$title" "$claim" "$paper" "failed" \
-      "the script failed ($why); the end of its logs:
-$tail_text" "$seconds"
-  fi
-  verdict=$(jq -r .verdict "$dir/result.json")
-  done_nominal=$((done_nominal + $(nominal "$s" "$q" "$f")))
-  elapsed=$(($(date +%s) - start))
-  eta=""
-  if [ "$done_nominal" -gt 0 ] && [ "$total_nominal" -gt "$done_nominal" ]; then
-    eta=", about $(fmt_time $((elapsed * (total_nominal - done_nominal) / done_nominal))) left"
-  fi
-  echo "reproduce: $label: $verdict ($(fmt_time "$seconds")); $(fmt_time "$elapsed") elapsed$eta"
+  run_finding "$number" "$slug" "$title" "$claim" "$paper" "$label" "$script" "$id" &
+  running_label[$!]=$label
+  running_id[$!]=$id
+  running_nominal[$!]=$(nominal "$s" "$q" "$f")
 done
+while [ "${#running_id[@]}" -gt 0 ]; do wait_one; done
+set +m
+trap - EXIT INT TERM
 
 # summary.json: every finding, this run's or an earlier run's into the same OUT (--only), or a
 # placeholder, in the issue's order.
@@ -246,10 +295,10 @@ done
 total=$(($(date +%s) - start))
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 printf '%s\n' "${entries[@]}" | jq -s --arg size "$size" --arg generated "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  --argjson seconds "$total" --argjson cores "$(nproc)" --argjson threads "$threads" --arg commit "$commit" \
+  --argjson seconds "$total" --argjson cores "$(nproc)" --argjson threads "$threads" --argjson jobs "$jobs" --arg commit "$commit" \
   --arg only "$only" \
   '{format: "headlab.reproduce", format_version: 1, generated: $generated, size: $size, only: $only,
-    seconds: $seconds, cores: $cores, threads: $threads, commit: $commit,
+    seconds: $seconds, cores: $cores, threads: $threads, jobs: $jobs, commit: $commit,
     counts: (group_by(.verdict) | map({key: .[0].verdict, value: length}) | from_entries),
     findings: .}' >"$out/.summary.json.tmp"
 mv "$out/.summary.json.tmp" "$out/summary.json"
@@ -259,7 +308,7 @@ mv "$out/.index.html.tmp" "$out/index.html"
 # The summary table in Markdown (for a README or an issue).
 jq -r '"| # | finding | paper | ours | verdict |", "| --- | --- | --- | --- | --- |",
        (.findings[] | "| \(.number) | \(.title) | \(if .paper_number == "" then .paper else .paper_number end | gsub("\\|"; "/")) | \(if .ours == "" then "—" else .ours end | gsub("\\|"; "/")) | \(.verdict) |"),
-       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores (headlab \(.commit))"' \
+       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores, \(.jobs // 1) finding(s) at once (headlab \(.commit))"' \
   "$out/summary.json" >"$out/.summary.md.tmp"
 mv "$out/.summary.md.tmp" "$out/summary.md"
 echo "reproduce: $(jq -r '.counts | to_entries | map("\(.value) \(.key)") | join(", ")' "$out/summary.json") in $(fmt_time "$total")"

@@ -97,19 +97,24 @@ hl_model() { echo "$HL_MODELS/$1-$HL_SIZE"; }
 hl_train() {
   local name=$1
   shift
-  local dir shown
+  local dir shown lock
   dir=$(hl_model "$name")
   shown=$(hl_display "$HL_BIN/headlab-train" "$@" --out "$dir")
+  # Findings run at once (--jobs) may want the same model: one trains it, the others wait and reuse it.
+  exec {lock}>"$HL_MODELS/.$name-$HL_SIZE.lock"
+  flock "$lock"
   # Reused only when the same command made it (a changed script retrains).
   if [ -f "$dir/final.h5" ] && [ "$(cat "$dir/.hl_command" 2>/dev/null)" = "$shown" ]; then
     echo "# (reused: $(hl_display "$dir/final.h5") was trained by this command earlier)" >>"$HL_COMMANDS"
     echo "$shown" >>"$HL_COMMANDS"
+    exec {lock}>&-
     return 0
   fi
   # A run cut short, or another command's run, leaves checkpoints a fresh start would refuse to mix with.
   rm -rf "$dir"
   hl_run train "$@" --out "$dir"
   echo "$shown" >"$dir/.hl_command"
+  exec {lock}>&-
 }
 
 # hl_json FILE FILTER: jq -r FILTER FILE.
@@ -251,7 +256,9 @@ hl_brown_model() {
   [ -d "$corpus" ] || return 1
   HL_BROWN_DATA="$HL_MODELS/brown-data-$HL_SIZE"
   hl_note "the Brown corpus: BPE, datasets with part-of-speech labels (once per size)"
-  local shown
+  local shown lock
+  exec {lock}>"$HL_MODELS/.brown-data-$HL_SIZE.lock"
+  flock "$lock"
   shown=$(hl_display "$HL_BIN/headlab-data" brown --corpus "$corpus" --vocab-size "$(hl_pick 1024 4096 8192)" \
     --out "$HL_BROWN_DATA")
   if [ -f "$HL_BROWN_DATA/validation.h5" ] && [ "$(cat "$HL_BROWN_DATA/.hl_command" 2>/dev/null)" = "$shown" ]; then
@@ -262,6 +269,7 @@ hl_brown_model() {
     hl_run data brown --corpus "$corpus" --vocab-size "$(hl_pick 1024 4096 8192)" --out "$HL_BROWN_DATA"
     echo "$shown" >"$HL_BROWN_DATA/.hl_command"
   fi
+  exec {lock}>&-
   HL_BROWN=$(hl_model brown)
   local steps
   steps=$(hl_pick 10 400 3000)

@@ -2,7 +2,8 @@
 # ReproduceSmokeTest: scripts/reproduce.sh --smoke end to end on the build that is there (no setup,
 # no rebuild), into a temporary folder. Checks the pipeline, not the findings: every finding has its
 # section in index.html, summary.json parses with 19 entries, each with a verdict, and no finding
-# script failed. Exit 77 (skipped) without jq.
+# script failed; two findings run at once (--jobs 2) and each shared model is trained once.
+# Exit 77 (skipped) without jq.
 #   tests/reproduce/smoke_test.sh BUILD_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,7 +18,7 @@ fail() {
   echo "ReproduceSmokeTest: $*" >&2
   exit 1
 }
-HEADLAB_REPRODUCE_SKIP_SETUP=1 HEADLAB_BUILD_DIR="$build" "$root/scripts/reproduce.sh" --smoke "$out/run" ||
+HEADLAB_REPRODUCE_SKIP_SETUP=1 HEADLAB_BUILD_DIR="$build" "$root/scripts/reproduce.sh" --smoke --jobs 2 "$out/run" ||
   fail "scripts/reproduce.sh --smoke exited with status $?"
 summary="$out/run/summary.json"
 page="$out/run/index.html"
@@ -38,6 +39,11 @@ for n in $(seq 1 19); do
     [ -z "$fig" ] && continue
     [ -f "$out/run/$fig" ] || fail "finding $n: figure $fig is missing"
   done < <(jq -r --argjson n "$n" '.findings[] | select(.number == $n) | .dir as $d | .figures[] | "\($d)/\(.)"' "$summary")
+done
+# Findings that share a model waited for it instead of training it again (the lock in lib.sh).
+for model in induction2L brown; do
+  trained=$(cat "$out"/run/findings/*/log.txt | grep -c "^\$ headlab-train .*--out models/$model-smoke\$" || true)
+  [ "$trained" = 1 ] || fail "models/$model-smoke was trained $trained times, not once"
 done
 # The cached models are reused: a second run of one finding trains nothing.
 HEADLAB_REPRODUCE_SKIP_SETUP=1 HEADLAB_BUILD_DIR="$build" "$root/scripts/reproduce.sh" --smoke --only 1 "$out/run" >/dev/null ||
