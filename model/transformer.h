@@ -2,6 +2,7 @@
 // needs, and a hand-written backward, layer by layer (llm.c style), on any Backend.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -11,6 +12,20 @@
 #include "model/params.h"
 
 namespace headlab {
+
+// The parameter gradients backward finishes one part of the arena at a time: once it has passed a
+// part, nothing later in that backward adds to it, so a data-parallel trainer may start summing it
+// over the ranks while the rest of the backward runs. Stage 0 is the unembedding (ln_final, W_U,
+// b_U), stages 1..n_layers the blocks from the last to the first, stage n_layers + 1 the embeddings
+// (W_E, W_pos: last, because a tied W_U adds into W_E). Each stage is one contiguous range, each
+// one right below the one before, so consecutive stages merge into one range.
+struct ArenaRange {
+  int64_t offset = 0, size = 0;
+};
+std::vector<ArenaRange> backward_stages(const ParamTable& table);
+// Called by backward with a stage's number once its gradients are final. The backend has been
+// given every kernel that writes them; an asynchronous one (CUDA) may still be running them.
+using GradientsFinal = std::function<void(int stage)>;
 
 class Transformer {
  public:
@@ -50,8 +65,9 @@ class Transformer {
   // Per-position losses of the last forward_loss, [B, T] on the host (0 where ignored).
   std::vector<float> losses_to_host() const;
   // Backward of the last forward_loss: gradients ADD into grads(). `dlogits_scale` multiplies
-  // the loss gradient (1 for the mean loss; 1/k for k accumulation steps).
-  void backward(HookSet* hooks = nullptr, float dlogits_scale = 1.0f);
+  // the loss gradient (1 for the mean loss; 1/k for k accumulation steps). `on_final`, when set, is
+  // told each stage of backward_stages() as its gradients become final.
+  void backward(HookSet* hooks = nullptr, float dlogits_scale = 1.0f, const GradientsFinal& on_final = {});
   // Backward from a caller-given gradient of the logits [B, T, d_vocab] (backend memory) — for
   // metrics other than the loss (logit difference, KL ...). parameter_gradients = false forms only
   // the activations' gradients (what hooks see) and leaves grads() untouched: the weight products

@@ -4,6 +4,7 @@
 // norm scales) are formed only then, in transformer_pass_hooks.cpp.
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -384,10 +385,40 @@ void TransformerPass::forward_from(int first_layer) {
   unembed_forward();
 }
 
-void TransformerPass::backward(const float* dlogits) {
+void TransformerPass::backward(const float* dlogits, const GradientsFinal& on_final) {
+  const bool tell = on_final && param_grads();
   unembed_backward(dlogits);
-  for (int l = c_.n_layers - 1; l >= 0; --l) block_backward(l, A_.dresid);
+  if (tell) on_final(0);
+  for (int l = c_.n_layers - 1; l >= 0; --l) {
+    block_backward(l, A_.dresid);
+    if (tell) on_final(c_.n_layers - l);
+  }
   embed_backward(A_.dresid);
+  if (tell) on_final(c_.n_layers + 1);
+}
+
+std::vector<ArenaRange> backward_stages(const ParamTable& table) {
+  const ModelOffsets& o = table.offsets();
+  // Where each part starts: the smallest offset among its tensors (absent ones are -1).
+  auto start_of = [](std::initializer_list<int64_t> offsets) {
+    int64_t first = -1;
+    for (int64_t x : offsets)
+      if (x >= 0 && (first < 0 || x < first)) first = x;
+    return first;
+  };
+  std::vector<int64_t> starts;  // embeddings, blocks 0.., unembedding, in arena order
+  starts.push_back(start_of({o.W_E, o.W_pos}));
+  for (const BlockOffsets& b : o.blocks)
+    starts.push_back(start_of(
+        {b.ln1_w, b.ln1_b, b.W_qkv, b.b_qkv, b.W_O, b.b_O, b.ln2_w, b.ln2_b, b.W_in, b.b_in, b.W_out, b.b_out}));
+  starts.push_back(start_of({o.lnf_w, o.lnf_b, o.W_U, o.b_U}));
+  starts.push_back(table.arena_size());
+  for (size_t i = 0; i + 1 < starts.size(); ++i)
+    if (starts[i] < 0 || starts[i] > starts[i + 1])
+      throw InternalError("backward_stages: the arena is not laid out embeddings, blocks, unembedding");
+  std::vector<ArenaRange> stages;
+  for (size_t i = starts.size() - 1; i-- > 0;) stages.push_back({starts[i], starts[i + 1] - starts[i]});
+  return stages;
 }
 
 void Transformer::forward(const int32_t* tokens, int B, int T, HookSet* hooks) {
@@ -440,7 +471,7 @@ float Transformer::forward_loss(const int32_t* tokens, const int32_t* targets, i
   return valid > 0 ? float(sum / double(valid)) : std::nanf("");
 }
 
-void Transformer::backward(HookSet* hooks, float dlogits_scale) {
+void Transformer::backward(HookSet* hooks, float dlogits_scale, const GradientsFinal& on_final) {
   if (!acts_ || n_valid_targets_ == 0) throw InternalError("backward without a forward_loss that counted a target");
   check_hooks_supported(hooks, cfg_, true);
   refuse_backward_through_changed_norm(*acts_);
@@ -454,7 +485,7 @@ void Transformer::backward(HookSet* hooks, float dlogits_scale) {
   // In place: the logits become dlogits.
   be_.cross_entropy_backward(acts_->logits, acts_->logits, acts_->lse, acts_->targets, acts_->dloss, BT, cfg_.d_vocab);
   n_valid_targets_ = 0;  // the logits are gone: a second backward needs a new forward
-  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits);
+  TransformerPass(cfg_, table_, be_, *acts_, params_, grads_, hooks).backward(acts_->logits, on_final);
 }
 
 void Transformer::backward_from_logits(const float* dlogits, HookSet* hooks, bool parameter_gradients) {

@@ -32,7 +32,7 @@ class TransformerPass {
 
   void forward();
   void forward_from(int first_layer);
-  void backward(const float* dlogits);
+  void backward(const float* dlogits, const GradientsFinal& on_final = {});
 
  private:
   // ---- hooks ----------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ void MetricsLog::on_step(const StepRecord& r, Transformer&) {
                       {"tokens_seen", r.tokens_seen},
                       {"elapsed_s", number(elapsed_offset_ + r.elapsed_s)}};
   if (r.val_loss) j["val_loss"] = number(*r.val_loss);
+  if (r.allreduce_s) j["allreduce_s"] = number(*r.allreduce_s);
   write_line(j.dump(), r.step);
 }
 

@@ -67,7 +67,7 @@ class MpiWorld : public RankGroup {
   void sum(float* data, int64_t n, Backend& backend, Reduction how) override {
     if (size_ == 1 || n == 0) return;
     // A GPU's memory: summed there by the backend's own collectives (NCCL) where it has them.
-    if (backend.device() != Device::cpu && how == Reduction::mpi && joined_collectives(backend)) {
+    if (backend.device() != Device::cpu && how != Reduction::ordered && joined_collectives(backend)) {
       backend.all_reduce_sum(data, n);
       return;
     }
@@ -78,7 +78,7 @@ class MpiWorld : public RankGroup {
       backend.copy_to_host(staging_.data(), data, size_t(n) * sizeof(float));
       host = staging_.data();
     }
-    if (how == Reduction::mpi)
+    if (how != Reduction::ordered)
       for (int64_t done = 0; done < n;) {
         const int count = int(std::min<int64_t>(n - done, int64_t(1) << 30));
         check(MPI_Allreduce(MPI_IN_PLACE, host + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
@@ -87,6 +87,32 @@ class MpiWorld : public RankGroup {
     else
       ordered_sum(host, n);
     if (host != data) backend.copy_from_host(data, host, size_t(n) * sizeof(float));
+  }
+
+  void start_sum(float* data, int64_t n) override {
+    if (size_ == 1) return;
+    for (int64_t done = 0; done < n;) {
+      const int count = int(std::min<int64_t>(n - done, int64_t(1) << 30));
+      requests_.push_back(MPI_REQUEST_NULL);
+      check(MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &requests_.back()),
+            "MPI_Iallreduce");
+      done += count;
+    }
+  }
+
+  void progress_sums() override {
+    if (requests_.empty()) return;
+    int done = 0;
+    check(MPI_Testall(int(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+    if (done) requests_.clear();
+  }
+
+  // As bounded as a blocking MPI_Allreduce: a rank that dies ends the job through mpirun.
+  void wait_sums() override {
+    if (requests_.empty()) return;
+    const int code = MPI_Waitall(int(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    requests_.clear();
+    check(code, "MPI_Waitall");
   }
 
   void sum(double* data, int64_t n) override {
@@ -204,6 +230,7 @@ class MpiWorld : public RankGroup {
 
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   std::vector<float> staging_;
+  std::vector<MPI_Request> requests_;  // the started sums not yet waited for
   Backend* collective_backend_ = nullptr;
   bool collectives_tried_ = false;
 };

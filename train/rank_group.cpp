@@ -13,6 +13,9 @@ class SingleProcess : public RankGroup {
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
   void sum(float*, int64_t, Backend&, Reduction) override {}
+  void start_sum(float*, int64_t) override {}
+  void progress_sums() override {}
+  void wait_sums() override {}
   void sum(double*, int64_t) override {}
   int first_disagreeing(const std::string&) override { return -1; }
   std::string first_error(const std::string& mine) override { return mine.empty() ? mine : "rank 0: " + mine; }

@@ -8,7 +8,8 @@
 // Gradients are summed either by MPI_Allreduce (Reduction::mpi: MPI picks the algorithm; fast) or in
 // rank order (Reduction::ordered: each chunk gathered on rank 0, added rank 0 + rank 1 + ... in
 // float, then broadcast; the same bits for a given number of ranks run after run, whatever MPI's
-// algorithm choice). Either way every rank ends with the same values.
+// algorithm choice), or by MPI_Iallreduce started part by part while the backward still runs
+// (Reduction::overlap: see train/gradient_sum.h). Either way every rank ends with the same values.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,7 +20,7 @@
 
 namespace headlab {
 
-enum class Reduction { mpi, ordered };
+enum class Reduction { mpi, ordered, overlap };
 
 class RankGroup {
  public:
@@ -32,6 +33,12 @@ class RankGroup {
   // GPU memory is summed by the backend's own collectives (NCCL) where it has them and `how` is mpi;
   // otherwise it is staged through host memory.
   virtual void sum(float* data, int64_t n, Backend& backend, Reduction how) = 0;
+  // Non-blocking in-place sums of host floats (MPI_Iallreduce): start_sum begins one, progress_sums
+  // lets MPI move the started ones along (Open MPI advances them only inside MPI calls), wait_sums
+  // returns when all are done. Every rank starts the same sums, of the same sizes, in the same order.
+  virtual void start_sum(float* data, int64_t n) = 0;
+  virtual void progress_sums() = 0;
+  virtual void wait_sums() = 0;
   // In place, the sum over all ranks of n host doubles (rank order: the same on every rank).
   virtual void sum(double* data, int64_t n) = 0;
   // The first rank (by number) whose `text` differs from rank 0's, or -1 when all agree.

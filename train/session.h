@@ -44,6 +44,9 @@ struct TrainSession {
   // summed over them, rank 0 alone writes files. Null: this process alone.
   RankGroup* ranks = nullptr;
   Reduction reduction = Reduction::mpi;
+  // Reduction::overlap: the backward's parts grouped into buckets of at least this many floats
+  // (0: one bucket per block), each summed as soon as it is final.
+  int64_t bucket_floats = 0;
 
   bool has_validation() const { return val_repeat_ || val_dataset_ != nullptr; }
   // A fresh batcher over the validation data, the same batches at every evaluation.

@@ -72,6 +72,7 @@ Trainer::Trainer(TrainSession& session)
     s_.ranks = own_ranks_.get();
   }
   ranks_ = s_.ranks;
+  gradient_sum_ = std::make_unique<GradientSum>(*ranks_, *s_.model, s_.reduction, s_.bucket_floats);
   if (o_.batch_size % ranks_->size() != 0)
     throw InputError("--batch-size " + std::to_string(o_.batch_size),
                      "is the global batch, shared by the " + std::to_string(ranks_->size()) +
@@ -107,6 +108,7 @@ TrainResult Trainer::run() {
     step_seconds_ += std::chrono::duration<double>(Clock::now() - started).count();
     const bool eval_point = eval_due(step);
     StepRecord record = make_record(step, loss, lr, norm, eval_point);
+    if (ranks_->size() > 1) record.allreduce_s = gradient_sum_->seconds();
     if (eval_point) record.val_loss = evaluate();
     notify(&record, record.val_loss);
     result.losses.push_back(loss);
@@ -143,6 +145,7 @@ float Trainer::accumulate_gradients(int64_t step) {
   Transformer& model = *s_.model;
   std::vector<double> batch_loss(size_t(o_.grad_accum), 0.0);  // this rank's part of each mean
   std::vector<double> batch_counted(size_t(o_.grad_accum), 0.0);
+  const GradientsFinal on_final = gradient_sum_->on_final();
   for (int64_t k = 0; k < o_.grad_accum; ++k) {
     const Batch& b = s_.train_batches->next();
     s_.tokens_seen += int64_t(b.B) * b.T;
@@ -154,10 +157,12 @@ float Trainer::accumulate_gradients(int64_t step) {
     const size_t at = size_t(share.first) * size_t(b.T);
     const float loss = model.forward_loss(b.tokens.data() + at, b.targets.data() + at, share.n, b.T);
     const double weight = double(share.n_targets) / double(b.n_targets);
-    model.backward(nullptr, float(weight / double(o_.grad_accum)));  // the mean over micro-batches
+    // The mean over micro-batches; the last one's backward may start summing the finished layers.
+    model.backward(nullptr, float(weight / double(o_.grad_accum)),
+                   k + 1 == o_.grad_accum ? on_final : GradientsFinal());
     batch_loss[size_t(k)] = double(loss) * weight;
   }
-  ranks_->sum(model.grads(), model.table().arena_size(), model.backend(), s_.reduction);
+  gradient_sum_->finish();
   ranks_->sum(batch_loss.data(), o_.grad_accum);
   ranks_->sum(batch_counted.data(), o_.grad_accum);
   double sum = 0;

@@ -2,7 +2,8 @@
 // update, one record for the observers; evaluation and checkpoints at their scheduled steps.
 //
 // Files under options.out (when set): metrics.jsonl (one JSON object per log point: step, loss,
-// val_loss, lr, grad_norm, tokens_per_s, tokens_seen, elapsed_s), checkpoints/step_NNNNNN.h5 at
+// val_loss, lr, grad_norm, tokens_per_s, tokens_seen, elapsed_s; allreduce_s on several ranks: that
+// step's gradient sum on rank 0), checkpoints/step_NNNNNN.h5 at
 // the checkpoint schedule's steps and at --stop-at, and final.h5 when the run reaches --steps.
 // Every checkpoint carries the full training state, so any of them can be resumed.
 //
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "train/gradient_sum.h"
 #include "train/rank_group.h"
 #include "train/schedule.h"
 #include "train/session.h"
@@ -39,6 +41,9 @@ struct StepRecord {
   int64_t tokens_seen = 0;
   double elapsed_s = 0;  // wall time since this run() began
   double eta_s = 0;      // to the last step of this run() at the pace so far
+  // Several ranks: this rank's seconds of the step spent summing gradients and not hidden behind
+  // the backward (waiting for the slower rank included).
+  std::optional<double> allreduce_s;
   // A log point: step 1, every --log-every, evaluation points, --steps. Not --stop-at, so a run
   // stopped and resumed logs the same steps as one that was not.
   bool log = false;
@@ -98,6 +103,7 @@ class Trainer {
   TrainSession& s_;
   std::unique_ptr<RankGroup> own_ranks_;  // when the session names none: this process alone
   RankGroup* ranks_ = nullptr;
+  std::unique_ptr<GradientSum> gradient_sum_;
   const TrainOptions& o_;
   LrSchedule lr_;
   CheckpointSchedule checkpoints_;

@@ -1,13 +1,14 @@
 // Data-parallel training through `mpirun -np 2 headlab-train`: the same global batch on 1 and 2
 // ranks gives the same losses (to float summation order), --allreduce ordered is bitwise repeatable,
-// a 2-rank checkpoint resumes on 1 rank, only rank 0 writes, and bad launches end all ranks with one
-// line and exit 2. Skipped where headlab was built without MPI or mpirun is missing.
+// --allreduce overlap gives the bits of mpi, a 2-rank checkpoint resumes on 1 rank, only rank 0 writes, and bad
+// launches end all ranks with one line and exit 2. Skipped where headlab was built without MPI or mpirun is missing.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 #include <vector>
@@ -102,6 +103,45 @@ TEST_F(DataParallelTest, OrderedReductionIsBitwiseRepeatableAndResumesOnOneRank)
     EXPECT_NEAR(c[c.size() - 25 + i], a[25 + i], 1e-4 * std::abs(a[25 + i])) << "step " << 26 + i;
 }
 
+// --allreduce overlap starts each block's sum while the backward runs on the blocks below. With two
+// ranks every summed element is a + b whatever the split into buckets (float addition commutes), so
+// it must give the bits of --allreduce mpi: a bucket summed twice, or not at all, or started before
+// its block's gradients were final, would show. Against one process: the usual rounding.
+TEST_F(DataParallelTest, OverlappedSumGivesMpiBitsAndResumes) {
+  const CommandResult one = run_command_line(kTrain + train_args("one"));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const CommandResult m = run_command_line(mpirun(2) + kTrain + train_args("m") + " --allreduce mpi");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  // One bucket per block (4 buckets: unembedding, 2 blocks, embeddings), and all in one bucket.
+  const CommandResult o = run_command_line(mpirun(2) + kTrain + train_args("o") + " --allreduce overlap");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const CommandResult big =
+      run_command_line(mpirun(2) + kTrain + train_args("big") + " --allreduce overlap --allreduce-bucket-mb 1");
+  ASSERT_EQ(big.exit_code, 0) << big.err;
+  const std::vector<double> a = losses(dir_.path("one/metrics.jsonl")), lm = losses(dir_.path("m/metrics.jsonl")),
+                            lo = losses(dir_.path("o/metrics.jsonl"));
+  ASSERT_EQ(lo.size(), 50u);
+  EXPECT_EQ(lo, lm) << "overlap and mpi sums differ";
+  EXPECT_EQ(losses(dir_.path("big/metrics.jsonl")), lm) << "one bucket and mpi sums differ";
+  EXPECT_EQ(headlab::read_checkpoint(dir_.path("o/final.h5")).params,
+            headlab::read_checkpoint(dir_.path("m/final.h5")).params);
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - lo[i]) / std::abs(a[i]));
+  EXPECT_LT(worst, 1e-5) << "largest relative difference of the 50 losses from one process";
+  // Rank 0 reports each step's time in the sum.
+  std::ifstream metrics(dir_.path("o/metrics.jsonl"));
+  const std::string text((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"allreduce_s\":"), std::string::npos);
+  // Its step-25 checkpoint resumed on 2 ranks, overlapped: the same last 25 losses, bit for bit.
+  const CommandResult resumed =
+      run_command_line(mpirun(2) + kTrain + " --resume " + dir_.path("o/checkpoints/step_000025.h5") + " --out " +
+                       dir_.path("o_resumed") + " --allreduce overlap");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const std::vector<double> r = losses(dir_.path("o_resumed/metrics.jsonl"));
+  ASSERT_GE(r.size(), 25u);
+  EXPECT_EQ(std::vector<double>(r.end() - 25, r.end()), std::vector<double>(lo.begin() + 25, lo.end()));
+}
+
 TEST_F(DataParallelTest, BadLaunchesEndEveryRankWithOneLine) {
   struct Case {
     std::string command, needle;
@@ -112,6 +152,12 @@ TEST_F(DataParallelTest, BadLaunchesEndEveryRankWithOneLine) {
            kTrain + train_args("y") + " --weight-decay 0.5",
        "rank 1: started on other options"},
       {mpirun(2) + kTrain + train_args("z") + " --allreduce fastest", "--allreduce"},
+      {mpirun(2) + kTrain + train_args("z") + " --allreduce overlap --allreduce-bucket-mb=-1",
+       "--allreduce-bucket-mb -1: expected a size"},
+      // Ranks that would cut the gradients into other sums (they would wait on each other).
+      {"mpirun -np 1 --oversubscribe --allow-run-as-root --bind-to none " + kTrain + train_args("w") +
+           " --allreduce overlap : -np 1 " + kTrain + train_args("w") + " --allreduce mpi",
+       "rank 1: started on other options"},
   };
   for (const Case& c : cases) {
     const CommandResult r = run_command_line(c.command);

@@ -281,7 +281,8 @@ struct Setup {
 Reduction parse_reduction(const std::string& s) {
   if (s == "mpi") return Reduction::mpi;
   if (s == "ordered") return Reduction::ordered;
-  throw InputError("--allreduce", "expected mpi or ordered, got '" + s + "'");
+  if (s == "overlap") return Reduction::overlap;
+  throw InputError("--allreduce", "expected mpi, ordered or overlap, got '" + s + "'");
 }
 
 // --threads 0 (every core) under mpirun: the machine's cores shared by the ranks on it.
@@ -292,12 +293,14 @@ int threads_per_rank() {
 }
 
 // What every rank must agree on: the run's options (data and --init fingerprints included), the
-// step and the weights it starts from.
+// step and the weights it starts from, and how gradients are summed (ranks that split them into
+// other sums would wait on each other's collectives).
 std::string run_fingerprint(const TrainSession& s) {
   const std::vector<float> params = s.model->params_to_host();
   return checkpoint_options_json(s) + " weights " +
          std::to_string(fnv1a(kFnv1aOffset, params.data(), params.size() * sizeof(float))) + " step " +
-         std::to_string(s.step);
+         std::to_string(s.step) + " allreduce " + std::to_string(int(s.reduction)) + " bucket " +
+         std::to_string(s.bucket_floats);
 }
 
 // Parses the command line, reads the inputs and builds the run.
@@ -307,8 +310,12 @@ Setup set_up(int argc, char** argv, RankGroup& ranks) {
   general.add_options()("help,h", "this help")("config", po::value<std::string>(),
                                                "INI file: [model] and [train] sections")(
       "allreduce", po::value<std::string>(),
-      "under mpirun: how the ranks sum gradients: mpi (MPI_Allreduce) | ordered (in rank order: the same bits "
-      "run after run for a number of ranks) (default mpi)");
+      "under mpirun: how the ranks sum gradients: mpi (MPI_Allreduce after the backward) | ordered (in rank "
+      "order: the same bits run after run for a number of ranks) | overlap (MPI_Iallreduce of each bucket of "
+      "layers as soon as the backward has finished it) (default mpi)")(
+      "allreduce-bucket-mb", po::value<double>()->default_value(0),
+      "--allreduce overlap: layers summed together until a bucket holds this many MiB of gradients (0: each "
+      "block on its own)");
   po::options_description model_desc(
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
       "come from the data)");
@@ -343,6 +350,12 @@ Setup set_up(int argc, char** argv, RankGroup& ranks) {
   Setup setup;
   TrainOptions options = assemble_options(vm, mv, model_desc, setup.notes);
   const Reduction reduction = parse_reduction(vm.count("allreduce") ? vm["allreduce"].as<std::string>() : "mpi");
+  const double bucket_mb = vm["allreduce-bucket-mb"].as<double>();
+  if (!(bucket_mb >= 0 && bucket_mb <= 1e6)) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", bucket_mb);
+    throw InputError(std::string("--allreduce-bucket-mb ") + shown, "expected a size in MiB in [0, 1e6]");
+  }
   if (options.batch_size % ranks.size() != 0)
     throw InputError("--batch-size " + std::to_string(options.batch_size),
                      "is the global batch, shared by the " + std::to_string(ranks.size()) +
@@ -351,6 +364,7 @@ Setup set_up(int argc, char** argv, RankGroup& ranks) {
   setup.session.emplace(open_session(options, options.device == "cuda" ? ranks.local_rank() : 0));
   setup.session->ranks = &ranks;
   setup.session->reduction = reduction;
+  setup.session->bucket_floats = int64_t(bucket_mb * 1024 * 1024 / sizeof(float));
   if (ranks.rank() == 0) check_output_paths(*setup.session);
   return setup;
 }
