@@ -14,7 +14,13 @@
 // query's class is then rarely in the context). Splits:
 //   train: training classes, their fixed labels;
 //   ic:    novel classes, bursty (B >= 1 required), each context class given a random label for the row
-//          (distinct within the row): only in-context learning answers;
+//          (distinct within the row): only in-context learning answers. With tokens for items, a novel
+//          class's exemplars are tokens no training row holds (their embeddings stay at their random
+//          initialisation), so a query that is another exemplar than its context items cannot be matched
+//          to them: Reddy's novel Gaussian items still lie in the space the network was trained on;
+//   ic_swap: training classes, bursty, each context class given a random label for the row other than
+//          its own (distinct within the row; Reddy's second in-context test, labels swapped): only
+//          in-context learning answers, and in-weights learning answers wrong;
 //   iwl:   training classes with their labels, the query's class absent from the context: only
 //          in-weights learning answers.
 // Row: BOS, x_1 l_1 ... x_N l_N, x_q, l_q; answer_pos = 2N + 1 (the query), only the answer trained.
@@ -60,15 +66,21 @@ TaskOptions resolved(const TaskOptions& in) {
   if (o.burstiness > o.pairs || (o.burstiness > 0 && o.pairs % o.burstiness != 0))
     throw InputError("--burstiness", "must divide --pairs (" + std::to_string(o.pairs) + "), or be 0, got " +
                                          std::to_string(o.burstiness));
-  if (o.split != "train" && o.split != "ic" && o.split != "iwl")
-    throw InputError("--split", "the bursty task's splits are train, ic and iwl, got '" + o.split + "'");
+  if (o.split != "train" && o.split != "ic" && o.split != "ic_swap" && o.split != "iwl")
+    throw InputError("--split", "the bursty task's splits are train, ic, ic_swap and iwl, got '" + o.split + "'");
   const int64_t in_context = o.burstiness > 0 ? o.pairs / o.burstiness : 0;
-  if (o.split == "ic") {
+  if (o.split == "ic" || o.split == "ic_swap") {
     if (o.burstiness == 0)
-      throw InputError("--burstiness", "the ic split needs the query's class in the context: give 1 or more");
-    if (in_context > o.labels || in_context > o.novel_classes)
+      throw InputError("--burstiness",
+                       "the " + o.split + " split needs the query's class in the context: give 1 or more");
+    if (in_context > o.labels || (o.split == "ic" && in_context > o.novel_classes))
       throw InputError("--split", "ic gives each of the " + std::to_string(in_context) +
                                       " context classes its own label and novel class: needs that many of each");
+    // Each context class needs a label of its own that is not its fixed one.
+    if (o.split == "ic_swap" && in_context + 1 > o.labels)
+      throw InputError("--labels", "ic_swap gives each of the " + std::to_string(in_context) +
+                                       " context classes another label than its own: needs at least " +
+                                       std::to_string(in_context + 1) + " labels");
   }
   if (in_context > o.classes || (o.split == "iwl" && o.classes < 2))
     throw InputError("--classes", "too few classes for " + std::to_string(in_context) + " per row");
@@ -115,6 +127,7 @@ TaskDataset make_bursty_task(const TaskOptions& options_in, const Tokenizer& tok
     for (size_t c = 0; c < K; ++c) class_label[c] = int32_t(perm[c] % L);
   }
   const bool novel = o.split == "ic";
+  const bool row_labelled = novel || o.split == "ic_swap";  // labels drawn for each row
   SeededRng rng(o.seed);
   const auto exemplar = [&](size_t cls) {  // cls numbered over training then novel classes
     return item_ids[cls * M + rng.below(M)];
@@ -141,22 +154,38 @@ TaskDataset make_bursty_task(const TaskOptions& options_in, const Tokenizer& tok
       rng.shuffle(ctx);
       q = drawn[rng.below(drawn.size())] + (novel ? K : 0);
     }
-    // Labels: fixed for training classes; for novel ones distinct random labels within the row.
+    // Labels: the row's own for its context classes in ic and ic_swap (distinct within the row; in
+    // ic_swap never a class's fixed label), else the training classes' fixed ones.
     std::vector<std::pair<size_t, int32_t>> row_labels;  // class -> label index
     const auto label = [&](size_t cls) -> int32_t {
-      if (cls < K) return class_label[cls];
       for (const auto& [c, l] : row_labels)
         if (c == cls) return l;
+      if (cls < K) return class_label[cls];
       throw InternalError("bursty: a novel class without a label");
     };
-    if (novel) {
+    if (row_labelled) {
       std::vector<size_t> distinct_classes;
       for (size_t c : ctx)
         if (std::find(distinct_classes.begin(), distinct_classes.end(), c) == distinct_classes.end())
           distinct_classes.push_back(c);
-      const std::vector<size_t> labels = rng.distinct(L, distinct_classes.size());
-      for (size_t i = 0; i < distinct_classes.size(); ++i)
-        row_labels.push_back({distinct_classes[i], int32_t(labels[i])});
+      if (novel) {
+        const std::vector<size_t> labels = rng.distinct(L, distinct_classes.size());
+        for (size_t i = 0; i < distinct_classes.size(); ++i)
+          row_labels.push_back({distinct_classes[i], int32_t(labels[i])});
+      } else {
+        // Labels in a random order, each class taking the first one left that is not its own: there are
+        // more labels than classes, so one is always left.
+        std::vector<size_t> order(L);
+        for (size_t l = 0; l < L; ++l) order[l] = l;
+        rng.shuffle(order);
+        std::vector<bool> taken(L, false);
+        for (size_t c : distinct_classes) {
+          size_t pick = 0;
+          while (taken[order[pick]] || int32_t(order[pick]) == class_label[c]) ++pick;
+          taken[order[pick]] = true;
+          row_labels.push_back({c, int32_t(order[pick])});
+        }
+      }
     }
     // The corrupted query: another class with a different label, from the context where the query's
     // class is there, else any training class.
@@ -170,13 +199,10 @@ TaskDataset make_bursty_task(const TaskOptions& options_in, const Tokenizer& tok
     if (!candidates.empty()) {
       decoy = candidates[rng.below(candidates.size())];
     } else {
+      // No in-context class with another label (one context class, or B = 0 / iwl with the query's
+      // class out of the context): another training class whose label differs from the query's label.
       do decoy = rng.below(K);
-      while (class_label[decoy] == label(q) && !novel);
-      if (novel) {
-        // No in-context class with another label (a single context class): a training class whose label
-        // differs from the query's row label.
-        while (class_label[decoy] == label(q)) decoy = rng.below(K);
-      }
+      while (decoy == q || label(decoy) == label(q));
     }
     RowBuilder row(tok);
     row.bos();

@@ -280,6 +280,33 @@ TEST(DataTaskGeneratorsTest, BurstySplitsTestInContextAndInWeightsLearning) {
     ASSERT_EQ(label_of_class.count(q.substr(0, q.find('x'))), 1u);
     EXPECT_EQ(ic.data.answer[size_t(r)], label_of_class[q.substr(0, q.find('x'))]);
   }
+  // ic_swap: training classes, each context class with a row label other than its fixed one.
+  o.split = "ic_swap";
+  const TaskDataset swap = build(o, 300);
+  const std::vector<int32_t>& class_labels = swap.annotations.task_arrays.at("class_labels");
+  const std::vector<int32_t>& label_tokens = swap.annotations.task_arrays.at("label_tokens");
+  for (int64_t r = 0; r < swap.data.n_seq; ++r) {
+    const int32_t* row = swap.data.tokens.data() + r * swap.data.seq_len;
+    std::map<int, int32_t> label_of_class;
+    std::set<int32_t> labels;
+    for (int i = 0; i < 8; ++i) {
+      const std::string w = tok->decode({row[1 + 2 * i]});
+      ASSERT_EQ(w[0], 'c') << "training classes only: " << w;
+      const int cls = std::stoi(w.substr(1, w.find('x') - 1));
+      if (label_of_class.count(cls)) {
+        EXPECT_EQ(label_of_class[cls], row[2 + 2 * i]) << "one label per class within a row";
+      }
+      label_of_class[cls] = row[2 + 2 * i];
+      EXPECT_NE(row[2 + 2 * i], label_tokens[size_t(class_labels[size_t(cls)])]) << "never the class's own label";
+    }
+    for (const auto& [c, l] : label_of_class) labels.insert(l);
+    EXPECT_EQ(labels.size(), label_of_class.size()) << "distinct labels for the row's classes";
+    const std::string q = tok->decode({row[17]});
+    const int q_class = std::stoi(q.substr(1, q.find('x') - 1));
+    ASSERT_EQ(label_of_class.count(q_class), 1u);
+    EXPECT_EQ(swap.data.answer[size_t(r)], label_of_class[q_class]);
+    EXPECT_NE(swap.data.wrong_answer[size_t(r)], swap.data.answer[size_t(r)]);
+  }
   o.split = "iwl";
   const TaskDataset iwl = build(o, 300);
   for (int64_t r = 0; r < iwl.data.n_seq; ++r) {
@@ -408,6 +435,17 @@ TEST(DataTaskGeneratorsTest, BadOptionsAreInputErrors) {
          o.burstiness = 0;
        }},
       {"bursty", "--labels", [](TaskOptions& o) { o.labels = 1; }},
+      {"bursty", "--burstiness",
+       [](TaskOptions& o) {
+         o.split = "ic_swap";
+         o.burstiness = 0;
+       }},
+      {"bursty", "--labels",
+       [](TaskOptions& o) {
+         o.split = "ic_swap";
+         o.burstiness = 2;  // 4 context classes need 5 labels
+         o.labels = 4;
+       }},
       {"parity_cot", "--length", [](TaskOptions& o) { o.length = 1; }},
   };
   for (const BadOption& b : bad) {

@@ -148,7 +148,7 @@ int run_task(const std::vector<std::string>& args) {
       "induction: repeated length (16); successor: items (4); markov: states per row (100); triggers: tokens "
       "per row (128); parity, parity_cot: input bits (16)")(
       "pairs", po::value(&o.pairs)->default_value(0), "retrieval: key-value pairs (20); bursty: context pairs (8)")(
-      "split", po::value(&o.split)->default_value("train"), "facts: train | test; bursty: train | ic | iwl")(
+      "split", po::value(&o.split)->default_value("train"), "facts: train | test; bursty: train | ic | ic_swap | iwl")(
       "subjects", po::value(&o.subjects)->default_value(0), "facts: people in the knowledge base (100)")(
       "kb-seed", po::value(&kb_seed)->default_value(1234),
       "facts: seed of the knowledge base; triggers: of the global bigram; bursty: of the class labels")(
