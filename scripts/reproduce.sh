@@ -308,7 +308,7 @@ mv "$out/.index.html.tmp" "$out/index.html"
 # The summary table in Markdown (for a README or an issue).
 jq -r '"| # | finding | paper | ours | verdict |", "| --- | --- | --- | --- | --- |",
        (.findings[] | "| \(.number) | \(.title) | \(if .paper_number == "" then .paper else .paper_number end | gsub("\\|"; "/")) | \(if .ours == "" then "—" else .ours end | gsub("\\|"; "/")) | \(.verdict) |"),
-       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores, \(.jobs // 1) finding(s) at once (headlab \(.commit))"' \
+       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores, \(.jobs // 1) finding(s) at once (headlab \(.commit))\(if .only != "" then "; this run --only \(.only): the findings took \([.findings[].seconds] | add) s in the runs that measured them" else "" end)"' \
   "$out/summary.json" >"$out/.summary.md.tmp"
 mv "$out/.summary.md.tmp" "$out/summary.md"
 echo "reproduce: $(jq -r '.counts | to_entries | map("\(.value) \(.key)") | join(", ")' "$out/summary.json") in $(fmt_time "$total")"
