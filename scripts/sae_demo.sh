@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Attention-output SAEs on the induction model: the 2-layer attention-only model of the demo
 # (trained here when DIR/model/final.h5 is missing), its layer-1 hook_z (4 heads x 16, concatenated),
-# one SAE per architecture, SAELens' metrics for each, and feature pages for the TopK SAE.
+# one SAE per architecture, SAELens' metrics for each, feature pages for the TopK SAE and its induction
+# features (scripts/sae_induction_features.py).
 #
 #   scripts/sae_demo.sh [DIR]        (default sae-out/; HEADLAB_SAE_STEPS, HEADLAB_THREADS)
 #
@@ -46,6 +47,10 @@ for arch in ${HEADLAB_SAE_ARCHS:-topk batchtopk relu jumprelu}; do
 done
 log "$probes" sae features --sae "$out/topk.h5" --checkpoint "$model" --data "$out/eval_rows.h5" --sequences 512 \
   --features 0 --threads "$threads" --out-dir "$out/features"
+# The induction heads by their scores, and the SAE's induction features (finding 17's family) on them.
+log "$bin/bin/headlab-circuits" heads --checkpoint "$model" --out-dir "$out/heads" --threads "$threads"
+log /usr/bin/python3 "$root/scripts/sae_induction_features.py" "$out/features/features.json" "$out/heads/heads.json" 4 \
+  --json "$out/induction_features.json"
 
 {
   echo "| architecture | L0 | explained variance | CE loss score | KL score | dead (of 1024, over $((512 * 64)) tokens) |"

@@ -29,7 +29,7 @@ done
 build_dir="${HEADLAB_BUILD_DIR:-build}"
 [ -f "$build_dir/CMakeCache.txt" ] || cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir" -j "$(nproc)" --target headlab-bench-sae >/dev/null
-bench="$build_dir/scripts/bench/headlab-bench-sae"
+bench="$build_dir/bin/headlab-bench-sae"
 export OMP_NUM_THREADS="$threads"
 field() { sed -n "s|.* $1 \([^ ]*\).*|\1|p"; }
 best() { sort -g | tail -1; }
