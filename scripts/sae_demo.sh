@@ -37,7 +37,7 @@ declare -A extra=(
   [topk]="--arch topk --k 16"
   [batchtopk]="--arch batchtopk --k 16"
   [relu]="--arch relu --l1 ${HEADLAB_SAE_L1:-5} --l1-warmup $((steps / 10))"
-  [jumprelu]="--arch jumprelu --l0 ${HEADLAB_SAE_L0:-0.05} --init-threshold 0.1 --bandwidth 0.1"
+  [jumprelu]="--arch jumprelu --l0 ${HEADLAB_SAE_L0:-0.2} --init-threshold 0.2 --bandwidth 0.1"
 )
 for arch in ${HEADLAB_SAE_ARCHS:-topk batchtopk relu jumprelu}; do
   # shellcheck disable=SC2086
