@@ -15,7 +15,8 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 GradientSum::GradientSum(RankGroup& ranks, Transformer& model, Reduction how, int64_t bucket_floats)
     : ranks_(ranks), model_(model), how_(how) {
-  overlapped_ = how == Reduction::overlap && ranks.size() > 1 && model.backend().device() == Device::cpu;
+  overlapped_ = (how == Reduction::overlap || how == Reduction::overlap_thread) && ranks.size() > 1 &&
+                model.backend().device() == Device::cpu;
   if (!overlapped_) return;
   const std::vector<ArenaRange> stages = backward_stages(model.table());
   for (int i = 0; i < int(stages.size()); ++i) {
@@ -43,7 +44,7 @@ GradientsFinal GradientSum::on_final() {
 void GradientSum::stage_final(int stage) {
   const Clock::time_point t = Clock::now();
   start_through(stage);
-  ranks_.progress_sums();
+  if (how_ == Reduction::overlap) ranks_.progress_sums();
   seconds_ += since(t);
 }
 
@@ -51,7 +52,7 @@ void GradientSum::start_through(int stage) {
   float* grads = model_.grads();
   while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].last_stage <= stage) {
     const ArenaRange& r = buckets_[next_bucket_].range;
-    ranks_.start_sum(grads + r.offset, r.size);
+    ranks_.start_sum(grads + r.offset, r.size, how_ == Reduction::overlap_thread);
     ++next_bucket_;
   }
 }

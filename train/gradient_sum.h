@@ -7,6 +7,8 @@
 // each bucket's MPI_Iallreduce starts as soon as its last part is final, while the backward goes on
 // through the layers below. MPI is given a chance to move the started sums along at every later
 // announcement, and finish() waits for them all; the gradient norm and the update come after.
+// overlap_thread hands each bucket instead to a thread that runs a blocking MPI_Allreduce on it, so
+// the sum moves on between announcements too, at the cost of a thread that competes for cores.
 //
 // Every rank starts the same buckets in the same order, also a rank whose last micro-batch had
 // nothing to learn from (no backward, no announcement): finish() starts what was not started.

@@ -6,10 +6,14 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/errors.h"
@@ -43,7 +47,9 @@ class MpiWorld : public RankGroup {
  public:
   MpiWorld() {
     int provided = 0;
-    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    // Serialized: the sums' thread (start_sum on_thread) calls MPI while the main thread computes.
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    thread_allowed_ = provided >= MPI_THREAD_SERIALIZED;
     // Errors come back as codes (turned into exceptions), not as MPI's own abort.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
@@ -51,6 +57,14 @@ class MpiWorld : public RankGroup {
     local_rank_ = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", rank_)));
   }
   ~MpiWorld() override {
+    if (worker_.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      worker_.join();
+    }
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Finalize();
@@ -89,8 +103,17 @@ class MpiWorld : public RankGroup {
     if (host != data) backend.copy_from_host(data, host, size_t(n) * sizeof(float));
   }
 
-  void start_sum(float* data, int64_t n) override {
+  void start_sum(float* data, int64_t n, bool on_thread) override {
     if (size_ == 1) return;
+    if (on_thread && thread_allowed_) {
+      if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.emplace_back(data, n);
+      }
+      cv_.notify_all();
+      return;
+    }
     for (int64_t done = 0; done < n;) {
       const int count = int(std::min<int64_t>(n - done, int64_t(1) << 30));
       requests_.push_back(MPI_REQUEST_NULL);
@@ -109,6 +132,14 @@ class MpiWorld : public RankGroup {
 
   // As bounded as a blocking MPI_Allreduce: a rank that dies ends the job through mpirun.
   void wait_sums() override {
+    if (worker_.joinable()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
+      const int code = error_;
+      error_ = MPI_SUCCESS;
+      lock.unlock();
+      check(code, "MPI_Allreduce");
+    }
     if (requests_.empty()) return;
     const int code = MPI_Waitall(int(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
     requests_.clear();
@@ -227,6 +258,38 @@ class MpiWorld : public RankGroup {
       check(MPI_Bcast(data + done, count, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast");
     }
   }
+
+  // The sums' thread: a blocking MPI_Allreduce of each sum started on it, in order, while the main
+  // thread computes; the main thread makes no MPI call until wait_sums has seen the queue empty, so
+  // MPI_THREAD_SERIALIZED holds. A rank that dies ends the job through mpirun, as for any sum.
+  void work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      const std::pair<float*, int64_t> job = queue_.front();
+      queue_.pop_front();
+      busy_ = true;
+      lock.unlock();
+      int code = MPI_SUCCESS;
+      for (int64_t done = 0; done < job.second && code == MPI_SUCCESS;) {
+        const int count = int(std::min<int64_t>(job.second - done, int64_t(1) << 30));
+        code = MPI_Allreduce(MPI_IN_PLACE, job.first + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        done += count;
+      }
+      lock.lock();
+      busy_ = false;
+      if (code != MPI_SUCCESS && error_ == MPI_SUCCESS) error_ = code;
+      cv_.notify_all();
+    }
+  }
+  bool thread_allowed_ = false;
+  std::thread worker_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<float*, int64_t>> queue_;
+  bool busy_ = false, stop_ = false;
+  int error_ = MPI_SUCCESS;
 
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   std::vector<float> staging_;

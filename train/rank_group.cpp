@@ -13,7 +13,7 @@ class SingleProcess : public RankGroup {
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
   void sum(float*, int64_t, Backend&, Reduction) override {}
-  void start_sum(float*, int64_t) override {}
+  void start_sum(float*, int64_t, bool) override {}
   void progress_sums() override {}
   void wait_sums() override {}
   void sum(double*, int64_t) override {}

@@ -9,7 +9,8 @@
 // rank order (Reduction::ordered: each chunk gathered on rank 0, added rank 0 + rank 1 + ... in
 // float, then broadcast; the same bits for a given number of ranks run after run, whatever MPI's
 // algorithm choice), or by MPI_Iallreduce started part by part while the backward still runs
-// (Reduction::overlap: see train/gradient_sum.h). Either way every rank ends with the same values.
+// (Reduction::overlap, or overlap_thread: on a thread; see train/gradient_sum.h). Either way every rank ends with the
+// same values.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -20,7 +21,7 @@
 
 namespace headlab {
 
-enum class Reduction { mpi, ordered, overlap };
+enum class Reduction { mpi, ordered, overlap, overlap_thread };
 
 class RankGroup {
  public:
@@ -33,10 +34,12 @@ class RankGroup {
   // GPU memory is summed by the backend's own collectives (NCCL) where it has them and `how` is mpi;
   // otherwise it is staged through host memory.
   virtual void sum(float* data, int64_t n, Backend& backend, Reduction how) = 0;
-  // Non-blocking in-place sums of host floats (MPI_Iallreduce): start_sum begins one, progress_sums
-  // lets MPI move the started ones along (Open MPI advances them only inside MPI calls), wait_sums
-  // returns when all are done. Every rank starts the same sums, of the same sizes, in the same order.
-  virtual void start_sum(float* data, int64_t n) = 0;
+  // Non-blocking in-place sums of host floats: start_sum begins one (MPI_Iallreduce; on_thread: a
+  // blocking MPI_Allreduce on a thread of its own, where MPI allows threads), progress_sums lets MPI
+  // move the started ones along (Open MPI advances non-blocking ones only inside MPI calls),
+  // wait_sums returns when all are done; no other call of this group in between. Every rank starts
+  // the same sums, of the same sizes, in the same order.
+  virtual void start_sum(float* data, int64_t n, bool on_thread) = 0;
   virtual void progress_sums() = 0;
   virtual void wait_sums() = 0;
   // In place, the sum over all ranks of n host doubles (rank order: the same on every rank).

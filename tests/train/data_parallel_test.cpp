@@ -118,11 +118,17 @@ TEST_F(DataParallelTest, OverlappedSumGivesMpiBitsAndResumes) {
   const CommandResult big =
       run_command_line(mpirun(2) + kTrain + train_args("big") + " --allreduce overlap --allreduce-bucket-mb 1");
   ASSERT_EQ(big.exit_code, 0) << big.err;
+  // The buckets summed on a thread of their own.
+  const CommandResult thr = run_command_line(mpirun(2) + kTrain + train_args("thr") + " --allreduce overlap-thread");
+  ASSERT_EQ(thr.exit_code, 0) << thr.err;
   const std::vector<double> a = losses(dir_.path("one/metrics.jsonl")), lm = losses(dir_.path("m/metrics.jsonl")),
                             lo = losses(dir_.path("o/metrics.jsonl"));
   ASSERT_EQ(lo.size(), 50u);
   EXPECT_EQ(lo, lm) << "overlap and mpi sums differ";
   EXPECT_EQ(losses(dir_.path("big/metrics.jsonl")), lm) << "one bucket and mpi sums differ";
+  EXPECT_EQ(losses(dir_.path("thr/metrics.jsonl")), lm) << "overlap-thread and mpi sums differ";
+  EXPECT_EQ(headlab::read_checkpoint(dir_.path("thr/final.h5")).params,
+            headlab::read_checkpoint(dir_.path("m/final.h5")).params);
   EXPECT_EQ(headlab::read_checkpoint(dir_.path("o/final.h5")).params,
             headlab::read_checkpoint(dir_.path("m/final.h5")).params);
   double worst = 0;

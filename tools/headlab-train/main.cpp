@@ -282,7 +282,8 @@ Reduction parse_reduction(const std::string& s) {
   if (s == "mpi") return Reduction::mpi;
   if (s == "ordered") return Reduction::ordered;
   if (s == "overlap") return Reduction::overlap;
-  throw InputError("--allreduce", "expected mpi, ordered or overlap, got '" + s + "'");
+  if (s == "overlap-thread") return Reduction::overlap_thread;
+  throw InputError("--allreduce", "expected mpi, ordered, overlap or overlap-thread, got '" + s + "'");
 }
 
 // --threads 0 (every core) under mpirun: the machine's cores shared by the ranks on it.
@@ -312,9 +313,10 @@ Setup set_up(int argc, char** argv, RankGroup& ranks) {
       "allreduce", po::value<std::string>(),
       "under mpirun: how the ranks sum gradients: mpi (MPI_Allreduce after the backward) | ordered (in rank "
       "order: the same bits run after run for a number of ranks) | overlap (MPI_Iallreduce of each bucket of "
-      "layers as soon as the backward has finished it) (default mpi)")(
+      "layers as soon as the backward has finished it, moved along at each block) | overlap-thread (the same "
+      "buckets summed by a thread of their own) (default mpi)")(
       "allreduce-bucket-mb", po::value<double>()->default_value(0),
-      "--allreduce overlap: layers summed together until a bucket holds this many MiB of gradients (0: each "
+      "--allreduce overlap(-thread): layers summed together until a bucket holds this many MiB of gradients (0: each "
       "block on its own)");
   po::options_description model_desc(
       "model options ([model] section of --config; not with --init / --resume; n_ctx and d_vocab not given "
