@@ -131,7 +131,11 @@ FeatureReport build_feature_report(const Sae& sae, Transformer& model, const Seq
   if (opt.max_features > 0 && int64_t(order.size()) > opt.max_features) order.resize(size_t(opt.max_features));
 
   rep.has_heads = sae.n_heads > 0;
-  if (rep.has_heads) rep.heads = attribute_heads(sae);
+  if (rep.has_heads) {
+    std::vector<bool> live(size_t(sae.d_sae));
+    for (int64_t i = 0; i < sae.d_sae; ++i) live[size_t(i)] = count[size_t(i)] > 0;
+    rep.heads = attribute_heads(sae, 0.8, live);
+  }
   const std::vector<float> params = model.params_to_host();
   for (int64_t i : order) {
     FeaturePage pg;

@@ -6,11 +6,14 @@
 
 namespace headlab {
 
-HeadAttribution attribute_heads(const Sae& sae, double dominant) {
+HeadAttribution attribute_heads(const Sae& sae, double dominant, const std::vector<bool>& counted) {
   if (sae.n_heads <= 0 || sae.d_head <= 0 || sae.n_heads * sae.d_head != sae.d_in)
     throw InputError("--sae", "not an attention-output SAE (trained on " +
                                   (sae.hook_name.empty() ? std::string("bare rows") : sae.hook_name) +
                                   ", not on hook_z with the heads concatenated)");
+  if (!counted.empty() && int64_t(counted.size()) != sae.d_sae)
+    throw InternalError("attribute_heads: the counted mask has " + std::to_string(counted.size()) + " entries for " +
+                        std::to_string(sae.d_sae) + " features");
   HeadAttribution a;
   a.n_heads = sae.n_heads;
   a.dominant = dominant;
@@ -37,7 +40,7 @@ HeadAttribution attribute_heads(const Sae& sae, double dominant) {
       if (norm[size_t(h)] > norm[size_t(best)]) best = h;
     }
     a.top_head[size_t(i)] = int32_t(best);
-    if (total > 0) {
+    if (total > 0 && (counted.empty() || counted[size_t(i)])) {
       ++a.top_count[size_t(best)];
       if (a.share[size_t(i * H + best)] >= dominant) ++a.dominant_count[size_t(best)];
     }

@@ -13,12 +13,14 @@ struct HeadAttribution {
   int64_t n_heads = 0;
   std::vector<float> share;       // [d_sae, n_heads], rows sum to 1 (0 for a zero row)
   std::vector<int32_t> top_head;  // [d_sae] the head with the largest share
-  // Per head: features whose largest share is this head, and those where it holds >= `dominant`.
+  // Per head: the counted features whose largest share is this head, and those where it holds >=
+  // `dominant`.
   std::vector<int64_t> top_count, dominant_count;
   double dominant = 0.8;
 };
 
-// InputError unless the SAE is an attention-output SAE (n_heads > 0).
-HeadAttribution attribute_heads(const Sae& sae, double dominant = 0.8);
+// InputError unless the SAE is an attention-output SAE (n_heads > 0). `counted` [d_sae] says which
+// features the per-head counts include (a feature that never fires dominates nothing); empty: all.
+HeadAttribution attribute_heads(const Sae& sae, double dominant = 0.8, const std::vector<bool>& counted = {});
 
 }  // namespace headlab

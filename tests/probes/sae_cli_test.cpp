@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
@@ -101,6 +102,12 @@ TEST(SaeCliTest, TrainEvalFeaturesEndToEnd) {
   EXPECT_TRUE(std::filesystem::exists(pages + "/index.html"));
   EXPECT_TRUE(std::filesystem::exists(pages + "/features.json"));
   EXPECT_NE(p.out.find("L1H0"), std::string::npos) << p.out;
+  {  // The per-head summary counts live features only: one head each.
+    const nlohmann::json j = nlohmann::json::parse(testing::read_file_text(pages + "/features.json"));
+    int64_t top = 0;
+    for (const auto& h : j.at("heads")) top += h.at("features_top").get<int64_t>();
+    EXPECT_EQ(top, j.at("live_features").get<int64_t>());
+  }
   const std::string html = testing::read_file_text(pages + "/index.html");
   EXPECT_NE(html.find("id=\"f"), std::string::npos);
   EXPECT_NE(html.find("L1H1"), std::string::npos);

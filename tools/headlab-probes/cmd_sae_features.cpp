@@ -69,7 +69,7 @@ int cmd_sae_features(int argc, char** argv) {
   std::printf("headlab-probes sae features: %lld of %lld features active over %lld tokens; pages for %lld\n",
               (long long)rep.live, (long long)sae.d_sae, (long long)rep.tokens, (long long)rep.pages.size());
   if (rep.has_heads) {
-    std::printf("heads (features whose largest decoder-norm share is the head; with share >= %.2f):\n",
+    std::printf("heads (live features whose largest decoder-norm share is the head; with share >= %.2f):\n",
                 rep.heads.dominant);
     int layer = -1;
     std::sscanf(sae.hook_name.c_str(), "blocks.%d.", &layer);
