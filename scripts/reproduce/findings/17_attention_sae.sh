@@ -37,7 +37,7 @@ ev=$(hl_json "$e" .explained_variance)
 fam=$(jq -c --slurpfile heads "$HL_OUT/heads/heads.json" '
   ([$heads[0].roles[] | select(.role == "induction head") | .head]) as $ind
   | [.features[] | select((.contexts | length) > 0)
-     | {id: .id, top_head: .top_head,
+     | {feature: .feature, top_head: .top_head,
         repeated: ([.contexts[] | (.position - .first_position) as $i
                     | .token_ids[$i] as $t | ([.token_ids[0:$i][] | select(. == $t)] | length) > 0]
                    | map(if . then 1 else 0 end) | add / length)}] as $all
