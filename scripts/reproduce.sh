@@ -298,7 +298,8 @@ printf '%s\n' "${entries[@]}" | jq -s --arg size "$size" --arg generated "$(date
   --argjson seconds "$total" --argjson cores "$(nproc)" --argjson threads "$threads" --argjson jobs "$jobs" --arg commit "$commit" \
   --arg only "$only" \
   '{format: "headlab.reproduce", format_version: 1, generated: $generated, size: $size, only: $only,
-    seconds: $seconds, cores: $cores, threads: $threads, jobs: $jobs, commit: $commit,
+    seconds: $seconds, findings_seconds: (map(.seconds) | add), cores: $cores, threads: $threads, jobs: $jobs,
+    commit: $commit,
     counts: (group_by(.verdict) | map({key: .[0].verdict, value: length}) | from_entries),
     findings: .}' >"$out/.summary.json.tmp"
 mv "$out/.summary.json.tmp" "$out/summary.json"
@@ -308,7 +309,7 @@ mv "$out/.index.html.tmp" "$out/index.html"
 # The summary table in Markdown (for a README or an issue).
 jq -r '"| # | finding | paper | ours | verdict |", "| --- | --- | --- | --- | --- |",
        (.findings[] | "| \(.number) | \(.title) | \(if .paper_number == "" then .paper else .paper_number end | gsub("\\|"; "/")) | \(if .ours == "" then "—" else .ours end | gsub("\\|"; "/")) | \(.verdict) |"),
-       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores, \(.jobs // 1) finding(s) at once (headlab \(.commit))\(if .only != "" then "; this run --only \(.only): the findings took \([.findings[].seconds] | add) s in the runs that measured them" else "" end)"' \
+       "", "\(.size) run, \(.generated), \(.seconds) s on \(.cores) cores, \(.jobs // 1) finding(s) at once (headlab \(.commit))\(if .only != "" then "; this run --only \(.only): the findings took \(.findings_seconds) s in the runs that measured them" else "" end)"' \
   "$out/summary.json" >"$out/.summary.md.tmp"
 mv "$out/.summary.md.tmp" "$out/summary.md"
 echo "reproduce: $(jq -r '.counts | to_entries | map("\(.value) \(.key)") | join(", ")' "$out/summary.json") in $(fmt_time "$total")"

@@ -28,7 +28,7 @@ figcaption { font-size: 0.85em; color: #555; }
 <p class=\"meta\">Zheng et al. 2024, <i>Attention heads of large language models: a survey</i>: each finding below
 is measured on small transformers trained from scratch here. Size <b>\(.size | esc)</b>, generated \(.generated | esc)
 in \(.seconds | duration) on \(.cores) cores (\(.jobs // 1) finding(s) at once, \(.threads) thread(s) per command), headlab \(.commit | esc)\(
-if .only != "" then "; this run: --only \(.only | esc); the findings on this page took \([.findings[].seconds] | add | duration) in the runs that measured them" else "" end).
+if .only != "" then "; this run: --only \(.only | esc); the findings on this page took \(.findings_seconds | duration) in the runs that measured them" else "" end).
 Verdicts: \(.counts | to_entries | map("\(.value) \(.key | esc)") | join(", ")).
 The commands run from this folder with headlab's <code>build/bin</code> on <code>PATH</code>;
 <code>summary.json</code> holds everything on this page.</p>
